@@ -1,0 +1,119 @@
+"""Shared helpers: seeded randomness, atomic writes, user-facing errors, logging, provenance.
+
+Every stage uses these, so that there is one way to draw random numbers, one way to write a
+file target, and one way to tell the user what went wrong.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+log = logging.getLogger("shard")
+
+
+class ShardError(Exception):
+    """An error the user can fix: the message names the file or config key and what to do."""
+
+
+# ---------------------------------------------------------------- randomness
+def seed_for(seed: int, *keys: Any) -> int:
+    """A 63-bit seed derived from (config seed, stage, key, ...): stable across runs and machines."""
+    text = json.dumps([seed, *[str(k) for k in keys]])
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
+def rng(seed: int, *keys: Any) -> np.random.Generator:
+    """The generator for one random choice of one stage: `rng(cfg["seed"], "items", clip_id)`."""
+    return np.random.default_rng(seed_for(seed, *keys))
+
+
+# ---------------------------------------------------------------- atomic writes
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it into place only if the block succeeds.
+
+    A crash never leaves a half-written file (or directory) under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    try:
+        yield tmp
+        if path.is_dir() and tmp.is_dir():
+            import shutil
+
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def write_parquet(df, path: str | os.PathLike) -> None:
+    """Write a polars DataFrame atomically, byte-reproducibly (no timestamps, fixed compression)."""
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, compression="zstd", compression_level=3, statistics=False)
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_npy(array: np.ndarray, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+
+def sha1_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- config and provenance
+def config_hash(cfg: Any) -> str:
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+PACKAGES = ("shard", "torch", "transformers", "peft", "tokenizers", "librosa", "nltk", "polars", "numpy", "snakemake")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ---------------------------------------------------------------- logging
+def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
+    """Log to stderr and, when given, to the rule's log file (snakemake's `log:`)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers, force=True)
