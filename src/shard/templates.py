@@ -110,6 +110,9 @@ def sound_of(text: str) -> str:
     return f"sound of {text}"
 
 
+# training only: a two-clip interleaved question (answer yes when both clips share a label)
+COMPARE_TEMPLATE = "Are <audio> and <audio> sounds of the same thing?"
+
 # base-model pretraining only: is the clip a given label (never a SHARD relation)
 LABEL_QA_TEMPLATE = "Is <audio> the sound of {label}?"
 

@@ -1,0 +1,51 @@
+# SHARD items -> evaluation prompts (original + interleaved) and interleaved training prompts per scale.
+
+
+rule eval_prompts:
+    input:
+        test=rules.shard_items.output.test,
+        clips_parquet=rules.clips.output.clips_parquet,
+    output:
+        eval_original=f"{R}/prompts/eval_original.parquet",
+        eval_interleaved=f"{R}/prompts/eval_interleaved.parquet",
+        labeling_original=f"{R}/prompts/labeling_original.parquet",
+        labeling_interleaved=f"{R}/prompts/labeling_interleaved.parquet",
+    log:
+        f"{R}/logs/eval_prompts.log",
+    script:
+        "scripts/eval_prompts.py"
+
+
+rule train_prompts:
+    input:
+        train_pool=rules.shard_items.output.train_pool,
+    output:
+        out=f"{R}/prompts/train_{{scale}}.parquet",
+    params:
+        n=lambda w: SCALES[w.scale],
+        name=lambda w: w.scale,
+        seed=config["seed"],
+        replay_fraction=config["prompts"]["replay_fraction"],
+        multi_clip_fraction=config["prompts"]["multi_clip_fraction"],
+    log:
+        f"{R}/logs/train_prompts_{{scale}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_prompts_{{scale}}.tsv"
+    script:
+        "scripts/train_prompts.py"
+
+
+rule leakage_audit:
+    input:
+        test=rules.shard_items.output.test,
+        clips_parquet=rules.clips.output.clips_parquet,
+        label_synsets=rules.wordnet.output.label_synsets,
+        train=expand(f"{R}/prompts/train_{{scale}}.parquet", scale=SCALES),
+    output:
+        report=f"{R}/prompts/leakage_audit.json",
+    params:
+        synset_disjoint=config["shard"]["synset_disjoint"],
+    log:
+        f"{R}/logs/leakage_audit.log",
+    script:
+        "scripts/leakage_audit.py"

@@ -1,0 +1,4 @@
+from shard.train import finetune
+from shard.workflow import run
+
+run(snakemake, finetune)

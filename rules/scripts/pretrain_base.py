@@ -1,0 +1,4 @@
+from shard.train import pretrain_base
+from shard.workflow import run
+
+run(snakemake, pretrain_base)

@@ -1,0 +1,4 @@
+from shard.items import build_items
+from shard.workflow import run
+
+run(snakemake, build_items)

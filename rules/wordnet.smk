@@ -1,0 +1,17 @@
+# Clip labels + offline WordNet -> one noun synset per label -> synonyms, hypernyms, hyponyms, co-hyponyms.
+
+
+rule wordnet:
+    input:
+        clips_parquet=rules.clips.output.clips_parquet,
+    output:
+        label_synsets=report(f"{R}/wordnet/label_synsets.parquet", category="Dataset"),
+        relations=f"{R}/wordnet/relations.parquet",
+        source=f"{R}/wordnet/source.json",
+    params:
+        wordnet=config["wordnet"],
+        hints=lambda w: corpus_synset_hints(),
+    log:
+        f"{R}/logs/wordnet.log",
+    script:
+        "scripts/wordnet.py"

@@ -1,0 +1,207 @@
+"""Prompts: SHARD items and clips -> instruction prompts in the original and interleaved formats.
+
+Evaluation prompts are one per test item (and one labelling prompt per test clip). Training prompts
+are synthesized at scale from the train pool only, column-wise with polars: a *plan* of random draws
+(numpy, seeded) is turned into text by vectorised string operations, so a million prompts take
+seconds (bench/prompt_synthesis.py compares it with a per-row Python loop over the same plan).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import polars as pl
+
+from . import templates as T
+from .common import ShardError, rng, write_parquet
+
+log = logging.getLogger(__name__)
+
+PROMPT_COLUMNS = ["prompt_id", "item_id", "clip_ids", "text", "options", "answer", "answer_index",
+                  "task", "relation", "format", "question_format"]
+TRAIN_COLUMNS = ["prompt_id", "clip_ids", "text", "answer", "task", "relation", "format", "question_format"]
+# the 24 orders of four mc4 options; drawing one uniformly puts the answer at a uniform position
+PERMUTATIONS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int64)
+
+
+# ---------------------------------------------------------------- evaluation prompts
+def _in_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    if fmt == "original":
+        df = df.with_columns(pl.col("text").map_elements(T.to_original, return_dtype=pl.String))
+    return df.with_columns(pl.lit(fmt).alias("format")).select(PROMPT_COLUMNS)
+
+
+def shard_prompts(test: pl.DataFrame) -> pl.DataFrame:
+    """Interleaved SHARD prompts, one per test item (the question keeps its <audio>)."""
+    return test.select(
+        pl.col("item_id").alias("prompt_id"), "item_id",
+        pl.concat_list("clip_id").alias("clip_ids"),
+        pl.col("question").alias("text"), "options", "answer", "answer_index",
+        pl.lit("shard").alias("task"), "relation", pl.lit("interleaved").alias("format"),
+        pl.col("format").alias("question_format"),
+    )
+
+
+def labeling_prompts(clips: pl.DataFrame) -> pl.DataFrame:
+    """One caption prompt per test clip; options are every label of the corpus (constrained variant)."""
+    test = clips.filter(pl.col("split") == "test").sort("clip_id")
+    options = sorted({T.caption_answer(l) for ls in clips["labels"] for l in ls})
+    answers = [T.caption_answer(l) for l in test["label"]]
+    return pl.DataFrame({
+        "prompt_id": [f"{c}.labeling" for c in test["clip_id"]],
+        "item_id": [f"{c}.labeling" for c in test["clip_id"]],
+        "clip_ids": [[c] for c in test["clip_id"]],
+        "text": [T.CAPTION_INSTRUCTION] * test.height,
+        "options": [options] * test.height,
+        "answer": answers,
+        "answer_index": [options.index(a) for a in answers],
+        "task": ["labeling"] * test.height,
+        "relation": pl.Series([None] * test.height, dtype=pl.String),
+        "format": ["interleaved"] * test.height,
+        "question_format": ["caption"] * test.height,
+    }, schema_overrides={"clip_ids": pl.List(pl.String), "options": pl.List(pl.String)})
+
+
+def build_eval_prompts(*, test, clips_parquet, eval_original, eval_interleaved,
+                       labeling_original, labeling_interleaved) -> None:
+    items = pl.read_parquet(test)
+    clips = pl.read_parquet(clips_parquet)
+    shard, labeling = shard_prompts(items), labeling_prompts(clips)
+    for df, fmt, path in [(shard, "original", eval_original), (shard, "interleaved", eval_interleaved),
+                          (labeling, "original", labeling_original),
+                          (labeling, "interleaved", labeling_interleaved)]:
+        out = _in_format(df, fmt)
+        write_parquet(out, path)
+        log.info("wrote %d %s prompts to %s", out.height, fmt, path)
+
+
+# ---------------------------------------------------------------- training prompts
+def _template_table() -> tuple[pl.DataFrame, dict[tuple, tuple[int, int]]]:
+    """All SHARD templates in one column, and (relation, kind, fmt) -> (offset, count) into it."""
+    rows, spans = [], {}
+    for key, temps in SHARD_TEMPLATE_ITEMS:
+        spans[key] = (len(rows), len(temps))
+        rows.extend(temps)
+    return pl.DataFrame({"template": rows}), spans
+
+
+SHARD_TEMPLATE_ITEMS = sorted(T.SHARD_TEMPLATES.items())
+
+
+def plan_train_prompts(pool: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
+                       multi_clip_fraction: float) -> dict[str, np.ndarray]:
+    """All random draws for `n` training prompts, as arrays (no text yet).
+
+    Each SHARD prompt takes a pool item (its label, candidate word and answer stay together, so the
+    answer stays right), then redraws the clip among the pool's clips of the same label, the
+    template among the paraphrases of its (relation, kind, format), and the order of mc4 options.
+    """
+    if pool.is_empty():
+        raise ShardError("results/shard/train_pool.parquet is empty: no training prompts can be drawn; "
+                         "lower clips.test_fraction or use a larger corpus")
+    g = rng(seed, "train_prompts", n)
+    clip_label = pool.select("clip_id", "label").unique().sort("clip_id")
+    labels = clip_label["label"].to_numpy()
+    label_order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[label_order]
+    uniq, first, count = np.unique(sorted_labels, return_index=True, return_counts=True)
+    label_of_item = np.searchsorted(uniq, pool["label"].to_numpy())
+
+    _, spans = _template_table()
+    keys = list(zip(pool["relation"], pool["source_kind"], pool["format"]))
+    t_off = np.array([spans[k][0] for k in keys]); t_cnt = np.array([spans[k][1] for k in keys])
+
+    u = g.random(n)
+    kind = np.where(u < replay_fraction, 1, np.where(u < replay_fraction + multi_clip_fraction, 2, 0))
+    item = g.integers(0, pool.height, n)
+    lab = label_of_item[item]
+    clip = label_order[first[lab] + (g.random(n) * count[lab]).astype(np.int64)]
+    template = t_off[item] + (g.random(n) * t_cnt[item]).astype(np.int64)
+    perm = g.integers(0, len(PERMUTATIONS4), n)
+    # a second clip for two-clip prompts: same label half of the time
+    same = g.random(n) < 0.5
+    other_lab = np.where(same, lab, (lab + 1 + (g.random(n) * max(len(uniq) - 1, 1)).astype(np.int64)) % len(uniq))
+    clip2 = label_order[first[other_lab] + (g.random(n) * count[other_lab]).astype(np.int64)]
+    same = same | (other_lab == lab)
+    return {"kind": kind, "item": item, "clip": clip, "template": template, "perm": perm,
+            "clip2": clip2, "same": same, "clip_ids": clip_label["clip_id"].to_numpy(),
+            "clip_labels": labels}
+
+
+def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], prefix: str) -> pl.DataFrame:
+    """Turn a plan into prompt rows, column-wise."""
+    n = len(plan["item"])
+    templates, _ = _template_table()
+    items = pool.select("relation", "format", "candidate", "options", "answer")[plan["item"]]
+    perm_rows = pl.Series("perm", PERMUTATIONS4[plan["perm"]]).cast(pl.List(pl.Int64))
+    df = items.with_columns(
+        templates["template"].gather(plan["template"]).alias("template"),
+        perm_rows,
+        pl.Series("clip", plan["clip_ids"][plan["clip"]]),
+        pl.Series("clip2", plan["clip_ids"][plan["clip2"]]),
+        pl.Series("kind", plan["kind"]),
+        pl.Series("same", plan["same"]),
+        pl.Series("label", plan["clip_labels"][plan["clip"]]),
+    )
+    captions = {l: T.caption_answer(l) for l in np.unique(plan["clip_labels"])}
+    is_mc = pl.col("format") == "mc4"
+    options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
+    shard_text = pl.col("template").str.replace("{word}", pl.col("candidate"), literal=True) + pl.when(is_mc).then(
+        pl.lit(" Options: ") + options.list.join(", ") + pl.lit(".")).otherwise(pl.lit(""))
+    kind = pl.col("kind")
+    out = df.select(
+        (pl.lit(f"{prefix}-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7)).alias("prompt_id"),
+        pl.when(kind == 2).then(pl.concat_list("clip", "clip2")).otherwise(pl.concat_list("clip")).alias("clip_ids"),
+        pl.when(kind == 0).then(shard_text)
+          .when(kind == 1).then(pl.lit(T.CAPTION_INSTRUCTION))
+          .otherwise(pl.lit(T.COMPARE_TEMPLATE)).alias("text"),
+        pl.when(kind == 0).then(pl.col("answer"))
+          .when(kind == 1).then(pl.col("label").replace_strict(captions))
+          .otherwise(pl.when(pl.col("same")).then(pl.lit(T.YES)).otherwise(pl.lit(T.NO))).alias("answer"),
+        pl.when(kind == 0).then(pl.lit("shard")).when(kind == 1).then(pl.lit("labeling"))
+          .otherwise(pl.lit("compare")).alias("task"),
+        pl.when(kind == 0).then(pl.col("relation")).otherwise(pl.lit(None, pl.String)).alias("relation"),
+        pl.lit("interleaved").alias("format"),
+        pl.when(kind == 0).then(pl.col("format")).when(kind == 1).then(pl.lit("caption"))
+          .otherwise(pl.lit("yesno")).alias("question_format"),
+    )
+    return out
+
+
+def build_train_prompts(*, train_pool, out, n, seed, replay_fraction, multi_clip_fraction, name) -> None:
+    pool = pl.read_parquet(train_pool)
+    plan = plan_train_prompts(pool, int(n), seed=seed, replay_fraction=replay_fraction,
+                              multi_clip_fraction=multi_clip_fraction)
+    df = assemble_train_prompts(pool, plan, prefix=name)
+    write_parquet(df, out)
+    counts = df.group_by("task").len().sort("task").rows()
+    log.info("wrote %d training prompts to %s (by task: %s)", df.height, out, counts)
+
+
+# ---------------------------------------------------------------- leakage audit
+def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_disjoint) -> None:
+    """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt."""
+    items = pl.read_parquet(test)
+    clips = pl.read_parquet(clips_parquet).select("clip_id", "label")
+    synsets = pl.read_parquet(label_synsets).select("label", "synset")
+    test_clips = set(items["clip_id"])
+    test_synsets = set(items["synset"])
+    findings = {}
+    for path in train:
+        used = pl.read_parquet(path, columns=["clip_ids"]).explode("clip_ids")["clip_ids"].unique()
+        leaked = sorted(test_clips.intersection(used))
+        used_synsets = (clips.filter(pl.col("clip_id").is_in(used.implode()))
+                        .join(synsets, on="label", how="left")["synset"].drop_nulls().unique())
+        leaked_synsets = sorted(test_synsets.intersection(used_synsets)) if synset_disjoint else []
+        findings[str(path)] = {"test_clips": leaked, "test_synsets": leaked_synsets}
+    from .common import write_json
+    bad = {p: f for p, f in findings.items() if f["test_clips"] or f["test_synsets"]}
+    if bad:
+        path, f = next(iter(bad.items()))
+        raise ShardError(f"leakage: training prompts {path} use {len(f['test_clips'])} test clips "
+                         f"(e.g. {f['test_clips'][:3]}) and {len(f['test_synsets'])} test synsets "
+                         f"(e.g. {f['test_synsets'][:3]}); rebuild results/shard/ and results/prompts/")
+    write_json({"ok": True, "checked": sorted(findings), "synset_disjoint": synset_disjoint,
+                "test_clips": len(test_clips), "test_synsets": len(test_synsets)}, report)
+    log.info("leakage audit passed for %d training sets", len(findings))

@@ -1,0 +1,135 @@
+"""Prompt synthesis: formats, answer correctness under redraws, balance, determinism, leakage audit."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+import pytest
+
+from shard import templates as T
+from shard.common import ShardError
+from shard.prompts import (assemble_train_prompts, build_eval_prompts, build_train_prompts,
+                           leakage_audit, plan_train_prompts)
+
+LABELS = {"Dog": ("dog.n.01", "canine"), "Piano": ("piano.n.01", "keyboard instrument"),
+          "Thunder": ("thunder.n.01", "sound")}
+
+
+def make_pool(n_clips_per_label: int = 4, split: str = "train") -> pl.DataFrame:
+    rows = []
+    for li, (label, (synset, hyper)) in enumerate(LABELS.items()):
+        kind = "event" if label == "Thunder" else "source"
+        for c in range(n_clips_per_label):
+            clip = f"{split}_{label.lower()}_{c}"
+            for fmt in ("yesno", "mc4"):
+                if fmt == "yesno":
+                    options, answer, cand = ["yes", "no"], ("yes" if c % 2 == 0 else "no"), (hyper if c % 2 == 0 else "vehicle")
+                else:
+                    options = [hyper, "vehicle", "tree", "fish"]
+                    answer, cand = hyper, hyper
+                q = T.SHARD_TEMPLATES[("hypernym", kind, fmt)][0].replace("{word}", cand)
+                if fmt == "mc4":
+                    q += T.mc_options_suffix(options)
+                rows.append(dict(item_id=f"{clip}.hypernym.{fmt}.0", clip_id=clip, label=label, synset=synset,
+                                 relation="hypernym", format=fmt, template_id=f"hypernym.{kind}.{fmt}.0",
+                                 question=q, options=options, answer=answer,
+                                 answer_index=options.index(answer), candidate=cand, source_kind=kind))
+    return pl.DataFrame(rows)
+
+
+def make_clips(pool: pl.DataFrame, test: pl.DataFrame) -> pl.DataFrame:
+    both = pl.concat([pool.select("clip_id", "label").unique().with_columns(pl.lit("train").alias("split")),
+                      test.select("clip_id", "label").unique().with_columns(pl.lit("test").alias("split"))])
+    return both.sort("clip_id").with_columns(pl.concat_list("label").alias("labels"))
+
+
+def test_eval_prompts_both_formats(tmp_path):
+    test = make_pool(2, split="test")
+    clips = make_clips(make_pool(2), test)
+    test.write_parquet(tmp_path / "test.parquet")
+    clips.write_parquet(tmp_path / "clips.parquet")
+    out = {k: tmp_path / f"{k}.parquet" for k in
+           ("eval_original", "eval_interleaved", "labeling_original", "labeling_interleaved")}
+    build_eval_prompts(test=tmp_path / "test.parquet", clips_parquet=tmp_path / "clips.parquet", **out)
+    orig, inter = pl.read_parquet(out["eval_original"]), pl.read_parquet(out["eval_interleaved"])
+    assert orig.height == inter.height == test.height
+    assert orig["prompt_id"].to_list() == inter["prompt_id"].to_list()
+    # original: audio block first, the text refers to "the sound"; interleaved: placeholder inside
+    assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 and "the sound" in t.lower() for t in orig["text"])
+    assert all(T.AUDIO in t and not t.startswith(T.AUDIO + "Is") for t in inter["text"])
+    assert inter["text"].to_list() == test["question"].to_list()
+    lab = pl.read_parquet(out["labeling_interleaved"])
+    assert lab.height == clips.filter(pl.col("split") == "test").height
+    assert lab["options"][0].to_list() == ["dog", "piano", "thunder"]
+    assert all(opts[i] == a for opts, i, a in zip(lab["options"], lab["answer_index"], lab["answer"]))
+    assert set(pl.read_parquet(out["labeling_original"])["text"]) == {"<audio>Write an audio caption describing the sound."}
+
+
+def test_train_prompts_keep_answers_right_and_balanced():
+    pool = make_pool(6)
+    plan = plan_train_prompts(pool, 20000, seed=3, replay_fraction=0.1, multi_clip_fraction=0.1)
+    df = assemble_train_prompts(pool, plan, prefix="20k")
+    assert df.height == 20000 and df["prompt_id"].n_unique() == 20000
+    clip_label = dict(zip(pool["clip_id"], pool["label"]))
+    # every placeholder has its clip, and every clip comes from the pool
+    assert (df["text"].str.count_matches(T.AUDIO, literal=True) == df["clip_ids"].list.len()).all()
+    assert set(df["clip_ids"].explode()) <= set(pool["clip_id"])
+    shard = df.filter(pl.col("task") == "shard").with_columns(pl.col("clip_ids").list.first().alias("clip"))
+    # a redrawn clip keeps its label, so the pool's answer stays right: yes exactly for the true hypernym
+    for clip, text, answer in shard.filter(pl.col("question_format") == "yesno").select("clip", "text", "answer").rows():
+        synset, hyper = LABELS[clip_label[clip]]
+        assert (answer == "yes") == (hyper in text)
+    mc = shard.filter(pl.col("question_format") == "mc4")
+    positions = [text.split("Options: ")[1].rstrip(".").split(", ").index(ans) for text, ans in mc.select("text", "answer").rows()]
+    counts = np.bincount(positions, minlength=4) / len(positions)
+    assert np.all(np.abs(counts - 0.25) < 0.02), counts
+    tasks = df["task"].value_counts().sort("task")
+    share = dict(zip(tasks["task"], tasks["count"] / df.height))
+    assert abs(share["labeling"] - 0.1) < 0.01 and abs(share["compare"] - 0.1) < 0.01
+    comp = df.filter(pl.col("task") == "compare")
+    for (a, b), ans in zip(comp["clip_ids"].to_list(), comp["answer"]):
+        assert (ans == "yes") == (clip_label[a] == clip_label[b])
+    for (clip,), ans in df.filter(pl.col("task") == "labeling").select("clip_ids", "answer").rows():
+        assert ans == T.caption_answer(clip_label[clip])
+
+
+def test_train_prompts_deterministic(tmp_path):
+    make_pool(3).write_parquet(tmp_path / "pool.parquet")
+    digests = []
+    for run in range(2):
+        out = tmp_path / f"train{run}.parquet"
+        build_train_prompts(train_pool=tmp_path / "pool.parquet", out=out, n=500, seed=0,
+                            replay_fraction=0.0, multi_clip_fraction=0.0, name="500")
+        digests.append(hashlib.sha1(out.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    build_train_prompts(train_pool=tmp_path / "pool.parquet", out=tmp_path / "other.parquet", n=500, seed=1,
+                        replay_fraction=0.0, multi_clip_fraction=0.0, name="500")
+    assert hashlib.sha1((tmp_path / "other.parquet").read_bytes()).hexdigest() != digests[0]
+
+
+def test_empty_pool_is_a_clear_error():
+    with pytest.raises(ShardError, match="train_pool.parquet is empty"):
+        plan_train_prompts(make_pool().head(0), 10, seed=0, replay_fraction=0, multi_clip_fraction=0)
+
+
+def test_leakage_audit(tmp_path):
+    pool, test = make_pool(2), make_pool(2, split="test")
+    make_clips(pool, test).write_parquet(tmp_path / "clips.parquet")
+    test.write_parquet(tmp_path / "test.parquet")
+    pl.DataFrame({"label": list(LABELS), "synset": [s for s, _ in LABELS.values()]}).write_parquet(tmp_path / "ls.parquet")
+    pool.write_parquet(tmp_path / "pool.parquet")
+    build_train_prompts(train_pool=tmp_path / "pool.parquet", out=tmp_path / "train.parquet", n=200, seed=0,
+                        replay_fraction=0.2, multi_clip_fraction=0.2, name="200")
+    kw = dict(test=tmp_path / "test.parquet", clips_parquet=tmp_path / "clips.parquet",
+              label_synsets=tmp_path / "ls.parquet", report=tmp_path / "audit.json")
+    leakage_audit(train=[tmp_path / "train.parquet"], synset_disjoint=False, **kw)
+    assert (tmp_path / "audit.json").exists()
+    # pool and test share synsets: fine when clip-disjoint only, a failure when synset-disjoint is promised
+    with pytest.raises(ShardError, match="test synsets"):
+        leakage_audit(train=[tmp_path / "train.parquet"], synset_disjoint=True, **kw)
+    leaky = pl.read_parquet(tmp_path / "train.parquet").with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(["test_dog_0"])).otherwise(pl.col("clip_ids")).alias("clip_ids"))
+    leaky.write_parquet(tmp_path / "leaky.parquet")
+    with pytest.raises(ShardError, match="1 test clips"):
+        leakage_audit(train=[tmp_path / "leaky.parquet"], synset_disjoint=False, **kw)
