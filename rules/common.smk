@@ -1,9 +1,13 @@
 # Helpers shared by every rule file: config validation, paths, the list of conditions and targets.
 import json
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a checkout without pip install -e
+# the package lives in src/: importable here, and in every job (local, conda or cluster) via PYTHONPATH
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
 from shard.config import validate_config, scale_name
 from shard.common import ShardError
@@ -16,7 +20,8 @@ except ShardError as err:
 R = config.get("results", "results")
 SCALES = {scale_name(n): n for n in config["prompts"]["train_scales"]}
 FRONTEND = config["model"]["frontend"]
-WILDCARD_SCALE = "|".join(SCALES)
+# conda environments for --software-deployment-method conda (ignored otherwise)
+CONDA_ENV = "../envs/gpu.yaml" if config["model"]["device"] == "cuda" else "../envs/cpu.yaml"
 
 
 wildcard_constraints:

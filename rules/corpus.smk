@@ -15,6 +15,8 @@ rule clips:
         f"{R}/logs/clips.log",
     benchmark:
         f"{R}/benchmarks/clips.tsv"
+    conda:
+        CONDA_ENV
     script:
         "scripts/clips.py"
 
@@ -32,5 +34,7 @@ rule features:
         f"{R}/logs/features_{{frontend}}.log",
     benchmark:
         f"{R}/benchmarks/features_{{frontend}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "scripts/features.py"

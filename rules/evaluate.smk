@@ -31,5 +31,7 @@ rule evaluate:
         f"{R}/logs/evaluate_{{condition}}_{{task}}.log",
     benchmark:
         f"{R}/benchmarks/evaluate_{{condition}}_{{task}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "scripts/evaluate.py"

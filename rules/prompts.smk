@@ -12,6 +12,8 @@ rule eval_prompts:
         labeling_interleaved=f"{R}/prompts/labeling_interleaved.parquet",
     log:
         f"{R}/logs/eval_prompts.log",
+    conda:
+        CONDA_ENV
     script:
         "scripts/eval_prompts.py"
 
@@ -31,6 +33,8 @@ rule train_prompts:
         f"{R}/logs/train_prompts_{{scale}}.log",
     benchmark:
         f"{R}/benchmarks/train_prompts_{{scale}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "scripts/train_prompts.py"
 
@@ -47,5 +51,7 @@ rule leakage_audit:
         synset_disjoint=config["shard"]["synset_disjoint"],
     log:
         f"{R}/logs/leakage_audit.log",
+    conda:
+        CONDA_ENV
     script:
         "scripts/leakage_audit.py"

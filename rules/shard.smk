@@ -17,5 +17,7 @@ rule shard_items:
         config=config,
     log:
         f"{R}/logs/shard_items.log",
+    conda:
+        CONDA_ENV
     script:
         "scripts/shard_items.py"

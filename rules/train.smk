@@ -19,6 +19,8 @@ rule pretrain_base:
         f"{R}/logs/pretrain_base.log",
     benchmark:
         f"{R}/benchmarks/pretrain_base.tsv"
+    conda:
+        CONDA_ENV
     script:
         "scripts/pretrain_base.py"
 
@@ -43,5 +45,7 @@ rule finetune:
         f"{R}/logs/finetune_{{scale}}.log",
     benchmark:
         f"{R}/benchmarks/finetune_{{scale}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "scripts/finetune.py"

@@ -13,5 +13,7 @@ rule wordnet:
         hints=lambda w: corpus_synset_hints(),
     log:
         f"{R}/logs/wordnet.log",
+    conda:
+        CONDA_ENV
     script:
         "scripts/wordnet.py"
