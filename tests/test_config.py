@@ -1,0 +1,67 @@
+"""Config validation: the embedded default passes; each kind of mistake names its key and the fix."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shard.common import ShardError
+from shard.config import load_config, scale_name, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def bad(**edits):
+    cfg = copy.deepcopy(DEFAULT)
+    for dotted, value in edits.items():
+        *parents, last = dotted.split("__")
+        node = cfg
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return cfg
+
+
+def test_default_config_is_valid():
+    assert load_config(ROOT / "config.yaml") == DEFAULT
+
+
+@pytest.mark.parametrize("edits, key, fix", [
+    ({"corpus__kidn": "synth"}, "corpus", "fix its spelling"),
+    ({"corpus__kind": "wav"}, "corpus.kind", "allowed values"),
+    ({"clips__seconds": "one"}, "clips.seconds", "allowed values"),
+    ({"prompts__train_scales": [0]}, "prompts.train_scales.0", "allowed values"),
+    ({"corpus__kind": "esc50"}, "corpus.root", "set it to the corpus directory"),
+    ({"corpus__kind": "esc50", "corpus__root": "/no/such/dir"}, "corpus.root", "point it at"),
+    ({"model__base": "/no/such/ckpt"}, "model.base", "local checkpoint"),
+    ({"model__backend": "ltu"}, "model.base", "never downloaded"),
+    ({"model__frontend": "ltu_fbank"}, "model.frontend", "add it there"),
+])
+def test_bad_config_names_the_key(edits, key, fix):
+    with pytest.raises(ShardError) as err:
+        validate_config(bad(**edits))
+    assert f"'{key}" in str(err.value) and fix in str(err.value)
+
+
+def test_missing_config_file():
+    with pytest.raises(ShardError, match="does not exist"):
+        load_config("/no/such/config.yaml")
+
+
+def test_scale_names():
+    assert [scale_name(n) for n in (400, 10000, 40000, 1_000_000, 2500)] == ["400", "10k", "40k", "1m", "2500"]
+
+
+def test_snakemake_stops_before_any_job(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(bad(clips__seconds=-1)))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(cfg),
+                          "--directory", str(tmp_path), "--snakefile", str(ROOT / "Snakefile")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "clips.seconds" in out.stdout + out.stderr
