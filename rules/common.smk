@@ -39,6 +39,12 @@ def conditions():
     return conds
 
 
+def dataset_config():
+    """The config sections that shape the dataset (for its card): a change elsewhere, e.g. to
+    evaluation, must not rebuild the items and so retrain every model."""
+    return {k: config[k] for k in ("seed", "corpus", "clips", "features", "wordnet", "shard")}
+
+
 def base_dir():
     """The base model: a configured local checkpoint, or mini_ltu pretrained by the workflow."""
     return config["model"]["base"] or f"{R}/models/base"

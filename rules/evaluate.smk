@@ -22,6 +22,7 @@ rule evaluate:
         condition=lambda w: w.condition,
         task=lambda w: w.task,
         frontend_params=config["features"].get(FRONTEND, {}),
+        clips=config["clips"],
     wildcard_constraints:
         condition="|".join(conditions()),
     threads: workflow.cores

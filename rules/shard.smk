@@ -6,6 +6,7 @@ rule shard_items:
         clips_parquet=rules.clips.output.clips_parquet,
         label_synsets=rules.wordnet.output.label_synsets,
         relations=rules.wordnet.output.relations,
+        wordnet_source=rules.wordnet.output.source,
     output:
         test=f"{R}/shard/test.parquet",
         train_pool=f"{R}/shard/train_pool.parquet",
@@ -14,7 +15,7 @@ rule shard_items:
     params:
         shard=config["shard"],
         seed=config["seed"],
-        config=config,
+        config=dataset_config(),
     log:
         f"{R}/logs/shard_items.log",
     conda:

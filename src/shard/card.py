@@ -1,0 +1,108 @@
+"""The SHARD dataset card (shard/card.md): what was built, from what, and how balanced it is.
+
+Byte-deterministic: no timestamps, every table sorted, examples picked by seed.
+"""
+from __future__ import annotations
+
+import polars as pl
+import yaml
+
+from .common import config_hash, rng, write_text
+
+PRETRAINING = (
+    "What the base model saw in pretraining: audio labelling and label yes/no QA (\"Is <audio> the "
+    "sound of {label}?\") in the original format (audio first), plus text-only WordNet facts from "
+    "`words.parquet` (relation statements about each label's synset, with at least as many unrelated "
+    "words as related ones); never a SHARD question with audio. Whether it connects what it hears "
+    "to what it knows is what this benchmark measures."
+)
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(df: pl.DataFrame) -> str:
+    if df.is_empty():
+        return "(none)\n"
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def _counts(items: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    return items.group_by(by).len("items").sort(by)
+
+
+def _yes_balance(items: pl.DataFrame) -> pl.DataFrame:
+    yesno = items.filter(pl.col("format") == "yesno")
+    return (yesno.group_by("relation")
+            .agg(pl.len().alias("items"), (pl.col("answer") == "yes").sum().alias("yes"))
+            .with_columns(no=pl.col("items") - pl.col("yes"),
+                          yes_pct=(100 * pl.col("yes") / pl.col("items")).round(1))
+            .sort("relation"))
+
+
+def _position_balance(items: pl.DataFrame) -> pl.DataFrame:
+    mc = items.filter(pl.col("format") == "mc4")
+    return (mc.group_by("relation")
+            .agg(*[(pl.col("answer_index") == i).sum().alias(f"pos{i}") for i in range(4)], pl.len().alias("items"))
+            .sort("relation"))
+
+
+def _examples(items: pl.DataFrame, seed: int) -> pl.DataFrame:
+    picks = []
+    for (relation, fmt), group in items.group_by(["relation", "format"], maintain_order=True):
+        group = group.sort("item_id")
+        idx = sorted(rng(seed, "card", relation, fmt).permutation(group.height)[:3].tolist())
+        picks.append(group[idx])
+    if not picks:
+        return items.select("relation", "format", "label", "question", "answer")
+    return pl.concat(picks).sort("relation", "format", "item_id").select("relation", "format", "label", "question", "answer")
+
+
+def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, label_synsets: pl.DataFrame,
+                source: dict, config: dict, stats: dict) -> str:
+    seed = int(config.get("seed", 0))
+    both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
+    mapped = label_synsets.filter(pl.col("synset").is_not_null())
+    unmapped = label_synsets.filter(pl.col("synset").is_null())
+    skipped = dict(stats.get("unmapped_clips", []))
+    out = ["# SHARD dataset card\n",
+           "Synonym and Hypernym Audio Reasoning Dataset: each item pairs a clip with a question about "
+           "a WordNet relation of what is sounding.\n",
+           "## Provenance\n",
+           f"- WordNet {source.get('version')} from `{source.get('source')}` ({source.get('origin', 'nltk_data')}), "
+           f"sha1(data.noun) = `{source.get('checksum')}`",
+           f"- config hash `{config_hash(config)}`, seed {seed}",
+           f"- clips read: {stats.get('clips', 0)}; skipped for an unmapped label: {sum(skipped.values())}"
+           + (f"; dropped to keep train pool and test synset-disjoint: {stats.get('dropped_disjoint', 0)}"
+              if stats.get("synset_side") else ""),
+           f"- items: {test.height} test ({test['clip_id'].n_unique()} clips), {pool.height} train pool "
+           f"({pool['clip_id'].n_unique()} clips); word facts: {words.height}\n",
+           "## Items per relation and format\n", _table(_counts(both, ["part", "relation", "format"])),
+           "## Items per label\n",
+           _table(both.group_by("label", "synset").agg(
+               (pl.col("part") == "test").sum().alias("test"), (pl.col("part") == "train_pool").sum().alias("train_pool"))
+               .sort("label")),
+           "## Yes/no answer balance (test)\n", _table(_yes_balance(test)),
+           "## Yes/no answer balance (train pool)\n", _table(_yes_balance(pool)),
+           "## mc4 answer position (test)\n", _table(_position_balance(test)),
+           "## mc4 answer position (train pool)\n", _table(_position_balance(pool)),
+           "## Label to synset\n", _table(mapped.select("label", "synset", "method", "lexname", "gloss").sort("label")),
+           "## Unmapped labels\n",
+           _table(unmapped.select("label", "reason").with_columns(
+               clips_skipped=pl.col("label").replace_strict(skipped, default=0, return_dtype=pl.Int64)).sort("label")),
+           ]
+    if stats.get("synset_side"):
+        side = pl.DataFrame(sorted(stats["synset_side"].items()), schema=["synset", "side"], orient="row")
+        out += ["## Synset-disjoint assignment\n", _table(side)]
+    out += ["## Examples (test)\n", _table(_examples(test, seed)),
+            "## What the base model saw in pretraining\n", PRETRAINING + "\n",
+            "## Config\n", "```yaml\n" + yaml.safe_dump(config, sort_keys=True, default_flow_style=False) + "```\n"]
+    return "\n".join(out)
+
+
+def write_card(path, **parts) -> None:
+    write_text(render_card(**parts), path)

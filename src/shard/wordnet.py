@@ -1,0 +1,340 @@
+"""WordNet 3.0, offline: setup, label -> synset mapping, and the relations SHARD asks about.
+
+nltk reads WordNet from `$NLTK_DATA/corpora/wordnet`. On a fresh machine that directory is filled
+from Debian's `wordnet-base` / `wordnet-sense-index` (/usr/share/wordnet): the files are copied (nltk
+refuses symlinks that escape its data path) and the `lexnames` file, which Debian does not ship, is
+generated. Synsets are always keyed by name (`dog.n.01`), never by byte offset.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import polars as pl
+
+from .common import ShardError, atomic_path, write_json, write_parquet
+
+log = logging.getLogger("shard")
+
+DEBIAN_DIR = Path("/usr/share/wordnet")
+DEBIAN_FIX = "apt-get install wordnet-base wordnet-sense-index"
+ORIGIN_FILE = "ORIGIN"  # written beside a copied WordNet, so a later run still knows where it came from
+
+# The 45 lexicographer files of WordNet 3.0, in index order (lexnames: "NN\tname\tsyntactic category").
+LEXNAMES = (
+    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
+    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
+    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
+    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
+    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
+    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
+    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
+    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+)
+_CATEGORY = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
+
+
+def lexnames_text() -> str:
+    return "".join(f"{i:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}\n" for i, name in enumerate(LEXNAMES))
+
+
+# ---------------------------------------------------------------- setup
+def _nltk_root():
+    """The WordNet directory nltk would read (a path pointer), or None."""
+    import nltk
+
+    try:
+        return nltk.data.find("corpora/wordnet")
+    except LookupError:
+        return None
+
+
+def _data_dir() -> Path:
+    """Where to install: the first $NLTK_DATA entry (nltk splits it like PATH), else ~/nltk_data."""
+    first = (os.environ.get("NLTK_DATA") or "").split(os.pathsep)[0]
+    return Path(first or Path.home() / "nltk_data").expanduser()
+
+
+def _install_from_debian(target: Path) -> None:
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    needed = [f for f in WordNetCorpusReader._FILES if f != "lexnames"]
+    missing = [f for f in needed if not (DEBIAN_DIR / f).is_file()]
+    if missing:
+        raise ShardError(f"WordNet not found: nltk has no corpora/wordnet and {DEBIAN_DIR} lacks "
+                         f"{', '.join(missing)}; run `{DEBIAN_FIX}` (or nltk.download('wordnet'))")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        for name in needed:
+            shutil.copyfile(DEBIAN_DIR / name, tmp / name)
+        (tmp / "lexnames").write_text(lexnames_text())
+        (tmp / ORIGIN_FILE).write_text(f"debian:{DEBIAN_DIR} (wordnet-base, wordnet-sense-index)\n")
+    log.info("copied WordNet from %s to %s", DEBIAN_DIR, target)
+
+
+def ensure_wordnet() -> dict:
+    """Make WordNet loadable by nltk; return {source, origin, checksum (sha1 of data.noun), version}."""
+    import nltk
+
+    root = _nltk_root()
+    if root is None:
+        data_dir = _data_dir()
+        _install_from_debian(data_dir / "corpora" / "wordnet")
+        if str(data_dir) not in nltk.data.path:
+            nltk.data.path.insert(0, str(data_dir))
+        root = _nltk_root()
+        if root is None:  # nltk.data.path was changed so that it no longer holds $NLTK_DATA
+            raise ShardError(f"copied WordNet to {data_dir}, but nltk does not search there; "
+                             "set NLTK_DATA to that directory")
+    try:
+        wn = _reader_at(root)
+        with root.join("data.noun").open() as fh:
+            checksum = hashlib.sha1(fh.read()).hexdigest()
+    except (OSError, LookupError, ValueError) as err:
+        raise ShardError(f"WordNet at {_path(root)} is incomplete ({err}); remove that directory and "
+                         "run `python -m shard.wordnet` to copy it again from Debian's files") from None
+    try:
+        with root.join(ORIGIN_FILE).open() as fh:
+            origin = fh.read().decode().strip()
+    except (OSError, KeyError):  # an nltk_data WordNet (nltk.download), used as is
+        origin = "nltk_data"
+    return {"source": _path(root), "origin": origin, "checksum": checksum,
+            "version": wn.get_version()}
+
+
+def _path(root) -> str:
+    """A readable path for a directory or zip path pointer."""
+    return getattr(root, "path", None) or f"{root.zipfile.filename}/{root.entry}"
+
+
+_READERS: dict[str, object] = {}
+
+
+def _reader_at(root):
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    key = _path(root)
+    if key not in _READERS:
+        with warnings.catch_warnings():  # "multilingual functions are not available": English only
+            warnings.simplefilter("ignore")
+            _READERS[key] = WordNetCorpusReader(root, None)
+    return _READERS[key]
+
+
+def reader():
+    """The nltk WordNetCorpusReader over the WordNet ensure_wordnet() sets up (cached per path)."""
+    root = _nltk_root()
+    if root is None:
+        ensure_wordnet()
+        root = _nltk_root()
+    return _reader_at(root)
+
+
+
+
+# ---------------------------------------------------------------- label -> synset
+# Sense preference: things that make sound and sounds themselves first; a person sense (often a
+# proper name or slang: "Siren" the nymph) only when nothing better exists; anything else (plants:
+# tree "bark"; body parts: "organ") last.
+SOUND_LEXNAMES = {"noun.animal", "noun.artifact", "noun.object",
+                  "noun.phenomenon", "noun.event", "noun.act", "noun.communication", "noun.process"}
+PERSON_LEXNAMES = {"noun.person"}
+RELATIONS = ("synonym", "hypernym", "hyponym", "cohyponym")
+LABEL_SYNSETS_SCHEMA = {"label": pl.String, "synset": pl.String, "method": pl.String,
+                        "lexname": pl.String, "gloss": pl.String, "reason": pl.String}
+RELATIONS_SCHEMA = {"synset": pl.String, "relation": pl.String, "word": pl.String,
+                    "target_synset": pl.String, "depth": pl.Int64}
+
+
+def readable(lemma_name: str) -> str:
+    return lemma_name.replace("_", " ")
+
+
+def label_variants(label: str) -> list[tuple[str, str]]:
+    """(lemma to look up, how it was derived), best first: "Clock (ticking)" -> clock; "Car horn"
+    -> car_horn, then the head noun horn; "Vehicle horn, car horn" -> each comma part in turn."""
+    text = re.sub(r"\([^)]*\)", " ", label.lower())
+    parts = [" ".join(p.split()) for p in re.split(r"[,;/]", text)]
+    parts = [p for p in parts if p]
+    out: list[tuple[str, str]] = []
+    for part in parts:
+        for form in (part.replace(" ", "_"), part.replace(" ", "_").replace("-", "_"), part.replace(" ", "").replace("-", "")):
+            out.append((form, f"'{readable(form)}'"))
+    for part in parts:
+        if " " in part:
+            out.append((part.split()[-1], f"head noun '{part.split()[-1]}' of '{part}'"))
+    seen, unique = set(), []
+    for form, how in out:
+        if form not in seen:
+            seen.add(form)
+            unique.append((form, how))
+    return unique
+
+
+def _sense_key(wn, synset, lemma: str, index: int):
+    tier = 0 if synset.lexname() in SOUND_LEXNAMES else 1 if synset.lexname() in PERSON_LEXNAMES else 2
+    count = sum(l.count() for l in synset.lemmas() if l.name().lower() == lemma.lower())
+    # Untagged senses (count 0) come in lexicographer order, which says nothing about frequency:
+    # there, prefer a sense the word names (saw.n.02, not proverb.n.01 "saw") and a richer taxonomy.
+    untagged_alias = count == 0 and synset.lemmas()[0].name().lower() != lemma.lower()
+    return (tier, -count, untagged_alias, -len(synset.hyponyms()), index)
+
+
+def auto_synset(wn, label: str):
+    """(synset, reason) for a label, or (None, reason) when no noun sense exists."""
+    for form, how in label_variants(label):
+        senses = wn.synsets(form, pos="n")
+        if senses:
+            best = min(range(len(senses)), key=lambda i: _sense_key(wn, senses[i], form, i))
+            s = senses[best]
+            why = (f"{how}: noun sense {best + 1} of {len(senses)} ({s.lexname()}); "
+                   f"sound-source/sound lexnames first, then tagged frequency")
+            return s, why
+    tried = ", ".join(readable(f) for f, _ in label_variants(label)) or "(empty label)"
+    return None, f"no WordNet noun for: {tried}"
+
+
+def map_labels(wn, labels: list[str], overrides: dict, hints: dict) -> pl.DataFrame:
+    """One row per label: override (config) > ontology hint (corpus) > auto > unmapped."""
+    rows = []
+    for label in sorted(set(labels)):
+        synset, method, reason = None, "unmapped", None
+        if label in overrides:
+            synset = _named_synset(wn, overrides[label], f"wordnet.overrides.{label}", "config.yaml")
+            method, reason = "override", "config wordnet.overrides"
+        elif hints.get(label):
+            synset = _named_synset(wn, hints[label], f"synset hint for '{label}'", "the corpus ontology")
+            method, reason = "ontology_hint", "corpus ontology hint"
+        else:
+            synset, reason = auto_synset(wn, label)
+            method = "auto" if synset is not None else "unmapped"
+        rows.append({"label": label, "synset": synset.name() if synset else None, "method": method,
+                     "lexname": synset.lexname() if synset else None,
+                     "gloss": synset.definition() if synset else None, "reason": reason})
+    return pl.DataFrame(rows, schema=LABEL_SYNSETS_SCHEMA)
+
+
+def _named_synset(wn, name: str, key: str, where: str):
+    """A noun synset by name (`dog.n.01`), or ShardError naming the key that gave the bad name."""
+    try:
+        synset = wn.synset(name)
+    except Exception:  # nltk raises ValueError / WordNetError / AttributeError for bad names
+        synset = None
+    if synset is None or synset.pos() != "n":
+        raise ShardError(f"{key}: '{name}' is not a WordNet noun synset; fix it in {where} "
+                         "(names look like dog.n.01; list them with nltk: wn.synsets('dog', 'n'))")
+    return synset
+
+
+# ---------------------------------------------------------------- relations
+def parents(s):
+    """Direct hypernyms, instance hypernyms included (Paris -> city)."""
+    return s.hypernyms() + s.instance_hypernyms()
+
+
+def children(s):
+    """Direct hyponyms, instance hyponyms included."""
+    return s.hyponyms() + s.instance_hyponyms()
+
+
+def by_depth(start, step, max_depth: int) -> dict:
+    """synset -> shortest distance from `start` along `step` (1..max_depth), over all paths."""
+    depth, frontier = {}, [start]
+    for d in range(1, max_depth + 1):
+        nxt = []
+        for s in frontier:
+            for t in step(s):
+                if t not in depth and t != start:
+                    depth[t] = d
+                    nxt.append(t)
+        frontier = nxt
+    return depth
+
+
+def synset_relations(synset, skip: set[str], max_depth: int) -> list[dict]:
+    """Rows (synset, relation, word, target_synset, depth) for one synset, one row per word."""
+    own = {l.name().lower() for l in synset.lemmas()}
+    ancestors = by_depth(synset, parents, 100)
+    descendants = by_depth(synset, children, 100)
+    rows: dict[tuple[str, str], dict] = {}
+
+    def add(relation, target, depth, banned=frozenset()):
+        for lemma in target.lemmas():
+            word = readable(lemma.name())
+            key = (relation, word.lower())
+            if lemma.name().lower() in banned:
+                continue
+            if key not in rows or (depth, target.name()) < (rows[key]["depth"], rows[key]["target_synset"]):
+                rows[key] = {"synset": synset.name(), "relation": relation, "word": word,
+                             "target_synset": target.name(), "depth": depth}
+
+    add("synonym", synset, 0)
+    for target, d in by_depth(synset, parents, max_depth).items():
+        if target.name() not in skip:
+            add("hypernym", target, d, own)
+    for target, d in by_depth(synset, children, 2).items():
+        add("hyponym", target, d, own)
+    # siblings under a direct parent; never a word that also names the synset or its lineage
+    lineage = {l.name().lower() for s in [*ancestors, *descendants] for l in s.lemmas()} | own
+    for parent in parents(synset):
+        for sib in children(parent):
+            if sib != synset and sib not in ancestors and sib not in descendants:
+                add("cohyponym", sib, 1, lineage)
+    return list(rows.values())
+
+
+def label_names(label: str) -> set[str]:
+    """The words a label already says (lowercase, spaces): never offered as its own synonym."""
+    return {readable(form).lower() for form, how in label_variants(label) if not how.startswith("head noun")}
+
+
+def build_relations(wn, label_synsets: pl.DataFrame, skip: set[str], max_depth: int) -> pl.DataFrame:
+    mapped = label_synsets.filter(pl.col("synset").is_not_null())
+    names: dict[str, set[str]] = {}
+    for label, synset in mapped.select("label", "synset").iter_rows():
+        names.setdefault(synset, set()).update(label_names(label))
+    rows = []
+    for name in sorted(names):
+        synset = wn.synset(name)
+        rows += [r for r in synset_relations(synset, skip, max_depth)
+                 if r["relation"] != "synonym" or r["word"].lower() not in names[name]]
+    df = pl.DataFrame(rows, schema=RELATIONS_SCHEMA)
+    return df.sort("synset", "relation", "depth", "word", "target_synset")
+
+
+def build_wordnet(*, clips_parquet, label_synsets, relations, source, wordnet: dict, hints: dict | None = None) -> None:
+    """Rule `wordnet`: clips.parquet labels -> label_synsets.parquet, relations.parquet, source.json."""
+    info = ensure_wordnet()
+    wn = reader()
+    labels = pl.read_parquet(clips_parquet, columns=["labels"])["labels"].explode().drop_nulls().unique().to_list()
+    overrides = wordnet.get("overrides") or {}
+    for label in sorted(set(overrides) - set(labels)):
+        log.warning("wordnet.overrides.%s: no clip has this label; the override is unused", label)
+    table = map_labels(wn, labels, overrides, hints or {})
+    rel = build_relations(wn, table, set(wordnet.get("skip_hypernyms") or []), int(wordnet.get("max_hypernym_depth", 6)))
+    unmapped = table.filter(pl.col("synset").is_null())["label"].to_list()
+    log.info("mapped %d of %d labels to WordNet (%d relation rows); unmapped: %s",
+             table.height - len(unmapped), table.height, rel.height, unmapped or "none")
+    write_parquet(table, label_synsets)
+    write_parquet(rel, relations)
+    write_json(info, source)
+
+
+def main() -> None:
+    from .common import setup_logging
+
+    setup_logging()
+    try:
+        info = ensure_wordnet()
+    except ShardError as err:
+        raise SystemExit(f"shard: {err}") from None
+    print(f"WordNet {info['version']} at {info['source']} (from {info['origin']}), sha1(data.noun)={info['checksum']}")
+
+
+if __name__ == "__main__":
+    main()

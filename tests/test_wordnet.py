@@ -1,0 +1,144 @@
+"""WordNet setup from Debian's files, label -> synset mapping and relations, on the real WordNet."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nltk
+import polars as pl
+import pytest
+
+from shard import wordnet as W
+from shard.common import ShardError, sha1_file
+
+WORDNET_CFG = {"overrides": {}, "max_hypernym_depth": 6,
+               "skip_hypernyms": ["entity.n.01", "physical_entity.n.01", "abstraction.n.06", "object.n.01",
+                                  "whole.n.02", "matter.n.03", "psychological_feature.n.01"]}
+
+
+@pytest.fixture(scope="module")
+def wn(tmp_path_factory):
+    """The real WordNet; set up under a temporary NLTK_DATA when nltk has none (home stays untouched)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if W._nltk_root() is None:
+            data = tmp_path_factory.mktemp("nltk_data")
+            mp.setenv("NLTK_DATA", str(data))
+            mp.setattr(nltk.data, "path", [str(data), *nltk.data.path])
+        W.ensure_wordnet()
+        yield W.reader()
+
+
+def _clips(path, labels):
+    pl.DataFrame({"clip_id": [f"c{i}" for i in range(len(labels))], "labels": [[l] for l in labels]}).write_parquet(path)
+    return path
+
+
+def _build(tmp_path, labels, overrides=None, hints=None):
+    cfg = {**WORDNET_CFG, "overrides": overrides or {}}
+    out = {k: tmp_path / f"{k}.parquet" for k in ("label_synsets", "relations")}
+    W.build_wordnet(clips_parquet=_clips(tmp_path / "clips.parquet", labels), source=tmp_path / "source.json",
+                    wordnet=cfg, hints=hints or {}, **out)
+    table = pl.read_parquet(out["label_synsets"])
+    return {r["label"]: r for r in table.iter_rows(named=True)}, pl.read_parquet(out["relations"])
+
+
+def test_ensure_wordnet_copies_debian_files_and_generates_lexnames(tmp_path, monkeypatch):
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path))
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    info = W.ensure_wordnet()
+    root = tmp_path / "corpora" / "wordnet"
+    assert info["source"] == str(root) and info["version"] == "3.0"
+    assert info["origin"].startswith("debian:")
+    for name in ("data.noun", "index.noun", "noun.exc", "data.verb", "index.sense", "cntlist.rev"):
+        assert (root / name).is_file() and not (root / name).is_symlink()
+    lexnames = (root / "lexnames").read_text().splitlines()
+    assert len(lexnames) == 45 and lexnames[0] == "00\tadj.all\t3" and lexnames[44] == "44\tadj.ppl\t3"
+    assert lexnames[5] == "05\tnoun.animal\t1"
+    assert info["checksum"] == sha1_file(root / "data.noun")
+    wn = W.reader()
+    assert "domesticated" in wn.synset("dog.n.01").definition()
+    assert wn.synset("dog.n.01").lexname() == "noun.animal"
+    assert W.ensure_wordnet() == info  # the second call finds the copy and reports the same origin
+
+
+def test_ensure_wordnet_without_any_wordnet_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk")])
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path / "nltk"))
+    monkeypatch.setattr(W, "DEBIAN_DIR", tmp_path / "no_wordnet")
+    with pytest.raises(ShardError, match="apt-get install wordnet-base wordnet-sense-index"):
+        W.ensure_wordnet()
+    assert not (tmp_path / "nltk" / "corpora" / "wordnet").exists()  # nothing half-copied
+
+
+def test_cli_prints_the_source(tmp_path):
+    env = {**os.environ, "NLTK_DATA": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "shard.wordnet"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("WordNet 3.0 at ") and "sha1(data.noun)=" in out.stdout
+
+
+def test_incomplete_wordnet_dir_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "corpora" / "wordnet").mkdir(parents=True)  # e.g. an interrupted manual copy
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    with pytest.raises(ShardError, match="incomplete"):
+        W.ensure_wordnet()
+
+
+def test_sense_names_resolve(wn):
+    assert wn.synset("canine.n.02") in wn.synset("dog.n.01").hypernyms()
+    assert "automobile" in wn.synset("car.n.01").lemma_names()
+    assert wn.synset("thunder.n.01").lexname() == "noun.event"
+
+
+def test_label_variants():
+    forms = [f for f, _ in W.label_variants("Clock (ticking)")]
+    assert forms[0] == "clock"
+    forms = [f for f, _ in W.label_variants("Car horn")]
+    assert forms[0] == "car_horn" and forms[-1] == "horn"
+
+
+def test_realistic_labels_map_sensibly(wn, tmp_path):
+    labels = ["Dog", "Car", "Thunder", "Saw", "Hammer", "Siren", "Cricket", "Footsteps",
+              "Clock (ticking)", "Church bell", "Car horn", "Xyzzy blorp"]
+    m, rel = _build(tmp_path, labels)
+    assert m["Dog"]["synset"] == "dog.n.01" and m["Dog"]["method"] == "auto"
+    assert m["Car"]["synset"] == "car.n.01"
+    # Thunder: the noise (thunder.n.01 is canonically boom.n.01), never a person or a verb
+    assert wn.synset(m["Thunder"]["synset"]) == wn.synset("thunder.n.01")
+    assert m["Thunder"]["lexname"] in {"noun.event", "noun.phenomenon"}
+    assert m["Saw"]["synset"] == "saw.n.02"  # the tool, not the proverb
+    assert m["Hammer"]["synset"] == "hammer.n.02"  # the hand tool, not the gunlock part
+    assert m["Siren"]["lexname"] != "noun.person"  # not the sea nymph
+    assert m["Cricket"]["lexname"] == "noun.animal"
+    assert m["Footsteps"]["synset"] == "footfall.n.01"  # "the sound of a step"
+    assert m["Clock (ticking)"]["synset"] == "clock.n.01"
+    assert m["Church bell"]["synset"] == "church_bell.n.01"
+    assert m["Car horn"]["synset"] == "automobile_horn.n.01"
+    bad = m["Xyzzy blorp"]
+    assert bad["synset"] is None and bad["method"] == "unmapped" and "xyzzy" in bad["reason"]
+
+    dog = rel.filter(pl.col("synset") == "dog.n.01")
+    hyper = dict(dog.filter(pl.col("relation") == "hypernym").select("target_synset", "depth").iter_rows())
+    assert hyper["canine.n.02"] == 1 and hyper["carnivore.n.01"] == 2 and hyper["domestic_animal.n.01"] == 1
+    assert "entity.n.01" not in hyper and max(hyper.values()) <= 6
+    assert "wolf" in dog.filter(pl.col("relation") == "cohyponym")["word"].to_list()
+    assert "puppy" in dog.filter(pl.col("relation") == "hyponym")["word"].to_list()
+    dog_syn = dog.filter(pl.col("relation") == "synonym")["word"].to_list()
+    assert "domestic dog" in dog_syn and "dog" not in dog_syn  # readable; the label's own name left out
+    car_syn = rel.filter(pl.col("synset") == "car.n.01", pl.col("relation") == "synonym")["word"].to_list()
+    assert "automobile" in car_syn and "car" not in car_syn
+    assert rel.equals(rel.sort("synset", "relation", "depth", "word", "target_synset"))
+    assert json.loads((tmp_path / "source.json").read_text())["version"] == "3.0"
+
+
+def test_override_and_hint_win_and_bad_names_are_errors(wn, tmp_path):
+    m, _ = _build(tmp_path, ["Bass", "Thunder", "Dog"], overrides={"Bass": "bass.n.07"},
+                  hints={"Thunder": "thunder.n.02", "Dog": "dog.n.01"})
+    assert (m["Bass"]["synset"], m["Bass"]["method"]) == ("bass.n.07", "override")
+    assert (m["Thunder"]["synset"], m["Thunder"]["method"]) == ("thunder.n.02", "ontology_hint")
+    with pytest.raises(ShardError, match=r"wordnet\.overrides\.Dog"):
+        _build(tmp_path, ["Dog"], overrides={"Dog": "dogg.n.01"})
+    with pytest.raises(ShardError, match="wordnet.overrides.Dog"):
+        _build(tmp_path, ["Dog"], overrides={"Dog": "dog.n.99"})
