@@ -30,6 +30,7 @@ rule features:
         meta=f"{R}/features/{{frontend}}.json",
     params:
         params=lambda w: config["features"].get(w.frontend, {}),
+        sample_rate=config["clips"]["sample_rate"],
     log:
         f"{R}/logs/features_{{frontend}}.log",
     benchmark:

@@ -1,0 +1,320 @@
+"""Table-driven corpora: AudioSet (weak and strong), ESC-50, FSD50K and a plain manifest.
+
+Each adapter is a small function that turns its table into candidate rows; `finish` is the one
+reader path they share: it resolves paths, checks them, and splits the rows into segments and
+rejects (outside_root, duplicate_id, unknown_label, missing). The synth corpus writes an
+AudioSet-strong table and reads it back through `read_strong`, exactly like real strong labels.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import polars as pl
+
+from ..audio import AUDIO_EXTENSIONS
+from ..common import ShardError
+from . import rejects_frame, segments_frame
+
+# Intended senses of common AudioSet / ESC-50 / FSD50K class names (used as "ontology_hint").
+COMMON_HINTS = {
+    "Speech": "speech.n.02", "Dog": "dog.n.01", "Bark": "bark.n.04", "Cat": "cat.n.01", "Meow": "meow.n.01",
+    "Bird": "bird.n.01", "Cow": "cow.n.01", "Horse": "horse.n.01", "Sheep": "sheep.n.01", "Pig": "hog.n.03",
+    "Frog": "frog.n.01", "Cricket": "cricket.n.01", "Insect": "insect.n.01", "Bee, wasp, etc.": "bee.n.01",
+    "Rooster": "cock.n.04", "Crow": "crow.n.01", "Owl": "owl.n.01", "Duck": "duck.n.01", "Goat": "goat.n.01",
+    "Guitar": "guitar.n.01", "Piano": "piano.n.01", "Flute": "flute.n.01", "Violin, fiddle": "violin.n.01",
+    "Violin": "violin.n.01", "Trumpet": "cornet.n.01", "Drum": "drum.n.01", "Gong": "gong.n.01",
+    "Harp": "harp.n.01", "Cello": "cello.n.01", "Saxophone": "sax.n.02", "Organ": "organ.n.05",
+    "Church bell": "church_bell.n.01", "Doorbell": "doorbell.n.01", "Siren": "siren.n.04",
+    "Whistle": "whistle.n.03", "Car horn": "automobile_horn.n.01", "Vehicle horn, car horn, honking": "automobile_horn.n.01",
+    "Engine": "engine.n.01", "Helicopter": "helicopter.n.01", "Train": "train.n.01", "Motorcycle": "motorcycle.n.01",
+    "Car": "car.n.01", "Aircraft": "aircraft.n.01", "Airplane": "airplane.n.01", "Telephone": "telephone.n.01",
+    "Alarm clock": "alarm_clock.n.01", "Clock": "clock.n.01", "Hammer": "hammer.n.02", "Saw": "saw.n.02",
+    "Chainsaw": "chain_saw.n.01", "Rain": "rain.n.01", "Thunder": "thunder.n.02", "Wind": "wind.n.01",
+    "Stream": "stream.n.01", "Applause": "applause.n.01", "Laughter": "laugh.n.01", "Footsteps": "footfall.n.01",
+    "Knock": "knock.n.01", "Explosion": "explosion.n.01", "Typewriter": "typewriter.n.01",
+    # labels of the sfx corpus (shard.corpora.sfx.TITLE_LABELS)
+    "Foghorn": "foghorn.n.02", "Jet": "jet.n.01", "Lion": "lion.n.01", "Monkey": "monkey.n.01",
+    "Bus": "bus.n.01", "Truck": "truck.n.01", "Jackhammer": "air_hammer.n.01", "Circular saw": "circular_saw.n.01",
+    "Cash register": "cash_register.n.01", "Crash": "clang.n.01", "Beep": "beep.n.01", "Rattle": "rattle.n.01",
+    "Fanfare": "flourish.n.05", "Spark": "discharge.n.05", "Machinery": "machinery.n.01", "Bell": "bell.n.01",
+    "Bubble": "bubble.n.01", "Steam": "steam.n.01",
+}
+
+LICENCES = {
+    "audioset": "AudioSet labels CC-BY-4.0; audio per source video (YouTube)",
+    "audioset_strong": "AudioSet labels CC-BY-4.0; audio per source video (YouTube)",
+    "esc50": "ESC-50: CC-BY-NC-3.0 (clips from freesound.org)",
+    "fsd50k": "FSD50K: Creative Commons, per clip (see FSD50K.metadata)",
+    "manifest": "unknown (add a 'licence' column to the manifest)",
+}
+
+
+# ---------------------------------------------------------------- shared helpers
+def readable(label: str) -> str:
+    """'crying_baby' -> 'Crying baby'; readable labels start upper-case and use spaces."""
+    text = label.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def files(corpus_cfg: dict, defaults: dict[str, str]) -> dict[str, str]:
+    """Adapter file names: the defaults, overridden by corpus.files (unknown keys are errors)."""
+    given = corpus_cfg.get("files") or {}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ShardError(f"config key 'corpus.files.{unknown[0]}' is not used by corpus '{corpus_cfg['kind']}'; "
+                         f"its keys are {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+def corpus_root(corpus_cfg: dict) -> Path:
+    root = corpus_cfg.get("root")
+    if not root or not Path(root).is_dir():
+        raise ShardError(f"config key 'corpus.root': '{root}' is not a directory; "
+                         f"point it at the {corpus_cfg['kind']} corpus")
+    return Path(root).resolve()
+
+
+def table_file(root: Path, name: str, key: str) -> Path:
+    path = root / name
+    if not path.is_file():
+        raise ShardError(f"corpus file '{path}' does not exist; set config key 'corpus.files.{key}' "
+                         f"to its path relative to corpus.root")
+    return path
+
+
+def audio_index(folder: Path) -> dict[str, Path]:
+    """file stem -> path of every audio file under `folder` (first in sorted order wins)."""
+    index: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if p.suffix.lower() in AUDIO_EXTENSIONS:
+                index.setdefault(p.stem, p)
+    return index
+
+
+def class_names(path: Path) -> dict[str, str]:
+    """AudioSet class_labels_indices.csv (index,mid,display_name) -> {mid: display_name}."""
+    table = pl.read_csv(path, infer_schema=False)
+    missing = {"mid", "display_name"} - set(table.columns)
+    if missing:
+        raise ShardError(f"class table '{path}' lacks column(s) {sorted(missing)}; expected index,mid,display_name")
+    return dict(zip(table["mid"], table["display_name"]))
+
+
+def label_resolver(corpus_cfg: dict, names: dict[str, str] | None = None,
+                   closed: bool = False) -> Callable[[str], str | None]:
+    """raw corpus label -> readable label, or None when unknown.
+
+    corpus.label_map wins; then `names` (e.g. MID -> display name). MIDs ("/m/...") must be known;
+    other raw labels are accepted as they are unless `closed` (a vocabulary was given).
+    """
+    label_map = corpus_cfg.get("label_map") or {}
+    names = names or {}
+
+    def resolve(raw: str) -> str | None:
+        raw = raw.strip()
+        if raw in label_map:
+            return label_map[raw]
+        if raw in names:
+            return label_map.get(names[raw], names[raw])
+        if not raw or raw.startswith("/") or closed:
+            return None
+        return readable(raw)
+    return resolve
+
+
+def _reject(row: dict, reason: str, detail: str) -> dict:
+    return {"path": str(row["path"]), "recording_id": row["recording_id"], "clip_id": None,
+            "reason": reason, "detail": detail}
+
+
+def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None],
+            source: str, licence: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shared reader path: candidate rows -> (segments, rejects).
+
+    A row: recording_id, path (absolute or relative to root), raw_labels list, onset, offset,
+    key (what must be unique), optional licence/source. Checks run in the order outside_root,
+    duplicate_id, unknown_label, missing, so an escaping path is never even looked at.
+    """
+    segments, rejects, seen = [], [], set()
+    for row in rows:
+        path = (root / row["path"]).resolve()
+        row = {**row, "path": path}
+        if not path.is_relative_to(root):
+            rejects.append(_reject(row, "outside_root", f"path resolves outside corpus root {root}"))
+            continue
+        if row["key"] in seen:
+            rejects.append(_reject(row, "duplicate_id", f"{row['key']} already listed"))
+            continue
+        seen.add(row["key"])
+        labels = [resolve(raw) for raw in row["raw_labels"]]
+        unknown = [raw for raw, lab in zip(row["raw_labels"], labels) if lab is None]
+        if unknown or not labels:
+            rejects.append(_reject(row, "unknown_label", f"label(s) {unknown} not in the class table or corpus.label_map"))
+            continue
+        if not path.is_file():
+            rejects.append(_reject(row, "missing", "audio file not found"))
+            continue
+        segments.append({"recording_id": row["recording_id"], "path": str(path),
+                         "labels": list(dict.fromkeys(labels)), "onset": row.get("onset"),
+                         "offset": row.get("offset"), "source": row.get("source") or source,
+                         "licence": row.get("licence") or licence})
+    return segments_frame(segments), rejects_frame(rejects)
+
+
+def _by_id(index: dict[str, Path], folder: Path, rid: str) -> Path:
+    # A missing id still gets a path, so the `missing` reject names where we looked.
+    return index.get(rid, folder / rid)
+
+
+def _seconds(value) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+# ---------------------------------------------------------------- AudioSet strong (and synth)
+def read_strong(root: Path, tsv: Path, audio_dir: Path, resolve: Callable[[str], str | None],
+                source: str, licence: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """AudioSet-strong TSV (segment_id, start_time_seconds, end_time_seconds, label) -> segments.
+
+    Audio files are named by segment_id; times are relative to the file. Rows sharing
+    (segment, start, end) become one multi-label segment; an exactly repeated row is a duplicate_id.
+    """
+    table = pl.read_csv(tsv, separator="\t", infer_schema=False)
+    need = {"segment_id", "start_time_seconds", "end_time_seconds", "label"}
+    if need - set(table.columns):
+        raise ShardError(f"strong-label table '{tsv}' lacks column(s) {sorted(need - set(table.columns))}; "
+                         f"expected {sorted(need)}")
+    index = audio_index(audio_dir)
+    rows = []
+    for sid, start, end, label in table.select("segment_id", "start_time_seconds", "end_time_seconds", "label").iter_rows():
+        onset, offset = _seconds(start), _seconds(end)
+        rows.append({"recording_id": sid, "path": _by_id(index, audio_dir, sid), "raw_labels": [label],
+                     "onset": onset, "offset": offset, "key": (sid, onset, offset, label)})
+    segments, rejects = finish(rows, root, resolve, source, licence)
+    segments = (segments.group_by("recording_id", "path", "onset", "offset", maintain_order=True)
+                .agg(pl.col("labels").list.explode(keep_nulls=False, empty_as_null=False).unique(maintain_order=True), pl.first("source", "licence")))
+    return segments, rejects
+
+
+def audioset_strong(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+    root = corpus_root(corpus_cfg)
+    f = files(corpus_cfg, {"strong": "audioset_train_strong.tsv", "labels": "class_labels_indices.csv",
+                           "audio": "audio"})
+    # The class table is optional here: strong labels may be names; MIDs then need it (or label_map).
+    names = class_names(root / f["labels"]) if (root / f["labels"]).is_file() else {}
+    return read_strong(root, table_file(root, f["strong"], "strong"), root / f["audio"],
+                       label_resolver(corpus_cfg, names), "audioset_strong", LICENCES["audioset_strong"])
+
+
+# ---------------------------------------------------------------- AudioSet (weak, segments CSV)
+def audioset(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+    """Segments CSV (YTID, start_seconds, end_seconds, positive_labels) + local 10-s files named by YTID.
+
+    The local file is the 10-second segment itself, so the whole file is the event (onset/offset null).
+    """
+    root = corpus_root(corpus_cfg)
+    f = files(corpus_cfg, {"segments": "balanced_train_segments.csv", "labels": "class_labels_indices.csv",
+                           "audio": "audio"})
+    names = class_names(table_file(root, f["labels"], "labels"))
+    seg_path, audio_dir = table_file(root, f["segments"], "segments"), root / f["audio"]
+    index, rows = audio_index(audio_dir), []
+    with open(seg_path, newline="") as fh:
+        for rec in csv.reader(fh, skipinitialspace=True):
+            if not rec or rec[0].startswith("#"):
+                continue
+            if len(rec) < 4:
+                raise ShardError(f"segments file '{seg_path}': line {rec} should be YTID, start_seconds, "
+                                 "end_seconds, \"positive_labels\"")
+            ytid = rec[0]
+            rows.append({"recording_id": ytid, "path": _by_id(index, audio_dir, ytid),
+                         "raw_labels": [m for m in rec[3].split(",") if m.strip()],
+                         "onset": None, "offset": None, "key": ytid})
+    return finish(rows, root, label_resolver(corpus_cfg, names, closed=True), "audioset", LICENCES["audioset"])
+
+
+# ---------------------------------------------------------------- ESC-50
+def esc50(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+    """meta/esc50.csv (filename, fold, target, category, esc10, src_file, take) + audio/.
+
+    Takes cut from one freesound source share its `src_file`: that is the recording, so they stay
+    on one side of the train/test split.
+    """
+    root = corpus_root(corpus_cfg)
+    f = files(corpus_cfg, {"meta": "meta/esc50.csv", "audio": "audio"})
+    meta_path = table_file(root, f["meta"], "meta")
+    meta = pl.read_csv(meta_path, infer_schema=False)
+    if {"filename", "category"} - set(meta.columns):
+        raise ShardError(f"ESC-50 meta '{meta_path}' needs columns filename and category")
+    has_src = "src_file" in meta.columns
+    rows = [{"recording_id": (rec["src_file"] if has_src else Path(rec["filename"]).stem),
+             "path": Path(f["audio"]) / rec["filename"], "raw_labels": [rec["category"]],
+             "onset": None, "offset": None, "key": rec["filename"]}
+            for rec in meta.iter_rows(named=True)]
+    return finish(rows, root, label_resolver(corpus_cfg), "esc50", LICENCES["esc50"])
+
+
+# ---------------------------------------------------------------- FSD50K
+def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+    """ground_truth/{dev,eval}.csv (fname, labels "A,B", mids, ...) + {dev,eval}_audio/; multi-label.
+
+    With ground_truth/vocabulary.csv (index, label, mid; no header) labels outside it are unknown.
+    """
+    root = corpus_root(corpus_cfg)
+    f = files(corpus_cfg, {"dev": "ground_truth/dev.csv", "eval": "ground_truth/eval.csv",
+                           "dev_audio": "dev_audio", "eval_audio": "eval_audio",
+                           "vocabulary": "ground_truth/vocabulary.csv"})
+    vocab_path = root / f["vocabulary"]
+    vocab = None
+    if vocab_path.is_file():
+        vocab = set(pl.read_csv(vocab_path, has_header=False, infer_schema=False)[:, 1])
+    label_map = corpus_cfg.get("label_map") or {}
+
+    def resolve(raw: str) -> str | None:
+        raw = raw.strip()
+        if vocab is not None and raw not in vocab and raw not in label_map:
+            return None
+        return label_map.get(raw, readable(raw) if raw else None)
+
+    rows = []
+    for part in ("dev", "eval"):
+        if not (root / f[part]).is_file():
+            continue
+        for rec in pl.read_csv(root / f[part], infer_schema=False).iter_rows(named=True):
+            rows.append({"recording_id": rec["fname"], "path": Path(f[f"{part}_audio"]) / f"{rec['fname']}.wav",
+                         "raw_labels": [x for x in (rec["labels"] or "").split(",") if x],
+                         "onset": None, "offset": None, "key": rec["fname"]})
+    if not rows:
+        raise ShardError(f"FSD50K: neither '{root / f['dev']}' nor '{root / f['eval']}' exists (or both are empty); "
+                         "set config keys corpus.files.dev / corpus.files.eval")
+    return finish(rows, root, resolve, "fsd50k", LICENCES["fsd50k"])
+
+
+# ---------------------------------------------------------------- manifest
+def manifest(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+    """CSV or Parquet: path, label or labels (';'-separated), optional start, end, recording_id,
+    source, licence. Paths are relative to corpus.root (absolute paths must still lie under it)."""
+    root = corpus_root(corpus_cfg)
+    default = "manifest.parquet" if (root / "manifest.parquet").is_file() else "manifest.csv"
+    f = files(corpus_cfg, {"manifest": default})
+    path = table_file(root, f["manifest"], "manifest")
+    table = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema=False)
+    label_col = "labels" if "labels" in table.columns else "label"
+    if "path" not in table.columns or label_col not in table.columns:
+        raise ShardError(f"manifest '{path}' needs columns 'path' and 'label' (or 'labels', ';'-separated); "
+                         f"it has {table.columns}")
+    rows = []
+    for rec in table.iter_rows(named=True):
+        onset, offset = _seconds(rec.get("start")), _seconds(rec.get("end"))
+        raw = rec[label_col]
+        raw_labels = list(raw) if isinstance(raw, list) else [x for x in (raw or "").split(";") if x.strip()]
+        # Without a recording_id column each file is a recording, named by its path.
+        rid = rec.get("recording_id") or rec["path"].replace(os.sep, "_").lstrip("._")
+        rows.append({"recording_id": rid, "path": rec["path"], "raw_labels": raw_labels, "onset": onset,
+                     "offset": offset, "key": (rec["path"], onset, offset), "source": rec.get("source"),
+                     "licence": rec.get("licence")})
+    return finish(rows, root, label_resolver(corpus_cfg), "manifest", LICENCES["manifest"])

@@ -1,0 +1,237 @@
+"""Small corpora generated on the fly, in each corpus format, for tests (any engineer may import them).
+
+    from tests.fixtures import make_manifest, build_tiny_results
+    root = make_manifest(tmp_path / "corpus")            # a clean 3-label manifest corpus
+    results = build_tiny_results(tmp_path)                # clips + logmel features of a tiny synth corpus
+
+Every writer puts real audio files (soundfile) under the directory it is given and returns what a
+test needs to know. Nothing is downloaded; everything is deterministic.
+"""
+from __future__ import annotations
+
+import csv
+import struct
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import soundfile as sf
+
+SR = 16000
+# A few readable labels with their AudioSet MIDs (the real ones), for the AudioSet-style fixtures.
+MIDS = {"/m/0bt9lr": "Dog", "/m/01yrx": "Cat", "/m/09x0r": "Speech"}
+
+
+# ---------------------------------------------------------------- audio files
+def tone(seconds: float = 1.0, freq: float = 440.0, amp: float = 0.3, sr: int = SR, channels: int = 1) -> np.ndarray:
+    """A sine (float32); channels > 1 gives (n, channels) with a slightly detuned copy per channel."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    cols = [amp * np.sin(2 * np.pi * freq * (1 + 0.01 * c) * t) for c in range(channels)]
+    return np.stack(cols, axis=1).astype(np.float32) if channels > 1 else cols[0].astype(np.float32)
+
+
+def write_audio(path: Path, seconds: float = 1.0, freq: float = 440.0, amp: float = 0.3, sr: int = SR,
+                channels: int = 1) -> Path:
+    """Write a tone to `path`; the extension picks the format (.wav, .flac, .ogg, .mp3)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+           ".mp3": ("MP3", "MPEG_LAYER_III")}[path.suffix.lower()]
+    sf.write(path, tone(seconds, freq, amp, sr, channels), sr, format=fmt[0], subtype=fmt[1])
+    return path
+
+
+def write_bad(path: Path, kind: str, seconds: float = 1.0) -> Path:
+    """A file that must be rejected with reason `kind`:
+
+    corrupt (random bytes named .wav), empty (0 bytes), truncated (WAV header promising twice the
+    data present), unsupported (a text file), silent (digital near-silence), nan (float WAV of NaNs).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "corrupt":
+        path.write_bytes(np.random.default_rng(0).bytes(4000))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        write_audio(path, seconds)
+        data = path.read_bytes()
+        path.write_bytes(data[: 44 + (len(data) - 44) // 2])
+    elif kind == "unsupported":
+        path.write_text("this is not audio\n")
+    elif kind == "silent":
+        sf.write(path, tone(seconds, amp=1e-5), SR, subtype="FLOAT")
+    elif kind == "nan":
+        x = tone(seconds)
+        x[100:200] = np.nan
+        sf.write(path, x, SR, subtype="FLOAT")
+    else:
+        raise ValueError(f"unknown bad-file kind {kind!r}")
+    return path
+
+
+# ---------------------------------------------------------------- corpora in their native formats
+def make_manifest(root: Path, labels=("Dog", "Cat", "Bird"), per_label: int = 3, fmt: str = "csv",
+                  extra_rows: list[dict] | None = None) -> Path:
+    """`per_label` 1-s wav recordings per label under root/audio, listed in root/manifest.{csv,parquet}.
+
+    extra_rows are appended as given (path, label, start, end): use them for bad entries.
+    """
+    root = Path(root)
+    rows = []
+    for i, label in enumerate(labels):
+        for j in range(per_label):
+            rel = f"audio/{label.lower().replace(' ', '_')}_{j}.wav"
+            write_audio(root / rel, 1.0, freq=300 + 150 * i + 20 * j)
+            rows.append({"path": rel, "label": label, "start": None, "end": None})
+    rows += extra_rows or []
+    table = pl.DataFrame(rows, schema={"path": pl.String, "label": pl.String, "start": pl.Float64, "end": pl.Float64})
+    if fmt == "parquet":
+        table.write_parquet(root / "manifest.parquet")
+    else:
+        table.write_csv(root / "manifest.csv")
+    return root
+
+
+def write_class_csv(path: Path, mids: dict[str, str] = MIDS) -> Path:
+    """AudioSet class_labels_indices.csv: index,mid,display_name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["index", "mid", "display_name"])
+        w.writerows([i, mid, name] for i, (mid, name) in enumerate(mids.items()))
+    return path
+
+
+def make_audioset(root: Path, segments: list[tuple[str, list[str]]] | None = None, with_audio: bool = True) -> Path:
+    """AudioSet weak format: balanced_train_segments.csv (3 comment lines, quoted MID lists),
+    class_labels_indices.csv and audio/{YTID}.flac. Default: 2 Dog, 2 Cat, 1 Dog+Speech."""
+    root = Path(root)
+    segments = segments or [("dogAAAAAAA1", ["/m/0bt9lr"]), ("dogAAAAAAA2", ["/m/0bt9lr"]),
+                            ("catAAAAAAA1", ["/m/01yrx"]), ("catAAAAAAA2", ["/m/01yrx"]),
+                            ("mixAAAAAAA1", ["/m/0bt9lr", "/m/09x0r"])]
+    write_class_csv(root / "class_labels_indices.csv")
+    lines = ["# Segments csv created Sun Mar  5 10:54:31 2017", "# num_ytids=5, num_segs=5, num_unique_labels=3",
+             "# YTID, start_seconds, end_seconds, positive_labels"]
+    for k, (ytid, mids) in enumerate(segments):
+        lines.append(f'{ytid}, 30.000, 40.000, "{",".join(mids)}"')
+        if with_audio:
+            write_audio(root / "audio" / f"{ytid}.flac", 2.0, freq=200 + 100 * k)
+    (root / "balanced_train_segments.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def make_audioset_strong(root: Path, rows: list[tuple[str, float, float, str]] | None = None,
+                         seconds: float = 4.0) -> Path:
+    """AudioSet-strong TSV (segment_id, start_time_seconds, end_time_seconds, label) + audio/{segment_id}.wav.
+
+    Default: two 4-s files with two events each (labels as MIDs and as names), one event labelled twice.
+    """
+    root = Path(root)
+    rows = rows or [("segA_30000", 0.5, 1.5, "/m/0bt9lr"), ("segA_30000", 2.0, 3.0, "Cat"),
+                    ("segB_10000", 0.2, 1.2, "/m/01yrx"), ("segB_10000", 2.0, 3.5, "Dog"),
+                    ("segB_10000", 2.0, 3.5, "/m/09x0r")]
+    write_class_csv(root / "class_labels_indices.csv")
+    with open(root / "audioset_train_strong.tsv", "w", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["segment_id", "start_time_seconds", "end_time_seconds", "label"])
+        w.writerows(rows)
+    for k, sid in enumerate(dict.fromkeys(r[0] for r in rows)):
+        write_audio(root / "audio" / f"{sid}.wav", seconds, freq=250 + 120 * k)
+    return root
+
+
+def make_esc50(root: Path, categories=("dog", "crying_baby", "rain"), sources_per_category: int = 2,
+               takes: int = 2) -> Path:
+    """ESC-50 layout: meta/esc50.csv (filename,fold,target,category,esc10,src_file,take) + audio/*.wav."""
+    root = Path(root)
+    (root / "meta").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for target, cat in enumerate(categories):
+        for s in range(sources_per_category):
+            src = str(100000 + 10 * target + s)
+            for t, take in enumerate("ABCDEFGH"[:takes]):
+                name = f"{1 + s % 5}-{src}-{take}-{target}.wav"
+                write_audio(root / "audio" / name, 1.0, freq=300 + 100 * target + 10 * t)
+                rows.append([name, 1 + s % 5, target, cat, "False", src, take])
+    with open(root / "meta" / "esc50.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+        w.writerows(rows)
+    return root
+
+
+def make_fsd50k(root: Path) -> Path:
+    """FSD50K layout: ground_truth/{dev,eval,vocabulary}.csv + {dev,eval}_audio/{fname}.wav (multi-label)."""
+    root = Path(root)
+    (root / "ground_truth").mkdir(parents=True, exist_ok=True)
+    vocab = [(0, "Bark", "/m/05tny_"), (1, "Dog", "/m/0bt9lr"), (2, "Domestic_animals_and_pets", "/m/068hy"),
+             (3, "Electric_guitar", "/m/02sgy"), (4, "Guitar", "/m/0342h")]
+    with open(root / "ground_truth" / "vocabulary.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(vocab)
+    parts = {"dev": [("1001", "Bark,Dog,Domestic_animals_and_pets", "dev"), ("1002", "Bark,Dog", "dev"),
+                     ("1003", "Electric_guitar,Guitar", "dev"), ("1004", "Guitar", "dev")],
+             "eval": [("2001", "Bark,Dog", None), ("2002", "Electric_guitar,Guitar", None)]}
+    for part, rows in parts.items():
+        with open(root / "ground_truth" / f"{part}.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["fname", "labels", "mids"] + (["split"] if part == "dev" else []))
+            for k, (fname, labels, split) in enumerate(rows):
+                w.writerow([fname, labels, ""] + ([{"dev": "train"}.get(split, "val")] if part == "dev" else []))
+                write_audio(root / f"{part}_audio" / f"{fname}.wav", 1.0, freq=220 + 60 * k)
+    return root
+
+
+def make_opensfx_cat(path: Path, sounds: list[tuple[str, np.ndarray]]) -> Path:
+    """An OpenTTD .cat sample bank (the opensfx layout) holding `sounds` = [(description, samples)]."""
+    import io
+    entries = []
+    for description, samples in sounds:
+        buf = io.BytesIO()
+        sf.write(buf, samples, SR, format="WAV", subtype="PCM_16")
+        name = description.encode() + b"\0"
+        entries.append((bytes([len(name)]) + name, buf.getvalue()))
+    offset, header, body = 8 * len(entries), b"", b""
+    for name, wav in entries:
+        header += struct.pack("<II", (offset + len(body)) | 0x80000000, len(wav))
+        body += name + wav
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + body)
+    return path
+
+
+# ---------------------------------------------------------------- configs and tiny builds
+def clips_config(**overrides) -> dict:
+    """The `clips` config section of config.yaml, with overrides."""
+    return {"sample_rate": SR, "seconds": 1.0, "min_seconds": 0.25, "max_per_label": None,
+            "test_fraction": 0.3, "silence_dbfs": -60.0, **overrides}
+
+
+def synth_corpus(classes=("Dog", "Siren", "Piano"), scenes: int = 2, events: int = 3, seconds: float = 3.0) -> dict:
+    """A `corpus` config section for a tiny synth corpus."""
+    return {"kind": "synth", "root": None, "files": {}, "label_map": {},
+            "synth": {"scenes_per_class": scenes, "events_per_scene": events, "scene_seconds": seconds,
+                      "classes": list(classes) if classes is not None else None}}
+
+
+def build(results: Path, corpus: dict, seed: int = 0, **clips_overrides) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
+    """Run the clips stage into `results` (paths as the workflow lays them out); return its three outputs."""
+    from shard.clips import build_clips
+    results = Path(results)
+    out = results / "clips"
+    build_clips(clips_parquet=out / "clips.parquet", audio=out / "audio.npy", rejects=out / "rejects.parquet",
+                corpus=corpus, clips=clips_config(**clips_overrides), seed=seed, results=results)
+    return pl.read_parquet(out / "clips.parquet"), np.load(out / "audio.npy"), pl.read_parquet(out / "rejects.parquet")
+
+
+def build_tiny_results(tmp_path: Path, classes=("Dog", "Siren", "Piano", "Speech"), scenes: int = 2,
+                       events: int = 3, frontends=("logmel",), seed: int = 0) -> Path:
+    """results/ with clips/ and features/{frontend}.npy|json of a tiny synth corpus (a few seconds)."""
+    from shard.features import build_features
+    results = Path(tmp_path) / "results"
+    build(results, synth_corpus(classes, scenes, events, 3.0), seed=seed)
+    for fe in frontends:
+        build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
+                       features=results / "features" / f"{fe}.npy", meta=results / "features" / f"{fe}.json",
+                       frontend=fe, params={"n_mels": 64, "n_fft": 400, "hop_length": 160} if fe == "logmel" else {})
+    return results

@@ -1,0 +1,135 @@
+"""Clip extraction: every reject reason, one decode per file, cutting, splits, determinism."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import polars as pl
+import pytest
+
+import shard.audio
+from shard.clips import CLIP_SCHEMA, build_clips, fit_length
+from shard.common import ShardError
+from shard.corpora import REJECT_SCHEMA
+from tests.fixtures import (build, clips_config, make_audioset_strong, make_manifest, synth_corpus, write_audio,
+                            write_bad)
+
+
+def manifest_corpus(root):
+    return {"kind": "manifest", "root": str(root), "files": {}, "label_map": {}}
+
+
+def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
+    root = tmp_path / "corpus"
+    for kind in ("corrupt", "empty", "truncated", "silent", "nan"):
+        write_bad(root / "bad" / f"{kind}.wav", kind)
+    write_bad(root / "bad" / "notes.txt", "unsupported")
+    good = {ext: write_audio(root / "fmt" / f"tone.{ext}", 1.2, sr=sr, channels=ch)
+            for ext, sr, ch in (("flac", 22050, 2), ("ogg", 16000, 1), ("mp3", 44100, 1))}
+    write_audio(tmp_path / "outside.wav")
+    extra = [{"path": f"bad/{k}.wav", "label": "Dog", "start": None, "end": None}
+             for k in ("corrupt", "empty", "truncated", "silent", "nan")]
+    extra += [{"path": "bad/notes.txt", "label": "Dog", "start": None, "end": None}]
+    extra += [{"path": f"fmt/{p.name}", "label": "Tone", "start": None, "end": None} for p in good.values()]
+    extra += [{"path": "audio/dog_0.wav", "label": "Dog", "start": 0.2, "end": 0.3},    # too short
+              {"path": "audio/dog_0.wav", "label": "Dog", "start": 0.5, "end": 3.0},    # past the end
+              {"path": "audio/dog_0.wav", "label": "Dog", "start": 0.1, "end": 0.6},
+              {"path": "audio/dog_0.wav", "label": "Dog", "start": 0.1, "end": 0.6},    # duplicate
+              {"path": "../outside.wav", "label": "Dog", "start": None, "end": None},
+              {"path": "audio/gone.wav", "label": "Dog", "start": None, "end": None},
+              {"path": "audio/cat_1.wav", "label": None, "start": 0.0, "end": 0.5}]
+    make_manifest(root, labels=("Dog", "Cat"), per_label=2, extra_rows=extra)
+    with caplog.at_level(logging.INFO, logger="shard"):
+        clips, audio, rejects = build(tmp_path / "results", manifest_corpus(root))
+    assert dict(rejects.schema) == REJECT_SCHEMA and dict(clips.schema) == CLIP_SCHEMA
+    by_path = {(p.split("/")[-1], r) for p, r in zip(rejects["path"], rejects["reason"])}
+    assert {("corrupt.wav", "corrupt"), ("empty.wav", "empty"), ("truncated.wav", "truncated"),
+            ("silent.wav", "silent"), ("nan.wav", "nan"), ("notes.txt", "unsupported"),
+            ("outside.wav", "outside_root"), ("gone.wav", "missing"), ("cat_1.wav", "unknown_label"),
+            ("dog_0.wav", "duplicate_id")} <= by_path
+    dog0 = rejects.filter(pl.col("path").str.ends_with("dog_0.wav"))
+    assert sorted(dog0["reason"]) == ["duplicate_id", "too_short", "truncated"]
+    assert rejects["reason"].value_counts().height == 11  # all reasons of docs/formats.md
+    # usable: 4 whole files, 3 formats (resampled, mixed to mono), one cut event
+    assert clips.height == 8 and audio.shape == (8, 16000) and audio.dtype == np.int16
+    assert set(clips.filter(pl.col("label") == "Tone")["duration"].round(3)) == {1.2}
+    assert "rejected" in caplog.text and "corrupt" in caplog.text
+
+
+def test_each_source_file_is_decoded_once(tmp_path, monkeypatch):
+    root = make_audioset_strong(tmp_path / "strong")  # 2 files, 4 events
+    calls = []
+    real = shard.audio.load_audio
+    monkeypatch.setattr(shard.audio, "load_audio", lambda path, sr: calls.append(path) or real(path, sr))
+    corpus = {"kind": "audioset_strong", "root": str(root), "files": {}, "label_map": {}}
+    clips, _, rejects = build(tmp_path / "results", corpus)
+    assert clips.height == 4 and rejects.height == 0
+    assert sorted(calls) == sorted(set(clips["path"])) and len(calls) == 2
+
+
+def test_cut_centres_and_pads(tmp_path):
+    root = tmp_path / "c"
+    write_audio(root / "audio" / "long.wav", 3.0)
+    make_manifest(root, labels=(), extra_rows=[{"path": "audio/long.wav", "label": "A", "start": 1.0, "end": 1.5},
+                                               {"path": "audio/long.wav", "label": "A", "start": 0.0, "end": 3.0}])
+    clips, audio, _ = build(tmp_path / "results", manifest_corpus(root))
+    short = audio[clips.filter(pl.col("duration") == 0.5)["row"][0]]
+    assert not short[:3999].any() and not short[-3999:].any() and short[4000:12000].any()
+    long = audio[clips.filter(pl.col("duration") == 3.0)["row"][0]].astype(float) / 32767
+    assert np.allclose(long, 0.3 * np.sin(2 * np.pi * 440 * (np.arange(16000) + 16000) / 16000), atol=1e-3)
+    assert fit_length(np.arange(10), 4).tolist() == [3, 4, 5, 6]
+    assert fit_length(np.ones(2), 5).tolist() == [0, 1, 1, 0, 0]
+
+
+def test_split_by_recording_stratified_and_capped(tmp_path):
+    clips, _, _ = build(tmp_path / "results", synth_corpus(("Dog", "Siren", "Piano"), scenes=4, events=3),
+                        test_fraction=0.3)
+    sides = clips.group_by("recording_id").agg(pl.col("split").n_unique())
+    assert (sides["split"] == 1).all()  # a recording lies on one side only
+    per_label = clips.group_by("label").agg(pl.col("split").unique().sort())
+    assert all(s.to_list() == ["test", "train"] for s in per_label["split"])
+    assert clips["row"].to_list() == list(range(clips.height)) and clips["clip_id"].is_sorted()
+    capped, audio, _ = build(tmp_path / "capped", synth_corpus(("Dog", "Siren", "Piano"), scenes=4, events=3),
+                             max_per_label=5)
+    assert capped.group_by("label").len()["len"].to_list() == [5, 5, 5] and audio.shape[0] == 15
+    assert set(capped["clip_id"]) <= set(clips["clip_id"])
+
+
+def test_two_builds_are_byte_identical(tmp_path):
+    corpus = synth_corpus(("Dog", "Speech"), scenes=2, events=2, seconds=2.0)
+    results = tmp_path / "results"
+    build(results, corpus, seed=3)
+    first = {n: (results / "clips" / n).read_bytes() for n in ("clips.parquet", "audio.npy", "rejects.parquet")}
+    build(results, corpus, seed=3)
+    assert all((results / "clips" / n).read_bytes() == b for n, b in first.items())
+
+
+def test_no_usable_clip_names_corpus_and_reason(tmp_path):
+    root = tmp_path / "c"
+    for i in range(3):
+        write_bad(root / f"s{i}.wav", "silent")
+    make_manifest(root, labels=(), extra_rows=[{"path": f"s{i}.wav", "label": "A", "start": None, "end": None}
+                                               for i in range(3)])
+    with pytest.raises(ShardError, match=r"corpus 'manifest': no usable clip; commonest reject reason 'silent' \(3 of 3\)"):
+        build(tmp_path / "results", manifest_corpus(root))
+    assert pl.read_parquet(tmp_path / "results" / "clips" / "rejects.parquet").height == 3
+
+
+def test_rejects_written_empty_with_schema(tmp_path):
+    root = make_manifest(tmp_path / "c", labels=("A",), per_label=2)
+    out = tmp_path / "r" / "clips"
+    build_clips(clips_parquet=out / "clips.parquet", audio=out / "audio.npy", rejects=out / "rejects.parquet",
+                corpus=manifest_corpus(root), clips=clips_config(), seed=0, results=tmp_path / "r")
+    rejects = pl.read_parquet(out / "rejects.parquet")
+    assert rejects.height == 0 and dict(rejects.schema) == REJECT_SCHEMA
+
+
+def test_recording_with_several_files_keeps_takes_together(tmp_path):
+    from tests.fixtures import make_esc50
+    root = make_esc50(tmp_path / "esc", categories=("dog", "rain"), sources_per_category=3, takes=2)
+    corpus = {"kind": "esc50", "root": str(root), "files": {}, "label_map": {}}
+    clips, audio, _ = build(tmp_path / "results", corpus, test_fraction=0.4)
+    assert clips.height == 12 and clips["clip_id"].n_unique() == 12
+    assert clips["clip_id"][0] == "100000_1-100000-A-0_0000000_0001000"
+    assert (clips.group_by("recording_id").agg(pl.col("split").n_unique())["split"] == 1).all()
+    assert set(clips["split"]) == {"train", "test"}

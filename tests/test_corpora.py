@@ -1,0 +1,212 @@
+"""Corpus adapters: each format through its generated fixture, adapter-level rejects, synth."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+import soundfile as sf
+
+from shard.common import ShardError
+from shard.corpora import REJECT_SCHEMA, SEGMENT_SCHEMA, load_segments, synset_hints
+from shard.corpora import sfx, synth, tables
+from tests.fixtures import (make_audioset, make_audioset_strong, make_esc50, make_fsd50k, make_manifest,
+                            make_opensfx_cat, synth_corpus, tone, write_audio)
+
+
+def load(kind, root, tmp_path, **cfg):
+    seg, rej = load_segments({"kind": kind, "root": str(root), **cfg}, {}, 0, tmp_path / "work")
+    assert dict(seg.schema) == SEGMENT_SCHEMA and dict(rej.schema) == REJECT_SCHEMA
+    return seg, rej
+
+
+def reasons(rej):
+    return dict(zip(rej["recording_id"], rej["reason"]))
+
+
+def test_audioset_weak_labels_and_rejects(tmp_path):
+    root = make_audioset(tmp_path / "as", segments=[
+        ("dogAAAAAAA1", ["/m/0bt9lr"]), ("mixAAAAAAA1", ["/m/0bt9lr", "/m/09x0r"]),
+        ("dogAAAAAAA1", ["/m/0bt9lr"]),                 # listed twice
+        ("unkAAAAAAA1", ["/m/nonexistent"]),            # MID not in the class CSV
+    ])
+    (root / "audio" / "gone_AAAAA1.flac").unlink(missing_ok=True)
+    with open(root / "balanced_train_segments.csv", "a") as fh:
+        fh.write('gone_AAAAA1, 0.000, 10.000, "/m/01yrx"\n')  # no audio file
+    seg, rej = load("audioset", root, tmp_path)
+    assert seg["recording_id"].to_list() == ["dogAAAAAAA1", "mixAAAAAAA1"]
+    assert seg["labels"].to_list() == [["Dog"], ["Dog", "Speech"]]
+    assert seg["onset"].is_null().all() and seg["path"].str.ends_with(".flac").all()
+    assert reasons(rej) == {"dogAAAAAAA1": "duplicate_id", "unkAAAAAAA1": "unknown_label", "gone_AAAAA1": "missing"}
+    assert "/m/nonexistent" in rej.filter(pl.col("reason") == "unknown_label")["detail"][0]
+
+
+def test_audioset_label_map_and_files_override(tmp_path):
+    root = make_audioset(tmp_path / "as")
+    (root / "balanced_train_segments.csv").rename(root / "my_segments.csv")
+    seg, _ = load("audioset", root, tmp_path, files={"segments": "my_segments.csv"},
+                  label_map={"/m/01yrx": "Domestic cat"})
+    assert ["Domestic cat"] in seg["labels"].to_list()
+    with pytest.raises(ShardError, match="corpus.files.segmnts"):
+        load("audioset", root, tmp_path, files={"segmnts": "x.csv"})
+    with pytest.raises(ShardError, match="corpus.files.segments"):
+        load("audioset", root, tmp_path)  # the default file name no longer exists
+
+
+def test_audioset_strong_mids_names_multilabel_and_duplicates(tmp_path):
+    rows = [("segA_30000", 0.5, 1.5, "/m/0bt9lr"), ("segA_30000", 2.0, 3.0, "Cat"),
+            ("segA_30000", 2.0, 3.0, "Cat"),                                   # exact repeat
+            ("segB_10000", 2.0, 3.5, "Dog"), ("segB_10000", 2.0, 3.5, "/m/09x0r"),  # one event, two labels
+            ("segB_10000", 0.1, 0.9, "/m/xyz")]
+    root = make_audioset_strong(tmp_path / "strong", rows)
+    seg, rej = load("audioset_strong", root, tmp_path)
+    got = {(r["recording_id"], r["onset"]): r["labels"] for r in seg.iter_rows(named=True)}
+    assert got == {("segA_30000", 0.5): ["Dog"], ("segA_30000", 2.0): ["Cat"], ("segB_10000", 2.0): ["Dog", "Speech"]}
+    assert sorted(rej["reason"]) == ["duplicate_id", "unknown_label"]
+
+
+def test_esc50_groups_takes_by_source_and_reads_categories(tmp_path):
+    root = make_esc50(tmp_path / "esc", categories=("dog", "crying_baby"), sources_per_category=2, takes=2)
+    seg, rej = load("esc50", root, tmp_path)
+    assert seg.height == 8 and rej.height == 0
+    assert set(seg["labels"].list.first()) == {"Dog", "Crying baby"}
+    assert seg.group_by("recording_id").len()["len"].to_list() == [2] * 4  # takes A, B share a recording
+
+
+def test_fsd50k_multilabel_dev_and_eval_with_vocabulary(tmp_path):
+    root = make_fsd50k(tmp_path / "fsd")
+    with open(root / "ground_truth" / "eval.csv", "a") as fh:
+        fh.write('2003,"Meow",\n')  # not in vocabulary.csv
+    write_audio(root / "eval_audio" / "2003.wav")
+    seg, rej = load("fsd50k", root, tmp_path)
+    assert seg.height == 6
+    first = seg.filter(pl.col("recording_id") == "1001")["labels"][0].to_list()
+    assert first == ["Bark", "Dog", "Domestic animals and pets"]
+    assert seg.filter(pl.col("recording_id") == "2002")["path"][0].endswith("eval_audio/2002.wav")
+    assert reasons(rej) == {"2003": "unknown_label"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_manifest_paths_labels_and_rejects(tmp_path, fmt):
+    outside = write_audio(tmp_path / "elsewhere.wav")
+    root = make_manifest(tmp_path / "m", labels=("Dog", "Cat"), per_label=2, fmt=fmt, extra_rows=[
+        {"path": "audio/dog_0.wav", "label": "Dog;Animal", "start": 0.1, "end": 0.6},
+        {"path": "audio/dog_0.wav", "label": "Dog;Animal", "start": 0.1, "end": 0.6},   # duplicate
+        {"path": "../elsewhere.wav", "label": "Dog", "start": None, "end": None},        # escapes root
+        {"path": str(outside), "label": "Dog", "start": None, "end": None},              # absolute, outside
+        {"path": "audio/none.wav", "label": "Dog", "start": None, "end": None},          # missing
+        {"path": "audio/cat_0.wav", "label": "", "start": 0.0, "end": 0.5},              # no label
+    ])
+    seg, rej = load("manifest", root, tmp_path)
+    assert seg.height == 5
+    assert seg.filter(pl.col("onset") == 0.1)["labels"][0].to_list() == ["Dog", "Animal"]
+    assert sorted(rej["reason"]) == ["duplicate_id", "missing", "outside_root", "outside_root", "unknown_label"]
+    assert seg["licence"].str.starts_with("unknown").all()
+
+
+def test_table_errors_name_the_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ShardError, match="esc50.csv"):
+        load("esc50", tmp_path / "empty", tmp_path)
+    with pytest.raises(ShardError, match="corpus.root"):
+        load_segments({"kind": "manifest", "root": str(tmp_path / "nope")}, {}, 0, tmp_path)
+    with pytest.raises(ShardError, match="corpus.kind"):
+        load_segments({"kind": "nope"}, {}, 0, tmp_path)
+
+
+# ---------------------------------------------------------------- sfx
+def test_sfx_reads_a_cat_bank_with_titles_and_licences(tmp_path):
+    cat = make_opensfx_cat(tmp_path / "bank" / "opensfx.cat", [
+        ('"Cow". Original "moo.wav" by "X". Edited by "Wuzzy". License: Creative Commons Zero 1.0.', tone(1.0, 150)),
+        ('"Helicopter". By Y. License: Creative Commons Attribution-ShareAlike 3.0 Unported.', tone(1.5, 90)),
+        ('"Toyland: Toy factory (1)". By Z. License: Creative Commons Attribution 3.0.', tone(1.0, 600)),
+    ])
+    seg, rej = load_segments({"kind": "sfx", "root": str(cat.parent), "files": {"cat": "opensfx.cat"}}, {}, 0,
+                             tmp_path / "work")
+    assert seg["labels"].to_list() == [["Cow"], ["Helicopter"]]
+    assert seg["licence"].str.slice(0, 12).to_list() == ["CC0-1.0 (Ope", "CC-BY-SA-3.0"]
+    assert reasons(rej) == {"opensfx_02": "unknown_label"}
+    y, sr = sf.read(seg["path"][1])
+    assert sr == 16000 and len(y) == 24000
+
+
+def test_sfx_missing_package_gives_install_hint(tmp_path):
+    with pytest.raises(ShardError, match="apt-get install openttd-opensfx"):
+        load_segments({"kind": "sfx", "files": {"cat": str(tmp_path / "no.cat")}}, {}, 0, tmp_path)
+
+
+@pytest.mark.skipif(not sfx.DEFAULT_CAT.is_file(), reason="openttd-opensfx not installed")
+def test_sfx_installed_bank(tmp_path):
+    seg, rej = load_segments({"kind": "sfx"}, {}, 0, tmp_path)
+    assert seg.height + rej.height == 73 and seg.height >= 40
+    assert seg["licence"].str.contains("CC").all()
+    assert {"Cow", "Sheep", "Helicopter", "Train", "Applause"} <= set(seg["labels"].list.first())
+
+
+# ---------------------------------------------------------------- synth
+def _digests(folder):
+    return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.wav"))}
+
+
+def test_synth_is_deterministic_and_strongly_labelled(tmp_path):
+    corpus = synth_corpus(("Dog", "Guitar", "Speech"), scenes=1, events=3, seconds=3.0)
+    seg1, rej = load_segments(corpus, {}, 7, tmp_path / "a")
+    seg2, _ = load_segments(corpus, {}, 7, tmp_path / "b")
+    assert rej.height == 0 and seg1.height == 9
+    assert _digests(tmp_path / "a" / "audio") == _digests(tmp_path / "b" / "audio")
+    assert (tmp_path / "a" / "strong_labels.tsv").read_bytes() == (tmp_path / "b" / "strong_labels.tsv").read_bytes()
+    load_segments(corpus, {}, 8, tmp_path / "c")
+    assert _digests(tmp_path / "a" / "audio") != _digests(tmp_path / "c" / "audio")
+    # events lie inside their scene, do not overlap, and are loud against the background
+    for (rid,), g in seg1.sort("onset").group_by("recording_id"):
+        y, sr = sf.read(g["path"][0])
+        assert sr == 16000 and len(y) == 3 * sr
+        assert (g["offset"] <= 3.0).all() and (g["onset"].shift(-1).drop_nulls() >= g["offset"].head(2)).all()
+        ev = y[int(g["onset"][0] * sr):int(g["offset"][0] * sr)]
+        gap = y[:int(g["onset"][0] * sr)] if g["onset"][0] > 0.05 else y[int(g["offset"][-1] * sr):]
+        assert np.sqrt(np.mean(ev ** 2)) > 10 * np.sqrt(np.mean(gap ** 2))
+
+
+def test_synth_reads_back_through_the_strong_label_path(tmp_path):
+    seg, _ = load_segments(synth_corpus(("Cat", "Siren"), 1, 2, 2.0), {}, 0, tmp_path)
+    strong, _ = load_segments({"kind": "audioset_strong", "root": str(tmp_path),
+                               "files": {"strong": "strong_labels.tsv"}}, {}, 0, tmp_path / "x")
+    assert seg.drop("source", "licence").equals(strong.drop("source", "licence"))
+    header = (tmp_path / "strong_labels.tsv").read_text().splitlines()[0]
+    assert header == "segment_id\tstart_time_seconds\tend_time_seconds\tlabel"
+
+
+def test_synth_full_default_class_list(tmp_path):
+    seg, rej = load_segments(synth_corpus(None, scenes=1, events=1, seconds=1.5), {}, 0, tmp_path)
+    labels = set(seg["labels"].list.first())
+    assert len(labels) >= 24 and rej.height == 0
+    assert ((seg["offset"] - seg["onset"]) >= 0.3).all()  # clears clips.min_seconds
+    hints = synset_hints({"kind": "synth", "synth": {}})
+    assert set(hints) == labels
+    assert all(re.fullmatch(r"[a-z_\-]+\.n\.\d\d", s) for s in hints.values())
+    assert hints["Car horn"] == "automobile_horn.n.01" and hints["Dog"] == "dog.n.01"
+
+
+def test_synth_rejects_unknown_classes_and_cramped_scenes(tmp_path):
+    with pytest.raises(ShardError, match="corpus.synth.classes"):
+        load_segments(synth_corpus(("Dog", "Unicorn")), {}, 0, tmp_path)
+    with pytest.raises(ShardError, match="scene_seconds"):
+        load_segments(synth_corpus(("Dog",), 1, 10, 2.0), {}, 0, tmp_path)
+
+
+def test_synset_hints_by_kind():
+    assert synset_hints({"kind": "audioset"})["Dog"] == "dog.n.01"
+    assert synset_hints({"kind": "manifest"}) == {}
+    assert synth.synset_table(["Piano"]) == {"Piano": "piano.n.01"}
+    assert tables.readable("crying_baby") == "Crying baby"
+
+
+def test_speech_without_espeak_falls_back_to_formant_babble(monkeypatch):
+    from shard.common import rng
+    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    a, b = synth.render_event("Speech", rng(0, "t")), synth.render_event("Speech", rng(0, "t"))
+    assert np.array_equal(a, b) and 0.3 * synth.SR < len(a) < 3 * synth.SR
+    spectrum = np.abs(np.fft.rfft(a))
+    assert spectrum[: len(spectrum) // 4].sum() > spectrum[len(spectrum) // 4:].sum()  # voiced: energy below 2 kHz
