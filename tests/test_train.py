@@ -1,0 +1,210 @@
+"""Pretraining and LoRA fine-tuning on tiny data: outputs, learning, adapter format, resume after kill -9."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from shard import templates as T
+from shard.models import load_model
+from shard.train import KILL_ENV, audio_examples, fact_examples, finetune, lora_config, pretrain_base
+
+from tests.test_models import N_FRAMES, N_MELS, PROMPTS, feats, tiny_llm
+
+LABELS = ["Dog", "Church bell", "Siren"]
+PRETRAIN = {"hidden_size": 32, "layers": 2, "heads": 2, "audio_tokens": 3, "vocab_size": 100,
+            "projector_epochs": 1, "epochs": 6, "batch_size": 8, "lr": 3e-3}
+MODEL = {"backend": "mini_ltu", "base": None, "frontend": "logmel", "device": "cpu"}
+FINETUNE = {"lora": {"r": 4, "alpha": 8, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"],
+                     "train_projector": False},
+            "epochs": 1, "max_steps": 6, "batch_size": 4, "grad_accum": 2, "lr": 1e-3, "warmup_steps": 2,
+            "grad_clip": 1.0, "checkpoint_every": 2, "train_on_prompt": False}
+
+
+def write_tiny_data(root: Path) -> dict[str, str]:
+    """3 labels x 8 clips (class-dependent random log-mels), WordNet-like words, interleaved training prompts."""
+    g = np.random.default_rng(0)
+    means = g.normal(0, 2, (len(LABELS), N_MELS, 1))
+    rows, arrays = [], []
+    for li, label in enumerate(LABELS):
+        for k in range(8):
+            arrays.append((means[li] + g.normal(0, 0.5, (N_MELS, N_FRAMES))).astype(np.float16))
+            rows.append({"clip_id": f"{label.replace(' ', '_').lower()}_{k}", "label": label,
+                         "split": "test" if k >= 6 else "train", "row": len(rows)})
+    clips = pl.DataFrame(rows).sort("clip_id")
+    paths = {"clips_parquet": str(root / "clips.parquet"), "features": str(root / "logmel.npy"),
+             "words": str(root / "words.parquet"), "prompts": str(root / "train_24.parquet")}
+    clips.write_parquet(paths["clips_parquet"])
+    np.save(paths["features"], np.stack(arrays))
+    facts = {"Dog": (["canine", "hound"], ["device"]), "Church bell": (["bell"], ["canine"]),
+             "Siren": (["alarm", "signal"], ["hound"])}
+    words = [{"label": l, "synset": f"{l.lower().replace(' ', '_')}.n.01", "word": w, "relation": "hypernym",
+              "related": ok} for l, (yes, no) in facts.items() for ok, ws in ((True, yes), (False, no)) for w in ws]
+    pl.DataFrame(words).write_parquet(paths["words"])
+    train = clips.filter(pl.col("split") == "train")
+    prompts = []
+    for i in range(24):
+        a, b = train.row(i % train.height, named=True), train.row((5 * i + 3) % train.height, named=True)
+        two = i % 4 == 0
+        prompts.append({"prompt_id": f"p{i:03d}", "clip_ids": [a["clip_id"], b["clip_id"]] if two else [a["clip_id"]],
+                        "text": T.COMPARE_TEMPLATE if two else "Is <audio> a kind of canine?",
+                        "answer": ("yes" if a["label"] == b["label"] else "no") if two
+                        else ("yes" if a["label"] == "Dog" else "no"),
+                        "task": "compare" if two else "shard", "relation": None if two else "hypernym",
+                        "format": "interleaved", "question_format": "yesno"})
+    pl.DataFrame(prompts, schema_overrides={"relation": pl.String}).write_parquet(paths["prompts"])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def base(data, tmp_path_factory):
+    base_dir = tmp_path_factory.mktemp("models") / "base"
+    pretrain_base(clips_parquet=data["clips_parquet"], features=data["features"], words=data["words"],
+                  base_dir=str(base_dir), pretrain=PRETRAIN, model=MODEL, seed=0)
+    return str(base_dir)
+
+
+def read_log(path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------- pretraining
+def test_pretraining_corpus_is_train_clips_original_format_and_text_facts(data):
+    clips = pl.read_parquet(data["clips_parquet"])
+    train = clips.filter(pl.col("split") == "train")
+    texts, clip_ids, answers = audio_examples(train, LABELS, seed=0)
+    assert {c for cs in clip_ids for c in cs} == set(train["clip_id"])
+    assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 for t in texts)
+    qa = [a for t, a in zip(texts, answers) if t != T.to_original(T.CAPTION_INSTRUCTION)]
+    assert qa.count("yes") == qa.count("no") == train.height // 2
+    f_texts, f_answers, kinds = fact_examples(pl.read_parquet(data["words"]), seed=0)
+    assert not any(T.AUDIO in t for t in f_texts)
+    assert kinds.count("fact_yesno") == 8 and kinds.count("fact_mc") == 5
+    for t, a, k in zip(f_texts, f_answers, kinds):
+        if k == "fact_mc":
+            options = t.split(" Options: ")[1].rstrip(".").split(", ")
+            assert len(options) == 4 and a in options
+
+
+def test_pretraining_writes_a_loadable_base_that_learned(base):
+    files = {p.name for p in Path(base).iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json", "train_log.csv"} <= files
+    metrics = json.loads((Path(base) / "metrics.json").read_text())
+    assert {"labelling_train", "labelling_test", "facts", "train_seconds"} <= set(metrics)
+    log = read_log(Path(base) / "train_log.csv")
+    assert {r["stage"] for r in log} == {"pretrain_projector", "pretrain_all"}
+    losses = [float(r["loss"]) for r in log if r["stage"] == "pretrain_all"]
+    assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3])
+    llm = load_model(MODEL, base)
+    assert llm.processor.tokenizer.unk_token_id not in llm.processor.encode_answer("church bell canine alarm")
+
+
+def test_loss_decreases_on_a_tiny_run():
+    from shard.train import Examples, train_loop
+
+    llm = tiny_llm()
+    fs = {f"c{i}": f for i, f in enumerate(feats(4))}
+    data = Examples(["Is <audio> a dog ?"] * 4, [[c] for c in fs], ["yes", "no", "yes", "no"], "interleaved",
+                    lambda ids: [fs[c] for c in ids])
+    rows = train_loop(llm, data, list(llm.model.parameters()), epochs=40, max_steps=None, batch_size=4,
+                      grad_accum=1, lr=1e-2, warmup_steps=1, grad_clip=1.0, seed=0, stage="t")
+    assert rows[-1]["loss"] < 0.5 * rows[0]["loss"]
+
+
+# ---------------------------------------------------------------- LoRA
+def test_lora_wraps_only_the_language_model():
+    from peft import get_peft_model
+
+    llm = tiny_llm()
+    assert isinstance(llm.model.audio_encoder.attn.q_proj, torch.nn.Linear)  # same name as the LM's projections
+    peft_model = get_peft_model(llm.model, lora_config(FINETUNE["lora"]))
+    wrapped = {n.rsplit(".lora_A", 1)[0] for n, _ in peft_model.named_modules() if n.endswith(".lora_A")}
+    assert wrapped and all(".language_model." in n and n.endswith(("q_proj", "v_proj")) for n in wrapped)
+    assert len(wrapped) == 2 * 2  # 2 layers x (q_proj, v_proj)
+    assert not any("lora_" in n for n, _ in peft_model.named_modules() if "audio_encoder" in n)
+    trainable = {n for n, p in peft_model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    with_projector = get_peft_model(tiny_llm().model, lora_config({**FINETUNE["lora"], "train_projector": True}))
+    assert any("projector" in n for n, p in with_projector.named_parameters() if p.requires_grad)
+
+
+def test_adapter_round_trip_gives_identical_logits(tmp_path):
+    from peft import PeftModel, get_peft_model
+
+    llm = tiny_llm()
+    llm.model = get_peft_model(llm.model, lora_config(FINETUNE["lora"]))
+    with torch.no_grad():  # lora_B starts at zero: make the adapter matter
+        for n, p in llm.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    llm.model.eval()
+    b = llm.processor(PROMPTS[:1], [feats(1)], "interleaved")
+    with torch.no_grad():
+        before = llm.model(**b).logits
+        llm.model.save_pretrained(tmp_path)
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in tmp_path.iterdir()}
+        loaded = PeftModel.from_pretrained(tiny_llm().model, tmp_path).eval()
+        assert torch.equal(loaded(**b).logits, before)
+        assert not torch.allclose(tiny_llm().model(**b).logits, before)
+
+
+def run_finetune(data, base, adapter_dir, **overrides):
+    finetune(base_dir=base, prompts=data["prompts"], clips_parquet=data["clips_parquet"], features=data["features"],
+             adapter_dir=str(adapter_dir), finetune={**FINETUNE, **overrides}, model=MODEL, seed=0)
+
+
+def test_finetune_writes_a_peft_adapter(data, base, tmp_path):
+    adapter = tmp_path / "ft_24"
+    run_finetune(data, base, adapter)
+    assert {"adapter_config.json", "adapter_model.safetensors", "train_log.csv", "train_config.json"} <= \
+        {p.name for p in adapter.iterdir()}
+    assert not Path(str(adapter) + ".ckpt").exists()
+    assert [int(r["step"]) for r in read_log(adapter / "train_log.csv")] == list(range(1, 7))
+    assert json.loads((adapter / "train_config.json").read_text())["finetune"]["max_steps"] == 6
+    tuned, plain = load_model(MODEL, base, str(adapter)), load_model(MODEL, base)
+    fs = [feats(1)]
+    assert tuned.option_logprobs(PROMPTS[:1], fs, "interleaved", [["yes", "no"]]) != \
+        plain.option_logprobs(PROMPTS[:1], fs, "interleaved", [["yes", "no"]])
+
+
+def test_resume_after_kill_is_bit_identical(data, base, tmp_path):
+    whole = tmp_path / "whole" / "ft_24"
+    run_finetune(data, base, whole)
+
+    resumed = tmp_path / "resumed" / "ft_24"
+    code = ("import json, sys; from shard.common import setup_logging; from shard.train import finetune; "
+            "setup_logging(); finetune(**json.loads(sys.argv[1]))")
+    args = json.dumps({"base_dir": base, "prompts": data["prompts"], "clips_parquet": data["clips_parquet"],
+                       "features": data["features"], "adapter_dir": str(resumed), "finetune": FINETUNE,
+                       "model": MODEL, "seed": 0})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", KILL_ENV: "4"}
+    killed = subprocess.run([sys.executable, "-c", code, args], env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    ckpt = Path(str(resumed) + ".ckpt")
+    assert [p.name for p in ckpt.iterdir()] == ["step_00000004"] and not resumed.exists()
+
+    env.pop(KILL_ENV)
+    done = subprocess.run([sys.executable, "-c", code, args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resumed finetune" in done.stderr
+    a, b = load_file(whole / "adapter_model.safetensors"), load_file(resumed / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (whole / "adapter_model.safetensors").read_bytes() == (resumed / "adapter_model.safetensors").read_bytes()
+    assert [r["loss"] for r in read_log(whole / "train_log.csv")] == [r["loss"] for r in read_log(resumed / "train_log.csv")]
+    assert not ckpt.exists()
