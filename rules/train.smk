@@ -31,7 +31,7 @@ rule finetune:
         prompts=f"{R}/prompts/train_{{scale}}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
-        audit=rules.leakage_audit.output.report,
+        after_audit=rules.leakage_audit.output.report,  # never train on a leaking set
     output:
         adapter_dir=directory(f"{R}/models/ft_{{scale}}"),
     params:

@@ -43,7 +43,9 @@ def _redirect_std(log_file: str):
 
 
 def run(smk, fn: Callable) -> None:
-    kwargs = {**_named(smk.input), **_named(smk.output), **_named(smk.params)}
+    # inputs named after_* only order jobs (e.g. training waits for the leakage audit)
+    inputs = {k: v for k, v in _named(smk.input).items() if not k.startswith("after_")}
+    kwargs = {**inputs, **_named(smk.output), **_named(smk.params)}
     if "threads" in inspect.signature(fn).parameters:
         kwargs["threads"] = smk.threads
     log_file = smk.log[0] if smk.log else None
