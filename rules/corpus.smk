@@ -5,7 +5,7 @@ rule clips:
     output:
         clips_parquet=f"{R}/clips/clips.parquet",
         audio=f"{R}/clips/audio.npy",
-        rejects=report(f"{R}/clips/rejects.parquet", caption="../report/rejects.rst", category="Dataset"),
+        rejects=f"{R}/clips/rejects.parquet",
     params:
         corpus=config["corpus"],
         clips=config["clips"],

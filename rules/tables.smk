@@ -22,7 +22,7 @@ rule semantic_table:
         csv=report(f"{R}/tables/semantic.csv", caption="../report/semantic.rst", category="Results"),
         md=f"{R}/tables/semantic.md",
         tex=f"{R}/tables/semantic.tex",
-        provenance=f"{R}/tables/semantic.provenance.json",
+        provenance=report(f"{R}/tables/semantic.provenance.json", category="Provenance"),
     params:
         conditions=conditions(),
         config=config,
@@ -43,7 +43,7 @@ rule labeling_table:
         csv=report(f"{R}/tables/labeling.csv", caption="../report/labeling.rst", category="Results"),
         md=f"{R}/tables/labeling.md",
         tex=f"{R}/tables/labeling.tex",
-        provenance=f"{R}/tables/labeling.provenance.json",
+        provenance=report(f"{R}/tables/labeling.provenance.json", category="Provenance"),
     params:
         conditions=conditions(),
         config=config,
@@ -64,7 +64,7 @@ rule scaling_table:
     output:
         csv=report(f"{R}/tables/scaling.csv", caption="../report/scaling.rst", category="Results"),
         md=f"{R}/tables/scaling.md",
-        provenance=f"{R}/tables/scaling.provenance.json",
+        provenance=report(f"{R}/tables/scaling.provenance.json", category="Provenance"),
     params:
         conditions=scaling_conditions(),
         scales=SCALES,

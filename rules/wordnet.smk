@@ -5,7 +5,7 @@ rule wordnet:
     input:
         clips_parquet=rules.clips.output.clips_parquet,
     output:
-        label_synsets=report(f"{R}/wordnet/label_synsets.parquet", category="Dataset"),
+        label_synsets=f"{R}/wordnet/label_synsets.parquet",
         relations=f"{R}/wordnet/relations.parquet",
         source=f"{R}/wordnet/source.json",
     params:
