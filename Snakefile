@@ -3,7 +3,7 @@
 # `snakemake --cores 2 results/tables/semantic.md`. Config: config.yaml, checked against
 # src/shard/config.schema.yaml before any job runs.
 
-configfile: "config.yaml"
+configfile: f"{workflow.basedir}/config.yaml"  # --configfile FILE overrides its keys
 
 
 include: "rules/common.smk"

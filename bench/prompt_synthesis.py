@@ -23,19 +23,19 @@ from shard import templates as T
 from shard.prompts import PERMUTATIONS4, SHARD_TEMPLATE_ITEMS, assemble_train_prompts, plan_train_prompts
 
 
-def vectorised(pool_path: str, n: int, out: str) -> dict:
+def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
     t0 = time.perf_counter()
     pool = pl.read_parquet(pool_path)
-    plan = plan_train_prompts(pool, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
+    plan = plan_train_prompts(pool, pl.read_parquet(clips_path), n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
     df = assemble_train_prompts(pool, plan, prefix="bench")
     wall = time.perf_counter() - t0
     df.write_parquet(out)
     return {"wall_s": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def per_row(pool: pl.DataFrame, n: int) -> pl.DataFrame:
+def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
     """The obvious implementation: one Python dict per prompt, built in a loop over the plan."""
-    plan = plan_train_prompts(pool, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
+    plan = plan_train_prompts(pool, clips, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
     templates = [t for _, temps in SHARD_TEMPLATE_ITEMS for t in temps]
     items = pool.select("relation", "format", "candidate", "options", "answer", "label").to_dicts()
     rows = []
@@ -47,7 +47,7 @@ def per_row(pool: pl.DataFrame, n: int) -> pl.DataFrame:
             text = templates[plan["template"][i]].replace("{word}", it["candidate"])
             if it["format"] == "mc4":
                 opts = [it["options"][j] for j in PERMUTATIONS4[plan["perm"][i]]]
-                text += " Options: " + ", ".join(opts) + "."
+                text += T.mc_options_suffix(opts)
             row.update(text=text, answer=it["answer"], task="shard", relation=it["relation"],
                        question_format=it["format"])
         elif kind == 1:
@@ -65,19 +65,20 @@ def per_row(pool: pl.DataFrame, n: int) -> pl.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", default="results/shard/train_pool.parquet")
+    ap.add_argument("--clips", default="results/clips/clips.parquet")
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="/tmp/shard_bench_prompts.parquet")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(vectorised(args.pool, args.n, args.out)))
+        print(json.dumps(vectorised(args.pool, args.clips, args.n, args.out)))
         return
-    child = subprocess.run([sys.executable, __file__, "--child", "--pool", args.pool, "--n", str(args.n),
+    child = subprocess.run([sys.executable, __file__, "--child", "--pool", args.pool, "--clips", args.clips, "--n", str(args.n),
                             "--out", args.out], capture_output=True, text=True, check=True)
     fast = json.loads(child.stdout.strip().splitlines()[-1])
     pool = pl.read_parquet(args.pool)
     t0 = time.perf_counter()
-    slow = per_row(pool, args.n)
+    slow = per_row(pool, pl.read_parquet(args.clips), args.n)
     slow_wall = time.perf_counter() - t0
     fast_df = pl.read_parquet(args.out)
     same = fast_df.equals(slow.select(fast_df.columns))

@@ -21,6 +21,7 @@ rule eval_prompts:
 rule train_prompts:
     input:
         train_pool=rules.shard_items.output.train_pool,
+        clips_parquet=rules.clips.output.clips_parquet,
     output:
         out=f"{R}/prompts/train_{{scale}}.parquet",
     params:

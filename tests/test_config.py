@@ -28,7 +28,20 @@ def bad(**edits):
 
 
 def test_default_config_is_valid():
-    assert load_config(ROOT / "config.yaml") == DEFAULT
+    cfg = load_config(ROOT / "config.yaml")
+    assert cfg["corpus"]["synth"]["classes"] is None  # a schema default filled in
+    cfg["corpus"]["synth"].pop("classes")
+    assert cfg == DEFAULT
+
+
+def test_missing_key_is_named():
+    cfg = copy.deepcopy(DEFAULT)
+    del cfg["evaluate"]["ft_original"]
+    with pytest.raises(ShardError, match="'evaluate': 'ft_original' is a required property; add it"):
+        validate_config(cfg)
+    cfg = copy.deepcopy(DEFAULT)
+    del cfg["clips"]["sample_rate"]  # has a default: filled in, not an error
+    assert validate_config(cfg)["clips"]["sample_rate"] == 16000
 
 
 @pytest.mark.parametrize("edits, key, fix", [
@@ -41,6 +54,8 @@ def test_default_config_is_valid():
     ({"model__base": "/no/such/ckpt"}, "model.base", "local checkpoint"),
     ({"model__backend": "ltu"}, "model.base", "never downloaded"),
     ({"model__frontend": "ltu_fbank"}, "model.frontend", "add it there"),
+    ({"corpus__synth__classes": ["Dog", "Unicorn"]}, "corpus.synth.classes", "Unicorn"),
+    ({"pretrain__heads": 3}, "pretrain.hidden_size", "multiple of the number of heads"),
 ])
 def test_bad_config_names_the_key(edits, key, fix):
     with pytest.raises(ShardError) as err:
@@ -60,8 +75,19 @@ def test_scale_names():
 def test_snakemake_stops_before_any_job(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump(bad(clips__seconds=-1)))
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(cfg),
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(cfg),
                           "--directory", str(tmp_path), "--snakefile", str(ROOT / "Snakefile")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
-    assert "clips.seconds" in out.stdout + out.stderr
+    assert "invalid configuration: config key 'clips.seconds': -1 is less than" in out.stdout + out.stderr
+    assert not (tmp_path / "results").exists()  # no job ran
+
+
+def test_partial_configfile_overrides_the_default(tmp_path):
+    """configs/paper_scales.yaml holds only the keys it changes, and works from any directory."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
+                          str(ROOT / "configs/paper_scales.yaml"), "--directory", str(tmp_path),
+                          "--snakefile", str(ROOT / "Snakefile"), "results/models/ft_1m"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "train_prompts" in out.stdout and "ft_1m" in out.stdout

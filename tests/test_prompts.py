@@ -68,7 +68,8 @@ def test_eval_prompts_both_formats(tmp_path):
 
 def test_train_prompts_keep_answers_right_and_balanced():
     pool = make_pool(6)
-    plan = plan_train_prompts(pool, 20000, seed=3, replay_fraction=0.1, multi_clip_fraction=0.1)
+    plan = plan_train_prompts(pool, make_clips(pool, pool.head(0)), 20000, seed=3, replay_fraction=0.1,
+                              multi_clip_fraction=0.1)
     df = assemble_train_prompts(pool, plan, prefix="20k")
     assert df.height == 20000 and df["prompt_id"].n_unique() == 20000
     clip_label = dict(zip(pool["clip_id"], pool["label"]))
@@ -94,23 +95,43 @@ def test_train_prompts_keep_answers_right_and_balanced():
         assert ans == T.caption_answer(clip_label[clip])
 
 
+def test_redrawn_clips_keep_their_label_set():
+    """On a multi-label corpus a clip is swapped only for one with the same labels, so a 'no' checked
+    against all of a clip's labels stays right; two clips count as the same only with the same labels."""
+    pool = make_pool(4)
+    clips = make_clips(pool, pool.head(0)).with_columns(
+        pl.when(pl.col("clip_id").str.ends_with("_0") | pl.col("clip_id").str.ends_with("_1"))
+        .then(pl.concat_list("label", pl.lit("Rain"))).otherwise(pl.col("labels")).alias("labels"))
+    labels_of = {c: tuple(sorted(ls)) for c, ls in clips.select("clip_id", "labels").rows()}
+    plan = plan_train_prompts(pool, clips, 5000, seed=0, replay_fraction=0.0, multi_clip_fraction=0.2)
+    df = assemble_train_prompts(pool, plan, prefix="5k")
+    item_clip = pool["clip_id"].to_numpy()[plan["item"]]
+    drawn = plan["clip_ids"][plan["clip"]]
+    assert all(labels_of[a] == labels_of[b] for a, b in zip(item_clip, drawn))
+    assert len(set(zip(item_clip, drawn)) - {(a, a) for a in item_clip}) > 0  # clips really are redrawn
+    for (a, b), ans in df.filter(pl.col("task") == "compare").select("clip_ids", "answer").rows():
+        assert (ans == "yes") == (labels_of[a] == labels_of[b])
+
+
 def test_train_prompts_deterministic(tmp_path):
     make_pool(3).write_parquet(tmp_path / "pool.parquet")
+    make_clips(make_pool(3), make_pool(3).head(0)).write_parquet(tmp_path / "clips.parquet")
     digests = []
     for run in range(2):
         out = tmp_path / f"train{run}.parquet"
-        build_train_prompts(train_pool=tmp_path / "pool.parquet", out=out, n=500, seed=0,
+        build_train_prompts(train_pool=tmp_path / "pool.parquet", clips_parquet=tmp_path / "clips.parquet", out=out, n=500, seed=0,
                             replay_fraction=0.0, multi_clip_fraction=0.0, name="500")
         digests.append(hashlib.sha1(out.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
-    build_train_prompts(train_pool=tmp_path / "pool.parquet", out=tmp_path / "other.parquet", n=500, seed=1,
+    build_train_prompts(train_pool=tmp_path / "pool.parquet", clips_parquet=tmp_path / "clips.parquet", out=tmp_path / "other.parquet", n=500, seed=1,
                         replay_fraction=0.0, multi_clip_fraction=0.0, name="500")
     assert hashlib.sha1((tmp_path / "other.parquet").read_bytes()).hexdigest() != digests[0]
 
 
 def test_empty_pool_is_a_clear_error():
     with pytest.raises(ShardError, match="train_pool.parquet is empty"):
-        plan_train_prompts(make_pool().head(0), 10, seed=0, replay_fraction=0, multi_clip_fraction=0)
+        plan_train_prompts(make_pool().head(0), make_clips(make_pool(), make_pool().head(0)), 10, seed=0,
+                           replay_fraction=0, multi_clip_fraction=0)
 
 
 def test_leakage_audit(tmp_path):
@@ -119,7 +140,7 @@ def test_leakage_audit(tmp_path):
     test.write_parquet(tmp_path / "test.parquet")
     pl.DataFrame({"label": list(LABELS), "synset": [s for s, _ in LABELS.values()]}).write_parquet(tmp_path / "ls.parquet")
     pool.write_parquet(tmp_path / "pool.parquet")
-    build_train_prompts(train_pool=tmp_path / "pool.parquet", out=tmp_path / "train.parquet", n=200, seed=0,
+    build_train_prompts(train_pool=tmp_path / "pool.parquet", clips_parquet=tmp_path / "clips.parquet", out=tmp_path / "train.parquet", n=200, seed=0,
                         replay_fraction=0.2, multi_clip_fraction=0.2, name="200")
     kw = dict(test=tmp_path / "test.parquet", clips_parquet=tmp_path / "clips.parquet",
               label_synsets=tmp_path / "ls.parquet", report=tmp_path / "audit.json")

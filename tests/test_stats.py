@@ -58,6 +58,15 @@ def test_chance_levels():
     assert chance([2, 4]) == pytest.approx(0.375)
 
 
+def test_average_precision_ties_do_not_depend_on_order():
+    # all scores tied: AP is the prevalence, whichever way the items are ordered
+    for positive in ([1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]):
+        assert average_precision(np.zeros(4), np.array(positive)) == pytest.approx(0.5)
+    # a tied block in the middle counts as one threshold: P@1 = 1, then the block {0.5, 0.5} holds one hit
+    assert average_precision(np.array([0.9, 0.5, 0.5]), np.array([1, 0, 1])) == \
+        average_precision(np.array([0.9, 0.5, 0.5]), np.array([1, 1, 0])) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+
+
 def test_average_precision_known_ranking():
     # positives at ranks 1 and 3: (1/1 + 2/3) / 2
     assert average_precision(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1])) == pytest.approx(5 / 6)

@@ -4,7 +4,7 @@ import json
 import polars as pl
 import pytest
 
-from shard.evaluate import write_jsonl
+from shard.common import write_jsonl
 from shard.stats import mcnemar
 from shard.tables import labeling_table, scaling_table, semantic_table, tradeoff_figure
 

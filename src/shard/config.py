@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import copy
+
 import jsonschema
 import yaml
 
@@ -18,7 +20,29 @@ NEEDS_ROOT = {"audioset", "audioset_strong", "esc50", "fsd50k", "manifest"}
 
 
 def schema() -> dict:
-    return yaml.safe_load(resources.files("shard").joinpath("config.schema.yaml").read_text())
+    """The schema, with every property that has no `default` made required: a key missing from a
+    user's config is then named in the error, instead of surfacing later as a KeyError in a job."""
+    doc = yaml.safe_load(resources.files("shard").joinpath("config.schema.yaml").read_text())
+
+    def require(node: dict) -> None:
+        props = node.get("properties")
+        if node.get("type") == "object" and props:
+            node["required"] = sorted(set(node.get("required", [])) |
+                                      {k for k, v in props.items() if "default" not in v})
+            for child in props.values():
+                require(child)
+
+    require(doc)
+    return doc
+
+
+def _fill_defaults(node_schema: dict, cfg: dict) -> None:
+    """Set the schema's defaults for absent keys, in place (what the stages then read)."""
+    for key, sub in node_schema.get("properties", {}).items():
+        if key not in cfg and "default" in sub:
+            cfg[key] = copy.deepcopy(sub["default"])
+        if isinstance(cfg.get(key), dict) and sub.get("type") == "object":
+            _fill_defaults(sub, cfg[key])
 
 
 def _key(path) -> str:
@@ -26,13 +50,19 @@ def _key(path) -> str:
 
 
 def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Raise ShardError naming the first bad key; return cfg unchanged when it is valid."""
-    validator = jsonschema.Draft202012Validator(schema())
+    """Raise ShardError naming the first bad key; fill the schema's defaults in place; return cfg."""
+    if not isinstance(cfg, dict):
+        raise ShardError("the config is empty or not a mapping; start from the repository's config.yaml")
+    doc = schema()
+    _fill_defaults(doc, cfg)
+    validator = jsonschema.Draft202012Validator(doc)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         if e.validator == "additionalProperties":
             hint = "remove it or fix its spelling (every key is listed in src/shard/config.schema.yaml)"
+        elif e.validator == "required":
+            hint = "add it (config.yaml shows every key with its default value)"
         else:
             hint = "see src/shard/config.schema.yaml for the allowed values"
         raise ShardError(f"config key '{_key(e.absolute_path)}': {e.message}; {hint}")
@@ -46,6 +76,14 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
         if not Path(root).is_dir():
             raise ShardError(f"config key 'corpus.root': directory '{root}' does not exist; "
                              "point it at the corpus directory")
+    if corpus["kind"] == "synth":
+        from .corpora.synth import class_list
+
+        class_list(corpus["synth"].get("classes"))  # raises naming corpus.synth.classes
+    pre = cfg["pretrain"]
+    if pre["hidden_size"] % pre["heads"]:
+        raise ShardError(f"config keys 'pretrain.hidden_size' ({pre['hidden_size']}) and 'pretrain.heads' "
+                         f"({pre['heads']}): the hidden size must be a multiple of the number of heads")
     base = cfg["model"].get("base")
     if base and not Path(base).exists():
         raise ShardError(f"config key 'model.base': '{base}' does not exist; point it at a local "

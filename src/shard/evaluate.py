@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import re
 import time
@@ -31,7 +30,7 @@ import polars as pl
 from tqdm import tqdm
 
 from . import templates as T
-from .common import ShardError, atomic_path, write_json
+from .common import ShardError, read_jsonl, write_json, write_jsonl
 from .stats import chance, map_chance, mean_average_precision
 
 log = logging.getLogger("shard")
@@ -245,17 +244,6 @@ def _mean(values) -> float:
 
 
 # ---------------------------------------------------------------- IO
-def write_jsonl(records: list[dict], path: str | Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def silence_features(frontend: str, params: dict, clips: dict | None, like: np.ndarray) -> np.ndarray:
     """Features of a silent clip (the blind control): a zero waveform of the stored clip length
     (config clips.sample_rate x clips.seconds), through the same front end as every real clip."""

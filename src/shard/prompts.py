@@ -89,44 +89,50 @@ def _template_table() -> tuple[pl.DataFrame, dict[tuple, tuple[int, int]]]:
 SHARD_TEMPLATE_ITEMS = sorted(T.SHARD_TEMPLATES.items())
 
 
-def plan_train_prompts(pool: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
+def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
                        multi_clip_fraction: float) -> dict[str, np.ndarray]:
     """All random draws for `n` training prompts, as arrays (no text yet).
 
-    Each SHARD prompt takes a pool item (its label, candidate word and answer stay together, so the
-    answer stays right), then redraws the clip among the pool's clips of the same label, the
-    template among the paraphrases of its (relation, kind, format), and the order of mc4 options.
+    Each SHARD prompt takes a pool item (its candidate word and answer stay together), then redraws
+    the clip among the pool's clips with the same *set* of labels (so the answer stays right on
+    multi-label corpora too), the template among the paraphrases of its (relation, kind, format),
+    and the order of mc4 options. `clips` gives each clip's labels (clips.parquet).
     """
     if pool.is_empty():
         raise ShardError("results/shard/train_pool.parquet is empty: no training prompts can be drawn; "
                          "lower clips.test_fraction or use a larger corpus")
     g = rng(seed, "train_prompts", n)
-    clip_label = pool.select("clip_id", "label").unique().sort("clip_id")
-    labels = clip_label["label"].to_numpy()
-    label_order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[label_order]
-    uniq, first, count = np.unique(sorted_labels, return_index=True, return_counts=True)
-    label_of_item = np.searchsorted(uniq, pool["label"].to_numpy())
+    pool_clips = (pool.select("clip_id").unique()
+                  .join(clips.select("clip_id", "label", pl.col("labels").list.sort().list.join("\x1f").alias("key")),
+                        on="clip_id", how="left").sort("clip_id"))
+    if pool_clips["key"].null_count():
+        raise ShardError("results/shard/train_pool.parquet names clips missing from results/clips/clips.parquet; "
+                         "rebuild results/shard/")
+    keys = pool_clips["key"].to_numpy()
+    key_order = np.argsort(keys, kind="stable")
+    uniq, first, count = np.unique(keys[key_order], return_index=True, return_counts=True)
+    key_of_clip = dict(zip(pool_clips["clip_id"], np.searchsorted(uniq, keys)))
+    key_of_item = np.array([key_of_clip[c] for c in pool["clip_id"]], dtype=np.int64)
 
     _, spans = _template_table()
-    keys = list(zip(pool["relation"], pool["source_kind"], pool["format"]))
-    t_off = np.array([spans[k][0] for k in keys]); t_cnt = np.array([spans[k][1] for k in keys])
+    spans_of_item = [spans[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
+    t_off = np.array([o for o, _ in spans_of_item]); t_cnt = np.array([c for _, c in spans_of_item])
 
     u = g.random(n)
     kind = np.where(u < replay_fraction, 1, np.where(u < replay_fraction + multi_clip_fraction, 2, 0))
     item = g.integers(0, pool.height, n)
-    lab = label_of_item[item]
-    clip = label_order[first[lab] + (g.random(n) * count[lab]).astype(np.int64)]
+    key = key_of_item[item]
+    clip = key_order[first[key] + (g.random(n) * count[key]).astype(np.int64)]
     template = t_off[item] + (g.random(n) * t_cnt[item]).astype(np.int64)
     perm = g.integers(0, len(PERMUTATIONS4), n)
-    # a second clip for two-clip prompts: same label half of the time
+    # a second clip for two-clip prompts: one with the same labels half of the time
     same = g.random(n) < 0.5
-    other_lab = np.where(same, lab, (lab + 1 + (g.random(n) * max(len(uniq) - 1, 1)).astype(np.int64)) % len(uniq))
-    clip2 = label_order[first[other_lab] + (g.random(n) * count[other_lab]).astype(np.int64)]
-    same = same | (other_lab == lab)
+    other = np.where(same, key, (key + 1 + (g.random(n) * max(len(uniq) - 1, 1)).astype(np.int64)) % len(uniq))
+    clip2 = key_order[first[other] + (g.random(n) * count[other]).astype(np.int64)]
+    same = same | (other == key)
     return {"kind": kind, "item": item, "clip": clip, "template": template, "perm": perm,
-            "clip2": clip2, "same": same, "clip_ids": clip_label["clip_id"].to_numpy(),
-            "clip_labels": labels}
+            "clip2": clip2, "same": same, "clip_ids": pool_clips["clip_id"].to_numpy(),
+            "clip_labels": pool_clips["label"].to_numpy()}
 
 
 def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], prefix: str) -> pl.DataFrame:
@@ -148,7 +154,7 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
     is_mc = pl.col("format") == "mc4"
     options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
     shard_text = pl.col("template").str.replace("{word}", pl.col("candidate"), literal=True) + pl.when(is_mc).then(
-        pl.lit(" Options: ") + options.list.join(", ") + pl.lit(".")).otherwise(pl.lit(""))
+        pl.lit(T.MC_OPTIONS_PREFIX) + options.list.join(T.MC_OPTIONS_SEP) + pl.lit(T.MC_OPTIONS_END)).otherwise(pl.lit(""))
     kind = pl.col("kind")
     out = df.select(
         (pl.lit(f"{prefix}-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7)).alias("prompt_id"),
@@ -169,9 +175,11 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
     return out
 
 
-def build_train_prompts(*, train_pool, out, n, seed, replay_fraction, multi_clip_fraction, name) -> None:
+def build_train_prompts(*, train_pool, clips_parquet, out, n, seed, replay_fraction, multi_clip_fraction,
+                        name) -> None:
     pool = pl.read_parquet(train_pool)
-    plan = plan_train_prompts(pool, int(n), seed=seed, replay_fraction=replay_fraction,
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "labels"])
+    plan = plan_train_prompts(pool, clips, int(n), seed=seed, replay_fraction=replay_fraction,
                               multi_clip_fraction=multi_clip_fraction)
     df = assemble_train_prompts(pool, plan, prefix=name)
     write_parquet(df, out)
@@ -183,9 +191,10 @@ def build_train_prompts(*, train_pool, out, n, seed, replay_fraction, multi_clip
 def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_disjoint) -> None:
     """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt."""
     items = pl.read_parquet(test)
-    clips = pl.read_parquet(clips_parquet).select("clip_id", "label")
+    clips = pl.read_parquet(clips_parquet).select("clip_id", "label", "split")
     synsets = pl.read_parquet(label_synsets).select("label", "synset")
-    test_clips = set(items["clip_id"])
+    # every test-split clip, not only those with SHARD items: the labelling evaluation uses them all
+    test_clips = set(clips.filter(pl.col("split") == "test")["clip_id"])
     test_synsets = set(items["synset"])
     findings = {}
     for path in train:

@@ -84,14 +84,21 @@ def chance(n_options: Sequence[int] | np.ndarray) -> float:
 
 
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-    """AP of one class: mean precision at the rank of each positive (ties broken by item order)."""
+    """AP of one class: precision summed over the recall gained at each distinct score.
+
+    Items with equal scores form one block (one threshold), as in scikit-learn, so the result never
+    depends on item order (the blind control gives every clip the same scores)."""
     positive = np.asarray(positive, dtype=bool)
     if not positive.any():
         return float("nan")
-    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
-    hits = positive[order]
-    precision = np.cumsum(hits) / np.arange(1, hits.size + 1)
-    return float(precision[hits].mean())
+    scores = np.asarray(scores, dtype=float)
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], positive[order]
+    block_end = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    true_pos = np.cumsum(hits)[block_end]
+    precision = true_pos / (block_end + 1)
+    recall_gain = np.diff(np.r_[0, true_pos]) / positive.sum()
+    return float(np.sum(precision * recall_gain))
 
 
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:

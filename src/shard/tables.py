@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 import polars as pl
 
-from .common import atomic_path, config_hash, package_versions, sha1_file, write_json, write_text
-from .evaluate import label_targets, read_jsonl
+from .common import atomic_path, config_hash, package_versions, read_jsonl, sha1_file, write_json, write_text
+from .evaluate import label_targets
 from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
 
 RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym")

@@ -81,8 +81,12 @@ SHARD_TEMPLATES: dict[tuple[str, str, str], list[str]] = {
 }
 
 
+MC_OPTIONS_PREFIX, MC_OPTIONS_SEP, MC_OPTIONS_END = " Options: ", ", ", "."
+
+
 def mc_options_suffix(options: list[str]) -> str:
-    return " Options: " + ", ".join(options) + "."
+    """The list of options appended to an mc4 question (also built column-wise in shard.prompts)."""
+    return MC_OPTIONS_PREFIX + MC_OPTIONS_SEP.join(options) + MC_OPTIONS_END
 
 
 # ---------------------------------------------------------------- original (LTU) format
