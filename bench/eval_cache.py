@@ -22,6 +22,7 @@ import torch
 from shard import templates as T
 from shard.evaluate import score_shard
 from shard.models import load_model
+from shard.models.mini_ltu import random_mini_ltu
 
 WORDS = ["dog", "canine", "bell", "church bell", "siren", "alarm", "drum", "percussion instrument",
          "engine", "motor", "thunder", "storm", "whistle", "signal", "horn", "device"]
@@ -30,15 +31,8 @@ PRETRAIN = {"hidden_size": 128, "layers": 4, "heads": 4, "audio_tokens": 8, "voc
 
 def random_base(directory: Path, n_mels: int = 64, n_frames: int = 101) -> Path:
     """A random mini_ltu (the default config's size) and a tokenizer over the benchmark's words."""
-    from shard.models import build_tokenizer
-    from shard.models.mini_ltu import build_mini_ltu
-
     texts = [T.LTU_PROMPT] + [t for ts in T.SHARD_TEMPLATES.values() for t in ts] + WORDS + ["yes", "no"]
-    tok = build_tokenizer(texts, PRETRAIN["vocab_size"], required=WORDS + ["yes", "no"])
-    torch.manual_seed(0)
-    net = build_mini_ltu(PRETRAIN, vocab_size=len(tok), audio_token_id=tok.convert_tokens_to_ids(T.AUDIO),
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, n_mels=n_mels, n_frames=n_frames)
+    net, tok = random_mini_ltu(texts, PRETRAIN, required=WORDS + ["yes", "no"], n_mels=n_mels, n_frames=n_frames)
     net.save_pretrained(directory)
     tok.save_pretrained(directory)
     return directory

@@ -18,8 +18,8 @@ from peft import get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
 from shard import templates as T
-from shard.models import AudioLLM, AudioProcessor, build_tokenizer
-from shard.models.mini_ltu import build_mini_ltu
+from shard.models import AudioLLM, AudioProcessor
+from shard.models.mini_ltu import random_mini_ltu
 from shard.train import Examples, lora_config, train_loop
 
 PRETRAIN = {"hidden_size": 128, "layers": 4, "heads": 4, "audio_tokens": 8}
@@ -61,11 +61,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
     data, texts = make_data(args.steps * args.batch)
-    tok = build_tokenizer([T.LTU_PROMPT, *texts], 500, required=WORDS + [T.YES, T.NO])
-    torch.manual_seed(0)
-    model = build_mini_ltu(PRETRAIN, vocab_size=len(tok), audio_token_id=tok.convert_tokens_to_ids(T.AUDIO),
-                           pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                           eos_token_id=tok.eos_token_id, n_mels=64, n_frames=101)
+    model, tok = random_mini_ltu([T.LTU_PROMPT, *texts], {**PRETRAIN, "vocab_size": 500}, required=WORDS + [T.YES, T.NO])
     llm = AudioLLM(get_peft_model(model, lora_config(LORA)), AudioProcessor(tok, PRETRAIN["audio_tokens"]),
                    torch.device("cpu"), "mini_ltu")
     params = [p for p in llm.model.parameters() if p.requires_grad]

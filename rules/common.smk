@@ -63,6 +63,7 @@ def condition_adapter(condition):
 def all_targets():
     return [
         f"{R}/shard/card.md",
+        *[f"{R}/features/{f}.npy" for f in config["features"]["frontends"]],
         f"{R}/prompts/leakage_audit.json",
         *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labeling") for ext in ("csv", "md", "tex")],
         *[f"{R}/tables/scaling.{ext}" for ext in ("csv", "md")],

@@ -4,8 +4,9 @@ import polars as pl
 import pytest
 
 from shard import templates as T
-from shard.evaluate import (PARSE_FAILURES, extract_answer, nearest_labels, pick_options, read_jsonl,
-                            score_labeling, score_shard, sentence_embedder, write_jsonl)
+from shard.common import read_jsonl, write_jsonl
+from shard.evaluate import (PARSE_FAILURES, extract_answer, nearest_labels, pick_options, score_labeling,
+                            score_shard, sentence_embedder)
 
 
 class ListeningModel:
@@ -213,17 +214,10 @@ def test_jsonl_roundtrip(tmp_path):
 # ---------------------------------------------------------------- evaluate(): files in, files out
 def _tiny_base(directory, words):
     """A random, tiny mini_ltu saved the way pretraining saves it (weights + tokenizer)."""
-    import torch
+    from shard.models.mini_ltu import random_mini_ltu
 
-    from shard.models import build_tokenizer
-    from shard.models.mini_ltu import build_mini_ltu
-
-    tok = build_tokenizer([T.LTU_PROMPT, T.CAPTION_INSTRUCTION, "is <audio> a kind of ? options :"] + words,
-                          200, required=words)
-    torch.manual_seed(0)
-    net = build_mini_ltu({"hidden_size": 32, "layers": 1, "heads": 2, "audio_tokens": 4}, vocab_size=len(tok),
-                         audio_token_id=tok.convert_tokens_to_ids(T.AUDIO), pad_token_id=tok.pad_token_id,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, n_mels=64, n_frames=101)
+    net, tok = random_mini_ltu([T.LTU_PROMPT, T.CAPTION_INSTRUCTION, "is <audio> a kind of ? options :"] + words,
+                               {"hidden_size": 32, "layers": 1, "heads": 2, "audio_tokens": 4}, required=words)
     net.save_pretrained(directory)
     tok.save_pretrained(directory)
     return directory

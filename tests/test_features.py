@@ -75,6 +75,20 @@ def test_feature_store_reads_rows_by_clip_id(results):
         store.get(["nope"])
 
 
+def test_feature_store_refuses_features_of_other_clips(results, tmp_path):
+    clips = pl.read_parquet(results / "clips" / "clips.parquet")
+    for name in ("logmel.npy", "logmel.json"):
+        (tmp_path / name).write_bytes((results / "features" / name).read_bytes())
+    # same number of clips, two of them swapped: the row count alone cannot tell
+    ids = clips.sort("row")["clip_id"].to_list()
+    ids[0], ids[1] = ids[1], ids[0]
+    clips.sort("row").with_columns(pl.Series("clip_id", ids)).write_parquet(tmp_path / "clips.parquet")
+    with pytest.raises(ShardError, match=r"logmel\.json.*clips\.parquet.*rebuild results/features/"):
+        F.FeatureStore(tmp_path / "logmel.npy", tmp_path / "clips.parquet")
+    (tmp_path / "logmel.json").unlink()  # no meta: only the row count is checked
+    assert F.FeatureStore(tmp_path / "logmel.npy", tmp_path / "clips.parquet").shape[0] == clips.height
+
+
 def test_bad_frontend_and_stale_inputs(results, tmp_path):
     with pytest.raises(ShardError, match="unknown front end 'mfcc'"):
         F.featurize(np.zeros(16000, np.float32), "mfcc", {})

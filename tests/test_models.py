@@ -8,7 +8,7 @@ import torch
 from shard import templates as T
 from shard.common import ShardError
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, load_model
-from shard.models.mini_ltu import build_mini_ltu
+from shard.models.mini_ltu import random_mini_ltu
 from shard.models.processor import IGNORE
 
 N_MELS, N_FRAMES, N_AUDIO = 8, 20, 3
@@ -17,18 +17,13 @@ WORDS = ["canine", "hound", "bell", "alarm", "signal", "device"]
 TINY = {"hidden_size": 32, "layers": 2, "heads": 2, "audio_tokens": N_AUDIO}
 
 
-def tiny_tokenizer():
-    texts = [T.LTU_PROMPT, T.to_original(T.CAPTION_INSTRUCTION), T.CAPTION_INSTRUCTION, "Is <audio> a kind of?",
-             "Options: yes no , .", "Which of these is <audio> and <audio> the same ?"]
-    return build_tokenizer(texts, 200, required=LABELS + WORDS + ["yes", "no"])
+TINY_TEXTS = [T.LTU_PROMPT, T.to_original(T.CAPTION_INSTRUCTION), T.CAPTION_INSTRUCTION, "Is <audio> a kind of?",
+              "Options: yes no , .", "Which of these is <audio> and <audio> the same ?"]
 
 
 def tiny_llm(seed: int = 0, train_on_prompt: bool = False) -> AudioLLM:
-    tok = tiny_tokenizer()
-    torch.manual_seed(seed)
-    model = build_mini_ltu(TINY, vocab_size=len(tok), audio_token_id=tok.convert_tokens_to_ids(T.AUDIO),
-                           pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                           eos_token_id=tok.eos_token_id, n_mels=N_MELS, n_frames=N_FRAMES)
+    model, tok = random_mini_ltu(TINY_TEXTS, TINY, required=LABELS + WORDS + ["yes", "no"], n_mels=N_MELS,
+                                 n_frames=N_FRAMES, seed=seed)
     return AudioLLM(model.eval(), AudioProcessor(tok, N_AUDIO, train_on_prompt), torch.device("cpu"), "mini_ltu")
 
 

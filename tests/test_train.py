@@ -93,13 +93,16 @@ def test_pretraining_corpus_is_train_clips_original_format_and_text_facts(data):
     assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 for t in texts)
     qa = [a for t, a in zip(texts, answers) if t != T.to_original(T.CAPTION_INSTRUCTION)]
     assert qa.count("yes") == qa.count("no") == train.height // 2
-    f_texts, f_answers, kinds = fact_examples(pl.read_parquet(data["words"]), seed=0)
+    f_texts, f_answers, kinds, f_options = fact_examples(pl.read_parquet(data["words"]), seed=0)
     assert not any(T.AUDIO in t for t in f_texts)
     assert kinds.count("fact_yesno") == 8 and kinds.count("fact_mc") == 5
-    for t, a, k in zip(f_texts, f_answers, kinds):
+    for t, a, k, o in zip(f_texts, f_answers, kinds, f_options):
         if k == "fact_mc":
             options = t.split(" Options: ")[1].rstrip(".").split(", ")
             assert len(options) == 4 and a in options
+            assert o == options  # the options carried as data are the ones the question lists
+        else:
+            assert o == [T.YES, T.NO]
 
 
 def test_pretraining_writes_a_loadable_base_that_learned(base):
@@ -183,24 +186,30 @@ def test_finetune_writes_a_peft_adapter(data, base, tmp_path):
         plain.option_logprobs(PROMPTS[:1], fs, "interleaved", [["yes", "no"]])
 
 
+def finetune_process(data, base, adapter_dir, prompts: str, kill_after: int | None = None):
+    """finetune() in a fresh Python process (so it can be SIGKILLed), logging to its stderr."""
+    code = ("import json, sys; from shard.common import setup_logging; from shard.train import finetune; "
+            "setup_logging(); finetune(**json.loads(sys.argv[1]))")
+    args = json.dumps({"base_dir": base, "prompts": prompts, "clips_parquet": data["clips_parquet"],
+                       "features": data["features"], "adapter_dir": str(adapter_dir), "finetune": FINETUNE,
+                       "model": MODEL, "seed": 0})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if kill_after is not None:
+        env[KILL_ENV] = str(kill_after)
+    return subprocess.run([sys.executable, "-c", code, args], env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_resume_after_kill_is_bit_identical(data, base, tmp_path):
     whole = tmp_path / "whole" / "ft_24"
     run_finetune(data, base, whole)
 
     resumed = tmp_path / "resumed" / "ft_24"
-    code = ("import json, sys; from shard.common import setup_logging; from shard.train import finetune; "
-            "setup_logging(); finetune(**json.loads(sys.argv[1]))")
-    args = json.dumps({"base_dir": base, "prompts": data["prompts"], "clips_parquet": data["clips_parquet"],
-                       "features": data["features"], "adapter_dir": str(resumed), "finetune": FINETUNE,
-                       "model": MODEL, "seed": 0})
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", KILL_ENV: "4"}
-    killed = subprocess.run([sys.executable, "-c", code, args], env=env, capture_output=True, text=True, timeout=300)
+    killed = finetune_process(data, base, resumed, data["prompts"], kill_after=4)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     ckpt = Path(str(resumed) + ".ckpt")
     assert [p.name for p in ckpt.iterdir()] == ["step_00000004"] and not resumed.exists()
 
-    env.pop(KILL_ENV)
-    done = subprocess.run([sys.executable, "-c", code, args], env=env, capture_output=True, text=True, timeout=300)
+    done = finetune_process(data, base, resumed, data["prompts"])
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resumed finetune" in done.stderr
     a, b = load_file(whole / "adapter_model.safetensors"), load_file(resumed / "adapter_model.safetensors")
@@ -208,3 +217,24 @@ def test_resume_after_kill_is_bit_identical(data, base, tmp_path):
     assert (whole / "adapter_model.safetensors").read_bytes() == (resumed / "adapter_model.safetensors").read_bytes()
     assert [r["loss"] for r in read_log(whole / "train_log.csv")] == [r["loss"] for r in read_log(resumed / "train_log.csv")]
     assert not ckpt.exists()
+
+
+def test_changed_prompts_do_not_resume_a_stale_checkpoint(data, base, tmp_path):
+    # same prompt ids, flipped answers: only the file's content tells the two runs apart
+    flipped = str(tmp_path / "train_24.parquet")
+    (pl.read_parquet(data["prompts"]).with_columns(pl.when(pl.col("answer") == "yes").then(pl.lit("no"))
+                                                   .otherwise(pl.lit("yes")).alias("answer"))
+     .write_parquet(flipped))
+    whole = tmp_path / "whole" / "ft_24"
+    run_finetune({**data, "prompts": flipped}, base, whole)
+
+    adapter = tmp_path / "killed" / "ft_24"
+    killed = finetune_process(data, base, adapter, data["prompts"], kill_after=4)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (Path(str(adapter) + ".ckpt") / "step_00000004").is_dir()
+
+    done = finetune_process(data, base, adapter, flipped)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stale checkpoint" in done.stderr and "resumed finetune" not in done.stderr
+    assert (whole / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
+    assert [r["loss"] for r in read_log(whole / "train_log.csv")] == [r["loss"] for r in read_log(adapter / "train_log.csv")]

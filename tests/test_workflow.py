@@ -21,9 +21,13 @@ TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "tables/semantic.csv",
            "tables/semantic.tex", "tables/labeling.csv", "tables/labeling.md", "tables/labeling.tex",
            "tables/scaling.csv", "tables/scaling.md", "figures/tradeoff.png"]
 # what must come out byte-identical from the same config
-DETERMINISTIC = ["shard/test.parquet", "shard/train_pool.parquet", "shard/card.md", "prompts/train_20.parquet",
-                 "prompts/train_500.parquet", "prompts/eval_interleaved.parquet", "clips/audio.npy",
-                 "features/logmel.npy"]
+DETERMINISTIC = ["clips/audio.npy", "clips/rejects.parquet", "features/logmel.npy", "wordnet/label_synsets.parquet",
+                 "wordnet/relations.parquet", "shard/test.parquet", "shard/train_pool.parquet", "shard/words.parquet",
+                 "shard/card.md", "prompts/train_20.parquet", "prompts/train_500.parquet",
+                 "prompts/eval_original.parquet", "prompts/eval_interleaved.parquet",
+                 "prompts/labeling_original.parquet", "prompts/labeling_interleaved.parquet",
+                 "models/base/model.safetensors", "models/ft_500/adapter_model.safetensors",
+                 "eval/original/shard.jsonl", "eval/ft_500/shard.jsonl", "eval/blind/labeling.jsonl"]
 
 
 def tiny_config() -> dict:
@@ -87,11 +91,12 @@ def test_same_config_same_bytes(runs):
         assert filecmp.cmp(a / target, b / target, shallow=False), target
 
 
-def test_evaluation_setting_reruns_evaluation_not_training(runs):
+def test_evaluation_setting_reruns_evaluation_not_training(runs, tmp_path):
     cfg = tiny_config()
     cfg["evaluate"]["bootstrap"] = 200
-    (runs[0] / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    out = snakemake(runs[0], "-n")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    out = snakemake(runs[0], "-n", "--configfile", str(changed))
     jobs = out.stdout + out.stderr
     assert "rule evaluate:" in jobs and "rule semantic_table:" in jobs
     for rule in ("finetune", "pretrain_base", "shard_items", "clips"):

@@ -30,7 +30,7 @@ import polars as pl
 from tqdm import tqdm
 
 from . import templates as T
-from .common import ShardError, read_jsonl, write_json, write_jsonl
+from .common import ShardError, write_json, write_jsonl
 from .stats import chance, map_chance, mean_average_precision
 
 log = logging.getLogger("shard")

@@ -8,6 +8,7 @@ waveform (e.g. the silence of the `blind` control); `FeatureStore` reads stored 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Callable
@@ -120,10 +121,17 @@ class FeatureStore:
 
     def __init__(self, features_npy, clips_parquet):
         self.array = np.load(features_npy, mmap_mode="r")
-        clips = pl.read_parquet(clips_parquet, columns=["clip_id", "row"])
+        clips = pl.read_parquet(clips_parquet, columns=["clip_id", "row"]).sort("row")
         if clips.height != self.array.shape[0]:
             raise ShardError(f"'{features_npy}' has {self.array.shape[0]} rows but '{clips_parquet}' lists "
                              f"{clips.height} clips; rerun the features rule")
+        # same row count is not enough: a rebuilt clip list may reorder or replace clips
+        meta = Path(features_npy).with_suffix(".json")
+        if meta.is_file():
+            stored = json.loads(meta.read_text()).get("clip_ids_sha1")
+            if stored is not None and stored != clip_ids_sha1(clips["clip_id"]):
+                raise ShardError(f"'{meta}' was built for other clips than '{clips_parquet}' lists (clip_ids_sha1 "
+                                 "differs); rebuild results/features/ (rerun the features rule)")
         self.rows = dict(zip(clips["clip_id"], clips["row"]))
 
     @classmethod

@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 
 from . import templates as T
 from .features import FeatureStore
-from .common import ShardError, atomic_path, config_hash, rng, seed_for, write_json
+from .common import ShardError, atomic_path, config_hash, rng, seed_for, sha1_file, write_json
+from .evaluate import pick_options
 from .models.interface import AudioLLM, load_model, resolve_device
 from .models.processor import AudioProcessor, build_tokenizer
 
@@ -42,9 +43,8 @@ LOG_FIELDS = ["stage", "step", "loss", "lr", "tokens", "tokens_per_s"]
 
 
 # ---------------------------------------------------------------- data
-def clip_features(features: str, clips_parquet: str) -> Callable[[Sequence[str]], list[np.ndarray]]:
+def clip_features(store: FeatureStore) -> Callable[[Sequence[str]], list[np.ndarray]]:
     """clip ids -> their stored feature arrays (one per clip; none for a text-only example)."""
-    store = FeatureStore(features, clips_parquet)
     return lambda clip_ids: list(store.get(list(clip_ids))) if len(clip_ids) else []
 
 
@@ -119,7 +119,10 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     if last is not None:
         state = torch.load(last / "state.pt", map_location=llm.device, weights_only=False)
         if state["fingerprint"] != fingerprint:
-            log.warning("checkpoint %s was made with another config or data; starting afresh", last)
+            # resuming would mix old LoRA / optimizer state into a run on other data or another base
+            log.warning("stale checkpoint %s (made with another config, data or base model): deleting it and "
+                        "starting afresh", last)
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
         else:
             with torch.no_grad():
                 for n, p in named.items():
@@ -220,14 +223,15 @@ def audio_examples(clips: pl.DataFrame, labels: list[str], seed: int) -> tuple[l
     return texts, clip_ids, answers
 
 
-def fact_examples(words: pl.DataFrame, seed: int) -> tuple[list, list, list]:
-    """Text-only WordNet facts about each label: yes/no (FACT_TEMPLATES) and 4-option (FACT_MC_TEMPLATES)."""
-    texts, answers, kinds = [], [], []
+def fact_examples(words: pl.DataFrame, seed: int) -> tuple[list, list, list, list]:
+    """Text-only WordNet facts about each label: yes/no (FACT_TEMPLATES) and 4-option (FACT_MC_TEMPLATES).
+    Returns texts, answers, kinds and each question's options (the ones its text lists, or yes/no)."""
+    texts, answers, kinds, choices = [], [], [], []
     words = words.sort("label", "relation", "word")
     for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows():
         if relation in T.FACT_TEMPLATES:
             texts.append(T.FACT_TEMPLATES[relation].format(a=T.caption_answer(label), b=word))
-            answers.append(T.YES if related else T.NO); kinds.append("fact_yesno")
+            answers.append(T.YES if related else T.NO); kinds.append("fact_yesno"); choices.append([T.YES, T.NO])
     all_words = sorted(set(words["word"]))
     for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
         if relation not in T.FACT_MC_TEMPLATES:
@@ -241,8 +245,8 @@ def fact_examples(words: pl.DataFrame, seed: int) -> tuple[list, list, list]:
             options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
             options = [options[i] for i in g.permutation(len(options))]
             texts.append(T.FACT_MC_TEMPLATES[relation].format(a=T.caption_answer(label)) + T.mc_options_suffix(options))
-            answers.append(word); kinds.append("fact_mc")
-    return texts, answers, kinds
+            answers.append(word); kinds.append("fact_mc"); choices.append(options)
+    return texts, answers, kinds, choices
 
 
 # ---------------------------------------------------------------- evaluation of the base model
@@ -255,22 +259,22 @@ def labelling_accuracy(llm: AudioLLM, clip_ids: Sequence[str], labels: Sequence[
         ids, gold = clip_ids[s:s + batch_size], [T.caption_answer(l) for l in labels[s:s + batch_size]]
         feats = [features([c]) for c in ids]
         scores = llm.option_logprobs([text] * len(ids), feats, "original", [options] * len(ids))
-        hit_ll += sum(options[int(np.argmax([lp for lp, _ in sc]))] == g for sc, g in zip(scores, gold))
+        hit_ll += sum(options[pick_options(sc, options)[0]] == g for sc, g in zip(scores, gold))
         hit_gen += sum(out == g for out, g in zip(llm.generate([text] * len(ids), feats, "original", 8), gold))
     n = max(len(clip_ids), 1)
     return {"loglik": hit_ll / n, "caption_exact": hit_gen / n, "n": len(clip_ids)}
 
 
-def facts_accuracy(llm: AudioLLM, texts: list[str], answers: list[str], kinds: list[str],
+def facts_accuracy(llm: AudioLLM, texts: list[str], answers: list[str], kinds: list[str], options: list[list[str]],
                    batch_size: int = 128) -> dict[str, float]:
+    """Constrained log-likelihood accuracy on the text-only facts, per kind and over all."""
     hits: dict[str, list[bool]] = {}
     for s in range(0, len(texts), batch_size):
         chunk = range(s, min(s + batch_size, len(texts)))
-        opts = [[T.YES, T.NO] if kinds[i] == "fact_yesno" else
-                texts[i].split(" Options: ")[1].rstrip(".").split(", ") for i in chunk]
+        opts = [options[i] for i in chunk]
         scores = llm.option_logprobs([texts[i] for i in chunk], [[] for _ in chunk], "original", opts)
         for i, o, sc in zip(chunk, opts, scores):
-            hits.setdefault(kinds[i], []).append(o[int(np.argmax([lp for lp, _ in sc]))] == answers[i])
+            hits.setdefault(kinds[i], []).append(o[pick_options(sc, o)[0]] == answers[i])
     out = {k: float(np.mean(v)) for k, v in hits.items()}
     out["all"] = float(np.mean([h for v in hits.values() for h in v])) if hits else float("nan")
     return out
@@ -292,22 +296,21 @@ def pretrain_base(*, clips_parquet: str, features: str, words: str, base_dir: st
     if train.is_empty():
         raise ShardError(f"'{clips_parquet}' has no train-split clips: lower clips.test_fraction or use a larger corpus")
     facts_df = pl.read_parquet(words)
-    feats = clip_features(features, clips_parquet)
+    store = FeatureStore(features, clips_parquet)
+    feats = clip_features(store)
     labels = sorted(set(clips["label"]))
     options = sorted({T.caption_answer(l) for l in labels})
 
     a_texts, a_clips, a_answers = audio_examples(train, labels, seed)
-    f_texts, f_answers, f_kinds = fact_examples(facts_df, seed)
+    f_texts, f_answers, f_kinds, f_options = fact_examples(facts_df, seed)
     tokenizer = build_tokenizer([T.LTU_PROMPT] + _template_strings() + a_texts + a_answers + f_texts + f_answers,
                                 pretrain["vocab_size"], required=options + facts_df["word"].to_list())
 
-    stored = np.load(features, mmap_mode="r")
-    train_rows = np.sort(train["row"].to_numpy())
-    sample = np.asarray(stored[train_rows], dtype=np.float64)
+    sample = store.get(train.sort("row")["clip_id"].to_list()).astype(np.float64)
     torch.manual_seed(seed_for(seed, "pretrain", "init"))
     net = build_mini_ltu(pretrain, vocab_size=len(tokenizer), audio_token_id=tokenizer.convert_tokens_to_ids(T.AUDIO),
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, n_mels=stored.shape[1], n_frames=stored.shape[2],
+                         eos_token_id=tokenizer.eos_token_id, n_mels=store.shape[1], n_frames=store.shape[2],
                          feature_mean=float(sample.mean()), feature_std=float(sample.std() or 1.0))
     llm = AudioLLM(net, AudioProcessor(tokenizer, pretrain["audio_tokens"]), resolve_device(model.get("device")),
                    "mini_ltu")
@@ -337,7 +340,7 @@ def pretrain_base(*, clips_parquet: str, features: str, words: str, base_dir: st
         "train_seconds": round(train_seconds, 1),
         "labelling_train": labelling_accuracy(llm, t_sub["clip_id"].to_list(), t_sub["label"].to_list(), feats, options),
         "labelling_test": labelling_accuracy(llm, test["clip_id"].to_list(), test["label"].to_list(), feats, options),
-        "facts": facts_accuracy(llm, f_texts, f_answers, f_kinds),
+        "facts": facts_accuracy(llm, f_texts, f_answers, f_kinds, f_options),
         "n_train_clips": train.height, "n_test_clips": test.height, "n_labels": len(labels),
         "n_examples": {"audio": len(a_texts), "facts": len(f_texts)}, "vocab_size": len(tokenizer),
         "parameters": sum(p.numel() for p in net.parameters()), "final_loss": rows[-1]["loss"],
@@ -362,6 +365,13 @@ def lora_config(lora: dict):
                       modules_to_save=["projector"] if lora.get("train_projector") else None)
 
 
+def _base_checksums(base_dir: str) -> dict[str, str]:
+    """sha1 of the base model's weights, config and tokenizer: a retrained base changes it."""
+    files = [p for pattern in ("*.safetensors", "*.bin", "config.json", "tokenizer.json")
+             for p in Path(base_dir).glob(pattern)]
+    return {p.name: sha1_file(p) for p in sorted(files)}
+
+
 def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, adapter_dir: str, finetune: dict,
              model: dict, seed: int, threads: int | None = None) -> None:
     """LoRA fine-tuning of the base model on one training-prompt file; writes a PEFT adapter directory."""
@@ -375,15 +385,16 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     if len(fmts) != 1:
         raise ShardError(f"'{prompts}' mixes prompt formats {fmts}; a training file holds one format")
     data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
-                    clip_features(features, clips_parquet), names=df["prompt_id"].to_list())
+                    clip_features(FeatureStore(features, clips_parquet)), names=df["prompt_id"].to_list())
 
     llm = load_model(model, base_dir)
     llm.processor.train_on_prompt = finetune["train_on_prompt"]
     torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
     llm.model = get_peft_model(llm.model, lora_config(finetune["lora"]))
     params = [p for p in llm.model.parameters() if p.requires_grad]
-    fingerprint = config_hash({"finetune": finetune, "seed": seed, "n": len(data), "base": str(base_dir),
-                               "prompts": df["prompt_id"].head(5).to_list()})
+    # a checkpoint is resumed only by a run on the same prompts, base model and settings
+    fingerprint = config_hash({"finetune": finetune, "seed": seed, "n": len(data), "prompts": sha1_file(prompts),
+                               "base": _base_checksums(base_dir)})
     ckpt_dir = Path(str(adapter_dir).rstrip("/") + ".ckpt")
     rows = train_loop(llm, data, params, epochs=finetune["epochs"], max_steps=finetune["max_steps"],
                       batch_size=finetune["batch_size"], grad_accum=finetune["grad_accum"], lr=finetune["lr"],

@@ -9,9 +9,14 @@ model's: LoRA targets must be limited to `language_model` by a regex, and the te
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel
+from transformers import LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
+
+from ..templates import AUDIO
+from .processor import build_tokenizer
 
 
 class MiniLTUConfig(PretrainedConfig):
@@ -147,3 +152,18 @@ def build_mini_ltu(pretrain: dict, *, vocab_size: int, audio_token_id: int, pad_
                            feature_mean=feature_mean, feature_std=feature_std, text_config=text,
                            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id)
     return MiniLTUForConditionalGeneration(config)
+
+
+def random_mini_ltu(texts: Sequence[str], pretrain: dict, *, required: Sequence[str] = (), n_mels: int = 64,
+                    n_frames: int = 101, seed: int = 0) -> tuple[MiniLTUForConditionalGeneration, PreTrainedTokenizerFast]:
+    """An untrained mini_ltu and a tokenizer fitted on `texts` (+ `required` words): for tests and benchmarks.
+
+    `pretrain` sizes it like the config section (hidden_size, layers, heads, audio_tokens; vocab_size, default
+    200). Seeds torch's global RNG with `seed` first, so the same arguments give the same weights.
+    """
+    tokenizer = build_tokenizer(list(texts), pretrain.get("vocab_size", 200), required=required)
+    torch.manual_seed(seed)
+    model = build_mini_ltu(pretrain, vocab_size=len(tokenizer), audio_token_id=tokenizer.convert_tokens_to_ids(AUDIO),
+                           pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                           eos_token_id=tokenizer.eos_token_id, n_mels=n_mels, n_frames=n_frames)
+    return model, tokenizer
