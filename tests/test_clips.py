@@ -10,7 +10,7 @@ import pytest
 import shard.audio
 from shard.clips import CLIP_SCHEMA, build_clips, fit_length
 from shard.common import ShardError
-from shard.corpora import REJECT_SCHEMA
+from shard.corpora import REJECT_REASONS, REJECT_SCHEMA
 from tests.fixtures import (build, clips_config, make_audioset_strong, make_manifest, synth_corpus, write_audio,
                             write_bad)
 
@@ -37,7 +37,9 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
               {"path": "audio/dog_0.wav", "label": "Dog", "start": 0.1, "end": 0.6},    # duplicate
               {"path": "../outside.wav", "label": "Dog", "start": None, "end": None},
               {"path": "audio/gone.wav", "label": "Dog", "start": None, "end": None},
-              {"path": "audio/cat_1.wav", "label": None, "start": 0.0, "end": 0.5}]
+              {"path": "audio/cat_1.wav", "label": None, "start": 0.0, "end": 0.5},
+              {"path": "audio/cat_0.wav", "label": "Cat", "start": -0.5, "end": 0.5},   # negative onset
+              {"path": "audio/cat_0.wav", "label": "Cat", "start": 0.6, "end": 0.4}]    # onset after offset
     make_manifest(root, labels=("Dog", "Cat"), per_label=2, extra_rows=extra)
     with caplog.at_level(logging.INFO, logger="shard"):
         clips, audio, rejects = build(tmp_path / "results", manifest_corpus(root))
@@ -49,7 +51,11 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
             ("dog_0.wav", "duplicate_id")} <= by_path
     dog0 = rejects.filter(pl.col("path").str.ends_with("dog_0.wav"))
     assert sorted(dog0["reason"]) == ["duplicate_id", "too_short", "truncated"]
-    assert rejects["reason"].value_counts().height == 11  # all reasons of docs/formats.md
+    cat0 = rejects.filter(pl.col("path").str.ends_with("cat_0.wav"))
+    assert cat0["reason"].to_list() == ["bad_time", "bad_time"]
+    assert all("0 <= onset < offset" in d for d in cat0["detail"])
+    assert cat0["clip_id"].sort().to_list() == ["audio_cat_0.wav_-000500_0000500", "audio_cat_0.wav_0000600_0000400"]
+    assert set(rejects["reason"]) == set(REJECT_REASONS)  # all reasons of docs/formats.md
     # usable: 4 whole files, 3 formats (resampled, mixed to mono), one cut event
     assert clips.height == 8 and audio.shape == (8, 16000) and audio.dtype == np.int16
     assert set(clips.filter(pl.col("label") == "Tone")["duration"].round(3)) == {1.2}

@@ -106,6 +106,58 @@ def test_manifest_paths_labels_and_rejects(tmp_path, fmt):
     assert seg["licence"].str.starts_with("unknown").all()
 
 
+def test_bad_rows_are_rejected_naming_file_and_line(tmp_path):
+    root = make_manifest(tmp_path / "m", labels=("Dog",), per_label=2)
+    with open(root / "manifest.csv", "a") as fh:
+        fh.write("audio/dog_1.wav,Dog,abc,0.5\n")  # line 4: start is not a number
+        fh.write(",Dog,,\n")                        # line 5: no path
+        fh.write("audio/dog_0.wav,Dog,0.1,inf\n")   # line 6: not a finite time
+    seg, rej = load("manifest", root, tmp_path)
+    assert seg.height == 2 and sorted(rej["reason"]) == ["bad_time", "bad_time", "missing"]
+    details = dict(zip(rej["detail"], rej["reason"]))
+    bad = [d for d, r in details.items() if r == "bad_time"]
+    assert any("manifest.csv' line 4" in d and "'abc' is not a number of seconds" in d for d in bad)
+    assert any("line 6" in d and "'inf'" in d for d in bad)
+    missing = rej.filter(pl.col("reason") == "missing")
+    assert missing["path"][0] is None and "manifest.csv' line 5: no audio path" in missing["detail"][0]
+    # strong labels: one bad time rejects that row only
+    root = make_audioset_strong(tmp_path / "strong", [("segA_30000", 0.5, 1.5, "Dog")])
+    with open(root / "audioset_train_strong.tsv", "a") as fh:
+        fh.write("segA_30000\tn/a\t2.0\tCat\n")
+    seg, rej = load("audioset_strong", root, tmp_path)
+    assert seg["labels"].to_list() == [["Dog"]] and rej["reason"].to_list() == ["bad_time"]
+    assert "audioset_train_strong.tsv' line 3: event time 'n/a'" in rej["detail"][0]
+
+
+@pytest.mark.parametrize("kind, make, table, drop, missing", [
+    ("fsd50k", make_fsd50k, "ground_truth/dev.csv", "labels", "['labels']"),
+    ("fsd50k", make_fsd50k, "ground_truth/vocabulary.csv", None, "['label']"),
+    ("esc50", make_esc50, "meta/esc50.csv", "category", "['category']"),
+    ("audioset_strong", make_audioset_strong, "audioset_train_strong.tsv", "label", "['label']"),
+    ("audioset", make_audioset, "class_labels_indices.csv", "mid", "['mid']"),
+    ("manifest", make_manifest, "manifest.csv", "path", "['path']"),
+])
+def test_tables_lacking_columns_name_file_columns_and_layout(tmp_path, kind, make, table, drop, missing):
+    root = make(tmp_path / kind)
+    path = root / table
+    sep = "\t" if path.suffix == ".tsv" else ","
+    if drop is None:  # headerless vocabulary with a single column
+        path.write_text("0\n1\n")
+    else:
+        pl.read_csv(path, separator=sep, infer_schema=False).drop(drop).write_csv(path, separator=sep)
+    with pytest.raises(ShardError) as err:
+        load(kind, root, tmp_path)
+    assert f"'{path}' lacks column(s) {missing}; expected" in str(err.value)
+    assert "corpus.files" in str(err.value)
+
+
+def test_unreadable_table_is_one_error(tmp_path):
+    root = make_fsd50k(tmp_path / "fsd")
+    (root / "ground_truth" / "dev.csv").write_text("")
+    with pytest.raises(ShardError, match=r"dev.csv' cannot be read .*expected FSD50K ground-truth CSV"):
+        load("fsd50k", root, tmp_path)
+
+
 def test_table_errors_name_the_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ShardError, match="esc50.csv"):

@@ -276,11 +276,31 @@ def test_evaluate_writes_predictions_and_summary(workdir):
     assert blind[0]["option_scores"] != records[0]["option_scores"]
 
 
-def test_evaluate_generate_and_labeling(workdir, embed):
+class GeneratingModel(ScriptedModel):
+    """Generates the given strings, in prompt order, whatever the batching."""
+
+    def __init__(self, generations):
+        self.generations = list(generations)
+
+    def generate(self, texts, features, fmt, max_new_tokens):
+        out, self.generations = self.generations[:len(texts)], self.generations[len(texts):]
+        return out
+
+
+def test_evaluate_generate_and_labeling(workdir, embed, monkeypatch):
+    # evaluate() end to end in generation mode, with generations known in advance (answers: 4x yes, 2x bell)
+    import shard.models
+
+    gens = ["yes", "Yes, it is.", "", "maybe", "a dog or a bell", "Siren."]
+    monkeypatch.setattr(shard.models, "load_model", lambda *a, **k: GeneratingModel(gens))
     records, summary = _run(workdir, "original", "shard", "eval.parquet", mode="generate")
-    assert all("parse_ok" in r and "generation" in r for r in records)
-    assert 0 <= summary["parse_failure_rate"] <= 1 and sum(summary["parse_failures"].values()) == \
-        sum(not r["parse_ok"] for r in records)
+    monkeypatch.undo()
+    assert [r["generation"] for r in records] == gens
+    assert [r["parse_ok"] for r in records] == [True, True, False, False, False, True]
+    assert [r["prediction"] for r in records] == ["yes", "yes", None, None, None, "siren"]
+    assert summary["acc"] == pytest.approx(2 / 6) and summary["parse_failure_rate"] == pytest.approx(3 / 6)
+    assert summary["parse_failures"] == {"empty": 1, "no_option": 1, "several_options": 1}
+    assert summary["mode"] == "generate" and summary["acc_norm"] is None
     records, summary = _run(workdir, "original", "labeling", "labeling.parquet")
     assert summary["n"] == 6 and summary["n_labels"] == 3 and summary["chance"] == pytest.approx(1 / 3)
     assert {"acc_caption", "acc_loglik", "acc_norm_loglik"} <= set(summary) and not summary["multi_label"]

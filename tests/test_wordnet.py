@@ -142,3 +142,9 @@ def test_override_and_hint_win_and_bad_names_are_errors(wn, tmp_path):
         _build(tmp_path, ["Dog"], overrides={"Dog": "dogg.n.01"})
     with pytest.raises(ShardError, match="wordnet.overrides.Dog"):
         _build(tmp_path, ["Dog"], overrides={"Dog": "dog.n.99"})
+    # a bad hint comes from the corpus adapter: the fix the user can make is an override
+    with pytest.raises(ShardError, match=r"synset hint for 'Thunder'.*'thunder\.n\.99'.*"
+                                         r"setting wordnet\.overrides\.Thunder"):
+        _build(tmp_path, ["Thunder"], hints={"Thunder": "thunder.n.99"})
+    m, _ = _build(tmp_path, ["Thunder"], overrides={"Thunder": "thunder.n.02"}, hints={"Thunder": "thunder.n.99"})
+    assert (m["Thunder"]["synset"], m["Thunder"]["method"]) == ("thunder.n.02", "override")

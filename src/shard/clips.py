@@ -54,6 +54,10 @@ def _cut(y: np.ndarray, seg: dict, cfg: dict) -> tuple[np.ndarray | None, float,
     sr, file_seconds = cfg["sample_rate"], len(y) / cfg["sample_rate"]
     onset = seg["onset"] if seg["onset"] is not None else 0.0
     offset = seg["offset"] if seg["offset"] is not None else file_seconds
+    # A negative onset would index from the end of the array; NaN fails this test too.
+    if not 0 <= onset < offset:
+        return None, onset, offset, "bad_time", (f"event [{onset}, {offset}] s: times must satisfy "
+                                                 "0 <= onset < offset; fix the corpus table's start/end")
     if offset > file_seconds + END_TOLERANCE or onset >= file_seconds:
         return None, onset, offset, "truncated", f"event [{onset:.3f}, {offset:.3f}] s past the end of a {file_seconds:.3f} s file"
     x = y[int(round(onset * sr)):int(round(offset * sr))]
@@ -122,7 +126,9 @@ def build_clips(*, clips_parquet, audio, rejects, corpus: dict, clips: dict, see
         for seg in group.iter_rows(named=True):
             x, onset, offset, reason, detail = _cut(y, seg, cfg)
             rid = seg["recording_id"]
-            cid = clip_id(rid, onset, offset, path if rid in multi_file else None)
+            # a rejected non-finite time has no clip id (it cannot be written in ms)
+            cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
+                if np.isfinite([onset, offset]).all() else None
             if x is None:
                 bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": reason,
                             "detail": detail})

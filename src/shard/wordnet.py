@@ -208,7 +208,9 @@ def map_labels(wn, labels: list[str], overrides: dict, hints: dict) -> pl.DataFr
             synset = _named_synset(wn, overrides[label], f"wordnet.overrides.{label}", "config.yaml")
             method, reason = "override", "config wordnet.overrides"
         elif hints.get(label):
-            synset = _named_synset(wn, hints[label], f"synset hint for '{label}'", "the corpus ontology")
+            # Hints come from the corpus adapter, so the user's fix is an override, not an edit of the corpus.
+            synset = _named_synset(wn, hints[label], f"synset hint for '{label}' (from the corpus adapter)",
+                                   f"config.yaml by setting wordnet.overrides.{label} to the intended synset")
             method, reason = "ontology_hint", "corpus ontology hint"
         else:
             synset, reason = auto_synset(wn, label)

@@ -32,7 +32,7 @@ REJECT_SCHEMA = {
     "reason": pl.String,
     "detail": pl.String,
 }
-REJECT_REASONS = ("missing", "outside_root", "duplicate_id", "unknown_label", "corrupt", "empty",
+REJECT_REASONS = ("missing", "outside_root", "duplicate_id", "unknown_label", "bad_time", "corrupt", "empty",
                   "truncated", "unsupported", "silent", "nan", "too_short")
 
 # kind -> "module:function" (imported lazily: sfx needs a Debian package, synth needs nothing).

@@ -2,12 +2,15 @@
 
 Each adapter is a small function that turns its table into candidate rows; `finish` is the one
 reader path they share: it resolves paths, checks them, and splits the rows into segments and
-rejects (outside_root, duplicate_id, unknown_label, missing). The synth corpus writes an
-AudioSet-strong table and reads it back through `read_strong`, exactly like real strong labels.
+rejects (missing, outside_root, bad_time, duplicate_id, unknown_label). Every table file is read
+through `read_table`, so a file that lacks a column is one ShardError naming it and its layout.
+The synth corpus writes an AudioSet-strong table and reads it back through `read_strong`, exactly
+like real strong labels.
 """
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 from typing import Callable, Iterable
@@ -97,12 +100,30 @@ def audio_index(folder: Path) -> dict[str, Path]:
     return index
 
 
+def require_columns(table: pl.DataFrame, path: Path, need: Iterable[str], layout: str) -> pl.DataFrame:
+    """`table` (read from `path`) when it has every column in `need`, else one ShardError naming the
+    file, the missing columns and the expected layout."""
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise ShardError(f"corpus table '{path}' lacks column(s) {missing}; expected {layout} "
+                         f"(it has {table.columns}); fix the file or point corpus.files at the right one")
+    return table
+
+
+def read_table(path: Path, need: Iterable[str], layout: str, **read_csv) -> pl.DataFrame:
+    """A corpus table (CSV/TSV as text, or Parquet) with the columns `need`; unreadable is a ShardError."""
+    try:
+        table = pl.read_parquet(path) if path.suffix == ".parquet" else \
+            pl.read_csv(path, infer_schema=False, **read_csv)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ShardError(f"corpus table '{path}' cannot be read ({why}); expected {layout}") from err
+    return require_columns(table, path, need, layout)
+
+
 def class_names(path: Path) -> dict[str, str]:
     """AudioSet class_labels_indices.csv (index,mid,display_name) -> {mid: display_name}."""
-    table = pl.read_csv(path, infer_schema=False)
-    missing = {"mid", "display_name"} - set(table.columns)
-    if missing:
-        raise ShardError(f"class table '{path}' lacks column(s) {sorted(missing)}; expected index,mid,display_name")
+    table = read_table(path, ["mid", "display_name"], "CSV columns index,mid,display_name")
     return dict(zip(table["mid"], table["display_name"]))
 
 
@@ -129,24 +150,56 @@ def label_resolver(corpus_cfg: dict, names: dict[str, str] | None = None,
 
 
 def _reject(row: dict, reason: str, detail: str) -> dict:
-    return {"path": str(row["path"]), "recording_id": row["recording_id"], "clip_id": None,
-            "reason": reason, "detail": detail}
+    return {"path": None if row["path"] is None else str(row["path"]), "recording_id": row["recording_id"] or None,
+            "clip_id": None, "reason": reason, "detail": detail}
+
+
+def _where(path: Path, i: int) -> str:
+    """Data row i (0-based) of a table as its user finds it: a line of a CSV/TSV (after the header),
+    a row of a Parquet file."""
+    return f"'{path}' row {i + 1}" if path.suffix == ".parquet" else f"'{path}' line {i + 2}"
+
+
+def _seconds(value) -> float | None:
+    """A time in seconds; empty is None (the whole file). ValueError when it is not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a number of seconds")
+    return seconds
 
 
 def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None],
             source: str, licence: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shared reader path: candidate rows -> (segments, rejects).
 
-    A row: recording_id, path (absolute or relative to root), raw_labels list, onset, offset,
-    key (what must be unique), optional licence/source. Checks run in the order outside_root,
-    duplicate_id, unknown_label, missing, so an escaping path is never even looked at.
+    A row: recording_id, path (absolute or relative to root; None when the table gives none),
+    raw_labels list, onset and offset as the table gives them (parsed here), key (what must be
+    unique), where (file and line, for details), optional licence/source. Checks run in the order
+    missing path, outside_root, bad_time, duplicate_id, unknown_label, missing file, so an escaping
+    path is never even looked at.
     """
     segments, rejects, seen = [], [], set()
     for row in rows:
-        path = (root / row["path"]).resolve()
+        where = row.get("where") or "corpus table"
+        if row["path"] is None or not str(row["path"]).strip():
+            rejects.append(_reject({**row, "path": None}, "missing",
+                                   f"{where}: no audio path; give the file's path relative to corpus.root"))
+            continue
+        path = (root / str(row["path"])).resolve()
         row = {**row, "path": path}
         if not path.is_relative_to(root):
             rejects.append(_reject(row, "outside_root", f"path resolves outside corpus root {root}"))
+            continue
+        try:
+            onset, offset = _seconds(row.get("onset")), _seconds(row.get("offset"))
+        except ValueError as err:
+            rejects.append(_reject(row, "bad_time", f"{where}: event time {err}; write seconds (e.g. 1.25), "
+                                                    "or leave start and end empty for the whole file"))
             continue
         if row["key"] in seen:
             rejects.append(_reject(row, "duplicate_id", f"{row['key']} already listed"))
@@ -161,19 +214,15 @@ def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None
             rejects.append(_reject(row, "missing", "audio file not found"))
             continue
         segments.append({"recording_id": row["recording_id"], "path": str(path),
-                         "labels": list(dict.fromkeys(labels)), "onset": row.get("onset"),
-                         "offset": row.get("offset"), "source": row.get("source") or source,
+                         "labels": list(dict.fromkeys(labels)), "onset": onset,
+                         "offset": offset, "source": row.get("source") or source,
                          "licence": row.get("licence") or licence})
     return segments_frame(segments), rejects_frame(rejects)
 
 
-def _by_id(index: dict[str, Path], folder: Path, rid: str) -> Path:
+def _by_id(index: dict[str, Path], folder: Path, rid: str | None) -> Path | None:
     # A missing id still gets a path, so the `missing` reject names where we looked.
-    return index.get(rid, folder / rid)
-
-
-def _seconds(value) -> float | None:
-    return None if value is None or value == "" else float(value)
+    return index.get(rid, folder / rid) if rid else None
 
 
 # ---------------------------------------------------------------- AudioSet strong (and synth)
@@ -184,17 +233,14 @@ def read_strong(root: Path, tsv: Path, audio_dir: Path, resolve: Callable[[str],
     Audio files are named by segment_id; times are relative to the file. Rows sharing
     (segment, start, end) become one multi-label segment; an exactly repeated row is a duplicate_id.
     """
-    table = pl.read_csv(tsv, separator="\t", infer_schema=False)
-    need = {"segment_id", "start_time_seconds", "end_time_seconds", "label"}
-    if need - set(table.columns):
-        raise ShardError(f"strong-label table '{tsv}' lacks column(s) {sorted(need - set(table.columns))}; "
-                         f"expected {sorted(need)}")
+    need = ["segment_id", "start_time_seconds", "end_time_seconds", "label"]
+    table = read_table(tsv, need, "a tab-separated header " + "\\t".join(need), separator="\t")
     index = audio_index(audio_dir)
     rows = []
-    for sid, start, end, label in table.select("segment_id", "start_time_seconds", "end_time_seconds", "label").iter_rows():
-        onset, offset = _seconds(start), _seconds(end)
-        rows.append({"recording_id": sid, "path": _by_id(index, audio_dir, sid), "raw_labels": [label],
-                     "onset": onset, "offset": offset, "key": (sid, onset, offset, label)})
+    for i, (sid, start, end, label) in enumerate(table.select(need).iter_rows()):
+        rows.append({"recording_id": sid, "path": _by_id(index, audio_dir, sid), "raw_labels": [label or ""],
+                     "onset": start, "offset": end, "key": (sid, start, end, label),
+                     "where": _where(tsv, i)})
     segments, rejects = finish(rows, root, resolve, source, licence)
     segments = (segments.group_by("recording_id", "path", "onset", "offset", maintain_order=True)
                 .agg(pl.col("labels").list.explode(keep_nulls=False, empty_as_null=False).unique(maintain_order=True), pl.first("source", "licence")))
@@ -247,14 +293,14 @@ def esc50(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     root = corpus_root(corpus_cfg)
     f = files(corpus_cfg, {"meta": "meta/esc50.csv", "audio": "audio"})
     meta_path = table_file(root, f["meta"], "meta")
-    meta = pl.read_csv(meta_path, infer_schema=False)
-    if {"filename", "category"} - set(meta.columns):
-        raise ShardError(f"ESC-50 meta '{meta_path}' needs columns filename and category")
+    meta = read_table(meta_path, ["filename", "category"],
+                      "ESC-50 CSV columns filename,fold,target,category,esc10,src_file,take")
     has_src = "src_file" in meta.columns
-    rows = [{"recording_id": (rec["src_file"] if has_src else Path(rec["filename"]).stem),
-             "path": Path(f["audio"]) / rec["filename"], "raw_labels": [rec["category"]],
-             "onset": None, "offset": None, "key": rec["filename"]}
-            for rec in meta.iter_rows(named=True)]
+    rows = [{"recording_id": (rec["src_file"] if has_src else Path(rec["filename"] or "").stem),
+             "path": Path(f["audio"]) / rec["filename"] if rec["filename"] else None,
+             "raw_labels": [rec["category"] or ""], "onset": None, "offset": None, "key": rec["filename"],
+             "where": _where(meta_path, i)}
+            for i, rec in enumerate(meta.iter_rows(named=True))]
     return finish(rows, root, label_resolver(corpus_cfg), "esc50", LICENCES["esc50"])
 
 
@@ -271,7 +317,10 @@ def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     vocab_path = root / f["vocabulary"]
     vocab = None
     if vocab_path.is_file():
-        vocab = set(pl.read_csv(vocab_path, has_header=False, infer_schema=False)[:, 1])
+        layout = "FSD50K vocabulary: columns index,label,mid without a header"
+        table = read_table(vocab_path, [], layout, has_header=False)  # headerless: name the columns by position
+        table = table.rename(dict(zip(table.columns, ["index", "label", "mid"])))
+        vocab = set(require_columns(table, vocab_path, ["label"], layout)["label"])
     label_map = corpus_cfg.get("label_map") or {}
 
     def resolve(raw: str) -> str | None:
@@ -282,12 +331,16 @@ def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
 
     rows = []
     for part in ("dev", "eval"):
-        if not (root / f[part]).is_file():
+        table_path = root / f[part]
+        if not table_path.is_file():
             continue
-        for rec in pl.read_csv(root / f[part], infer_schema=False).iter_rows(named=True):
-            rows.append({"recording_id": rec["fname"], "path": Path(f[f"{part}_audio"]) / f"{rec['fname']}.wav",
+        table = read_table(table_path, ["fname", "labels"],
+                           'FSD50K ground-truth CSV columns fname,labels,mids (labels "A,B", comma-separated)')
+        for i, rec in enumerate(table.iter_rows(named=True)):
+            rows.append({"recording_id": rec["fname"],
+                         "path": Path(f[f"{part}_audio"]) / f"{rec['fname']}.wav" if rec["fname"] else None,
                          "raw_labels": [x for x in (rec["labels"] or "").split(",") if x],
-                         "onset": None, "offset": None, "key": rec["fname"]})
+                         "onset": None, "offset": None, "key": rec["fname"], "where": _where(table_path, i)})
     if not rows:
         raise ShardError(f"FSD50K: neither '{root / f['dev']}' nor '{root / f['eval']}' exists (or both are empty); "
                          "set config keys corpus.files.dev / corpus.files.eval")
@@ -302,19 +355,17 @@ def manifest(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     default = "manifest.parquet" if (root / "manifest.parquet").is_file() else "manifest.csv"
     f = files(corpus_cfg, {"manifest": default})
     path = table_file(root, f["manifest"], "manifest")
-    table = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema=False)
+    layout = "columns path, label (or labels, ';'-separated), optional start, end, recording_id, source, licence"
+    table = read_table(path, [], layout)
     label_col = "labels" if "labels" in table.columns else "label"
-    if "path" not in table.columns or label_col not in table.columns:
-        raise ShardError(f"manifest '{path}' needs columns 'path' and 'label' (or 'labels', ';'-separated); "
-                         f"it has {table.columns}")
+    require_columns(table, path, ["path", label_col], layout)
     rows = []
-    for rec in table.iter_rows(named=True):
-        onset, offset = _seconds(rec.get("start")), _seconds(rec.get("end"))
+    for i, rec in enumerate(table.iter_rows(named=True)):
         raw = rec[label_col]
-        raw_labels = list(raw) if isinstance(raw, list) else [x for x in (raw or "").split(";") if x.strip()]
+        raw_labels = list(raw) if isinstance(raw, list) else [x for x in str(raw or "").split(";") if x.strip()]
         # Without a recording_id column each file is a recording, named by its path.
-        rid = rec.get("recording_id") or rec["path"].replace(os.sep, "_").lstrip("._")
-        rows.append({"recording_id": rid, "path": rec["path"], "raw_labels": raw_labels, "onset": onset,
-                     "offset": offset, "key": (rec["path"], onset, offset), "source": rec.get("source"),
-                     "licence": rec.get("licence")})
+        rid = rec.get("recording_id") or str(rec["path"] or "").replace(os.sep, "_").lstrip("._")
+        rows.append({"recording_id": rid, "path": rec["path"], "raw_labels": raw_labels, "onset": rec.get("start"),
+                     "offset": rec.get("end"), "key": (rec["path"], rec.get("start"), rec.get("end")),
+                     "source": rec.get("source"), "licence": rec.get("licence"), "where": _where(path, i)})
     return finish(rows, root, label_resolver(corpus_cfg), "manifest", LICENCES["manifest"])
