@@ -1,7 +1,6 @@
 """SHARD items on the real WordNet: balance, verified negatives, disjoint splits, determinism."""
 from __future__ import annotations
 
-import nltk
 import polars as pl
 import pytest
 
@@ -19,21 +18,15 @@ SHARD_CFG = {"relations": ["synonym", "hypernym", "hyponym", "cohyponym"], "form
 
 
 @pytest.fixture(scope="module")
-def wordnet_dir(tmp_path_factory):
-    """clips.parquet + label_synsets + relations built once on the real WordNet (under a temporary
-    NLTK_DATA when nltk has none, so home stays untouched)."""
-    with pytest.MonkeyPatch.context() as mp:
-        if W._nltk_root() is None:
-            data = tmp_path_factory.mktemp("nltk_data")
-            mp.setenv("NLTK_DATA", str(data))
-            mp.setattr(nltk.data, "path", [str(data), *nltk.data.path])
-        d = tmp_path_factory.mktemp("wordnet")
-        rows = [{"clip_id": f"{label.replace(' ', '_')}-{i}", "label": label, "labels": [label],
-                 "split": "test" if i < 5 else "train"} for label in LABELS for i in range(CLIPS_PER_LABEL)]
-        pl.DataFrame(rows).sort("clip_id").write_parquet(d / "clips.parquet")
-        W.build_wordnet(clips_parquet=d / "clips.parquet", label_synsets=d / "label_synsets.parquet",
-                        relations=d / "relations.parquet", source=d / "source.json", wordnet=WORDNET_CFG, hints={})
-        yield d
+def wordnet_dir(tmp_path_factory, wordnet_reader):
+    """clips.parquet + label_synsets + relations built once on the real WordNet."""
+    d = tmp_path_factory.mktemp("wordnet")
+    rows = [{"clip_id": f"{label.replace(' ', '_')}-{i}", "label": label, "labels": [label],
+             "split": "test" if i < 5 else "train"} for label in LABELS for i in range(CLIPS_PER_LABEL)]
+    pl.DataFrame(rows).sort("clip_id").write_parquet(d / "clips.parquet")
+    W.build_wordnet(clips_parquet=d / "clips.parquet", label_synsets=d / "label_synsets.parquet",
+                    relations=d / "relations.parquet", source=d / "source.json", wordnet=WORDNET_CFG, hints={})
+    yield d
 
 
 def _run(wordnet_dir, out, seed=0, **shard):

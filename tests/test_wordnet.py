@@ -19,15 +19,8 @@ WORDNET_CFG = {"overrides": {}, "max_hypernym_depth": 6,
 
 
 @pytest.fixture(scope="module")
-def wn(tmp_path_factory):
-    """The real WordNet; set up under a temporary NLTK_DATA when nltk has none (home stays untouched)."""
-    with pytest.MonkeyPatch.context() as mp:
-        if W._nltk_root() is None:
-            data = tmp_path_factory.mktemp("nltk_data")
-            mp.setenv("NLTK_DATA", str(data))
-            mp.setattr(nltk.data, "path", [str(data), *nltk.data.path])
-        W.ensure_wordnet()
-        yield W.reader()
+def wn(wordnet_reader):
+    return wordnet_reader
 
 
 def _clips(path, labels):
