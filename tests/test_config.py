@@ -54,6 +54,7 @@ def test_missing_key_is_named():
     ({"corpus__kind": "esc50", "corpus__root": "/no/such/dir"}, "corpus.root", "point it at"),
     ({"model__base": "/no/such/ckpt"}, "model.base", "local checkpoint"),
     ({"model__backend": "ltu"}, "model.base", "never downloaded"),
+    ({"model__backend": "qwen2_audio", "model__base": "."}, "model.backend", "not implemented in this version"),
     ({"model__frontend": "ltu_fbank"}, "model.frontend", "add it there"),
     ({"corpus__synth__classes": ["Dog", "Unicorn"]}, "corpus.synth.classes", "Unicorn"),
     ({"pretrain__heads": 3}, "pretrain.hidden_size", "multiple of the number of heads"),

@@ -91,6 +91,9 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["model"]["backend"] != "mini_ltu" and not base:
         raise ShardError(f"config key 'model.base' is required for model.backend={cfg['model']['backend']}: "
                          "weights are never downloaded, point it at a local checkpoint")
+    if cfg["model"]["backend"] != "mini_ltu":
+        raise ShardError(f"config key 'model.backend': '{cfg['model']['backend']}' is not implemented in this "
+                         "version (the model interface is ready for it); use mini_ltu")
     if cfg["model"]["frontend"] not in cfg["features"]["frontends"]:
         raise ShardError(f"config key 'model.frontend': '{cfg['model']['frontend']}' is not in "
                          f"features.frontends {cfg['features']['frontends']}; add it there")
