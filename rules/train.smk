@@ -40,7 +40,7 @@ rule finetune:
         seed=config["seed"],
     threads: workflow.cores
     resources:
-        gpu=1 if config["model"]["device"] == "cuda" else 0,
+        gpu=config["finetune"]["processes"] if config["model"]["device"] == "cuda" else 0,
     log:
         f"{R}/logs/finetune_{{scale}}.log",
     benchmark:

@@ -5,13 +5,18 @@ with gradient accumulation, AdamW, linear warmup then cosine decay, gradient cli
 GPU (fp32 on CPU), a tqdm bar on stderr (the rule's log), and optional checkpoints that make a killed
 run resume to a bit-identical result.
 
-DDP: the loop is ready for `torchrun --nproc_per_node N`: initialise the process group, wrap
-`llm.model` in `torch.nn.parallel.DistributedDataParallel`, and every rank takes its share
-(`idx[rank::world]`) of each micro-batch of the same seeded permutation; only rank 0 writes.
+DDP: `finetune.processes: N` > 1 makes the stage re-run itself under torchrun (`python -m
+torch.distributed.run --standalone --nproc_per_node N -m shard.train finetune --kwargs FILE`). Each rank
+joins one process group (nccl on cuda:LOCAL_RANK, gloo on CPU), the loop wraps `llm.model` in
+`torch.nn.parallel.DistributedDataParallel` so gradients are all-reduced, every rank takes its share
+(`idx[rank::world]`) of each micro-batch of the same seeded permutation, and only rank 0 writes.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
+import json
 import logging
 import math
 import os
@@ -19,6 +24,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +37,7 @@ from tqdm.auto import tqdm
 
 from . import templates as T
 from .features import FeatureStore
-from .common import ShardError, atomic_path, config_hash, rng, seed_for, sha1_file, write_json
+from .common import ShardError, atomic_path, config_hash, rng, seed_for, setup_logging, sha1_file, write_json
 from .evaluate import pick_options
 from .models.interface import AudioLLM, load_model, resolve_device
 from .models.processor import AudioProcessor, build_tokenizer
@@ -72,6 +78,39 @@ def _rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+def local_device(model: dict) -> torch.device:
+    """This process's device: model.device, and under torchrun on GPUs the rank's own cuda:LOCAL_RANK."""
+    device = resolve_device(model.get("device"))
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device):
+    """Under torchrun (WORLD_SIZE > 1): join the job's process group for the duration of a stage."""
+    dist = torch.distributed
+    if int(os.environ.get("WORLD_SIZE", 1)) == 1 or dist.is_initialized():
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+        dist.barrier()  # rank 0 may still be writing the outputs
+    finally:
+        dist.destroy_process_group()
+
+
+def _weights_sha1(named: dict[str, torch.nn.Parameter]) -> str:
+    h = hashlib.sha1()
+    for name, p in named.items():
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _rng_states() -> dict:
     states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -106,6 +145,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     from transformers import get_cosine_schedule_with_warmup
 
     rank, world = _rank_world()
+    dist = torch.distributed
     n_micro = math.ceil(len(data) / batch_size)
     steps_per_epoch = math.ceil(n_micro / grad_accum)
     total = max_steps or epochs * steps_per_epoch
@@ -129,12 +169,20 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
                     p.copy_(state["trainable"][n])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            _set_rng_states(state["rng"])
+            # under DDP every rank's own RNG states (dropout draws differ with each rank's data)
+            _set_rng_states(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
             start, rows = state["step"], state["log"]
             log.info("resumed %s from %s (step %d of %d)", stage, last, start, total)
 
     orders: dict[int, np.ndarray] = {}
     llm.model.train()
+    unwrapped = llm.model
+    if world > 1:
+        dist.barrier()  # no rank starts (and rank 0 checkpoints) before every rank has read the checkpoint
+        # llm.loss calls llm.model: through the DDP wrapper its backward all-reduces the gradients
+        llm.model = torch.nn.parallel.DistributedDataParallel(
+            unwrapped, device_ids=[llm.device.index] if llm.device.type == "cuda" else None)
+        log.info("DDP: world size %d, backend %s", world, dist.get_backend())
     bar = tqdm(total=total, initial=start, desc=stage, file=sys.stderr,
                 mininterval=1.0 if sys.stderr.isatty() else 15.0, disable=rank != 0)
     for step in range(start, total):
@@ -144,38 +192,64 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
         order = orders[epoch]
         micro = [order[j * batch_size:(j + 1) * batch_size] for j in range(k * grad_accum, min((k + 1) * grad_accum, n_micro))]
         t0, tokens, loss_sum = time.perf_counter(), 0, 0.0
-        for idx in micro:
-            batch = data.batch(llm.processor, idx[rank::world])
-            loss = llm.loss(batch) / len(micro)
-            loss.backward()
+        for j, idx in enumerate(micro):
+            share, weight = idx[rank::world], 1.0
+            if world > 1:
+                # DDP averages the ranks' gradients: weigh each rank by its share of the examples; a rank
+                # left without one (a short last micro-batch) still joins the all-reduce with weight 0
+                share, weight = (share, world * len(share) / len(idx)) if len(share) else (idx[:1], 0.0)
+            batch = data.batch(llm.processor, share)
+            # all-reduce the gradients only once per step, on the last micro-batch
+            sync = world == 1 or j == len(micro) - 1
+            with contextlib.nullcontext() if sync else llm.model.no_sync():
+                loss = llm.loss(batch) / len(micro)
+                if world > 1:
+                    loss = loss * weight
+                loss.backward()
             loss_sum += float(loss.detach())
-            tokens += int(batch["attention_mask"].sum())
+            tokens += int(batch["attention_mask"].sum()) if weight else 0
+        if world > 1:  # log the loss and tokens of the whole step, not rank 0's share
+            totals = torch.tensor([loss_sum, tokens], dtype=torch.float64, device=llm.device)
+            dist.all_reduce(totals)
+            loss_sum, tokens = float(totals[0]) / world, int(totals[1])
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         current_lr = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens *= world
         rows.append({"stage": stage, "step": step + 1, "loss": round(loss_sum, 6), "lr": current_lr, "tokens": tokens,
                      "tokens_per_s": round(tokens / max(time.perf_counter() - t0, 1e-9), 1)})
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{current_lr:.2e}")
 
-        if ckpt_dir and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total and rank == 0:
+        if ckpt_dir and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
+            rng_states = _rng_states()
+            if world > 1:
+                rng_states = [None] * world
+                dist.all_gather_object(rng_states, _rng_states())
+            if rank != 0:
+                continue
             with atomic_path(ckpt_dir / f"step_{step + 1:08d}") as tmp:
                 tmp.mkdir()
                 torch.save({"step": step + 1, "fingerprint": fingerprint, "log": rows,
                             "trainable": {n: p.detach().cpu() for n, p in named.items()},
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                            "rng": _rng_states()}, tmp / "state.pt")
+                            "rng": rng_states}, tmp / "state.pt")
             for old in ckpt_dir.glob("step_*"):
                 if old.name != f"step_{step + 1:08d}":
                     shutil.rmtree(old, ignore_errors=True)
             if os.environ.get(KILL_ENV) == str(step + 1):
                 os.kill(os.getpid(), signal.SIGKILL)
     bar.close()
+    llm.model = unwrapped
     llm.model.eval()
+    if world > 1:  # DDP keeps the replicas equal; say so, and stop if it did not
+        digests = [None] * world
+        dist.all_gather_object(digests, _weights_sha1(named))
+        log.info("DDP: trainable weights sha1 per rank %s", " ".join(digests))
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"DDP ranks ended {stage} with different weights: {digests}")
     return rows
 
 
@@ -372,9 +446,33 @@ def _base_checksums(base_dir: str) -> dict[str, str]:
     return {p.name: sha1_file(p) for p in sorted(files)}
 
 
+def torchrun(stage: str, processes: int, kwargs: dict, near: str | Path) -> None:
+    """Run `stage(**kwargs)` in `processes` processes under torchrun (DDP); they write to our stdout / stderr.
+
+    The keyword arguments travel in a JSON file next to `near` (the stage's output), deleted afterwards.
+    """
+    spec = Path(str(near).rstrip("/") + ".torchrun.json")
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    write_json(kwargs, spec)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+           "-m", "shard.train", stage, "--kwargs", str(spec)]
+    log.info("%s: %d processes under torchrun: %s", stage, processes, " ".join(cmd))
+    sys.stdout.flush(); sys.stderr.flush()
+    try:
+        subprocess.run(cmd, check=True)
+    except subprocess.CalledProcessError as err:
+        raise ShardError(f"{stage} under torchrun ({processes} processes) failed with exit code {err.returncode}; "
+                         "the ranks' errors are in the log above (set finetune.processes: 1 to run in one process)") from None
+    finally:
+        spec.unlink(missing_ok=True)
+
+
 def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, adapter_dir: str, finetune: dict,
              model: dict, seed: int, threads: int | None = None) -> None:
-    """LoRA fine-tuning of the base model on one training-prompt file; writes a PEFT adapter directory."""
+    """LoRA fine-tuning of the base model on one training-prompt file; writes a PEFT adapter directory.
+
+    `finetune.processes` > 1 runs this same function in that many DDP processes under torchrun.
+    """
     from peft import get_peft_model
 
     _set_threads(threads)
@@ -386,8 +484,15 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
         raise ShardError(f"'{prompts}' mixes prompt formats {fmts}; a training file holds one format")
     data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
                     clip_features(FeatureStore(features, clips_parquet)), names=df["prompt_id"].to_list())
+    processes = finetune.get("processes", 1)
+    if processes > 1 and "WORLD_SIZE" not in os.environ:  # the inputs are checked: now one process per GPU
+        torchrun("finetune", processes, dict(
+            base_dir=base_dir, prompts=prompts, clips_parquet=clips_parquet, features=features,
+            adapter_dir=adapter_dir, finetune=finetune, model=model, seed=seed,
+            threads=max(1, threads // processes) if threads else None), near=adapter_dir)
+        return
 
-    llm = load_model(model, base_dir)
+    llm = load_model(model, base_dir, device=str(local_device(model)))
     llm.processor.train_on_prompt = finetune["train_on_prompt"]
     torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
     llm.model = get_peft_model(llm.model, lora_config(finetune["lora"]))
@@ -411,3 +516,34 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
                     "trainable_parameters": sum(p.numel() for p in params)}, tmp / "train_config.json")
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     log.info("fine-tuned %d steps on %d prompts -> %s", len(rows), len(data), adapter_dir)
+
+
+# ---------------------------------------------------------------- torchrun entry point
+STAGES = {"finetune": finetune}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m shard.train STAGE --kwargs FILE`: one stage, its keyword arguments read from a JSON file.
+
+    What `torchrun` runs in each process; rank 0 logs (INFO), the others only warn.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m shard.train", description=main.__doc__)
+    parser.add_argument("stage", choices=sorted(STAGES))
+    parser.add_argument("--kwargs", required=True, help="JSON file of the stage's keyword arguments")
+    args = parser.parse_args(argv)
+    kwargs = json.loads(Path(args.kwargs).read_text())
+    setup_logging(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING)
+    with process_group(local_device(kwargs["model"])):
+        try:
+            STAGES[args.stage](**kwargs)
+        except ShardError as err:
+            log.error("%s", err)
+            raise SystemExit(f"shard: {err}") from None
+
+
+if __name__ == "__main__":
+    from shard.train import main as _main  # the package's module, not a second copy named __main__
+
+    _main()
