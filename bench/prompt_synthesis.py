@@ -20,7 +20,7 @@ import time
 import polars as pl
 
 from shard import templates as T
-from shard.prompts import PERMUTATIONS4, SHARD_TEMPLATE_ITEMS, assemble_train_prompts, plan_train_prompts
+from shard.prompts import PERMUTATIONS4, TEMPLATE_TEXTS, assemble_train_prompts, plan_train_prompts
 
 
 def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
@@ -36,7 +36,6 @@ def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
 def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
     """The obvious implementation: one Python dict per prompt, built in a loop over the plan."""
     plan = plan_train_prompts(pool, clips, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
-    templates = [t for _, temps in SHARD_TEMPLATE_ITEMS for t in temps]
     items = pool.select("relation", "format", "candidate", "options", "answer", "label").to_dicts()
     rows = []
     for i in range(n):
@@ -44,7 +43,7 @@ def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
         clip, clip2 = plan["clip_ids"][plan["clip"][i]], plan["clip_ids"][plan["clip2"][i]]
         row = {"prompt_id": f"bench-{i:07d}", "clip_ids": [clip], "format": "interleaved"}
         if kind == 0:
-            text = templates[plan["template"][i]].replace("{word}", it["candidate"])
+            text = TEMPLATE_TEXTS[plan["template"][i]].replace("{word}", it["candidate"])
             if it["format"] == "mc4":
                 opts = [it["options"][j] for j in PERMUTATIONS4[plan["perm"][i]]]
                 text += T.mc_options_suffix(opts)

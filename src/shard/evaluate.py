@@ -18,7 +18,6 @@ The `blind` condition replaces every clip's features with those of a silent clip
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 import time
@@ -30,7 +29,7 @@ import polars as pl
 from tqdm import tqdm
 
 from . import templates as T
-from .common import ShardError, write_json, write_jsonl
+from .common import ShardError, sha1_file, write_json, write_jsonl
 from .stats import chance, map_chance, mean_average_precision
 
 log = logging.getLogger("shard")
@@ -263,12 +262,12 @@ def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> d
     """What identifies the scored model in summaries and table provenance (no timestamps)."""
     ident = {"backend": model_cfg.get("backend"), "frontend": model_cfg.get("frontend"),
              "base": str(base_dir), "adapter": None if adapter_dir is None else str(adapter_dir)}
-    for key, path in (("base_sha1", Path(base_dir) / "model.safetensors"),
-                      ("adapter_sha1", Path(adapter_dir or "") / "adapter_model.safetensors")):
-        if adapter_dir is None and key == "adapter_sha1":
-            continue
+    weights = {"base_sha1": Path(base_dir) / "model.safetensors"}
+    if adapter_dir is not None:
+        weights["adapter_sha1"] = Path(adapter_dir) / "adapter_model.safetensors"
+    for key, path in weights.items():
         if path.is_file() and path.stat().st_size < (1 << 30):  # hash small checkpoints only
-            ident[key] = hashlib.sha1(path.read_bytes()).hexdigest()
+            ident[key] = sha1_file(path)
     return ident
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from . import templates as T
-from .common import ShardError, rng, write_parquet
+from .common import ShardError, rng, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,17 @@ def build_eval_prompts(*, test, clips_parquet, eval_original, eval_interleaved,
 
 
 # ---------------------------------------------------------------- training prompts
-def _template_table() -> tuple[pl.DataFrame, dict[tuple, tuple[int, int]]]:
-    """All SHARD templates in one column, and (relation, kind, fmt) -> (offset, count) into it."""
-    rows, spans = [], {}
-    for key, temps in SHARD_TEMPLATE_ITEMS:
-        spans[key] = (len(rows), len(temps))
-        rows.extend(temps)
-    return pl.DataFrame({"template": rows}), spans
+def _flatten_templates() -> tuple[list[str], dict[tuple, tuple[int, int]]]:
+    """All SHARD templates in one list, and (relation, kind, fmt) -> (offset, count) into it."""
+    texts, spans = [], {}
+    for key, temps in sorted(T.SHARD_TEMPLATES.items()):
+        spans[key] = (len(texts), len(temps))
+        texts.extend(temps)
+    return texts, spans
 
 
-SHARD_TEMPLATE_ITEMS = sorted(T.SHARD_TEMPLATES.items())
+# a plan draws template indices into this list
+TEMPLATE_TEXTS, TEMPLATE_SPANS = _flatten_templates()
 
 
 def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
@@ -114,8 +115,7 @@ def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed:
     key_of_clip = dict(zip(pool_clips["clip_id"], np.searchsorted(uniq, keys)))
     key_of_item = np.array([key_of_clip[c] for c in pool["clip_id"]], dtype=np.int64)
 
-    _, spans = _template_table()
-    spans_of_item = [spans[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
+    spans_of_item = [TEMPLATE_SPANS[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
     t_off = np.array([o for o, _ in spans_of_item]); t_cnt = np.array([c for _, c in spans_of_item])
 
     u = g.random(n)
@@ -138,11 +138,10 @@ def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed:
 def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], prefix: str) -> pl.DataFrame:
     """Turn a plan into prompt rows, column-wise."""
     n = len(plan["item"])
-    templates, _ = _template_table()
     items = pool.select("relation", "format", "candidate", "options", "answer")[plan["item"]]
     perm_rows = pl.Series("perm", PERMUTATIONS4[plan["perm"]]).cast(pl.List(pl.Int64))
     df = items.with_columns(
-        templates["template"].gather(plan["template"]).alias("template"),
+        pl.Series("template", TEMPLATE_TEXTS).gather(plan["template"]),
         perm_rows,
         pl.Series("clip", plan["clip_ids"][plan["clip"]]),
         pl.Series("clip2", plan["clip_ids"][plan["clip2"]]),
@@ -204,7 +203,6 @@ def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_d
                         .join(synsets, on="label", how="left")["synset"].drop_nulls().unique())
         leaked_synsets = sorted(test_synsets.intersection(used_synsets)) if synset_disjoint else []
         findings[str(path)] = {"test_clips": leaked, "test_synsets": leaked_synsets}
-    from .common import write_json
     bad = {p: f for p, f in findings.items() if f["test_clips"] or f["test_synsets"]}
     if bad:
         path, f = next(iter(bad.items()))
