@@ -20,7 +20,7 @@ import polars as pl
 import torch
 
 from shard import templates as T
-from shard.evaluate import score_shard
+from shard.evaluate import score_semantic
 from shard.models import load_model
 from shard.models.mini_ltu import random_mini_ltu
 
@@ -31,7 +31,7 @@ PRETRAIN = {"hidden_size": 128, "layers": 4, "heads": 4, "audio_tokens": 8, "voc
 
 def random_base(directory: Path, n_mels: int = 64, n_frames: int = 101) -> Path:
     """A random mini_ltu (the default config's size) and a tokenizer over the benchmark's words."""
-    texts = [T.LTU_PROMPT] + [t for ts in T.SHARD_TEMPLATES.values() for t in ts] + WORDS + ["yes", "no"]
+    texts = [T.LTU_PROMPT, *T.tokenizer_texts()] + WORDS + ["yes", "no"]
     net, tok = random_mini_ltu(texts, PRETRAIN, required=WORDS + ["yes", "no"], n_mels=n_mels, n_frames=n_frames)
     net.save_pretrained(directory)
     tok.save_pretrained(directory)
@@ -46,12 +46,12 @@ def bench_prompts(n: int, seed: int = 0) -> pl.DataFrame:
         mc = i % 2 == 1
         words = list(gen.choice(WORDS, 4, replace=False))
         options = words if mc else ["yes", "no"]
-        template = T.SHARD_TEMPLATES[("hypernym", "source", "mc4" if mc else "yesno")][0]
-        text = template.format(word=words[0]) + (T.mc_options_suffix(options) if mc else "")
+        template = T.semantic_templates("hypernym", "source", "mc4" if mc else "yesno")[0]
+        text = T.render_one(template.text, options if mc else None, word=words[0])
         answer_index = int(gen.integers(len(options)))
         rows.append({"prompt_id": f"p{i}", "item_id": f"i{i}", "clip_ids": [f"c{i}"], "text": text,
                      "options": options, "answer": options[answer_index], "answer_index": answer_index,
-                     "task": "shard", "relation": "hypernym", "format": "interleaved",
+                     "task": "semantic", "relation": "hypernym", "format": "interleaved",
                      "question_format": "mc4" if mc else "yesno"})
     return pl.DataFrame(rows)
 
@@ -105,7 +105,7 @@ def main() -> None:
 
         for mode in ("loglik", "generate"):
             t0, c0 = time.perf_counter(), time.process_time()
-            _, metrics = score_shard(llm, prompts, feats_for, "interleaved",
+            _, metrics = score_semantic(llm, prompts, feats_for, "interleaved",
                                      {"mode": mode, "batch_size": args.batch_size, "max_new_tokens": 16})
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
             print(f"evaluate mode={mode}: {args.items / dt:.1f} items/s wall, {args.items / dc:.1f} items per "

@@ -20,7 +20,7 @@ import time
 import polars as pl
 
 from shard import templates as T
-from shard.prompts import PERMUTATIONS4, TEMPLATE_TEXTS, assemble_train_prompts, plan_train_prompts
+from shard.prompts import PERMUTATIONS4, SEMANTIC_TEMPLATES, assemble_train_prompts, plan_train_prompts
 
 
 def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
@@ -43,17 +43,17 @@ def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
         clip, clip2 = plan["clip_ids"][plan["clip"][i]], plan["clip_ids"][plan["clip2"][i]]
         row = {"prompt_id": f"bench-{i:07d}", "clip_ids": [clip], "format": "interleaved"}
         if kind == 0:
-            text = TEMPLATE_TEXTS[plan["template"][i]].replace("{word}", it["candidate"])
+            text = SEMANTIC_TEMPLATES[plan["template"][i]].text.replace("{word}", it["candidate"])
             if it["format"] == "mc4":
                 opts = [it["options"][j] for j in PERMUTATIONS4[plan["perm"][i]]]
-                text += T.mc_options_suffix(opts)
-            row.update(text=text, answer=it["answer"], task="shard", relation=it["relation"],
+                text += T.MC_OPTIONS_PREFIX + T.MC_OPTIONS_SEP.join(opts) + T.MC_OPTIONS_END
+            row.update(text=text, answer=it["answer"], task="semantic", relation=it["relation"],
                        question_format=it["format"])
         elif kind == 1:
-            row.update(text=T.CAPTION_INSTRUCTION, answer=T.caption_answer(plan["clip_labels"][plan["clip"][i]]),
-                       task="labeling", relation=None, question_format="caption")
+            row.update(text=T.CAPTION.text, answer=T.caption_answer(plan["clip_labels"][plan["clip"][i]]),
+                       task="labelling", relation=None, question_format="caption")
         else:
-            row.update(clip_ids=[clip, clip2], text=T.COMPARE_TEMPLATE,
+            row.update(clip_ids=[clip, clip2], text=T.COMPARE.text,
                        answer=T.YES if plan["same"][i] else T.NO, task="compare", relation=None,
                        question_format="yesno")
         rows.append(row)

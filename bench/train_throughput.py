@@ -20,7 +20,8 @@ from transformers import get_cosine_schedule_with_warmup
 from shard import templates as T
 from shard.models import AudioLLM, AudioProcessor
 from shard.models.mini_ltu import random_mini_ltu
-from shard.train import Examples, lora_config, train_loop
+from shard.finetune import lora_config
+from shard.train import Examples, train_loop
 
 PRETRAIN = {"hidden_size": 128, "layers": 4, "heads": 4, "audio_tokens": 8}
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "train_projector": False}
@@ -32,8 +33,8 @@ def make_data(n: int) -> tuple[Examples, list[str]]:
     clips = {f"c{i}": g.normal(-40, 15, (64, 101)).astype(np.float16) for i in range(64)}
     texts, clip_ids, answers = [], [], []
     for i in range(n):
-        template = T.SHARD_TEMPLATES[("hypernym", "source", "yesno")][i % 3]
-        texts.append(template.replace("{word}", WORDS[i % len(WORDS)]))
+        template = T.semantic_templates("hypernym", "source", "yesno")[i % 3]
+        texts.append(T.render_one(template.text, word=WORDS[i % len(WORDS)]))
         clip_ids.append([f"c{i % 64}"]); answers.append(T.YES if i % 2 else T.NO)
     return Examples(texts, clip_ids, answers, "interleaved", lambda ids: [clips[c] for c in ids]), texts
 

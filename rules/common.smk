@@ -1,42 +1,44 @@
-# Helpers shared by every rule file: config validation, paths, the list of conditions and targets.
+# Helpers shared by every rule file: config validation, paths, the study's conditions, targets.
 import json
 import os
 import sys
 from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
 
 # the package lives in src/: importable here, and in every job (local, conda or cluster) via PYTHONPATH
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
-from shard.config import validate_config, scale_name
 from shard.common import ShardError
+from shard.conditions import TASKS, study_conditions
+from shard.config import scale_name, validate_config
 
 try:
-    validate_config(config)
+    validate_config(config)  # fills the schema's defaults; a bad config stops here, before any job
 except ShardError as err:
     raise WorkflowError(f"invalid configuration: {err}")
 
-R = config.get("results", "results")
+R = config["results"]
 SCALES = {scale_name(n): n for n in config["prompts"]["train_scales"]}
+CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"])}
 FRONTEND = config["model"]["frontend"]
+GPU = 1 if config["model"]["device"] == "cuda" else 0
 # conda environments for --software-deployment-method conda (ignored otherwise)
-CONDA_ENV = "../envs/gpu.yaml" if config["model"]["device"] == "cuda" else "../envs/cpu.yaml"
+CONDA_ENV = "../envs/gpu.yaml" if GPU else "../envs/cpu.yaml"
 
 
 wildcard_constraints:
     scale="|".join(SCALES),
     frontend="logmel|ltu_fbank",
-    task="shard|labeling",
+    task="|".join(TASKS),
+    condition="|".join(CONDITIONS),
 
 
-def conditions():
-    """Rows of every table: base model in both formats, the blind control, each fine-tuned scale."""
-    conds = ["original", "zeroshot_interleaved", "blind"]
-    conds += [f"ft_{s}" for s in SCALES]
-    if config["evaluate"]["ft_original"]:
-        conds += [f"ft_{s}_original" for s in SCALES]
-    return conds
+def condition_records(names=None):
+    """The conditions (as dicts, for params) in table order."""
+    return [CONDITIONS[n].as_dict() for n in (names or CONDITIONS)]
 
 
 def dataset_config():
@@ -50,22 +52,24 @@ def base_dir():
     return config["model"]["base"] or f"{R}/models/base"
 
 
-def condition_format(condition):
-    return "original" if condition == "original" or condition.endswith("_original") else "interleaved"
+def python():
+    """The interpreter of shell jobs: the conda env's under conda deployment, else the one running snakemake."""
+    return "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 
 
-def condition_adapter(condition):
-    if not condition.startswith("ft_"):
-        return None
-    return f"{R}/models/{condition.removesuffix('_original')}"
+def launcher(processes):
+    """How a training job starts: one process, or torchrun with one process per GPU (DDP; gloo on CPU)."""
+    if processes == 1:
+        return python()
+    return f"{python()} -m torch.distributed.run --standalone --nproc_per_node {processes}"
 
 
 def all_targets():
     return [
         f"{R}/shard/card.md",
-        *[f"{R}/features/{f}.npy" for f in config["features"]["frontends"]],
         f"{R}/prompts/leakage_audit.json",
-        *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labeling") for ext in ("csv", "md", "tex")],
+        *([] if config["model"]["base"] else [f"{R}/eval/base_model.json"]),
+        *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
         *[f"{R}/tables/scaling.{ext}" for ext in ("csv", "md")],
         f"{R}/figures/tradeoff.png",
     ]

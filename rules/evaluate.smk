@@ -1,17 +1,19 @@
-# Every (condition, task): base or base + adapter, in the condition's prompt format -> per-item jsonl + summary.
+# Every (condition, task): base or base + adapter, in the condition's prompt format, with the clip or
+# silence in place of the audio -> per-item jsonl + summary. And what the base model learned in pretraining.
 
 
-def eval_prompts(w):
-    prefix = "eval" if w.task == "shard" else "labeling"
-    return f"{R}/prompts/{prefix}_{condition_format(w.condition)}.parquet"
+def adapter(w):
+    scale = CONDITIONS[w.condition].scale
+    return {"adapter_dir": f"{R}/models/ft_{scale}"} if scale else {}
 
 
 rule evaluate:
     input:
-        unpack(lambda w: {"adapter_dir": condition_adapter(w.condition)} if condition_adapter(w.condition) else {}),
-        prompts=eval_prompts,
+        unpack(adapter),
+        prompts=lambda w: f"{R}/prompts/{w.task}_{CONDITIONS[w.condition].prompt_format}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
+        silence=f"{R}/features/{FRONTEND}.silence.npy",
         base_dir=base_dir(),
     output:
         predictions=f"{R}/eval/{{condition}}/{{task}}.jsonl",
@@ -19,15 +21,11 @@ rule evaluate:
     params:
         model=config["model"],
         evaluate=config["evaluate"],
-        condition=lambda w: w.condition,
+        condition=lambda w: CONDITIONS[w.condition].as_dict(),
         task=lambda w: w.task,
-        frontend_params=config["features"].get(FRONTEND, {}),
-        clips=config["clips"],
-    wildcard_constraints:
-        condition="|".join(conditions()),
-    threads: workflow.cores
+    threads: config["threads"]
     resources:
-        gpu=1 if config["model"]["device"] == "cuda" else 0,
+        gpu=GPU,
     log:
         f"{R}/logs/evaluate_{{condition}}_{{task}}.log",
     benchmark:
@@ -36,3 +34,28 @@ rule evaluate:
         CONDA_ENV
     script:
         "scripts/evaluate.py"
+
+
+rule base_metrics:
+    input:
+        prompts=rules.pretrain_prompts.output.out,
+        clips_parquet=rules.clips.output.clips_parquet,
+        features=f"{R}/features/{FRONTEND}.npy",
+        base_dir=base_dir(),
+    output:
+        metrics=f"{R}/eval/base_model.json",
+    params:
+        model=config["model"],
+        evaluate=config["evaluate"],
+        seed=config["seed"],
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    log:
+        f"{R}/logs/base_metrics.log",
+    benchmark:
+        f"{R}/benchmarks/base_metrics.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/base_metrics.py"

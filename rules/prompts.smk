@@ -1,4 +1,5 @@
-# SHARD items -> evaluation prompts (original + interleaved) and interleaved training prompts per scale.
+# SHARD items -> evaluation prompts (semantic and labelling, original + interleaved), mini_ltu's
+# pretraining prompts, and interleaved training prompts per scale (audited for leaks).
 
 
 rule eval_prompts:
@@ -6,16 +7,29 @@ rule eval_prompts:
         test=rules.shard_items.output.test,
         clips_parquet=rules.clips.output.clips_parquet,
     output:
-        eval_original=f"{R}/prompts/eval_original.parquet",
-        eval_interleaved=f"{R}/prompts/eval_interleaved.parquet",
-        labeling_original=f"{R}/prompts/labeling_original.parquet",
-        labeling_interleaved=f"{R}/prompts/labeling_interleaved.parquet",
+        **{f"{t}_{f}": f"{R}/prompts/{t}_{f}.parquet" for t in TASKS for f in ("original", "interleaved")},
     log:
         f"{R}/logs/eval_prompts.log",
     conda:
         CONDA_ENV
     script:
         "scripts/eval_prompts.py"
+
+
+rule pretrain_prompts:
+    input:
+        clips_parquet=rules.clips.output.clips_parquet,
+        words=rules.shard_items.output.words,
+    output:
+        out=f"{R}/prompts/pretrain.parquet",
+    params:
+        seed=config["seed"],
+    log:
+        f"{R}/logs/pretrain_prompts.log",
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/pretrain_prompts.py"
 
 
 rule train_prompts:

@@ -2,21 +2,17 @@
 
 
 def predictions(task, conds=None):
-    return expand(f"{R}/eval/{{c}}/{task}.jsonl", c=conds or conditions())
+    return expand(f"{R}/eval/{{c}}/{task}.jsonl", c=conds or CONDITIONS)
 
 
 def summaries(task, conds=None):
-    return expand(f"{R}/eval/{{c}}/{task}.summary.json", c=conds or conditions())
-
-
-def scaling_conditions():
-    return ["zeroshot_interleaved", *[f"ft_{s}" for s in SCALES]]
+    return expand(f"{R}/eval/{{c}}/{task}.summary.json", c=conds or CONDITIONS)
 
 
 rule semantic_table:
     input:
-        predictions=predictions("shard"),
-        summaries=summaries("shard"),
+        predictions=predictions("semantic"),
+        summaries=summaries("semantic"),
         wordnet_source=rules.wordnet.output.source,
     output:
         csv=report(f"{R}/tables/semantic.csv", caption="../report/semantic.rst", category="Results"),
@@ -24,7 +20,7 @@ rule semantic_table:
         tex=f"{R}/tables/semantic.tex",
         provenance=report(f"{R}/tables/semantic.provenance.json", category="Provenance"),
     params:
-        conditions=conditions(),
+        conditions=condition_records(),
         config=config,
     log:
         f"{R}/logs/semantic_table.log",
@@ -34,39 +30,39 @@ rule semantic_table:
         "scripts/semantic_table.py"
 
 
-rule labeling_table:
+rule labelling_table:
     input:
-        predictions=predictions("labeling"),
-        summaries=summaries("labeling"),
+        predictions=predictions("labelling"),
+        summaries=summaries("labelling"),
         wordnet_source=rules.wordnet.output.source,
     output:
-        csv=report(f"{R}/tables/labeling.csv", caption="../report/labeling.rst", category="Results"),
-        md=f"{R}/tables/labeling.md",
-        tex=f"{R}/tables/labeling.tex",
-        provenance=report(f"{R}/tables/labeling.provenance.json", category="Provenance"),
+        csv=report(f"{R}/tables/labelling.csv", caption="../report/labelling.rst", category="Results"),
+        md=f"{R}/tables/labelling.md",
+        tex=f"{R}/tables/labelling.tex",
+        provenance=report(f"{R}/tables/labelling.provenance.json", category="Provenance"),
     params:
-        conditions=conditions(),
+        conditions=condition_records(),
         config=config,
     log:
-        f"{R}/logs/labeling_table.log",
+        f"{R}/logs/labelling_table.log",
     conda:
         CONDA_ENV
     script:
-        "scripts/labeling_table.py"
+        "scripts/labelling_table.py"
 
 
 rule scaling_table:
     input:
-        semantic_predictions=predictions("shard", scaling_conditions()),
-        labeling_predictions=predictions("labeling", scaling_conditions()),
-        summaries=summaries("shard", scaling_conditions()) + summaries("labeling", scaling_conditions()),
+        semantic_predictions=predictions("semantic"),
+        labelling_predictions=predictions("labelling"),
+        summaries=summaries("semantic") + summaries("labelling"),
         wordnet_source=rules.wordnet.output.source,
     output:
         csv=report(f"{R}/tables/scaling.csv", caption="../report/scaling.rst", category="Results"),
         md=f"{R}/tables/scaling.md",
         provenance=report(f"{R}/tables/scaling.provenance.json", category="Provenance"),
     params:
-        conditions=scaling_conditions(),
+        conditions=condition_records(),
         scales=SCALES,
         config=config,
     log:
@@ -79,12 +75,12 @@ rule scaling_table:
 
 rule tradeoff_figure:
     input:
-        semantic_predictions=predictions("shard"),
-        labeling_predictions=predictions("labeling"),
+        semantic_predictions=predictions("semantic"),
+        labelling_predictions=predictions("labelling"),
     output:
         png=report(f"{R}/figures/tradeoff.png", caption="../report/tradeoff.rst", category="Results"),
     params:
-        conditions=conditions(),
+        conditions=condition_records(),
         scales=SCALES,
         config=config,
     log:

@@ -3,6 +3,7 @@
 
 rule pretrain_base:
     input:
+        prompts=rules.pretrain_prompts.output.out,
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
         words=rules.shard_items.output.words,
@@ -12,9 +13,9 @@ rule pretrain_base:
         pretrain=config["pretrain"],
         model=config["model"],
         seed=config["seed"],
-    threads: workflow.cores
+    threads: config["threads"]
     resources:
-        gpu=1 if config["model"]["device"] == "cuda" else 0,
+        gpu=GPU,
     log:
         f"{R}/logs/pretrain_base.log",
     benchmark:
@@ -35,17 +36,19 @@ rule finetune:
     output:
         adapter_dir=directory(f"{R}/models/ft_{{scale}}"),
     params:
-        finetune=config["finetune"],
-        model=config["model"],
-        seed=config["seed"],
-    threads: workflow.cores
+        # one process, or torchrun with finetune.processes DDP processes (one per GPU; gloo on CPU)
+        launch=launcher(config["finetune"]["processes"]),
+        settings=json.dumps({k: config[k] for k in ("finetune", "model", "seed")}, sort_keys=True),
+    threads: config["threads"]
     resources:
-        gpu=config["finetune"]["processes"] if config["model"]["device"] == "cuda" else 0,
+        gpu=config["finetune"]["processes"] * GPU,
     log:
         f"{R}/logs/finetune_{{scale}}.log",
     benchmark:
         f"{R}/benchmarks/finetune_{{scale}}.tsv"
     conda:
         CONDA_ENV
-    script:
-        "scripts/finetune.py"
+    shell:
+        "{params.launch} -m shard.finetune --base-dir {input.base_dir:q} --prompts {input.prompts:q}"
+        " --clips {input.clips_parquet:q} --features {input.features:q} --adapter-dir {output.adapter_dir:q}"
+        " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"

@@ -215,12 +215,17 @@ def synth_corpus(classes=("Dog", "Siren", "Piano"), scenes: int = 2, events: int
 
 
 def build(results: Path, corpus: dict, seed: int = 0, **clips_overrides) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
-    """Run the clips stage into `results` (paths as the workflow lays them out); return its three outputs."""
+    """Run the corpus and clips stages into `results` (paths as the workflow lays them out); return the clips
+    stage's three outputs."""
     from shard.clips import build_clips
+    from shard.corpora import build_corpus
     results = Path(results)
-    out = results / "clips"
-    build_clips(clips_parquet=out / "clips.parquet", audio=out / "audio.npy", rejects=out / "rejects.parquet",
-                corpus=corpus, clips=clips_config(**clips_overrides), seed=seed, results=results)
+    out, corpus_dir = results / "clips", results / "corpus"
+    build_corpus(segments=corpus_dir / "segments.parquet", rejects=corpus_dir / "rejects.parquet",
+                 files=corpus_dir / "files", corpus=corpus, seed=seed)
+    build_clips(segments=corpus_dir / "segments.parquet", corpus_rejects=corpus_dir / "rejects.parquet",
+                files=corpus_dir / "files", clips_parquet=out / "clips.parquet", audio=out / "audio.npy",
+                rejects=out / "rejects.parquet", corpus=corpus, clips=clips_config(**clips_overrides), seed=seed)
     return pl.read_parquet(out / "clips.parquet"), np.load(out / "audio.npy"), pl.read_parquet(out / "rejects.parquet")
 
 
@@ -233,5 +238,58 @@ def build_tiny_results(tmp_path: Path, classes=("Dog", "Siren", "Piano", "Speech
     for fe in frontends:
         build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
                        features=results / "features" / f"{fe}.npy", meta=results / "features" / f"{fe}.json",
-                       frontend=fe, params={"n_mels": 64, "n_fft": 400, "hop_length": 160} if fe == "logmel" else {})
+                       silence=results / "features" / f"{fe}.silence.npy", frontend=fe,
+                       params={"n_mels": 64, "n_fft": 400, "hop_length": 160} if fe == "logmel" else {},
+                       sample_rate=SR, seconds=1.0)
     return results
+
+
+# ---------------------------------------------------------------- whole-workflow runs
+ROOT = Path(__file__).resolve().parents[1]
+# what a checkout holds besides the workflow itself: never copied into a test's project folder
+NOT_COPIED = (".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache", "*.egg-info", "nltk_data")
+
+
+def tiny_workflow_config() -> dict:
+    """The embedded default, shrunk to run end to end in a few minutes: 4 synth classes, a tiny mini_ltu,
+    fine-tuning scales 20 and 500."""
+    import yaml
+    from shard.corpora.synth import CLASSES
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    classes = [c.label for c in CLASSES.values() if c.default][:4]
+    cfg["corpus"]["synth"].update(classes=classes, scenes_per_class=3, events_per_scene=3, scene_seconds=5.0)
+    cfg["pretrain"].update(hidden_size=32, layers=1, heads=2, audio_tokens=2, projector_epochs=1, epochs=2,
+                           batch_size=16, fact_repeats=1)
+    cfg["finetune"].update(batch_size=8, checkpoint_every=20)
+    cfg["prompts"]["train_scales"] = [20, 500]
+    cfg["evaluate"].update(bootstrap=100, batch_size=16)
+    return cfg
+
+
+def copy_project(dest: Path) -> Path:
+    """A copy of this checkout's workflow (Snakefile, rules, src, configs, ...) at `dest`, as a user's clone."""
+    import shutil
+
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
+    return dest
+
+
+def snakemake(project: Path, *args: str, timeout: int = 1200, env: dict | None = None):
+    """The project's own Snakefile, run in the project folder on tiny.yaml (2 cores unless args say otherwise)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    cores = [] if "--profile" in args else ["--cores", "2"]
+    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"),
+                           "--directory", str(project), "--configfile", str(project / "tiny.yaml"), *cores, *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=project)
+
+
+def results_files(project: Path) -> list[str]:
+    """Every file under project/results, relative, logs and benchmarks aside (they hold times)."""
+    results = project / "results"
+    return sorted(str(p.relative_to(results)) for p in results.rglob("*")
+                  if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks"))

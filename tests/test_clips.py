@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 
 import shard.audio
-from shard.clips import CLIP_SCHEMA, build_clips, fit_length
+from shard.clips import CLIP_SCHEMA, fit_length
 from shard.common import ShardError
 from shard.corpora import REJECT_REASONS, REJECT_SCHEMA
-from tests.fixtures import (build, clips_config, make_audioset_strong, make_manifest, synth_corpus, write_audio,
+from tests.fixtures import (build, make_audioset_strong, make_manifest, synth_corpus, write_audio,
                             write_bad)
 
 
@@ -70,7 +70,8 @@ def test_each_source_file_is_decoded_once(tmp_path, monkeypatch):
     corpus = {"kind": "audioset_strong", "root": str(root), "files": {}, "label_map": {}}
     clips, _, rejects = build(tmp_path / "results", corpus)
     assert clips.height == 4 and rejects.height == 0
-    assert sorted(calls) == sorted(set(clips["path"])) and len(calls) == 2
+    assert sorted(calls) == sorted({root / p for p in clips["path"]}) and len(calls) == 2
+    assert not any(p.startswith("/") for p in clips["path"])  # relative to corpus.root: no folder of this machine
 
 
 def test_cut_centres_and_pads(tmp_path):
@@ -123,10 +124,8 @@ def test_no_usable_clip_names_corpus_and_reason(tmp_path):
 
 def test_rejects_written_empty_with_schema(tmp_path):
     root = make_manifest(tmp_path / "c", labels=("A",), per_label=2)
-    out = tmp_path / "r" / "clips"
-    build_clips(clips_parquet=out / "clips.parquet", audio=out / "audio.npy", rejects=out / "rejects.parquet",
-                corpus=manifest_corpus(root), clips=clips_config(), seed=0, results=tmp_path / "r")
-    rejects = pl.read_parquet(out / "rejects.parquet")
+    build(tmp_path / "r", manifest_corpus(root))
+    rejects = pl.read_parquet(tmp_path / "r" / "clips" / "rejects.parquet")
     assert rejects.height == 0 and dict(rejects.schema) == REJECT_SCHEMA
 
 

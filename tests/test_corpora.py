@@ -251,7 +251,7 @@ def test_synth_rejects_unknown_classes_and_cramped_scenes(tmp_path):
 def test_synset_hints_by_kind():
     assert synset_hints({"kind": "audioset"})["Dog"] == "dog.n.01"
     assert synset_hints({"kind": "manifest"}) == {}
-    assert synth.synset_table(["Piano"]) == {"Piano": "piano.n.01"}
+    assert synset_hints(synth_corpus(["Piano"])) == {"Piano": "piano.n.01"}
     assert tables.readable("crying_baby") == "Crying baby"
 
 

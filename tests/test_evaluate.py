@@ -5,8 +5,9 @@ import pytest
 
 from shard import templates as T
 from shard.common import read_jsonl, write_jsonl
-from shard.evaluate import (PARSE_FAILURES, extract_answer, nearest_labels, pick_options, score_labeling,
-                            score_shard, sentence_embedder)
+from shard.evaluate import (PARSE_FAILURES, extract_answer, nearest_labels, pick_options, score_labelling,
+                            score_semantic, sentence_embedder)
+EVAL = {"mode": "loglik", "batch_size": 64, "max_new_tokens": 16}  # the config's evaluate section
 
 
 class ListeningModel:
@@ -58,7 +59,7 @@ class ScriptedModel:
 
 
 def _prompts(rows):
-    base = {"task": "shard", "format": "interleaved"}
+    base = {"task": "semantic", "format": "interleaved"}
     return pl.DataFrame([{**base, **r} for r in rows],
                         schema_overrides={"clip_ids": pl.List(pl.String), "options": pl.List(pl.String)})
 
@@ -85,14 +86,14 @@ def test_scorer_on_a_model_whose_answer_is_known():
     prompts = _prompts(_shard_rows())
     model = ListeningModel()
     # all clips loud: always the first option -> right on yes/no items whose answer is yes (i = 0, 2, 4)
-    records, metrics = score_shard(model, prompts, _features({"c0", "c1", "c2", "c3"}), "interleaved",
-                                   {"batch_size": 3, "mode": "loglik"})
+    records, metrics = score_semantic(model, prompts, _features({"c0", "c1", "c2", "c3"}), "interleaved",
+                                   {**EVAL, "batch_size": 3})
     assert [r["correct"] for r in records] == [True, False, True, False, True, False, False, False]
     assert metrics["acc"] == pytest.approx(3 / 8)
     assert metrics["chance"] == pytest.approx((6 * 0.5 + 2 * 0.25) / 8)
     assert [c[2] for c in model.calls] == [3, 3, 2]  # batched by evaluate.batch_size
     # silence (the blind control's input): always the last option -> "no" items, and none of mc4
-    records, metrics = score_shard(ListeningModel(), prompts, _features(set()), "interleaved", {"batch_size": 64})
+    records, metrics = score_semantic(ListeningModel(), prompts, _features(set()), "interleaved", EVAL)
     assert metrics["acc"] == pytest.approx(3 / 8)
     assert [r["prediction"] for r in records][:2] == ["no", "no"] and records[6]["prediction"] == "bell"
     assert records[0]["option_scores"] == [-1.0, 4.0] and records[0]["clip_id"] == "c0"
@@ -104,7 +105,7 @@ def test_acc_and_acc_norm_differ():
     # sum: yes -2.5, no -2.0 -> "no"; per byte: yes -0.833, no -1.0 -> "yes"
     assert pick_options([(-2.5, 1), (-2.0, 1)], ["yes", "no"]) == (1, 0)
     rows = _shard_rows()[:2]  # answers: yes, no
-    records, metrics = score_shard(ByteModel(), _prompts(rows), _features(set()), "interleaved", {"mode": "loglik"})
+    records, metrics = score_semantic(ByteModel(), _prompts(rows), _features(set()), "interleaved", EVAL)
     assert [r["prediction"] for r in records] == ["no", "no"]
     assert [r["prediction_norm"] for r in records] == ["yes", "yes"]
     assert metrics["acc"] == 0.5 and metrics["acc_norm"] == 0.5
@@ -138,8 +139,8 @@ def test_generation_mode_counts_each_failure_kind():
     rows = _shard_rows()
     texts = [r["text"] for r in rows]
     answers = dict(zip(texts, ["Yes.", "", "perhaps", "yes or no", "yes", "No", "Canine.", "dog, canine"]))
-    records, metrics = score_shard(ScriptedModel(answers), _prompts(rows), _features(set()), "interleaved",
-                                   {"mode": "generate", "max_new_tokens": 8})
+    records, metrics = score_semantic(ScriptedModel(answers), _prompts(rows), _features(set()), "interleaved",
+                                   {**EVAL, "mode": "generate", "max_new_tokens": 8})
     assert [r["parse_ok"] for r in records] == [True, False, False, False, True, True, True, False]
     assert [r["parse_failure"] for r in records if not r["parse_ok"]] == ["empty", "no_option", "several_options",
                                                                             "several_options"]
@@ -162,26 +163,26 @@ def test_labelling_embedding_is_real_minilm(embed):
     assert embed(["sound of dog"]).shape == (1, 384)
 
 
-def _labeling(clip_labels, captions):
+def _labelling(clip_labels, captions):
     labels = sorted({T.caption_answer(l) for ls in clip_labels.values() for l in ls})
     clips = pl.DataFrame({"clip_id": list(clip_labels), "labels": list(clip_labels.values()),
                           "label": [ls[0] for ls in clip_labels.values()]})
-    prompts = _prompts([{"prompt_id": f"{c}.labeling", "item_id": f"{c}.labeling", "clip_ids": [c],
-                         "text": T.CAPTION_INSTRUCTION, "options": labels, "answer": T.caption_answer(ls[0]),
+    prompts = _prompts([{"prompt_id": f"{c}.labelling", "item_id": f"{c}.labelling", "clip_ids": [c],
+                         "text": T.CAPTION.text, "options": labels, "answer": T.caption_answer(ls[0]),
                          "answer_index": labels.index(T.caption_answer(ls[0])), "relation": None,
-                         "question_format": "caption", "task": "labeling"} for c, ls in clip_labels.items()])
+                         "question_format": "caption", "task": "labelling"} for c, ls in clip_labels.items()])
     return labels, clips, prompts
 
 
 def test_labelling_protocol_single_label(embed):
     clip_labels = {"a": ["Dog"], "b": ["Piano"], "c": ["Dog"], "d": ["Bell"], "e": ["Siren"], "f": ["Thunder"]}
-    labels, clips, prompts = _labeling(clip_labels, None)
+    labels, clips, prompts = _labelling(clip_labels, None)
     assert labels == ["bell", "dog", "piano", "siren", "thunder"]
     # feature value = index of the caption the model writes; a,c hear "dog", b hears "piano", the rest hear "dog"
     value = {"a": 0, "b": 1, "c": 0, "d": 0, "e": 0, "f": 0}
     feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
     model = ListeningModel(captions=("a dog barking", "piano music"))
-    records, m = score_labeling(model, prompts, clips, feats, "interleaved", {"batch_size": 4}, embed)
+    records, m = score_labelling(model, prompts, clips, feats, "interleaved", {**EVAL, "batch_size": 4}, embed)
     assert [r["prediction"] for r in records] == ["dog", "piano", "dog", "dog", "dog", "dog"]
     assert m["acc_caption"] == pytest.approx(3 / 6) and m["acc"] == m["acc_caption"]
     # constrained variant: prefers label index = feature value (0 -> "bell", 1 -> "dog")
@@ -193,11 +194,11 @@ def test_labelling_protocol_single_label(embed):
 
 def test_labelling_protocol_multi_label_map(embed):
     clip_labels = {"a": ["Dog", "Bark"], "b": ["Piano"], "c": ["Siren"], "d": ["Bell"], "e": ["Thunder"]}
-    labels, clips, prompts = _labeling(clip_labels, None)
+    labels, clips, prompts = _labelling(clip_labels, None)
     captions = ("dog barking", "piano", "siren", "bell ringing", "thunder")
     value = {c: i for i, c in enumerate(clip_labels)}
     feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
-    records, m = score_labeling(ListeningModel(captions), prompts, clips, feats, "original", {}, embed)
+    records, m = score_labelling(ListeningModel(captions), prompts, clips, feats, "original", EVAL, embed)
     assert m["multi_label"] and m["metric"] == "map"
     assert records[0]["gold_index"] == [labels.index("bark"), labels.index("dog")]
     assert 0.8 < m["map_caption"] <= 1.0  # captions name the right sound: near-perfect ranking
@@ -206,9 +207,12 @@ def test_labelling_protocol_multi_label_map(embed):
 
 
 def test_jsonl_roundtrip(tmp_path):
-    records = [{"prompt_id": "p", "correct": True, "option_scores": [-1.5, -0.25]}]
+    records = [{"prompt_id": "p", "correct": True, "option_scores": [-1.5, -0.25], "generation": None},
+               {"prompt_id": "q", "correct": False, "option_scores": [0.1], "generation": "yes"}]
     write_jsonl(records, tmp_path / "x.jsonl")
-    assert read_jsonl(tmp_path / "x.jsonl") == records
+    assert read_jsonl(tmp_path / "x.jsonl").to_dicts() == records
+    assert (tmp_path / "x.jsonl").read_text().splitlines()[0] == \
+        '{"prompt_id":"p","correct":true,"option_scores":[-1.5,-0.25],"generation":null}'
 
 
 # ---------------------------------------------------------------- evaluate(): files in, files out
@@ -216,7 +220,7 @@ def _tiny_base(directory, words):
     """A random, tiny mini_ltu saved the way pretraining saves it (weights + tokenizer)."""
     from shard.models.mini_ltu import random_mini_ltu
 
-    net, tok = random_mini_ltu([T.LTU_PROMPT, T.CAPTION_INSTRUCTION, "is <audio> a kind of ? options :"] + words,
+    net, tok = random_mini_ltu([T.LTU_PROMPT, T.CAPTION.text, "is <audio> a kind of ? options :"] + words,
                                {"hidden_size": 32, "layers": 1, "heads": 2, "audio_tokens": 4}, required=words)
     net.save_pretrained(directory)
     tok.save_pretrained(directory)
@@ -240,38 +244,43 @@ def workdir(tmp_path_factory):
              "answer_index": 0 if i < 4 else 1, "relation": "hypernym", "question_format": "yesno" if i < 4 else "mc4"}
             for i in range(6)]
     write_parquet(_prompts(rows), d / "eval.parquet")
-    _, _, lab = _labeling({c: ls for c, ls in zip(clips["clip_id"], clips["labels"])}, None)
-    write_parquet(lab, d / "labeling.parquet")
+    _, _, lab = _labelling({c: ls for c, ls in zip(clips["clip_id"], clips["labels"])}, None)
+    write_parquet(lab, d / "labelling.parquet")
     _tiny_base(d / "base", ["yes", "no", "dog", "bell", "siren", "canine"])
     return d
 
 
 def _run(d, condition, task, prompts, mode="loglik"):
+    from shard.conditions import study_conditions
     from shard.evaluate import evaluate
+    from shard.features import featurize
 
     out = d / condition
+    record = {c.name: c.as_dict() for c in study_conditions({}, False)}[condition]
+    fmt = pl.read_parquet(d / prompts)["format"][0]  # these tests' prompt files are in one format
+    silence = d / "silence.npy"
+    np.save(silence, featurize(np.zeros(16000, np.float32), "logmel", {"n_mels": 64, "n_fft": 400, "hop_length": 160}))
     evaluate(prompts=str(d / prompts), clips_parquet=str(d / "clips.parquet"), features=str(d / "logmel.npy"),
-             predictions=str(out / f"{task}.jsonl"), summary=str(out / f"{task}.summary.json"),
+             silence=str(silence), predictions=str(out / f"{task}.jsonl"), summary=str(out / f"{task}.summary.json"),
              base_dir=str(d / "base"), adapter_dir=None,
              model={"backend": "mini_ltu", "frontend": "logmel", "device": "cpu"},
-             evaluate={"mode": mode, "batch_size": 4, "max_new_tokens": 4}, condition=condition, task=task,
-             frontend_params={"n_mels": 64, "n_fft": 400, "hop_length": 160},
-             clips={"sample_rate": 16000, "seconds": 1.0})
+             evaluate={"mode": mode, "batch_size": 4, "max_new_tokens": 4},
+             condition={**record, "prompt_format": fmt}, task=task, threads=1)
     import json
-    return read_jsonl(out / f"{task}.jsonl"), json.loads((out / f"{task}.summary.json").read_text())
+    return read_jsonl(out / f"{task}.jsonl").to_dicts(), json.loads((out / f"{task}.summary.json").read_text())
 
 
 def test_evaluate_writes_predictions_and_summary(workdir):
-    records, summary = _run(workdir, "zeroshot_interleaved", "shard", "eval.parquet")
+    records, summary = _run(workdir, "zeroshot_interleaved", "semantic", "eval.parquet")
     assert len(records) == 6 and summary["n"] == 6 and summary["condition"] == "zeroshot_interleaved"
-    assert {"acc", "acc_norm", "chance", "items_per_s", "model"} <= set(summary)
+    assert {"acc", "acc_norm", "chance", "model"} <= set(summary)
     assert summary["chance"] == pytest.approx((4 * 0.5 + 2 * 0.25) / 6)
     assert summary["model"]["backend"] == "mini_ltu" and len(summary["model"]["base_sha1"]) == 40
     assert summary["acc"] == pytest.approx(np.mean([r["correct"] for r in records]))
     # different clips, same question: the model hears the difference
     assert records[0]["option_scores"] != records[1]["option_scores"]
-    blind, blind_summary = _run(workdir, "blind", "shard", "eval.parquet")
-    assert blind_summary["blind"]
+    blind, blind_summary = _run(workdir, "blind", "semantic", "eval.parquet")
+    assert blind_summary["audio"] == "silence"
     assert blind[0]["option_scores"] == pytest.approx(blind[1]["option_scores"], abs=1e-5)
     assert blind[0]["option_scores"] != records[0]["option_scores"]
 
@@ -287,13 +296,13 @@ class GeneratingModel(ScriptedModel):
         return out
 
 
-def test_evaluate_generate_and_labeling(workdir, embed, monkeypatch):
+def test_evaluate_generate_and_labelling(workdir, embed, monkeypatch):
     # evaluate() end to end in generation mode, with generations known in advance (answers: 4x yes, 2x bell)
     import shard.models
 
     gens = ["yes", "Yes, it is.", "", "maybe", "a dog or a bell", "Siren."]
     monkeypatch.setattr(shard.models, "load_model", lambda *a, **k: GeneratingModel(gens))
-    records, summary = _run(workdir, "original", "shard", "eval.parquet", mode="generate")
+    records, summary = _run(workdir, "original", "semantic", "eval.parquet", mode="generate")
     monkeypatch.undo()
     assert [r["generation"] for r in records] == gens
     assert [r["parse_ok"] for r in records] == [True, True, False, False, False, True]
@@ -301,7 +310,7 @@ def test_evaluate_generate_and_labeling(workdir, embed, monkeypatch):
     assert summary["acc"] == pytest.approx(2 / 6) and summary["parse_failure_rate"] == pytest.approx(3 / 6)
     assert summary["parse_failures"] == {"empty": 1, "no_option": 1, "several_options": 1}
     assert summary["mode"] == "generate" and summary["acc_norm"] is None
-    records, summary = _run(workdir, "original", "labeling", "labeling.parquet")
+    records, summary = _run(workdir, "original", "labelling", "labelling.parquet")
     assert summary["n"] == 6 and summary["n_labels"] == 3 and summary["chance"] == pytest.approx(1 / 3)
     assert {"acc_caption", "acc_loglik", "acc_norm_loglik"} <= set(summary) and not summary["multi_label"]
     assert all(len(r["option_scores"]) == 3 and len(r["loglik_scores"]) == 3 for r in records)
@@ -311,9 +320,9 @@ def test_bad_prompts_give_one_clear_error(workdir, tmp_path):
     from shard.common import ShardError, write_parquet
 
     mixed = pl.read_parquet(workdir / "eval.parquet").with_columns(
-        pl.Series("format", ["original", "interleaved"] * 3))
+        pl.Series("format", ["interleaved", "original"] * 3))
     write_parquet(mixed, workdir / "mixed.parquet")
-    with pytest.raises(ShardError, match="mixed.parquet.*share one format"):
-        _run(workdir, "original", "shard", "mixed.parquet")
+    with pytest.raises(ShardError, match="mixed.parquet.*tested in the interleaved format but the file holds"):
+        _run(workdir, "original", "semantic", "mixed.parquet")
     with pytest.raises(ShardError, match="unknown task"):
         _run(workdir, "original", "captions", "eval.parquet")

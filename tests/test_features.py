@@ -23,7 +23,8 @@ def run(results, frontend="logmel", params=LOGMEL, name=None):
     name = name or frontend
     F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
                      features=results / "features" / f"{name}.npy", meta=results / "features" / f"{name}.json",
-                     frontend=frontend, params=params)
+                     silence=results / "features" / f"{name}.silence.npy", frontend=frontend, params=params,
+                     sample_rate=16000, seconds=1.0)
     return np.load(results / "features" / f"{name}.npy")
 
 
@@ -46,14 +47,12 @@ def test_each_clip_is_featurized_once_and_batching_does_not_matter(results, monk
     monkeypatch.setattr(F, "BATCH", 4)
     x = run(results, name="logmel_b4")
     n = np.load(results / "clips" / "audio.npy", mmap_mode="r").shape[0]
-    assert sum(seen) == n + 1  # every clip once, plus the one-clip probe for the output shape
+    assert sum(seen) == n + 2  # every clip once, plus the one-clip probe for the output shape and the silent clip
     assert x.tobytes() == np.load(results / "features" / "logmel.npy").tobytes()
 
 
 def test_ltu_fbank_matches_kaldi_layout(results):
-    F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
-                     features=results / "features" / "ltu_fbank.npy", meta=results / "features" / "ltu_fbank.json")
-    x = np.load(results / "features" / "ltu_fbank.npy")  # the front end is named by the file, as in the rule
+    x = run(results, "ltu_fbank", {})
     assert x.shape[1:] == (128, 1024) and x.dtype == np.float16
     pad = np.float16((0 + 5.081) / 4.4849)
     assert (x[:, :, 98:] == pad).all() and not (x[:, :, :98] == pad).all()  # 1 s -> 98 Kaldi frames
@@ -95,9 +94,13 @@ def test_bad_frontend_and_stale_inputs(results, tmp_path):
     np.save(tmp_path / "audio.npy", np.zeros((2, 16000), np.int16))
     with pytest.raises(ShardError, match="rerun the clips rule"):
         F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=tmp_path / "audio.npy",
-                         features=tmp_path / "f.npy", meta=tmp_path / "f.json", frontend="logmel", params=LOGMEL)
+                         features=tmp_path / "f.npy", meta=tmp_path / "f.json", silence=tmp_path / "s.npy",
+                         frontend="logmel", params=LOGMEL, sample_rate=16000, seconds=1.0)
 
 
-def test_silence_features_for_the_blind_control():
+def test_silence_features_for_the_blind_control(results):
     x = F.featurize(np.zeros(16000, np.float32), "logmel", LOGMEL)
     assert x.shape == (64, 101) and np.isfinite(x).all() and np.allclose(x, -100, atol=1e-3)
+    stored = np.load(results / "features" / "logmel.silence.npy")  # written by the features stage, once
+    assert stored.dtype == np.float16 and stored.shape == np.load(results / "features" / "logmel.npy").shape[1:]
+    assert np.array_equal(stored, x.astype(np.float16))

@@ -17,7 +17,7 @@ WORDS = ["canine", "hound", "bell", "alarm", "signal", "device"]
 TINY = {"hidden_size": 32, "layers": 2, "heads": 2, "audio_tokens": N_AUDIO}
 
 
-TINY_TEXTS = [T.LTU_PROMPT, T.to_original(T.CAPTION_INSTRUCTION), T.CAPTION_INSTRUCTION, "Is <audio> a kind of?",
+TINY_TEXTS = [T.LTU_PROMPT, T.to_original(T.CAPTION.text), T.CAPTION.text, "Is <audio> a kind of?",
               "Options: yes no , .", "Which of these is <audio> and <audio> the same ?"]
 
 
@@ -67,11 +67,11 @@ def test_interleaved_blocks_stay_at_their_placeholders(llm):
 
 def test_original_puts_the_audio_block_before_bos(llm):
     p = llm.processor
-    ids = p.encode_prompt(T.to_original(T.CAPTION_INSTRUCTION), 1, "original")
+    ids = p.encode_prompt(T.to_original(T.CAPTION.text), 1, "original")
     assert ids[:N_AUDIO] == [p.audio_token_id] * N_AUDIO and ids[N_AUDIO] == p.bos_id
     assert p.audio_token_id not in ids[N_AUDIO:]
     with pytest.raises(ValueError, match="starts with <audio>"):
-        p.encode_prompt(T.CAPTION_INSTRUCTION, 1, "original")
+        p.encode_prompt(T.CAPTION.text, 1, "original")
 
 
 def test_placeholder_count_mismatch_names_the_prompt(llm):
@@ -111,7 +111,7 @@ def test_right_padding_gives_the_same_loss(llm):
 def test_audio_embeddings_land_exactly_at_audio_positions(llm):
     model, p = llm.model, llm.processor
     for fmt, text, n in [("interleaved", "Is <audio> a kind of <audio> ?", 2),
-                         ("original", T.to_original(T.CAPTION_INSTRUCTION), 1)]:
+                         ("original", T.to_original(T.CAPTION.text), 1)]:
         b = p([text], [feats(n, 3)], fmt)
         with torch.no_grad():
             merged = model.merge_audio(b["input_ids"], b["audio_features"])[0]
@@ -143,7 +143,7 @@ def test_shared_cache_scores_equal_full_forward(llm):
     assert [[n for _, n in row] for row in shared] == [[1, 1], [1, 2, 3, 1], [1, 1, 2]]
     for a, b in zip(shared, full):
         assert np.allclose([s for s, _ in a], [s for s, _ in b], atol=1e-4, rtol=0)
-    orig = [T.to_original(T.CAPTION_INSTRUCTION)] * 2
+    orig = [T.to_original(T.CAPTION.text)] * 2
     s1 = llm.option_logprobs(orig, [feats(1, 4), feats(1, 5)], "original", [LABELS, LABELS], share_cache=True)
     s2 = llm.option_logprobs(orig, [feats(1, 4), feats(1, 5)], "original", [LABELS, LABELS], share_cache=False)
     assert np.allclose(np.array(s1)[..., 0], np.array(s2)[..., 0], atol=1e-4, rtol=0)

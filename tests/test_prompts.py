@@ -28,9 +28,8 @@ def make_pool(n_clips_per_label: int = 4, split: str = "train") -> pl.DataFrame:
                 else:
                     options = [hyper, "vehicle", "tree", "fish"]
                     answer, cand = hyper, hyper
-                q = T.SHARD_TEMPLATES[("hypernym", kind, fmt)][0].replace("{word}", cand)
-                if fmt == "mc4":
-                    q += T.mc_options_suffix(options)
+                q = T.render_one(T.semantic_templates("hypernym", kind, fmt)[0].text,
+                                 options if fmt == "mc4" else None, word=cand)
                 rows.append(dict(item_id=f"{clip}.hypernym.{fmt}.0", clip_id=clip, label=label, synset=synset,
                                  relation="hypernym", format=fmt, template_id=f"hypernym.{kind}.{fmt}.0",
                                  question=q, options=options, answer=answer,
@@ -50,20 +49,20 @@ def test_eval_prompts_both_formats(tmp_path):
     test.write_parquet(tmp_path / "test.parquet")
     clips.write_parquet(tmp_path / "clips.parquet")
     out = {k: tmp_path / f"{k}.parquet" for k in
-           ("eval_original", "eval_interleaved", "labeling_original", "labeling_interleaved")}
+           ("semantic_original", "semantic_interleaved", "labelling_original", "labelling_interleaved")}
     build_eval_prompts(test=tmp_path / "test.parquet", clips_parquet=tmp_path / "clips.parquet", **out)
-    orig, inter = pl.read_parquet(out["eval_original"]), pl.read_parquet(out["eval_interleaved"])
+    orig, inter = pl.read_parquet(out["semantic_original"]), pl.read_parquet(out["semantic_interleaved"])
     assert orig.height == inter.height == test.height
     assert orig["prompt_id"].to_list() == inter["prompt_id"].to_list()
     # original: audio block first, the text refers to "the sound"; interleaved: placeholder inside
     assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 and "the sound" in t.lower() for t in orig["text"])
     assert all(T.AUDIO in t and not t.startswith(T.AUDIO + "Is") for t in inter["text"])
     assert inter["text"].to_list() == test["question"].to_list()
-    lab = pl.read_parquet(out["labeling_interleaved"])
+    lab = pl.read_parquet(out["labelling_interleaved"])
     assert lab.height == clips.filter(pl.col("split") == "test").height
     assert lab["options"][0].to_list() == ["dog", "piano", "thunder"]
     assert all(opts[i] == a for opts, i, a in zip(lab["options"], lab["answer_index"], lab["answer"]))
-    assert set(pl.read_parquet(out["labeling_original"])["text"]) == {"<audio>Write an audio caption describing the sound."}
+    assert set(pl.read_parquet(out["labelling_original"])["text"]) == {"<audio>Write an audio caption describing the sound."}
 
 
 def test_train_prompts_keep_answers_right_and_balanced():
@@ -76,7 +75,7 @@ def test_train_prompts_keep_answers_right_and_balanced():
     # every placeholder has its clip, and every clip comes from the pool
     assert (df["text"].str.count_matches(T.AUDIO, literal=True) == df["clip_ids"].list.len()).all()
     assert set(df["clip_ids"].explode()) <= set(pool["clip_id"])
-    shard = df.filter(pl.col("task") == "shard").with_columns(pl.col("clip_ids").list.first().alias("clip"))
+    shard = df.filter(pl.col("task") == "semantic").with_columns(pl.col("clip_ids").list.first().alias("clip"))
     # a redrawn clip keeps its label, so the pool's answer stays right: yes exactly for the true hypernym
     for clip, text, answer in shard.filter(pl.col("question_format") == "yesno").select("clip", "text", "answer").rows():
         synset, hyper = LABELS[clip_label[clip]]
@@ -87,11 +86,11 @@ def test_train_prompts_keep_answers_right_and_balanced():
     assert np.all(np.abs(counts - 0.25) < 0.02), counts
     tasks = df["task"].value_counts().sort("task")
     share = dict(zip(tasks["task"], tasks["count"] / df.height))
-    assert abs(share["labeling"] - 0.1) < 0.01 and abs(share["compare"] - 0.1) < 0.01
+    assert abs(share["labelling"] - 0.1) < 0.01 and abs(share["compare"] - 0.1) < 0.01
     comp = df.filter(pl.col("task") == "compare")
     for (a, b), ans in zip(comp["clip_ids"].to_list(), comp["answer"]):
         assert (ans == "yes") == (clip_label[a] == clip_label[b])
-    for (clip,), ans in df.filter(pl.col("task") == "labeling").select("clip_ids", "answer").rows():
+    for (clip,), ans in df.filter(pl.col("task") == "labelling").select("clip_ids", "answer").rows():
         assert ans == T.caption_answer(clip_label[clip])
 
 

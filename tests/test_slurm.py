@@ -1,22 +1,27 @@
-"""The Slurm profile end to end: a real single-node Slurm (envs/slurm_local.sh) runs the clips rule
-through the snakemake slurm executor plugin, with a tiny synthetic corpus."""
+"""The Slurm profile end to end: a real single-node Slurm (envs/slurm_local.sh) runs the tiny config through
+the snakemake slurm executor plugin, one sbatch job per rule. One fine-tuning job is cancelled with
+`scancel` while it trains; the profile's retry resubmits it, it resumes from its checkpoint, and every
+table comes out byte-identical to a local run of the same config."""
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from shard.corpora.synth import CLASSES
+from shard.train import HOLD_ENV
+from tests.fixtures import copy_project, results_files, tiny_workflow_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_LOCAL = ROOT / "envs" / "slurm_local.sh"
-TARGET = "results/clips/clips.parquet"
+CHECKPOINT = "results/models/ft_500.ckpt/step_00000020"  # the tiny config checkpoints every 20 steps
 
 pytestmark = pytest.mark.skipif(shutil.which("sbatch") is None,
                                 reason="sbatch not on PATH (bash envs/slurm_local.sh installs a local Slurm)")
@@ -24,55 +29,78 @@ pytestmark = pytest.mark.skipif(shutil.which("sbatch") is None,
 
 @pytest.fixture(scope="module")
 def slurm():
-    """A running local Slurm; stopped afterwards only if this test started it."""
+    """A running local Slurm. Daemons this fixture started are stopped by pid afterwards, also when a test
+    fails; a Slurm that was already up (CI starts one) is left as it was."""
     try:
         start = subprocess.run(["bash", str(SLURM_LOCAL)], capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         pytest.skip("local Slurm did not start within 180 s")
     if start.returncode != 0:
         pytest.skip(f"local Slurm cannot be started here: {(start.stderr or start.stdout).strip()[-500:]}")
-    yield
-    if "already up" not in start.stdout:
-        subprocess.run(["bash", str(SLURM_LOCAL), "stop"], capture_output=True, timeout=60)
-
-
-def tiny_config(workdir: Path) -> Path:
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    classes = [c.label for c in CLASSES.values() if c.default][:3]
-    cfg["corpus"]["synth"].update(scenes_per_class=1, events_per_scene=2, scene_seconds=4.0, classes=classes)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def job_ids(snakemake_log: str) -> list[str]:
-    return re.findall(r"submitted with SLURM jobid (\d+)", snakemake_log)
-
-
-def test_clips_rule_runs_as_a_slurm_job(slurm, tmp_path):
-    config = tiny_config(tmp_path)
-    # jobs run on this machine and re-invoke snakemake inside sbatch: the venv comes first on PATH
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--configfile", str(config), "--profile", str(ROOT / "profiles" / "slurm"),
-           "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs", TARGET]
     try:
-        run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired as err:
-        log = f"{err.stdout or ''}{err.stderr or ''}"
-        subprocess.run(["scancel", *job_ids(log)], capture_output=True)  # a killed snakemake cancels nothing
-        raise AssertionError(f"snakemake --profile profiles/slurm did not finish in 300 s:\n{log[-3000:]}")
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-3000:]
-    assert (tmp_path / TARGET).stat().st_size > 0
+        yield
+    finally:
+        if "already up" not in start.stdout:
+            subprocess.run(["bash", str(SLURM_LOCAL), "stop"], capture_output=True, timeout=60)
 
-    # the job went through sbatch: snakemake names its Slurm job id, Slurm knows it finished, and
-    # the job's own log holds the inner snakemake's run of the rule
-    ids = job_ids(log)
-    assert len(ids) == 1, log[-3000:]
-    state = subprocess.run(["squeue", "-h", "-j", ids[0], "--states=all", "-o", "%T"],
-                           capture_output=True, text=True, timeout=10).stdout.strip()
-    assert state == "COMPLETED"
-    job_log = tmp_path / ".snakemake" / "slurm_logs" / "rule_clips" / f"{ids[0]}.log"
-    assert "rule clips" in job_log.read_text()
+
+def squeue(*args: str) -> str:
+    return subprocess.run(["squeue", "-h", *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def finetune_job(scale: str) -> str | None:
+    """The Slurm job id of the running fine-tuning job of one scale (the plugin names the rule in --comment)."""
+    for line in squeue("-o", "%i %T %k").splitlines():
+        job, state, comment = (line.split(maxsplit=2) + ["", ""])[:3]
+        if state == "RUNNING" and comment.startswith("rule_finetune") and scale in comment:
+            return job
+    return None
+
+
+def test_tiny_config_through_slurm_with_a_cancelled_finetune(slurm, tiny_runs, tmp_path):
+    project = copy_project(tmp_path / "slurm_clone")
+    (project / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
+    # jobs run on this machine and re-invoke snakemake inside sbatch: the venv comes first on PATH.
+    # HOLD_ENV makes the first attempt of ft_500 wait after its first checkpoint, so it can be cancelled there.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", HOLD_ENV: "20",
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"), "--directory", str(project),
+           "--configfile", str(project / "tiny.yaml"), "--profile", str(project / "profiles" / "slurm"),
+           "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
+           "--slurm-keep-successful-logs"]
+    log_path = tmp_path / "snakemake.log"
+    with open(log_path, "w") as log_file:
+        run = subprocess.Popen(cmd, cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True)
+        try:
+            cancelled, deadline = None, time.monotonic() + 900
+            while run.poll() is None and time.monotonic() < deadline:
+                if cancelled is None and (project / CHECKPOINT).is_dir() and (job := finetune_job("500")):
+                    subprocess.run(["scancel", job], check=True, timeout=30)
+                    cancelled = job
+                time.sleep(1)
+            if run.poll() is None:
+                run.kill()
+        finally:
+            if run.poll() is None:  # a killed snakemake cancels nothing: clean the queue ourselves
+                run.kill()
+            ids = re.findall(r"SLURM jobid (\d+)", log_path.read_text())
+            if run.returncode != 0 and ids:
+                subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+    log = log_path.read_text()
+    assert run.returncode == 0, log[-4000:]
+    assert cancelled is not None, "the fine-tuning job was never seen running after its checkpoint"
+
+    # every job went through sbatch, ft_500 twice: cancelled, then resubmitted by the profile's retry
+    ids = re.findall(r"SLURM jobid (\d+)", log)
+    assert cancelled in ids and len(ids) > 20
+    states = dict(line.split() for line in squeue("-j", ",".join(ids), "--states=all", "-o", "%i %T").splitlines())
+    assert states[cancelled] == "CANCELLED"
+    assert all(states.get(i) == "COMPLETED" for i in ids if i != cancelled), states
+    finetune_log = (project / "results" / "logs" / "finetune_500.log").read_text()
+    assert "resumed finetune" in finetune_log and "(step 20 of 63)" in finetune_log
+
+    # the same bytes as the local run: tables, figure, adapters, predictions, everything under results/
+    local = tiny_runs[0]
+    files = results_files(local)
+    assert results_files(project) == files
+    assert [f for f in files if not filecmp.cmp(local / "results" / f, project / "results" / f, shallow=False)] == []

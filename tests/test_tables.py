@@ -5,11 +5,13 @@ import polars as pl
 import pytest
 
 from shard.common import write_jsonl
+from shard.conditions import study_conditions
 from shard.stats import mcnemar
-from shard.tables import labeling_table, scaling_table, semantic_table, tradeoff_figure
+from shard.tables import labelling_table, scaling_table, semantic_table, tradeoff_figure
 
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200, "mode": "loglik"}}
-CONDITIONS = ["original", "zeroshot_interleaved", "ft_400", "blind"]
+NAMES = ["original", "zeroshot_interleaved", "ft_400", "blind"]
+CONDITIONS = [{c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}[n] for n in NAMES]
 # per condition, which of 12 items are right (items 0-5 synonym, 6-11 hypernym; 2 items per clip)
 RIGHT = {"original": {0, 1, 2, 6, 7},
          "zeroshot_interleaved": {0, 1, 6},
@@ -25,13 +27,13 @@ def _semantic(cond):
              "correct": i in RIGHT[cond]} for i in range(12)]
 
 
-def _labeling(cond, multi=False):
+def _labelling(cond, multi=False):
     rows = []
     for i in range(5):
         gold = [i % 4] + ([(i + 1) % 4] if multi and i == 0 else [])
         sims = [0.9 if (k in gold) == (i in LABEL_RIGHT[cond]) else 0.1 * k for k in range(4)]
         pred = max(range(4), key=lambda k: sims[k])
-        rows.append({"prompt_id": f"c{i}.labeling", "item_id": f"c{i}.labeling", "clip_id": f"c{i}",
+        rows.append({"prompt_id": f"c{i}.labelling", "item_id": f"c{i}.labelling", "clip_id": f"c{i}",
                      "relation": None, "question_format": "caption", "n_options": 4, "generation": "x",
                      "gold_index": gold, "prediction": str(pred), "option_scores": sims,
                      "correct": pred in gold, "loglik_scores": sims, "correct_loglik": pred in gold,
@@ -41,15 +43,15 @@ def _labeling(cond, multi=False):
 
 @pytest.fixture
 def preds(tmp_path):
-    out = {"semantic": [], "labeling": [], "summaries": []}
-    for cond in CONDITIONS:
-        write_jsonl(_semantic(cond), tmp_path / cond / "shard.jsonl")
-        write_jsonl(_labeling(cond), tmp_path / cond / "labeling.jsonl")
+    out = {"semantic": [], "labelling": [], "summaries": []}
+    for cond in NAMES:
+        write_jsonl(_semantic(cond), tmp_path / cond / "semantic.jsonl")
+        write_jsonl(_labelling(cond), tmp_path / cond / "labelling.jsonl")
         (tmp_path / cond / "shard.summary.json").write_text(json.dumps(
             {"condition": cond, "model": {"backend": "mini_ltu", "adapter": "ft" if "ft" in cond else None},
-             "items_per_s": 123.4}))
-        out["semantic"].append(str(tmp_path / cond / "shard.jsonl"))
-        out["labeling"].append(str(tmp_path / cond / "labeling.jsonl"))
+             "acc": 0.5}))
+        out["semantic"].append(str(tmp_path / cond / "semantic.jsonl"))
+        out["labelling"].append(str(tmp_path / cond / "labelling.jsonl"))
         out["summaries"].append(str(tmp_path / cond / "shard.summary.json"))
     (tmp_path / "source.json").write_text(json.dumps({"checksum": "abc123", "version": "3.0"}))
     out["wordnet"] = str(tmp_path / "source.json")
@@ -67,7 +69,7 @@ def _semantic_outputs(preds, out):
 def test_semantic_table_contents(preds, tmp_path):
     _semantic_outputs(preds, tmp_path / "t")
     df = pl.read_csv(tmp_path / "t" / "semantic.csv")
-    assert df["condition"].to_list() == [*CONDITIONS, "chance"]
+    assert df["condition"].to_list() == [*NAMES, "chance"]
     row = dict(zip(df["condition"], df.iter_rows(named=True)))
     assert row["original"]["synonym_acc"] == pytest.approx(3 / 6)
     assert row["ft_400"]["hypernym_acc"] == pytest.approx(5 / 6)
@@ -101,28 +103,30 @@ def test_tables_are_byte_deterministic(preds, tmp_path):
     assert _semantic_outputs(preds, tmp_path / "a") == _semantic_outputs(preds, tmp_path / "b")
 
 
-def test_labeling_table(preds, tmp_path):
+def test_labelling_table(preds, tmp_path):
     out = tmp_path / "l"
-    labeling_table(predictions=preds["labeling"], conditions=CONDITIONS, csv=out / "labeling.csv",
-                   md=out / "labeling.md", tex=out / "labeling.tex", provenance=out / "labeling.provenance.json",
-                   config=CONFIG, wordnet_source=preds["wordnet"])
-    df = pl.read_csv(out / "labeling.csv")
+    labelling_table(predictions=preds["labelling"], conditions=CONDITIONS, csv=out / "labelling.csv",
+                   md=out / "labelling.md", tex=out / "labelling.tex", provenance=out / "labelling.provenance.json",
+                   config=CONFIG, wordnet_source=preds["wordnet"], summaries=preds["summaries"])
+    df = pl.read_csv(out / "labelling.csv")
     row = dict(zip(df["condition"], df.iter_rows(named=True)))
     assert row["original"]["caption_acc"] == pytest.approx(4 / 5) and row["original"]["caption_metric"] == "acc"
     assert row["blind"]["loglik_acc"] == pytest.approx(1 / 5)
     assert row["ft_400"]["caption_delta_vs_original"] == pytest.approx(-2 / 5)
     assert row["chance"]["caption_acc"] == pytest.approx(0.25)
-    md = (out / "labeling.md").read_text()
+    md = (out / "labelling.md").read_text()
     assert "Audio labelling accuracy" in md and "Caption + embedding (n=5)" in md
 
 
-def test_labeling_table_multilabel_uses_map(tmp_path):
+def test_labelling_table_multilabel_uses_map(tmp_path):
     paths = []
     for cond in ["original", "ft_400"]:
-        write_jsonl(_labeling(cond, multi=True), tmp_path / f"{cond}.jsonl")
+        write_jsonl(_labelling(cond, multi=True), tmp_path / f"{cond}.jsonl")
         paths.append(str(tmp_path / f"{cond}.jsonl"))
-    labeling_table(predictions=paths, conditions=["original", "ft_400"], csv=tmp_path / "l.csv",
-                   md=tmp_path / "l.md", tex=None, provenance=tmp_path / "l.json", config=CONFIG)
+    (tmp_path / "source.json").write_text(json.dumps({"checksum": "abc123", "version": "3.0"}))
+    labelling_table(predictions=paths, conditions=CONDITIONS[:3:2], csv=tmp_path / "l.csv",
+                    md=tmp_path / "l.md", tex=None, provenance=tmp_path / "l.json", config=CONFIG,
+                    wordnet_source=tmp_path / "source.json", summaries=[])
     df = pl.read_csv(tmp_path / "l.csv")
     assert df["caption_metric"].to_list() == ["map", "map", "map"]
     assert 0 < df["caption_acc"][0] <= 1 and df["caption_p_vs_original"].null_count() == 3
@@ -130,15 +134,16 @@ def test_labeling_table_multilabel_uses_map(tmp_path):
 
 
 def test_scaling_table_and_figure(preds, tmp_path):
-    kw = dict(semantic_predictions=preds["semantic"], labeling_predictions=preds["labeling"], conditions=CONDITIONS)
+    kw = dict(semantic_predictions=preds["semantic"], labelling_predictions=preds["labelling"], conditions=CONDITIONS)
     scaling_table(**kw, scales={"400": 400}, csv=tmp_path / "s.csv", md=tmp_path / "s.md",
-                  provenance=tmp_path / "s.json", config=CONFIG)
+                  provenance=tmp_path / "s.json", config=CONFIG, wordnet_source=preds["wordnet"],
+                  summaries=preds["summaries"])
     df = pl.read_csv(tmp_path / "s.csv")
     assert df["n_prompts"].to_list() == [0, 400]
     assert df["condition"].to_list() == ["zeroshot_interleaved", "ft_400"]
     # the trade-off: reasoning up, labelling down
     assert df["semantic_acc"].to_list() == pytest.approx([3 / 12, 10 / 12])
-    assert df["labeling_acc"].to_list() == pytest.approx([3 / 5, 2 / 5])
+    assert df["labelling_acc"].to_list() == pytest.approx([3 / 5, 2 / 5])
 
     tradeoff_figure(**kw, png=tmp_path / "a.png", config=CONFIG, scales={"400": 400})
     tradeoff_figure(**kw, png=tmp_path / "b.png", config=CONFIG, scales={"400": 400})

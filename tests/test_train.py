@@ -17,13 +17,17 @@ from safetensors.torch import load_file
 
 from shard import templates as T
 from shard.models import load_model
-from shard.train import KILL_ENV, audio_examples, fact_examples, finetune, lora_config, pretrain_base
+from shard.evaluate import base_metrics
+from shard.finetune import finetune, lora_config
+from shard.pretrain import pretrain_base
+from shard.prompts import audio_pretrain_prompts, build_pretrain_prompts, fact_pretrain_prompts
+from shard.train import KILL_ENV
 
 from tests.test_models import N_FRAMES, N_MELS, PROMPTS, feats, tiny_llm
 
 LABELS = ["Dog", "Church bell", "Siren"]
 PRETRAIN = {"hidden_size": 32, "layers": 2, "heads": 2, "audio_tokens": 3, "vocab_size": 100,
-            "projector_epochs": 1, "epochs": 6, "batch_size": 8, "lr": 3e-3}
+            "projector_epochs": 1, "epochs": 6, "batch_size": 8, "lr": 3e-3, "fact_repeats": 2}
 MODEL = {"backend": "mini_ltu", "base": None, "frontend": "logmel", "device": "cpu"}
 FINETUNE = {"lora": {"r": 4, "alpha": 8, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"],
                      "train_projector": False},
@@ -57,10 +61,10 @@ def write_tiny_data(root: Path) -> dict[str, str]:
         a, b = train.row(i % train.height, named=True), train.row((5 * i + 3) % train.height, named=True)
         two = i % 4 == 0
         prompts.append({"prompt_id": f"p{i:03d}", "clip_ids": [a["clip_id"], b["clip_id"]] if two else [a["clip_id"]],
-                        "text": T.COMPARE_TEMPLATE if two else "Is <audio> a kind of canine?",
+                        "text": T.COMPARE.text if two else "Is <audio> a kind of canine?",
                         "answer": ("yes" if a["label"] == b["label"] else "no") if two
                         else ("yes" if a["label"] == "Dog" else "no"),
-                        "task": "compare" if two else "shard", "relation": None if two else "hypernym",
+                        "task": "compare" if two else "semantic", "relation": None if two else "hypernym",
                         "format": "interleaved", "question_format": "yesno"})
     pl.DataFrame(prompts, schema_overrides={"relation": pl.String}).write_parquet(paths["prompts"])
     return paths
@@ -73,10 +77,12 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(data, tmp_path_factory):
-    base_dir = tmp_path_factory.mktemp("models") / "base"
-    pretrain_base(clips_parquet=data["clips_parquet"], features=data["features"], words=data["words"],
-                  base_dir=str(base_dir), pretrain=PRETRAIN, model=MODEL, seed=0)
-    return str(base_dir)
+    root = tmp_path_factory.mktemp("models")
+    build_pretrain_prompts(clips_parquet=data["clips_parquet"], words=data["words"], out=str(root / "pretrain.parquet"),
+                           seed=0)
+    pretrain_base(prompts=str(root / "pretrain.parquet"), clips_parquet=data["clips_parquet"], features=data["features"],
+                  words=data["words"], base_dir=str(root / "base"), pretrain=PRETRAIN, model=MODEL, seed=0, threads=1)
+    return str(root / "base")
 
 
 def read_log(path) -> list[dict]:
@@ -85,37 +91,49 @@ def read_log(path) -> list[dict]:
 
 
 # ---------------------------------------------------------------- pretraining
-def test_pretraining_corpus_is_train_clips_original_format_and_text_facts(data):
+def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data):
     clips = pl.read_parquet(data["clips_parquet"])
     train = clips.filter(pl.col("split") == "train")
-    texts, clip_ids, answers = audio_examples(train, LABELS, seed=0)
-    assert {c for cs in clip_ids for c in cs} == set(train["clip_id"])
-    assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 for t in texts)
-    qa = [a for t, a in zip(texts, answers) if t != T.to_original(T.CAPTION_INSTRUCTION)]
+    audio = audio_pretrain_prompts(clips, seed=0)
+    assert set(audio["clip_ids"].explode()) == set(train["clip_id"])
+    assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 for t in audio["text"])
+    qa = audio.filter(pl.col("task") == "label_qa")["answer"].to_list()
     assert qa.count("yes") == qa.count("no") == train.height // 2
-    f_texts, f_answers, kinds, f_options = fact_examples(pl.read_parquet(data["words"]), seed=0)
-    assert not any(T.AUDIO in t for t in f_texts)
-    assert kinds.count("fact_yesno") == 8 and kinds.count("fact_mc") == 5
-    for t, a, k, o in zip(f_texts, f_answers, kinds, f_options):
-        if k == "fact_mc":
-            options = t.split(" Options: ")[1].rstrip(".").split(", ")
-            assert len(options) == 4 and a in options
-            assert o == options  # the options carried as data are the ones the question lists
+    assert set(audio.filter(pl.col("task") == "labelling")["text"]) == {T.to_original(T.CAPTION.text)}
+    facts = fact_pretrain_prompts(pl.read_parquet(data["words"]), seed=0)
+    assert not any(T.AUDIO in t for t in facts["text"]) and (facts["clip_ids"].list.len() == 0).all()
+    kinds = facts["question_format"].to_list()
+    assert kinds.count("yesno") == 8 and kinds.count("mc4") == 5
+    assert "Is dog a kind of canine?" in facts["text"].to_list()  # one renderer fills {a} and {b}
+    for t, a, f, o in facts.select("text", "answer", "question_format", "options").iter_rows():
+        if f == "mc4":
+            listed = t.split(" Options: ")[1].rstrip(".").split(", ")
+            assert len(listed) == 4 and a in listed
+            assert o == listed  # the options carried as data are the ones the question lists
         else:
             assert o == [T.YES, T.NO]
 
 
-def test_pretraining_writes_a_loadable_base_that_learned(base):
+def test_pretraining_writes_a_loadable_base_that_learned(data, base, tmp_path):
     files = {p.name for p in Path(base).iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json", "train_log.csv"} <= files
-    metrics = json.loads((Path(base) / "metrics.json").read_text())
-    assert {"labelling_train", "labelling_test", "facts", "train_seconds"} <= set(metrics)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train_log.csv", "train_config.json"} <= files
     log = read_log(Path(base) / "train_log.csv")
+    assert set(log[0]) == {"stage", "step", "loss", "lr", "tokens"}  # nothing that depends on the clock
     assert {r["stage"] for r in log} == {"pretrain_projector", "pretrain_all"}
     losses = [float(r["loss"]) for r in log if r["stage"] == "pretrain_all"]
     assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3])
     llm = load_model(MODEL, base)
     assert llm.processor.tokenizer.unk_token_id not in llm.processor.encode_answer("church bell canine alarm")
+    # scored by the evaluation code, on exactly the pretraining prompts
+    out = tmp_path / "base_model.json"
+    base_metrics(prompts=str(Path(base).parent / "pretrain.parquet"), clips_parquet=data["clips_parquet"],
+                 features=data["features"], base_dir=base, metrics=str(out), model=MODEL,
+                 evaluate={"batch_size": 16, "max_new_tokens": 4}, seed=0, threads=1)
+    metrics = json.loads(out.read_text())
+    assert {"labelling_train", "label_qa", "facts_yesno", "facts_mc4", "model"} <= set(metrics)
+    assert [metrics[k]["n"] for k in ("labelling_train", "label_qa", "facts_yesno", "facts_mc4")] == [18, 18, 8, 5]
+    assert metrics["labelling_train"]["chance"] == pytest.approx(1 / 3) and metrics["facts_mc4"]["chance"] == 0.25
+    assert all(0 <= metrics[k]["acc"] <= 1 for k in ("labelling_train", "label_qa", "facts_yesno", "facts_mc4"))
 
 
 def test_loss_decreases_on_a_tiny_run():
@@ -169,7 +187,7 @@ def test_adapter_round_trip_gives_identical_logits(tmp_path):
 
 def run_finetune(data, base, adapter_dir, **overrides):
     finetune(base_dir=base, prompts=data["prompts"], clips_parquet=data["clips_parquet"], features=data["features"],
-             adapter_dir=str(adapter_dir), finetune={**FINETUNE, **overrides}, model=MODEL, seed=0)
+             adapter_dir=str(adapter_dir), finetune={**FINETUNE, **overrides}, model=MODEL, seed=0, threads=1)
 
 
 def test_finetune_writes_a_peft_adapter(data, base, tmp_path):
@@ -186,17 +204,20 @@ def test_finetune_writes_a_peft_adapter(data, base, tmp_path):
         plain.option_logprobs(PROMPTS[:1], fs, "interleaved", [["yes", "no"]])
 
 
-def finetune_process(data, base, adapter_dir, prompts: str, kill_after: int | None = None):
-    """finetune() in a fresh Python process (so it can be SIGKILLed), logging to its stderr."""
-    code = ("import json, sys; from shard.common import setup_logging; from shard.train import finetune; "
-            "setup_logging(); finetune(**json.loads(sys.argv[1]))")
-    args = json.dumps({"base_dir": base, "prompts": prompts, "clips_parquet": data["clips_parquet"],
-                       "features": data["features"], "adapter_dir": str(adapter_dir), "finetune": FINETUNE,
-                       "model": MODEL, "seed": 0})
+def finetune_process(data, base, adapter_dir, prompts: str, kill_after: int | None = None, processes: int = 1,
+                     **overrides):
+    """The `finetune` rule's command in a fresh process (so it can be SIGKILLed): `python -m shard.finetune`,
+    under torchrun when processes > 1, exactly as rules/train.smk launches it."""
+    launch = [sys.executable] + (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+                                 if processes > 1 else [])
+    settings = json.dumps({"finetune": {**FINETUNE, **overrides, "processes": processes}, "model": MODEL, "seed": 0})
+    cmd = [*launch, "-m", "shard.finetune", "--base-dir", base, "--prompts", prompts, "--clips", data["clips_parquet"],
+           "--features", data["features"], "--adapter-dir", str(adapter_dir), "--settings", settings,
+           "--threads", str(processes)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if kill_after is not None:
         env[KILL_ENV] = str(kill_after)
-    return subprocess.run([sys.executable, "-c", code, args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_resume_after_kill_is_bit_identical(data, base, tmp_path):

@@ -1,24 +1,27 @@
-"""LoRA fine-tuning with `finetune.processes: 2`: torchrun, two gloo ranks, DDP-synchronised weights."""
+"""LoRA fine-tuning with `finetune.processes: 2`: the rule's torchrun command, two gloo ranks, DDP-synchronised weights."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
 
 import polars as pl
 import pytest
 import torch
 from safetensors.torch import load_file
 
-import shard.train
-from shard.train import KILL_ENV
 from shard import templates as T
-from shard.common import ShardError
 from shard.models.mini_ltu import random_mini_ltu
 
 from tests.test_models import N_FRAMES, N_MELS, TINY
-from tests.test_train import read_log, run_finetune, write_tiny_data
+from tests.test_train import finetune_process, read_log, write_tiny_data
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def lora_sha1(model: torch.nn.Module) -> str:
 DDP = dict(processes=2, batch_size=23, max_steps=3, checkpoint_every=1)
 
 
-def test_two_processes_train_one_adapter_under_torchrun(data, base, tmp_path, capfd, caplog, monkeypatch):
+def test_two_processes_train_one_adapter_under_torchrun(data, base, tmp_path):
     from peft import PeftModel
 
     from shard.models.mini_ltu import MiniLTUForConditionalGeneration
@@ -59,15 +62,14 @@ def test_two_processes_train_one_adapter_under_torchrun(data, base, tmp_path, ca
     adapter = tmp_path / "ft_24"
     # a step = micro-batches of 23 (ranks take 12 + 11) and 1 (rank 1 has none and joins with weight 0): an
     # epoch of the 24 prompts; a checkpoint after every step
-    with caplog.at_level(logging.INFO, logger="shard"):
-        run_finetune(data, base, adapter, **DDP)
-    assert "-m torch.distributed.run --standalone --nproc_per_node 2 -m shard.train finetune" in caplog.text
-    err = capfd.readouterr().err  # the ranks' own stderr
+    run = finetune_process(data, base, adapter, data["prompts"], **DDP)
+    assert run.returncode == 0, run.stderr[-3000:]
+    err = run.stderr  # both ranks' stderr
     assert err.count("DDP: world size 2, backend gloo") == 1  # rank 0 logs, rank 1 only warns
 
     assert {"adapter_config.json", "adapter_model.safetensors", "train_log.csv", "train_config.json"} <= \
         {p.name for p in adapter.iterdir()}
-    assert not (tmp_path / "ft_24.ckpt").exists() and not (tmp_path / "ft_24.torchrun.json").exists()
+    assert not (tmp_path / "ft_24.ckpt").exists()
     rows = read_log(adapter / "train_log.csv")
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
     assert all(math.isfinite(float(r["loss"])) and float(r["loss"]) > 0 for r in rows)
@@ -84,28 +86,25 @@ def test_two_processes_train_one_adapter_under_torchrun(data, base, tmp_path, ca
 
     # rank 0 killed after step 2: torchrun stops the job; the rerun resumes every rank to the same adapter
     resumed = tmp_path / "resumed" / "ft_24"
-    monkeypatch.setenv(KILL_ENV, "2")
-    with pytest.raises(ShardError, match="under torchrun"):
-        run_finetune(data, base, resumed, **DDP)
-    monkeypatch.delenv(KILL_ENV)
-    with caplog.at_level(logging.INFO, logger="shard"):
-        run_finetune(data, base, resumed, **DDP)
-    assert "resumed finetune" in capfd.readouterr().err
+    killed = finetune_process(data, base, resumed, data["prompts"], kill_after=2, **DDP)
+    assert killed.returncode != 0 and not resumed.exists()
+    done = finetune_process(data, base, resumed, data["prompts"], **DDP)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed finetune" in done.stderr
     assert (resumed / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
     assert [r["loss"] for r in read_log(resumed / "train_log.csv")] == [r["loss"] for r in rows]
 
 
-def test_one_process_does_not_launch_torchrun(data, base, tmp_path, monkeypatch, caplog):
-    default = tmp_path / "default" / "ft_24"
-    run_finetune(data, base, default)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("processes: 1 must train in this process")
-
-    monkeypatch.setattr(shard.train, "torchrun", refuse)
-    one = tmp_path / "one" / "ft_24"
-    with caplog.at_level(logging.INFO, logger="shard"):
-        run_finetune(data, base, one, processes=1)
-    assert "fine-tuned 6 steps" in caplog.text and "DDP:" not in caplog.text
-    assert (one / "adapter_model.safetensors").read_bytes() == (default / "adapter_model.safetensors").read_bytes()
-    assert [r["loss"] for r in read_log(one / "train_log.csv")] == [r["loss"] for r in read_log(default / "train_log.csv")]
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_rule_shows_how_the_job_is_launched(tmp_path, processes):
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["finetune"]["processes"] = processes
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                          str(tmp_path), "--configfile", str(tmp_path / "c.yaml"), "-n", "-p", "--cores", "2",
+                          "results/models/ft_400"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    command = next(line for line in out.stdout.splitlines() if "-m shard.finetune" in line)
+    torchrun = "-m torch.distributed.run --standalone --nproc_per_node 2 -m shard.finetune"
+    assert (torchrun in command) == (processes == 2)
+    assert "--settings" in command and "--adapter-dir results/models/ft_400" in command

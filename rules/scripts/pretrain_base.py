@@ -1,4 +1,4 @@
-from shard.train import pretrain_base
+from shard.pretrain import pretrain_base
 from shard.workflow import run
 
 run(snakemake, pretrain_base)

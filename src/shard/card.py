@@ -8,6 +8,7 @@ import polars as pl
 import yaml
 
 from .common import config_hash, rng, write_text
+from .markdown import markdown_table
 
 PRETRAINING = (
     "What the base model saw in pretraining: audio labelling and label yes/no QA (\"Is <audio> the "
@@ -16,19 +17,6 @@ PRETRAINING = (
     "words as related ones); never a SHARD question with audio. Whether it connects what it hears "
     "to what it knows is what this benchmark measures."
 )
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _table(df: pl.DataFrame) -> str:
-    if df.is_empty():
-        return "(none)\n"
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.iter_rows()]
-    return "\n".join(lines) + "\n"
 
 
 def _counts(items: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -64,7 +52,7 @@ def _examples(items: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, label_synsets: pl.DataFrame,
                 source: dict, config: dict, stats: dict) -> str:
-    seed = int(config.get("seed", 0))
+    seed = int(config["seed"])
     both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
     mapped = label_synsets.filter(pl.col("synset").is_not_null())
     unmapped = label_synsets.filter(pl.col("synset").is_null())
@@ -73,32 +61,31 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
            "Synonym and Hypernym Audio Reasoning Dataset: each item pairs a clip with a question about "
            "a WordNet relation of what is sounding.\n",
            "## Provenance\n",
-           f"- WordNet {source.get('version')} from `{source.get('source')}` ({source.get('origin', 'nltk_data')}), "
-           f"sha1(data.noun) = `{source.get('checksum')}`",
+           f"- WordNet {source['version']} ({source['origin']}), sha1(data.noun) = `{source['checksum']}`",
            f"- config hash `{config_hash(config)}`, seed {seed}",
            f"- clips read: {stats.get('clips', 0)}; skipped for an unmapped label: {sum(skipped.values())}"
            + (f"; dropped to keep train pool and test synset-disjoint: {stats.get('dropped_disjoint', 0)}"
               if stats.get("synset_side") else ""),
            f"- items: {test.height} test ({test['clip_id'].n_unique()} clips), {pool.height} train pool "
            f"({pool['clip_id'].n_unique()} clips); word facts: {words.height}\n",
-           "## Items per relation and format\n", _table(_counts(both, ["part", "relation", "format"])),
+           "## Items per relation and format\n", markdown_table(_counts(both, ["part", "relation", "format"])),
            "## Items per label\n",
-           _table(both.group_by("label", "synset").agg(
+           markdown_table(both.group_by("label", "synset").agg(
                (pl.col("part") == "test").sum().alias("test"), (pl.col("part") == "train_pool").sum().alias("train_pool"))
                .sort("label")),
-           "## Yes/no answer balance (test)\n", _table(_yes_balance(test)),
-           "## Yes/no answer balance (train pool)\n", _table(_yes_balance(pool)),
-           "## mc4 answer position (test)\n", _table(_position_balance(test)),
-           "## mc4 answer position (train pool)\n", _table(_position_balance(pool)),
-           "## Label to synset\n", _table(mapped.select("label", "synset", "method", "lexname", "gloss").sort("label")),
+           "## Yes/no answer balance (test)\n", markdown_table(_yes_balance(test)),
+           "## Yes/no answer balance (train pool)\n", markdown_table(_yes_balance(pool)),
+           "## mc4 answer position (test)\n", markdown_table(_position_balance(test)),
+           "## mc4 answer position (train pool)\n", markdown_table(_position_balance(pool)),
+           "## Label to synset\n", markdown_table(mapped.select("label", "synset", "method", "lexname", "gloss").sort("label")),
            "## Unmapped labels\n",
-           _table(unmapped.select("label", "reason").with_columns(
+           markdown_table(unmapped.select("label", "reason").with_columns(
                clips_skipped=pl.col("label").replace_strict(skipped, default=0, return_dtype=pl.Int64)).sort("label")),
            ]
     if stats.get("synset_side"):
         side = pl.DataFrame(sorted(stats["synset_side"].items()), schema=["synset", "side"], orient="row")
-        out += ["## Synset-disjoint assignment\n", _table(side)]
-    out += ["## Examples (test)\n", _table(_examples(test, seed)),
+        out += ["## Synset-disjoint assignment\n", markdown_table(side)]
+    out += ["## Examples (test)\n", markdown_table(_examples(test, seed)),
             "## What the base model saw in pretraining\n", PRETRAINING + "\n",
             "## Config\n", "```yaml\n" + yaml.safe_dump(config, sort_keys=True, default_flow_style=False) + "```\n"]
     return "\n".join(out)

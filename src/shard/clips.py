@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from . import audio as audio_io  # module access, so a test can count load_audio calls
 from .common import ShardError, rng, save_npy, write_parquet
-from .corpora import REJECT_SCHEMA, load_segments, rejects_frame
+from .corpora import REJECT_SCHEMA, audio_root, rejects_frame
 
 log = logging.getLogger("shard")
 
@@ -103,13 +103,16 @@ def cap_per_label(clips: pl.DataFrame, max_per_label: int | None, seed: int) -> 
     return clips.filter(pl.col("clip_id").is_in(keep))
 
 
-def build_clips(*, clips_parquet, audio, rejects, corpus: dict, clips: dict, seed: int, results) -> pl.DataFrame:
-    """Write clips.parquet, audio.npy (int16) and rejects.parquet for the configured corpus."""
-    cfg = {"sample_rate": 16000, "seconds": 1.0, "min_seconds": 0.25, "max_per_label": None,
-           "test_fraction": 0.3, "silence_dbfs": -60.0, **clips}
+def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, rejects, corpus: dict, clips: dict,
+                seed: int) -> pl.DataFrame:
+    """Write clips.parquet, audio.npy (int16) and rejects.parquet (the corpus rule's rejects and the
+    clips that could not be cut) from the corpus rule's segments. Paths stay relative to the audio root."""
+    cfg = clips
     sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
     kind = corpus["kind"]
-    segments, adapter_rejects = load_segments(corpus, cfg, seed, Path(results) / "corpus" / kind)
+    root = audio_root(corpus, files)
+    segments = pl.read_parquet(segments)
+    adapter_rejects = pl.read_parquet(corpus_rejects)
 
     rows, pcm, bad = [], {}, []
     multi_file = set(segments.group_by("recording_id").agg(pl.col("path").n_unique())
@@ -118,7 +121,7 @@ def build_clips(*, clips_parquet, audio, rejects, corpus: dict, clips: dict, see
     for group in tqdm(by_file, desc=f"decode {kind}", unit="file", mininterval=5):
         path = group["path"][0]
         try:
-            y = audio_io.load_audio(path, sr)  # the one decode of this file
+            y = audio_io.load_audio(root / path, sr)  # the one decode of this file
         except audio_io.DecodeError as err:
             bad += [{"path": path, "recording_id": s["recording_id"], "clip_id": None, "reason": err.reason,
                      "detail": err.detail} for s in group.iter_rows(named=True)]

@@ -25,6 +25,11 @@ class ShardError(Exception):
     """An error the user can fix: the message names the file or config key and what to do."""
 
 
+def readable(name: str) -> str:
+    """A WordNet lemma or corpus label name as words: 'crying_baby' -> 'crying baby'."""
+    return name.replace("_", " ")
+
+
 # ---------------------------------------------------------------- randomness
 def seed_for(seed: int, *keys: Any) -> int:
     """A 63-bit seed derived from (config seed, stage, key, ...): stable across runs and machines."""
@@ -72,14 +77,18 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
 
 
 def write_jsonl(records: list[dict], path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    """One JSON object per line (polars' ndjson writer), atomically."""
+    import polars as pl
+
+    with atomic_path(path) as tmp:
+        pl.DataFrame(records, infer_schema_length=None).write_ndjson(tmp)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def read_jsonl(path: str | os.PathLike):
+    """A jsonl file as a polars DataFrame (an empty file: no rows, no columns)."""
+    import polars as pl
+
+    return pl.read_ndjson(path, infer_schema_length=None) if Path(path).stat().st_size else pl.DataFrame()
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:

@@ -9,8 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import copy
-
 import jsonschema
 import yaml
 
@@ -19,53 +17,46 @@ from .common import ShardError
 NEEDS_ROOT = {"audioset", "audioset_strong", "esc50", "fsd50k", "manifest"}
 
 
+SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
+
+
 def schema() -> dict:
-    """The schema, with every property that has no `default` made required: a key missing from a
-    user's config is then named in the error, instead of surfacing later as a KeyError in a job."""
-    doc = yaml.safe_load(resources.files("shard").joinpath("config.schema.yaml").read_text())
-
-    def require(node: dict) -> None:
-        props = node.get("properties")
-        if node.get("type") == "object" and props:
-            node["required"] = sorted(set(node.get("required", [])) |
-                                      {k for k, v in props.items() if "default" not in v})
-            for child in props.values():
-                require(child)
-
-    require(doc)
-    return doc
-
-
-def _fill_defaults(node_schema: dict, cfg: dict) -> None:
-    """Set the schema's defaults for absent keys, in place (what the stages then read)."""
-    for key, sub in node_schema.get("properties", {}).items():
-        if key not in cfg and "default" in sub:
-            cfg[key] = copy.deepcopy(sub["default"])
-        if isinstance(cfg.get(key), dict) and sub.get("type") == "object":
-            _fill_defaults(sub, cfg[key])
+    """The schema: every property that has no `default` is listed as required in the file itself."""
+    return yaml.safe_load(SCHEMA.read_text())
 
 
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
+def _explain(e: jsonschema.ValidationError) -> str:
+    if e.validator == "additionalProperties":
+        hint = "remove it or fix its spelling (every key is listed in src/shard/config.schema.yaml)"
+    elif e.validator == "required":
+        hint = "add it (config.yaml shows every key with its default value)"
+    else:
+        hint = "see src/shard/config.schema.yaml for the allowed values"
+    return f"config key '{_key(e.absolute_path)}': {e.message}; {hint}"
+
+
 def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Raise ShardError naming the first bad key; fill the schema's defaults in place; return cfg."""
+    """Raise ShardError naming the first bad key; fill the schema's defaults in place (snakemake.utils.validate);
+    then the checks a schema cannot express. Returns cfg."""
     if not isinstance(cfg, dict):
         raise ShardError("the config is empty or not a mapping; start from the repository's config.yaml")
-    doc = schema()
-    _fill_defaults(doc, cfg)
-    validator = jsonschema.Draft202012Validator(doc)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
-    if errors:
-        e = errors[0]
-        if e.validator == "additionalProperties":
-            hint = "remove it or fix its spelling (every key is listed in src/shard/config.schema.yaml)"
-        elif e.validator == "required":
-            hint = "add it (config.yaml shows every key with its default value)"
-        else:
-            hint = "see src/shard/config.schema.yaml for the allowed values"
-        raise ShardError(f"config key '{_key(e.absolute_path)}': {e.message}; {hint}")
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:  # fills the schema's defaults in place: the only defaults there are
+        validate(cfg, str(SCHEMA), set_default=True)
+    except WorkflowError as err:
+        cause = err.__context__  # snakemake raises from inside `except ValidationError`
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise ShardError(f"config: {err}") from None
+        # the first error in key order, as a user reads the file
+        first = min(jsonschema.Draft202012Validator(schema()).iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)),
+                    default=cause)
+        raise ShardError(_explain(first)) from None
 
     corpus = cfg["corpus"]
     if corpus["kind"] in NEEDS_ROOT:

@@ -13,7 +13,8 @@ package) and the most similar label is the prediction. A constrained variant sco
 name by log-likelihood. Accuracy for single-label corpora; mAP (labels ranked by similarity /
 log-likelihood) for multi-label ones.
 
-The `blind` condition replaces every clip's features with those of a silent clip of the same length.
+The `blind` condition replaces every clip's features with those of a silent clip of the same length
+(written by the features stage).
 """
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import polars as pl
+import torch
 from tqdm import tqdm
 
 from . import templates as T
-from .common import ShardError, sha1_file, write_json, write_jsonl
+from .conditions import TASKS
+from .common import ShardError, seed_for, sha1_file, write_json, write_jsonl
 from .stats import chance, map_chance, mean_average_precision
 
 log = logging.getLogger("shard")
@@ -136,33 +139,45 @@ def _features(batch: pl.DataFrame, features_for: FeaturesFor) -> list[list[np.nd
 
 
 def _base_record(row: dict) -> dict:
-    return {"prompt_id": row["prompt_id"], "item_id": row["item_id"], "clip_id": row["clip_ids"][0],
+    return {"prompt_id": row["prompt_id"], "item_id": row["item_id"], "clip_id": row["clip_ids"][0] if len(row["clip_ids"]) else None,
             "relation": row["relation"], "question_format": row["question_format"],
             "n_options": len(row["options"])}
 
 
-def score_shard(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
-                cfg: dict) -> tuple[list[dict], dict]:
-    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics)."""
-    mode, size = cfg.get("mode", "loglik"), cfg.get("batch_size", 64)
+def score_choices(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str, batch_size: int,
+                  desc: str) -> list[dict]:
+    """Log-likelihood multiple choice (lm-evaluation-harness): per prompt, the summed log-prob of each
+    option given the prompt (its cache shared by the options); `correct` by the summed score,
+    `correct_norm` by the score per UTF-8 byte."""
     records: list[dict] = []
-    for batch in _batches(prompts, size, f"shard/{fmt}/{mode}"):
+    for batch in _batches(prompts, batch_size, desc):
         rows = batch.to_dicts()
-        feats = _features(batch, features_for)
         options = [list(r["options"]) for r in rows]
-        if mode == "loglik":
-            scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, options)
-            for r, opts, sc in zip(rows, options, scored):
-                best, best_norm = pick_options(sc, opts)
-                records.append({**_base_record(r), "prediction": opts[best],
-                                "option_scores": [float(s) for s, _ in sc],
-                                "option_tokens": [int(n) for _, n in sc],
-                                "correct": best == r["answer_index"],
-                                "prediction_norm": opts[best_norm],
-                                "correct_norm": best_norm == r["answer_index"]})
-        else:
-            answers = llm.generate(batch["text"].to_list(), feats, fmt, cfg.get("max_new_tokens", 16))
-            for r, opts, text in zip(rows, options, answers):
+        scored = llm.option_logprobs(batch["text"].to_list(), _features(batch, features_for), fmt, options)
+        for r, opts, sc in zip(rows, options, scored):
+            best, best_norm = pick_options(sc, opts)
+            records.append({**_base_record(r), "prediction": opts[best],
+                            "option_scores": [float(s) for s, _ in sc],
+                            "option_tokens": [int(n) for _, n in sc],
+                            "correct": best == r["answer_index"],
+                            "prediction_norm": opts[best_norm],
+                            "correct_norm": best_norm == r["answer_index"]})
+    return records
+
+
+def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
+                   cfg: dict) -> tuple[list[dict], dict]:
+    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics)."""
+    mode, size = cfg["mode"], cfg["batch_size"]
+    if mode == "loglik":
+        records = score_choices(llm, prompts, features_for, fmt, size, f"semantic/{fmt}/loglik")
+    else:
+        records = []
+        for batch in _batches(prompts, size, f"semantic/{fmt}/generate"):
+            rows = batch.to_dicts()
+            answers = llm.generate(batch["text"].to_list(), _features(batch, features_for), fmt, cfg["max_new_tokens"])
+            for r, text in zip(rows, answers):
+                opts = list(r["options"])
                 idx, failure = extract_answer(text, opts, r["question_format"])
                 records.append({**_base_record(r), "generation": text,
                                 "prediction": None if idx is None else opts[idx], "option_scores": None,
@@ -181,23 +196,23 @@ def score_shard(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
     return records, metrics
 
 
-def score_labeling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
+def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
                    fmt: str, cfg: dict, embed) -> tuple[list[dict], dict]:
     """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood."""
     labels = list(prompts["options"][0]) if prompts.height else []
     if any(list(o) != labels for o in prompts["options"]):
         raise ShardError("labelling prompts must share one option list (every label of the corpus); "
-                         "rebuild prompts/labeling_*.parquet")
+                         "rebuild prompts/labelling_*.parquet")
     index = {l: i for i, l in enumerate(labels)}
     clip_labels = dict(zip(clips["clip_id"], clips["labels"]))
     multi = bool((clips["labels"].list.len() > 1).any())
     label_vecs = embed([T.sound_of(l) for l in labels]) if labels else None
 
     records: list[dict] = []
-    for batch in _batches(prompts, cfg.get("batch_size", 64), f"labeling/{fmt}"):
+    for batch in _batches(prompts, cfg["batch_size"], f"labelling/{fmt}"):
         rows = batch.to_dicts()
         feats = _features(batch, features_for)
-        captions = llm.generate(batch["text"].to_list(), feats, fmt, cfg.get("max_new_tokens", 16))
+        captions = llm.generate(batch["text"].to_list(), feats, fmt, cfg["max_new_tokens"])
         sims = embed([T.sound_of(c.strip()) for c in captions]) @ label_vecs.T
         scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, [labels] * len(rows))
         for r, caption, sim, sc in zip(rows, captions, sims, scored):
@@ -243,21 +258,6 @@ def _mean(values) -> float:
 
 
 # ---------------------------------------------------------------- IO
-def silence_features(frontend: str, params: dict, clips: dict | None, like: np.ndarray) -> np.ndarray:
-    """Features of a silent clip (the blind control): a zero waveform of the stored clip length
-    (config clips.sample_rate x clips.seconds), through the same front end as every real clip."""
-    from .features import featurize
-
-    clips = clips or {}
-    sr = int(clips.get("sample_rate", 16000))
-    silence = featurize(np.zeros(int(round(sr * clips.get("seconds", 1.0))), np.float32), frontend, params or {}, sr)
-    silence = np.asarray(silence, np.float16).astype(np.float32)  # stored features are float16: same rounding
-    if silence.shape != like.shape:
-        raise ShardError(f"blind control: silence features have shape {silence.shape} but stored features "
-                         f"{like.shape}; pass clips=config['clips'] to the evaluate rule (clip length)")
-    return silence
-
-
 def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> dict:
     """What identifies the scored model in summaries and table provenance (no timestamps)."""
     ident = {"backend": model_cfg.get("backend"), "frontend": model_cfg.get("frontend"),
@@ -271,52 +271,78 @@ def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> d
     return ident
 
 
-def evaluate(*, prompts, clips_parquet, features, predictions, summary, base_dir, adapter_dir=None,
-             model: dict, evaluate: dict, condition: str, task: str, frontend_params: dict | None = None,
-             clips: dict | None = None, threads: int | None = None) -> None:
-    """Snakemake entry point (rule `evaluate`): writes `predictions` (jsonl) and `summary` (json).
+def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary, base_dir, adapter_dir=None,
+             model: dict, evaluate: dict, condition: dict, task: str, threads: int) -> None:
+    """Rule `evaluate`: one (condition, task) -> `predictions` (jsonl, one record per item) and `summary` (json).
 
-    `frontend_params` are the front end's settings (config features.<model.frontend>) and `clips`
-    the config's clips section: the blind control featurizes a silent clip of that length.
-    `threads` (the rule's) caps torch's CPU threads: more threads than cores slows scoring sharply.
+    `condition` is a shard.conditions.Condition record: its audio is the clip's features, or `silence`
+    (the features stage's silent clip) for the blind control. `threads` caps torch's CPU threads.
     """
     from .features import FeatureStore
     from .models import load_model
 
-    if task not in ("shard", "labeling"):
-        raise ShardError(f"evaluate: unknown task '{task}'; use 'shard' or 'labeling'")
+    if task not in TASKS:
+        raise ShardError(f"evaluate: unknown task '{task}'; use one of {TASKS}")
     df = pl.read_parquet(prompts)
-    fmts = df["format"].unique().to_list()
-    if len(fmts) != 1:
-        raise ShardError(f"{prompts}: prompts of one file must share one format, found {sorted(fmts)}")
+    fmts = sorted(df["format"].unique().to_list())
+    if fmts != [condition["prompt_format"]]:
+        raise ShardError(f"{prompts}: condition '{condition['name']}' is tested in the {condition['prompt_format']} "
+                         f"format but the file holds {sorted(fmts)}; rebuild results/prompts/")
     fmt = fmts[0]
     clip_table = pl.read_parquet(clips_parquet)
-
     store = FeatureStore(features, clips_parquet)
     features_for: FeaturesFor = lambda ids: [np.asarray(f, dtype=np.float32) for f in store.get(list(ids))]
-    if condition == "blind":
-        silence = silence_features(model["frontend"], frontend_params, clips,
-                                   features_for(clip_table["clip_id"][:1].to_list())[0])
-        features_for = lambda ids: [silence] * len(ids)
+    if condition["audio"] == "silence":
+        quiet = np.load(silence).astype(np.float32)
+        features_for = lambda ids: [quiet] * len(ids)
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     llm = load_model(model, base_dir, adapter_dir)
-    embed = sentence_embedder(llm.device.type) if task == "labeling" else None
     start = time.perf_counter()
-    if task == "shard":
-        records, metrics = score_shard(llm, df, features_for, fmt, evaluate)
+    if task == "semantic":
+        records, metrics = score_semantic(llm, df, features_for, fmt, evaluate)
     else:
-        records, metrics = score_labeling(llm, df, clip_table, features_for, fmt, evaluate, embed)
-    seconds = time.perf_counter() - start
-
+        records, metrics = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
+                                           sentence_embedder(llm.device.type))
     write_jsonl(records, predictions)
-    out: dict[str, Any] = {"condition": condition, "task": task, "format": fmt,
-                           "mode": evaluate.get("mode", "loglik") if task == "shard" else "caption+loglik",
-                           "blind": condition == "blind", **metrics,
-                           "items_per_s": metrics["n"] / seconds if seconds > 0 else None,
+    out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": fmt,
+                           "mode": evaluate["mode"] if task == "semantic" else "caption+loglik",
+                           "audio": condition["audio"], **metrics,
                            "model": model_identity(model, base_dir, adapter_dir)}
     write_json(out, summary)
-    log.info("%s/%s: n=%d acc=%.4f (chance %.3f)", condition, task, metrics["n"], metrics["acc"], metrics["chance"])
+    log.info("%s/%s: n=%d acc=%.4f (chance %.3f), %.1f items/s", condition["name"], task, metrics["n"], metrics["acc"],
+             metrics["chance"], metrics["n"] / max(time.perf_counter() - start, 1e-9))
+
+
+def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: dict, evaluate: dict, seed: int,
+                 threads: int) -> None:
+    """Rule `base_metrics`: how well the base model learned its pretraining prompts (prompts/pretrain.parquet):
+    audio labelling on up to 300 train clips (constrained log-likelihood and exact caption), label QA, and the
+    text-only WordNet facts by question format. Held-out labelling is the `original` row of the labelling table."""
+    from .features import FeatureStore
+    from .models import load_model
+
+    torch.set_num_threads(threads)
+    df = pl.read_parquet(prompts)
+    store = FeatureStore(features, clips_parquet)
+    features_for: FeaturesFor = lambda ids: [np.asarray(f, dtype=np.float32) for f in store.get(list(ids))]
+    llm = load_model(model, base_dir)
+    size = evaluate["batch_size"]
+    captions = df.filter(pl.col("task") == "labelling")
+    captions = captions.sample(n=min(captions.height, 300), seed=seed_for(seed, "base_metrics") % 2**32).sort("prompt_id")
+    out: dict[str, Any] = {}
+    for name, part in [("labelling_train", captions), ("label_qa", df.filter(pl.col("task") == "label_qa")),
+                       ("facts_yesno", df.filter((pl.col("task") == "fact") & (pl.col("question_format") == "yesno"))),
+                       ("facts_mc4", df.filter((pl.col("task") == "fact") & (pl.col("question_format") == "mc4")))]:
+        records = score_choices(llm, part, features_for, "original", size, f"base/{name}")
+        out[name] = {"acc": _mean(r["correct"] for r in records), "n": len(records),
+                     "chance": chance([len(o) for o in part["options"]]) if part.height else None}
+    generated = []
+    for batch in _batches(captions, size, "base/caption_exact"):
+        generated += llm.generate(batch["text"].to_list(), _features(batch, features_for), "original",
+                                  evaluate["max_new_tokens"])
+    out["labelling_train"]["caption_exact"] = _mean(g == a for g, a in zip(generated, captions["answer"]))
+    out["model"] = model_identity(model, base_dir, None)
+    write_json(out, metrics)
+    log.info("base model: labelling (train clips) %.3f, label QA %.3f, facts yes/no %.3f, mc4 %.3f",
+             out["labelling_train"]["acc"], out["label_qa"]["acc"], out["facts_yesno"]["acc"], out["facts_mc4"]["acc"])

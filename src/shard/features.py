@@ -92,14 +92,11 @@ def clip_ids_sha1(clip_ids) -> str:
     return hashlib.sha1("\n".join(clip_ids).encode()).hexdigest()
 
 
-def build_features(*, clips_parquet, audio, features, meta, frontend: str | None = None,
-                   params: dict | None = None, sample_rate: int = SAMPLE_RATE) -> None:
-    """features/{frontend}.npy float16 (n_clips, bins, frames) in clips.row order, plus its meta json.
-
-    `frontend` defaults to the output's file name (features/logmel.npy -> logmel), the rule's wildcard.
-    """
-    frontend = frontend or Path(features).stem
-    fn, params = _frontend(frontend), dict(params or {})
+def build_features(*, clips_parquet, audio, features, meta, silence, frontend: str, params: dict, sample_rate: int,
+                   seconds: float) -> None:
+    """features/{frontend}.npy float16 (n_clips, bins, frames) in clips.row order, its meta json, and the
+    features of one silent clip of the same length (`silence`: what the blind control hears)."""
+    fn, params = _frontend(frontend), dict(params)
     clips = pl.read_parquet(clips_parquet, columns=["clip_id", "row"]).sort("row")
     pcm = np.load(audio, mmap_mode="r")
     if pcm.shape[0] != clips.height or not (clips["row"] == np.arange(clips.height)).all():
@@ -111,6 +108,8 @@ def build_features(*, clips_parquet, audio, features, meta, frontend: str | None
         batch = pcm[start:start + BATCH].astype(np.float32) / 32768
         out[start:start + len(batch)] = fn(batch, params, sample_rate)
     save_npy(out, features)
+    quiet = featurize(np.zeros(int(round(sample_rate * seconds)), np.float32), frontend, params, sample_rate)
+    save_npy(quiet.astype(np.float16), silence)  # stored like every clip: the same float16 rounding
     write_json({"frontend": frontend, "params": params, "sample_rate": sample_rate, "shape": list(out.shape),
                 "dtype": "float16", "clip_ids_sha1": clip_ids_sha1(clips["clip_id"])}, meta)
     log.info("features %s: %s float16 -> %s", frontend, out.shape, features)

@@ -135,7 +135,7 @@ def _positions(n: int, seed: int, split: str, relation: str) -> list[int]:
 
 def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, seed: int, split: str):
     """Items for one split, and the (label, synset, word, relation) negatives they used."""
-    n = int(shard.get("items_per_clip", 2))
+    n = shard["items_per_clip"]
     rows, used = [], []
     for relation in shard["relations"]:
         eligible = []  # (clip_id, label, synsets) that have a positive and enough negatives
@@ -154,28 +154,27 @@ def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, 
                 g = rng(seed, "items", split, relation, fmt, clip_id)
                 pos = _cycle(g, bank.positives[(synset, relation)], n)
                 neg = _cycle(g, bank.negatives(synsets, relation, seed), n * (MC_OPTIONS - 1))
-                choices = templates.SHARD_TEMPLATES[(relation, kind, fmt)]
+                choices = templates.semantic_templates(relation, kind, fmt)
                 for k in range(n):
                     t = int(g.integers(len(choices)))
                     if fmt == "yesno":
                         candidate = pos[k] if yes[(clip_id, k)] else neg[k]
                         options, answer = [templates.YES, templates.NO], templates.YES if yes[(clip_id, k)] else templates.NO
-                        question = choices[t].format(word=candidate)
                         negs = [] if yes[(clip_id, k)] else [candidate]
                     else:
                         negs = _distinct(bank, neg, k, pos[k])
                         options = list(negs)
                         options.insert(next(positions), pos[k])
                         candidate, answer = pos[k], pos[k]
-                        question = choices[t] + templates.mc_options_suffix(options)
                     used += [(label, synset, w, relation) for w in negs]
                     rows.append({"item_id": f"{clip_id}.{relation}.{fmt}.{k}", "clip_id": clip_id,
                                  "label": label, "synset": synset, "relation": relation, "format": fmt,
-                                 "template_id": f"{relation}.{kind}.{fmt}.{t}", "question": question,
+                                 "template_id": choices[t].id, "question": choices[t].text,
                                  "options": options, "answer": answer, "answer_index": options.index(answer),
                                  "candidate": candidate, "source_kind": kind})
     items = pl.DataFrame(rows, schema=ITEM_SCHEMA).sort("item_id")
-    return items, used
+    mc = pl.when(pl.col("format") == "mc4").then(pl.col("options"))
+    return items.with_columns(question=templates.render(pl.col("question"), mc, word=pl.col("candidate"))), used
 
 
 def _distinct(bank: WordBank, neg: list[str], k: int, answer: str) -> list[str]:
@@ -227,18 +226,17 @@ def _assign_synsets(clips: pl.DataFrame, seed: int) -> dict:
 
 
 def build_items(*, clips_parquet, label_synsets, relations, test, train_pool, words, card, shard: dict,
-                seed: int, config: dict, wordnet_source=None) -> None:
+                seed: int, config: dict, wordnet_source) -> None:
     """Rule `shard_items`: test.parquet, train_pool.parquet, words.parquet and card.md."""
     from .card import write_card
     from .common import write_parquet
 
     info = ensure_wordnet()
-    if wordnet_source is not None:
-        with open(wordnet_source) as fh:
-            recorded = json.load(fh)
-        if recorded["checksum"] != info["checksum"]:
-            raise ShardError(f"{wordnet_source}: WordNet changed since label_synsets were built "
-                             f"({recorded['checksum']} -> {info['checksum']}); rerun the wordnet rule")
+    with open(wordnet_source) as fh:
+        recorded = json.load(fh)
+    if recorded["checksum"] != info["checksum"]:
+        raise ShardError(f"{wordnet_source}: WordNet changed since label_synsets were built "
+                         f"({recorded['checksum']} -> {info['checksum']}); rerun the wordnet rule")
     wn = reader()
     table = pl.read_parquet(label_synsets)
     mapping = {r["label"]: r for r in table.iter_rows(named=True)}
@@ -250,7 +248,7 @@ def build_items(*, clips_parquet, label_synsets, relations, test, train_pool, wo
     stats = {"clips": clips.height, "unmapped_clips": clips.filter(pl.col("synset").is_null()).group_by("label").len().sort("label").rows()}
     clips = clips.filter(pl.col("synset").is_not_null())
     stats["synset_side"] = {}
-    if shard.get("synset_disjoint"):
+    if shard["synset_disjoint"]:
         side = _assign_synsets(clips, seed)
         keep = clips.filter(pl.col("split") == pl.col("synset").replace_strict(side))
         stats["synset_side"] = side

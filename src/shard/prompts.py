@@ -1,6 +1,8 @@
 """Prompts: SHARD items and clips -> instruction prompts in the original and interleaved formats.
 
-Evaluation prompts are one per test item (and one labelling prompt per test clip). Training prompts
+Evaluation prompts are one per test item (and one labelling prompt per test clip). Pretraining
+prompts (mini_ltu's curriculum: audio labelling and label QA on train clips, text-only WordNet facts)
+are written here too, so every prompt the workflow trains or scores on is a file target. Training prompts
 are synthesized at scale from the train pool only, column-wise with polars: a *plan* of random draws
 (numpy, seeded) is turned into text by vectorised string operations, so a million prompts take
 seconds (bench/prompt_synthesis.py compares it with a per-row Python loop over the same plan).
@@ -32,62 +34,139 @@ def _in_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
     return df.with_columns(pl.lit(fmt).alias("format")).select(PROMPT_COLUMNS)
 
 
-def shard_prompts(test: pl.DataFrame) -> pl.DataFrame:
+def semantic_prompts(test: pl.DataFrame) -> pl.DataFrame:
     """Interleaved SHARD prompts, one per test item (the question keeps its <audio>)."""
     return test.select(
         pl.col("item_id").alias("prompt_id"), "item_id",
         pl.concat_list("clip_id").alias("clip_ids"),
         pl.col("question").alias("text"), "options", "answer", "answer_index",
-        pl.lit("shard").alias("task"), "relation", pl.lit("interleaved").alias("format"),
+        pl.lit("semantic").alias("task"), "relation", pl.lit("interleaved").alias("format"),
         pl.col("format").alias("question_format"),
     )
 
 
-def labeling_prompts(clips: pl.DataFrame) -> pl.DataFrame:
+def labelling_prompts(clips: pl.DataFrame) -> pl.DataFrame:
     """One caption prompt per test clip; options are every label of the corpus (constrained variant)."""
     test = clips.filter(pl.col("split") == "test").sort("clip_id")
     options = sorted({T.caption_answer(l) for ls in clips["labels"] for l in ls})
     answers = [T.caption_answer(l) for l in test["label"]]
     return pl.DataFrame({
-        "prompt_id": [f"{c}.labeling" for c in test["clip_id"]],
-        "item_id": [f"{c}.labeling" for c in test["clip_id"]],
+        "prompt_id": [f"{c}.labelling" for c in test["clip_id"]],
+        "item_id": [f"{c}.labelling" for c in test["clip_id"]],
         "clip_ids": [[c] for c in test["clip_id"]],
-        "text": [T.CAPTION_INSTRUCTION] * test.height,
+        "text": [T.CAPTION.text] * test.height,
         "options": [options] * test.height,
         "answer": answers,
         "answer_index": [options.index(a) for a in answers],
-        "task": ["labeling"] * test.height,
+        "task": ["labelling"] * test.height,
         "relation": pl.Series([None] * test.height, dtype=pl.String),
         "format": ["interleaved"] * test.height,
         "question_format": ["caption"] * test.height,
     }, schema_overrides={"clip_ids": pl.List(pl.String), "options": pl.List(pl.String)})
 
 
-def build_eval_prompts(*, test, clips_parquet, eval_original, eval_interleaved,
-                       labeling_original, labeling_interleaved) -> None:
+def build_eval_prompts(*, test, clips_parquet, semantic_original, semantic_interleaved,
+                       labelling_original, labelling_interleaved) -> None:
     items = pl.read_parquet(test)
     clips = pl.read_parquet(clips_parquet)
-    shard, labeling = shard_prompts(items), labeling_prompts(clips)
-    for df, fmt, path in [(shard, "original", eval_original), (shard, "interleaved", eval_interleaved),
-                          (labeling, "original", labeling_original),
-                          (labeling, "interleaved", labeling_interleaved)]:
+    semantic, labelling = semantic_prompts(items), labelling_prompts(clips)
+    for df, fmt, path in [(semantic, "original", semantic_original), (semantic, "interleaved", semantic_interleaved),
+                          (labelling, "original", labelling_original),
+                          (labelling, "interleaved", labelling_interleaved)]:
         out = _in_format(df, fmt)
         write_parquet(out, path)
         log.info("wrote %d %s prompts to %s", out.height, fmt, path)
 
 
+# ---------------------------------------------------------------- pretraining prompts (mini_ltu)
+def _original(text: pl.Expr) -> pl.Expr:
+    return text.map_elements(T.to_original, return_dtype=pl.String)
+
+
+def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """LTU's audio tasks on the train clips, in the original format: a caption prompt per clip, and a label
+    question per clip (yes and no alternating over the sorted clips, the wrong label drawn at random)."""
+    train = clips.filter(pl.col("split") == "train").sort("clip_id")
+    labels = sorted(set(clips["label"]))
+    captions = sorted({T.caption_answer(l) for l in labels})
+    asked = []
+    for i, (cid, label) in enumerate(train.select("clip_id", "label").iter_rows()):
+        others = [l for l in labels if l != label]
+        wrong = i % 2 and others
+        asked.append((others[int(rng(seed, "pretrain", "label_qa", cid).integers(len(others)))] if wrong else label,
+                      T.NO if wrong else T.YES))
+    n = train.height
+    caption = pl.DataFrame({
+        "prompt_id": [f"{c}.caption" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
+        "text": [T.to_original(T.CAPTION.text)] * n, "options": [captions] * n,
+        "answer": [T.caption_answer(l) for l in train["label"]], "task": ["labelling"] * n,
+        "relation": [None] * n, "question_format": ["caption"] * n})
+    qa = pl.DataFrame({
+        "prompt_id": [f"{c}.label_qa" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
+        "text": [T.LABEL_QA.text] * n, "label": [T.caption_answer(a) for a, _ in asked],
+        "options": [[T.YES, T.NO]] * n, "answer": [y for _, y in asked], "task": ["label_qa"] * n,
+        "relation": [None] * n, "question_format": ["yesno"] * n,
+    }).with_columns(text=_original(T.render(pl.col("text"), label=pl.col("label")))).drop("label")
+    return pl.concat([caption, qa], how="vertical_relaxed")
+
+
+def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Text-only WordNet facts about each label (words.parquet): a yes/no question per (label, word) and a
+    4-option question per related word (three unrelated words as distractors)."""
+    words = words.sort("label", "relation", "word")
+    rows = []
+    for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows():
+        if t := T.fact_template(relation, "yesno"):
+            rows.append({"id": f"{label}.{relation}.{word}.yesno", "template": t.text, "a": T.caption_answer(label),
+                         "b": word, "options": [T.YES, T.NO], "mc": None, "answer": T.YES if related else T.NO,
+                         "relation": relation, "question_format": "yesno"})
+    all_words = sorted(set(words["word"]))
+    for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
+        if not (t := T.fact_template(relation, "mc4")):
+            continue
+        related_any = set(words.filter((pl.col("label") == label) & pl.col("related"))["word"])
+        wrong = [w for w in group.filter(~pl.col("related"))["word"].to_list() if w not in related_any]
+        wrong += [w for w in all_words if w not in related_any and w not in wrong]
+        for word in group.filter(pl.col("related"))["word"].to_list():
+            g = rng(seed, "pretrain", "fact_mc", label, relation, word)
+            options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
+            options = [options[i] for i in g.permutation(len(options))]
+            rows.append({"id": f"{label}.{relation}.{word}.mc4", "template": t.text, "a": T.caption_answer(label),
+                         "b": "", "options": options, "mc": options, "answer": word, "relation": relation,
+                         "question_format": "mc4"})
+    df = pl.DataFrame(rows, schema={"id": pl.String, "template": pl.String, "a": pl.String, "b": pl.String,
+                                    "options": pl.List(pl.String), "mc": pl.List(pl.String), "answer": pl.String,
+                                    "relation": pl.String, "question_format": pl.String})
+    return df.select(
+        (pl.lit("fact.") + pl.col("id")).alias("prompt_id"), pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"),
+        T.render(pl.col("template"), pl.col("mc"), a=pl.col("a"), b=pl.col("b")).alias("text"), "options", "answer",
+        pl.lit("fact").alias("task"), "relation", "question_format")
+
+
+def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
+    """Rule `pretrain_prompts`: everything mini_ltu's pretraining sees (train clips only; never a SHARD question)."""
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "split"])
+    if clips.filter(pl.col("split") == "train").is_empty():
+        raise ShardError(f"'{clips_parquet}' has no train-split clips: lower clips.test_fraction or use a larger corpus")
+    df = pl.concat([audio_pretrain_prompts(clips, seed), fact_pretrain_prompts(pl.read_parquet(words), seed)],
+                   how="vertical_relaxed")
+    df = df.with_columns(
+        answer_index=pl.struct("options", "answer").map_elements(lambda r: r["options"].index(r["answer"]),
+                                                                 return_dtype=pl.Int64),
+        format=pl.lit("original"), relation=pl.col("relation").cast(pl.String), item_id=pl.col("prompt_id"))
+    write_parquet(df.select(PROMPT_COLUMNS), out)
+    log.info("wrote %d pretraining prompts to %s (by task: %s)", df.height, out,
+             df.group_by("task").len().sort("task").rows())
+
+
 # ---------------------------------------------------------------- training prompts
-def _flatten_templates() -> tuple[list[str], dict[tuple, tuple[int, int]]]:
-    """All SHARD templates in one list, and (relation, kind, fmt) -> (offset, count) into it."""
-    texts, spans = [], {}
-    for key, temps in sorted(T.SHARD_TEMPLATES.items()):
-        spans[key] = (len(texts), len(temps))
-        texts.extend(temps)
-    return texts, spans
-
-
-# a plan draws template indices into this list
-TEMPLATE_TEXTS, TEMPLATE_SPANS = _flatten_templates()
+# a plan draws template indices into this list: the SHARD paraphrases, grouped by (relation, kind, format)
+SEMANTIC_TEMPLATES = sorted((t for t in T.TEMPLATES if t.task == "semantic"),
+                            key=lambda t: (t.relation, t.source_kind, t.question_format))
+# (relation, kind, format) -> (offset, count) into SEMANTIC_TEMPLATES
+TEMPLATE_SPANS = {key: (next(i for i, t in enumerate(SEMANTIC_TEMPLATES)
+                             if (t.relation, t.source_kind, t.question_format) == key), len(T.semantic_templates(*key)))
+                  for key in dict.fromkeys((t.relation, t.source_kind, t.question_format) for t in SEMANTIC_TEMPLATES)}
 
 
 def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
@@ -141,7 +220,7 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
     items = pool.select("relation", "format", "candidate", "options", "answer")[plan["item"]]
     perm_rows = pl.Series("perm", PERMUTATIONS4[plan["perm"]]).cast(pl.List(pl.Int64))
     df = items.with_columns(
-        pl.Series("template", TEMPLATE_TEXTS).gather(plan["template"]),
+        pl.Series("template", [t.text for t in SEMANTIC_TEMPLATES]).gather(plan["template"]),
         perm_rows,
         pl.Series("clip", plan["clip_ids"][plan["clip"]]),
         pl.Series("clip2", plan["clip_ids"][plan["clip2"]]),
@@ -152,19 +231,18 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
     captions = {l: T.caption_answer(l) for l in np.unique(plan["clip_labels"])}
     is_mc = pl.col("format") == "mc4"
     options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
-    shard_text = pl.col("template").str.replace("{word}", pl.col("candidate"), literal=True) + pl.when(is_mc).then(
-        pl.lit(T.MC_OPTIONS_PREFIX) + options.list.join(T.MC_OPTIONS_SEP) + pl.lit(T.MC_OPTIONS_END)).otherwise(pl.lit(""))
+    shard_text = T.render(pl.col("template"), pl.when(is_mc).then(options), word=pl.col("candidate"))
     kind = pl.col("kind")
     out = df.select(
         (pl.lit(f"{prefix}-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7)).alias("prompt_id"),
         pl.when(kind == 2).then(pl.concat_list("clip", "clip2")).otherwise(pl.concat_list("clip")).alias("clip_ids"),
         pl.when(kind == 0).then(shard_text)
-          .when(kind == 1).then(pl.lit(T.CAPTION_INSTRUCTION))
-          .otherwise(pl.lit(T.COMPARE_TEMPLATE)).alias("text"),
+          .when(kind == 1).then(pl.lit(T.CAPTION.text))
+          .otherwise(pl.lit(T.COMPARE.text)).alias("text"),
         pl.when(kind == 0).then(pl.col("answer"))
           .when(kind == 1).then(pl.col("label").replace_strict(captions))
           .otherwise(pl.when(pl.col("same")).then(pl.lit(T.YES)).otherwise(pl.lit(T.NO))).alias("answer"),
-        pl.when(kind == 0).then(pl.lit("shard")).when(kind == 1).then(pl.lit("labeling"))
+        pl.when(kind == 0).then(pl.lit("semantic")).when(kind == 1).then(pl.lit("labelling"))
           .otherwise(pl.lit("compare")).alias("task"),
         pl.when(kind == 0).then(pl.col("relation")).otherwise(pl.lit(None, pl.String)).alias("relation"),
         pl.lit("interleaved").alias("format"),

@@ -21,10 +21,11 @@ import polars as pl
 
 from .common import atomic_path, config_hash, package_versions, read_jsonl, sha1_file, write_json, write_text
 from .evaluate import label_targets
+from .markdown import markdown_table
+from .conditions import BASELINE, scaling_curve
 from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
 
 RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym")
-BASELINE = "original"
 NA = "–"
 
 
@@ -60,13 +61,7 @@ def _tex_cell(text: str) -> str:
 
 
 def render_markdown(display: pl.DataFrame, title: str, notes: Sequence[str]) -> str:
-    rows = [display.columns, *[[str(v) for v in r] for r in display.iter_rows()]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(display.columns))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
-    out = [f"**{title}**", "", line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(r) for r in rows[1:]]
-    out += [""] + [f"{n}" for n in notes]
-    return "\n".join(out) + "\n"
+    return "\n".join([f"**{title}**", "", markdown_table(display).rstrip("\n"), "", *notes]) + "\n"
 
 
 def render_latex(display: pl.DataFrame, title: str, notes: Sequence[str]) -> str:
@@ -88,32 +83,29 @@ def write_table(numeric: pl.DataFrame, display: pl.DataFrame, *, csv, md, tex=No
         write_text(render_latex(display, title, notes), tex)
 
 
-def write_provenance(path, *, config: dict, inputs: Sequence[str], wordnet_source=None,
-                     summaries: Sequence[str] = ()) -> None:
+def write_provenance(path, *, config: dict, inputs: Sequence[str], wordnet_source, summaries: Sequence[str]) -> None:
     """What produced a table: config hash, package versions, WordNet checksum, model identities,
     and the sha1 of every input file."""
-    wordnet = {"checksum": "not recorded"}
-    if wordnet_source and Path(wordnet_source).is_file():
-        wordnet = json.loads(Path(wordnet_source).read_text())
+    wordnet = json.loads(Path(wordnet_source).read_text())
     models = {}
     for s in summaries:
         summary = json.loads(Path(s).read_text())
-        models[summary.get("condition", str(s))] = summary.get("model")
+        models[summary["condition"]] = summary["model"]
     write_json({"config_hash": config_hash(config), "packages": package_versions(), "wordnet": wordnet,
-                "models": models, "seed": config.get("seed"),
-                "bootstrap": config.get("evaluate", {}).get("bootstrap", 1000),
+                "models": models, "seed": config["seed"],
+                "bootstrap": config["evaluate"]["bootstrap"],
                 "inputs": {str(p): sha1_file(p) for p in inputs}}, path)
 
 
 # ---------------------------------------------------------------- statistics per condition
 def _frame(path) -> pl.DataFrame:
-    return pl.DataFrame(read_jsonl(path), infer_schema_length=None)
+    return read_jsonl(path)
 
 
 def _acc(df: pl.DataFrame, column: str, config: dict, key: str) -> dict:
     correct = df[column].cast(pl.Float64).to_numpy() if df.height else np.zeros(0)
     lo, hi = bootstrap_ci(correct, df["clip_id"].to_numpy() if df.height else np.zeros(0),
-                          config.get("evaluate", {}).get("bootstrap", 1000), config.get("seed", 0), key)
+                          config["evaluate"]["bootstrap"], config["seed"], key)
     return {"acc": float(correct.mean()) if correct.size else float("nan"), "lo": lo, "hi": hi, "n": df.height}
 
 
@@ -134,15 +126,17 @@ def _relations(frames: Sequence[pl.DataFrame]) -> list[str]:
     return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
 
 
-def _check(predictions, conditions) -> None:
+def _names(predictions, conditions: Sequence[dict]) -> list[str]:
+    """The conditions' names (shard.conditions records), one per prediction file."""
     if len(predictions) != len(conditions):
         raise ValueError(f"{len(predictions)} prediction files for {len(conditions)} conditions")
+    return [c["name"] for c in conditions]
 
 
-def semantic_stats(predictions: Sequence[str], conditions: Sequence[str], config: dict) -> tuple[pl.DataFrame, list[str]]:
+def semantic_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> tuple[pl.DataFrame, list[str]]:
     """One row per condition (plus a chance row): accuracy, CI and n per relation and overall,
     change and McNemar p against `original`."""
-    _check(predictions, conditions)
+    conditions = _names(predictions, conditions)
     frames = [_frame(p) for p in predictions]
     relations = _relations(frames)
     base = frames[conditions.index(BASELINE)] if BASELINE in conditions else None
@@ -177,10 +171,9 @@ def _chance_or_ci(row: dict, prefix: str) -> str:
 
 
 def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
-                   wordnet_source=None, summaries=()) -> None:
+                   wordnet_source, summaries) -> None:
     """tables/semantic.*: SHARD accuracy per relation and overall, by condition."""
-    conditions = list(conditions)
-    numeric, relations = semantic_stats(list(predictions), conditions, config)
+    numeric, relations = semantic_stats(list(predictions), list(conditions), config)
     display = pl.DataFrame({
         "Condition": numeric["condition"],
         **{f"{rel.capitalize()}{_ns(numeric, f'{rel}_n')}": [_chance_or_ci(r, rel) for r in numeric.iter_rows(named=True)]
@@ -197,7 +190,7 @@ def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config:
 
 
 # ---------------------------------------------------------------- labelling
-def _labeling_chance(df: pl.DataFrame) -> tuple[str, float | None]:
+def _labelling_chance(df: pl.DataFrame) -> tuple[str, float | None]:
     """('acc', 1/n_labels) for a single-label corpus, ('map', mean label prevalence) for a multi-label one."""
     if not df.height:
         return "acc", None
@@ -207,17 +200,16 @@ def _labeling_chance(df: pl.DataFrame) -> tuple[str, float | None]:
     return "acc", 1.0 / n_labels
 
 
-def _labeling_metric(df: pl.DataFrame, protocol: str, config: dict, key: str) -> dict:
+def _labelling_metric(df: pl.DataFrame, protocol: str, config: dict, key: str) -> dict:
     """Accuracy (single-label corpus) or mAP (multi-label) of one protocol: 'caption' or 'loglik'."""
-    metric, level = _labeling_chance(df)
+    metric, level = _labelling_chance(df)
     correct_col, scores_col = ("correct", "option_scores") if protocol == "caption" else ("correct_loglik", "loglik_scores")
     if metric == "acc":
         return {**_acc(df, correct_col, config, key), "metric": "acc", "chance": level}
     scores = np.array(df[scores_col].to_list(), dtype=float)
     targets = label_targets(df["gold_index"].to_list(), scores.shape[1])
     lo, hi = bootstrap_metric(lambda idx: mean_average_precision(scores[idx], targets[idx]),
-                              df["clip_id"].to_numpy(), config.get("evaluate", {}).get("bootstrap", 1000),
-                              config.get("seed", 0), key)
+                              df["clip_id"].to_numpy(), config["evaluate"]["bootstrap"], config["seed"], key)
     return {"acc": mean_average_precision(scores, targets), "lo": lo, "hi": hi, "n": df.height,
             "metric": "map", "chance": level}
 
@@ -225,15 +217,15 @@ def _labeling_metric(df: pl.DataFrame, protocol: str, config: dict, key: str) ->
 PROTOCOLS = {"caption": "Caption + embedding", "loglik": "Constrained log-lik"}
 
 
-def labeling_stats(predictions: Sequence[str], conditions: Sequence[str], config: dict) -> pl.DataFrame:
-    _check(predictions, conditions)
+def labelling_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> pl.DataFrame:
+    conditions = _names(predictions, conditions)
     frames = [_frame(p) for p in predictions]
     base = frames[conditions.index(BASELINE)] if BASELINE in conditions else None
     rows = []
     for cond, df in zip(conditions, frames):
         row: dict = {"condition": cond}
         for proto in PROTOCOLS:
-            m = _labeling_metric(df, proto, config, f"labeling/{cond}/{proto}")
+            m = _labelling_metric(df, proto, config, f"labelling/{cond}/{proto}")
             row.update({f"{proto}_{k}": m[k] for k in ("metric", "acc", "lo", "hi", "n")})
             if cond == BASELINE or base is None:
                 row.update({f"{proto}_delta_vs_{BASELINE}": None, f"{proto}_p_vs_{BASELINE}": None})
@@ -242,20 +234,19 @@ def labeling_stats(predictions: Sequence[str], conditions: Sequence[str], config
                 paired = _paired(base, df, "correct" if proto == "caption" else "correct_loglik")
                 row.update({f"{proto}_delta_vs_{BASELINE}": paired["delta"], f"{proto}_p_vs_{BASELINE}": paired["p"]})
             else:  # mAP is not a per-item score: change only, no McNemar
-                ref = _labeling_metric(base, proto, config, f"labeling/{BASELINE}/{proto}")
+                ref = _labelling_metric(base, proto, config, f"labelling/{BASELINE}/{proto}")
                 row.update({f"{proto}_delta_vs_{BASELINE}": m["acc"] - ref["acc"], f"{proto}_p_vs_{BASELINE}": None})
         rows.append(row)
-    metric, level = _labeling_chance(frames[0])
+    metric, level = _labelling_chance(frames[0])
     rows.append({"condition": "chance", "caption_metric": metric, "caption_acc": level,
                  "loglik_metric": metric, "loglik_acc": level})
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def labeling_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
-                   wordnet_source=None, summaries=()) -> None:
-    """tables/labeling.*: audio labelling by LTU's caption protocol and by constrained log-likelihood."""
-    conditions = list(conditions)
-    numeric = labeling_stats(list(predictions), conditions, config)
+def labelling_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
+                    wordnet_source, summaries) -> None:
+    """tables/labelling.*: audio labelling by LTU's caption protocol and by constrained log-likelihood."""
+    numeric = labelling_stats(list(predictions), list(conditions), config)
     metric = "mAP" if "map" in numeric["caption_metric"].to_list() else "accuracy"
     rows = list(numeric.iter_rows(named=True))
     display = pl.DataFrame({
@@ -276,53 +267,43 @@ def labeling_table(*, predictions, conditions, csv, md, tex, provenance, config:
 
 
 # ---------------------------------------------------------------- scaling and the trade-off
-def _scale_of(condition: str, scales: dict) -> tuple[str, int] | None:
-    """zeroshot_interleaved is scale 0 (the base model); ft_{name} is scales[name]."""
-    if condition == "zeroshot_interleaved":
-        return "0", 0
-    name = condition.removeprefix("ft_")
-    if condition.startswith("ft_") and name in scales:
-        return name, int(scales[name])
-    return None
-
-
-def scaling_stats(semantic_predictions, labeling_predictions, conditions, scales: dict, config: dict) -> pl.DataFrame:
-    _check(semantic_predictions, conditions)
-    _check(labeling_predictions, conditions)
+def scaling_stats(semantic_predictions, labelling_predictions, conditions, scales: dict, config: dict) -> pl.DataFrame:
+    """One row per point of the trade-off curve (shard.conditions.scaling_curve)."""
+    names = _names(semantic_predictions, conditions)
+    _names(labelling_predictions, conditions)
+    files = {n: (sem, lab) for n, sem, lab in zip(names, semantic_predictions, labelling_predictions)}
     rows = []
-    for cond, sem, lab in zip(conditions, semantic_predictions, labeling_predictions):
-        scale = _scale_of(cond, scales)
-        if scale is None:
-            continue
-        s = _acc(_frame(sem), "correct", config, f"semantic/{cond}/overall")
-        l = _labeling_metric(_frame(lab), "caption", config, f"labeling/{cond}/caption")
-        rows.append({"scale": scale[0], "n_prompts": scale[1], "condition": cond,
+    for cond, n_prompts in scaling_curve(list(conditions), scales):
+        sem, lab = files[cond["name"]]
+        s = _acc(_frame(sem), "correct", config, f"semantic/{cond['name']}/overall")
+        l = _labelling_metric(_frame(lab), "caption", config, f"labelling/{cond['name']}/caption")
+        rows.append({"scale": cond["scale"] or "0", "n_prompts": n_prompts, "condition": cond["name"],
                      "semantic_acc": s["acc"], "semantic_lo": s["lo"], "semantic_hi": s["hi"], "semantic_n": s["n"],
-                     "labeling_metric": l["metric"], "labeling_acc": l["acc"], "labeling_lo": l["lo"],
-                     "labeling_hi": l["hi"], "labeling_n": l["n"]})
-    return pl.DataFrame(rows, infer_schema_length=None).sort("n_prompts")
+                     "labelling_metric": l["metric"], "labelling_acc": l["acc"], "labelling_lo": l["lo"],
+                     "labelling_hi": l["hi"], "labelling_n": l["n"]})
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def scaling_table(*, semantic_predictions, labeling_predictions, conditions, scales: dict, csv, md,
-                  tex=None, provenance, config: dict, wordnet_source=None, summaries=()) -> None:
+def scaling_table(*, semantic_predictions, labelling_predictions, conditions, scales: dict, csv, md,
+                  provenance, config: dict, wordnet_source, summaries) -> None:
     """tables/scaling.*: one row per training scale (0 = the base model, interleaved prompts)."""
-    numeric = scaling_stats(list(semantic_predictions), list(labeling_predictions), list(conditions), scales, config)
-    metric = "mAP" if "map" in numeric["labeling_metric"].to_list() else "accuracy"
+    numeric = scaling_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), scales, config)
+    metric = "mAP" if "map" in numeric["labelling_metric"].to_list() else "accuracy"
     display = pl.DataFrame({
         "Training prompts": [f"{n:,}" for n in numeric["n_prompts"]],
         "Condition": numeric["condition"],
         "Semantic accuracy": [ci_cell(r["semantic_acc"], r["semantic_lo"], r["semantic_hi"]) for r in numeric.iter_rows(named=True)],
-        f"Labelling {metric}": [ci_cell(r["labeling_acc"], r["labeling_lo"], r["labeling_hi"]) for r in numeric.iter_rows(named=True)],
+        f"Labelling {metric}": [ci_cell(r["labelling_acc"], r["labelling_lo"], r["labelling_hi"]) for r in numeric.iter_rows(named=True)],
     })
     notes = ["In % with 95% bootstrap CI (clips resampled); interleaved prompts at test; "
              "labelling by LTU's caption + embedding protocol. 0 training prompts = the base model."]
-    write_table(numeric, display, csv=csv, md=md, tex=tex, title="Reasoning vs labelling by training scale", notes=notes)
-    write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labeling_predictions],
+    write_table(numeric, display, csv=csv, md=md, title="Reasoning vs labelling by training scale", notes=notes)
+    write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
                      wordnet_source=wordnet_source, summaries=summaries)
 
 
-def tradeoff_figure(*, semantic_predictions, labeling_predictions, conditions, png, config: dict,
-                    scales: dict | None = None) -> None:
+def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, png, config: dict,
+                    scales: dict) -> None:
     """figures/tradeoff.png: semantic accuracy (x) vs labelling accuracy (y), one point per condition."""
     import matplotlib
 
@@ -330,13 +311,13 @@ def tradeoff_figure(*, semantic_predictions, labeling_predictions, conditions, p
     import matplotlib.pyplot as plt
 
     conditions = list(conditions)
-    _check(semantic_predictions, conditions)
-    _check(labeling_predictions, conditions)
+    names = _names(semantic_predictions, conditions)
+    _names(labelling_predictions, conditions)
     points, sem_chance, lab_chance, metric = [], None, None, "accuracy"
-    for cond, sem, lab in zip(conditions, semantic_predictions, labeling_predictions):
+    for cond, sem, lab in zip(names, semantic_predictions, labelling_predictions):
         sf, lf = _frame(sem), _frame(lab)
         s = _acc(sf, "correct", config, f"semantic/{cond}/overall")
-        l = _labeling_metric(lf, "caption", config, f"labeling/{cond}/caption")
+        l = _labelling_metric(lf, "caption", config, f"labelling/{cond}/caption")
         sem_chance = sem_chance if sem_chance is not None else chance(sf["n_options"].to_numpy())
         lab_chance = lab_chance if lab_chance is not None else l["chance"]
         metric = "mAP" if l["metric"] == "map" else metric
@@ -349,11 +330,10 @@ def tradeoff_figure(*, semantic_predictions, labeling_predictions, conditions, p
                     xerr=[[100 * (s["acc"] - s["lo"])], [100 * (s["hi"] - s["acc"])]],
                     yerr=[[100 * (l["acc"] - l["lo"])], [100 * (l["hi"] - l["acc"])]],
                     fmt="os^vDP*X"[i % 8], capsize=3, label=cond, color=f"C{i % 10}")
-    if scales:  # the trade-off curve: base (0 prompts) through each fine-tuning scale
-        curve = sorted((sc[1], 100 * s["acc"], 100 * l["acc"]) for cond, s, l in points
-                       if (sc := _scale_of(cond, scales)) is not None)
-        if len(curve) > 1:
-            ax.plot([c[1] for c in curve], [c[2] for c in curve], "--", color="0.6", lw=1, zorder=0)
+    xy = {cond: (100 * s["acc"], 100 * l["acc"]) for cond, s, l in points}
+    curve = [xy[c["name"]] for c, _ in scaling_curve(conditions, scales)]  # base (0 prompts) through each scale
+    if len(curve) > 1:
+        ax.plot([c[0] for c in curve], [c[1] for c in curve], "--", color="0.6", lw=1, zorder=0)
     if sem_chance is not None:
         ax.axvline(100 * sem_chance, color="0.4", ls=":", lw=1, label="chance")
     if lab_chance is not None:

@@ -7,6 +7,9 @@ sound / event itself (noun.event, noun.phenomenon, noun.act, noun.communication,
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+import polars as pl
 
 AUDIO = "<audio>"
 YES, NO = "yes", "no"
@@ -20,8 +23,22 @@ def source_kind(lexname: str) -> str:
     return "event" if lexname in EVENT_LEXNAMES else "source"
 
 
-# (relation, source_kind, question format) -> templates; template_id = f"{relation}.{kind}.{fmt}.{i}"
-SHARD_TEMPLATES: dict[tuple[str, str, str], list[str]] = {
+# ---------------------------------------------------------------- the one list of instruction templates
+@dataclass(frozen=True)
+class Template:
+    """One instruction text. `task`: semantic (a SHARD question), labelling (caption), label_qa and fact
+    (base-model pretraining only), compare (training only). Slots: {word}, {label}, {a}, {b}."""
+
+    id: str
+    task: str
+    text: str
+    relation: str | None = None
+    source_kind: str | None = None
+    question_format: str | None = None  # yesno | mc4 | caption
+
+
+# SHARD questions: (relation, source_kind, question format) -> paraphrases; id = f"{relation}.{kind}.{fmt}.{i}"
+_SEMANTIC: dict[tuple[str, str, str], list[str]] = {
     ("synonym", "source", "yesno"): [
         "Is the thing making <audio> also called {word}?",
         "Could the source of <audio> be called {word}?",
@@ -79,14 +96,72 @@ SHARD_TEMPLATES: dict[tuple[str, str, str], list[str]] = {
     ("cohyponym", "source", "mc4"): ["Which of these is a sibling kind of the thing making <audio>?"],
     ("cohyponym", "event", "mc4"): ["Which of these is a sibling kind of <audio>?"],
 }
+CAPTION = Template("caption", "labelling", "Write an audio caption describing <audio>.", question_format="caption")
+# base-model pretraining only: is the clip a given label (never a SHARD relation)
+LABEL_QA = Template("label_qa", "label_qa", "Is <audio> the sound of {label}?", question_format="yesno")
+# training only: a two-clip interleaved question (answer yes when both clips share a label)
+COMPARE = Template("compare", "compare", "Are <audio> and <audio> sounds of the same thing?", question_format="yesno")
+# base-model pretraining only: text-only WordNet facts, {a} the label, {b} the related word
+_FACTS = {
+    ("synonym", "yesno"): "Is {a} also called {b}?",
+    ("hypernym", "yesno"): "Is {a} a kind of {b}?",
+    ("hyponym", "yesno"): "Is {b} a kind of {a}?",
+    ("cohyponym", "yesno"): "Are {a} and {b} sibling kinds?",
+    ("synonym", "mc4"): "Which word is another name for {a}?",
+    ("hypernym", "mc4"): "{a} is a kind of what?",
+    ("hyponym", "mc4"): "Which of these is a kind of {a}?",
+    ("cohyponym", "mc4"): "Which of these is a sibling kind of {a}?",
+}
+
+TEMPLATES: tuple[Template, ...] = (
+    *(Template(f"{rel}.{kind}.{fmt}.{i}", "semantic", text, rel, kind, fmt)
+      for (rel, kind, fmt), texts in _SEMANTIC.items() for i, text in enumerate(texts)),
+    CAPTION, LABEL_QA, COMPARE,
+    *(Template(f"fact.{rel}.{fmt}", "fact", text, rel, None, fmt) for (rel, fmt), text in _FACTS.items()),
+)
+BY_ID = {t.id: t for t in TEMPLATES}
 
 
+def semantic_templates(relation: str, kind: str, fmt: str) -> list[Template]:
+    """The paraphrases of one SHARD question type, in id order."""
+    return [t for t in TEMPLATES if t.task == "semantic" and (t.relation, t.source_kind, t.question_format) == (relation, kind, fmt)]
+
+
+def fact_template(relation: str, fmt: str) -> Template | None:
+    return BY_ID.get(f"fact.{relation}.{fmt}")
+
+
+def tokenizer_texts() -> list[str]:
+    """Every template text, and its original-format form where it has one clip: what a tokenizer must know."""
+    out = []
+    for t in TEMPLATES:
+        out.append(t.text)
+        if t.text.count(AUDIO) == 1:
+            out.append(to_original(t.text))
+    return out
+
+
+# ---------------------------------------------------------------- the one renderer of instruction text
 MC_OPTIONS_PREFIX, MC_OPTIONS_SEP, MC_OPTIONS_END = " Options: ", ", ", "."
 
 
-def mc_options_suffix(options: list[str]) -> str:
-    """The list of options appended to an mc4 question (also built column-wise in shard.prompts)."""
-    return MC_OPTIONS_PREFIX + MC_OPTIONS_SEP.join(options) + MC_OPTIONS_END
+def render(template: pl.Expr, options: pl.Expr | None = None, **slots: pl.Expr) -> pl.Expr:
+    """Instruction text, column-wise: fill each `{slot}` of `template` and append the options list where
+    `options` is not null (mc4 questions). Items, training prompts and pretraining prompts all use it."""
+    out = template
+    for name, value in slots.items():
+        out = out.str.replace("{" + name + "}", value, literal=True)
+    if options is not None:
+        suffix = pl.lit(MC_OPTIONS_PREFIX) + options.list.join(MC_OPTIONS_SEP) + pl.lit(MC_OPTIONS_END)
+        out = out + pl.when(options.is_not_null()).then(suffix).otherwise(pl.lit(""))
+    return out
+
+
+def render_one(text: str, options: list[str] | None = None, **slots: str) -> str:
+    """`render` for one string (tests, benchmarks)."""
+    df = pl.DataFrame({"t": [text], "o": [options], **{k: [v] for k, v in slots.items()}},
+                      schema_overrides={"o": pl.List(pl.String)})
+    return df.select(render(pl.col("t"), pl.col("o"), **{k: pl.col(k) for k in slots}))["t"][0]
 
 
 # ---------------------------------------------------------------- original (LTU) format
@@ -101,9 +176,6 @@ def to_original(text: str) -> str:
 
 
 # ---------------------------------------------------------------- audio labelling (LTU's protocol)
-CAPTION_INSTRUCTION = "Write an audio caption describing <audio>."
-
-
 def caption_answer(label: str) -> str:
     """The caption a labelling prompt is trained to produce, and what the evaluation embeds."""
     return label.lower()
@@ -113,26 +185,6 @@ def sound_of(text: str) -> str:
     """The sentence the labelling evaluation embeds for a caption or a label (LTU's protocol)."""
     return f"sound of {text}"
 
-
-# training only: a two-clip interleaved question (answer yes when both clips share a label)
-COMPARE_TEMPLATE = "Are <audio> and <audio> sounds of the same thing?"
-
-# base-model pretraining only: is the clip a given label (never a SHARD relation)
-LABEL_QA_TEMPLATE = "Is <audio> the sound of {label}?"
-
-# ---------------------------------------------------------------- text-only WordNet facts
-FACT_TEMPLATES = {
-    "synonym": "Is {a} also called {b}?",
-    "hypernym": "Is {a} a kind of {b}?",
-    "hyponym": "Is {b} a kind of {a}?",
-    "cohyponym": "Are {a} and {b} sibling kinds?",
-}
-FACT_MC_TEMPLATES = {
-    "synonym": "Which word is another name for {a}?",
-    "hypernym": "{a} is a kind of what?",
-    "hyponym": "Which of these is a kind of {a}?",
-    "cohyponym": "Which of these is a sibling kind of {a}?",
-}
 
 # LTU's instruction wrapper (the backend applies it; prompts files hold the bare instruction)
 LTU_PROMPT = "### Instruction:\n{instruction}\n\n### Response:\n"

@@ -1,30 +1,25 @@
-"""Training: mini_ltu pretraining (LTU's curriculum at toy scale) and LoRA fine-tuning, one loop for both.
+"""The training loop, shared by mini_ltu pretraining (shard.pretrain) and LoRA fine-tuning (shard.finetune).
 
-The loop (`train_loop`) is nanoGPT-style: a seeded permutation of the examples per epoch, micro-batches
-with gradient accumulation, AdamW, linear warmup then cosine decay, gradient clipping, bf16 autocast on
-GPU (fp32 on CPU), a tqdm bar on stderr (the rule's log), and optional checkpoints that make a killed
-run resume to a bit-identical result.
+nanoGPT-style, top to bottom in `train_loop`: a seeded permutation of the examples per epoch,
+micro-batches with gradient accumulation, AdamW, linear warmup then cosine decay, gradient clipping,
+bf16 autocast on GPU (fp32 on CPU), a tqdm bar on stderr (the rule's log), and optional checkpoints
+that make a killed run resume to a bit-identical result.
 
-DDP: `finetune.processes: N` > 1 makes the stage re-run itself under torchrun (`python -m
-torch.distributed.run --standalone --nproc_per_node N -m shard.train finetune --kwargs FILE`). Each rank
-joins one process group (nccl on cuda:LOCAL_RANK, gloo on CPU), the loop wraps `llm.model` in
-`torch.nn.parallel.DistributedDataParallel` so gradients are all-reduced, every rank takes its share
-(`idx[rank::world]`) of each micro-batch of the same seeded permutation, and only rank 0 writes.
+DDP: when the rule launches the stage under torchrun (WORLD_SIZE > 1), `process_group` joins one
+process group (nccl on cuda:LOCAL_RANK, gloo on CPU), the loop wraps `llm.model` in
+DistributedDataParallel so gradients are all-reduced, every rank takes its share (`idx[rank::world]`)
+of each micro-batch of the same seeded permutation, and only rank 0 checkpoints and writes.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import json
 import logging
 import math
 import os
 import random
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,17 +30,16 @@ import polars as pl
 import torch
 from tqdm.auto import tqdm
 
-from . import templates as T
 from .features import FeatureStore
-from .common import ShardError, atomic_path, config_hash, rng, seed_for, setup_logging, sha1_file, write_json
-from .evaluate import pick_options
-from .models.interface import AudioLLM, load_model, resolve_device
-from .models.processor import AudioProcessor, build_tokenizer
+from .common import atomic_path, rng
+from .models.interface import AudioLLM, resolve_device
+from .models.processor import AudioProcessor
 
 log = logging.getLogger(__name__)
 
 KILL_ENV = "SHARD_TRAIN_KILL_AFTER_STEP"  # tests: SIGKILL the process right after this checkpoint
-LOG_FIELDS = ["stage", "step", "loss", "lr", "tokens", "tokens_per_s"]
+HOLD_ENV = "SHARD_TRAIN_HOLD_AFTER_STEP"  # tests: wait (up to 10 min) right after this checkpoint, to be cancelled there
+LOG_FIELDS = ["stage", "step", "loss", "lr", "tokens"]
 
 
 # ---------------------------------------------------------------- data
@@ -72,7 +66,7 @@ class Examples:
 
 
 # ---------------------------------------------------------------- the loop
-def _rank_world() -> tuple[int, int]:
+def rank_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
@@ -144,7 +138,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     """
     from transformers import get_cosine_schedule_with_warmup
 
-    rank, world = _rank_world()
+    rank, world = rank_world()
     dist = torch.distributed
     n_micro = math.ceil(len(data) / batch_size)
     steps_per_epoch = math.ceil(n_micro / grad_accum)
@@ -218,10 +212,10 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        rows.append({"stage": stage, "step": step + 1, "loss": round(loss_sum, 6), "lr": current_lr, "tokens": tokens,
-                     "tokens_per_s": round(tokens / max(time.perf_counter() - t0, 1e-9), 1)})
+        rows.append({"stage": stage, "step": step + 1, "loss": round(loss_sum, 6), "lr": current_lr, "tokens": tokens})
         bar.update(1)
-        bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{current_lr:.2e}")
+        bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{current_lr:.2e}",
+                        tok_s=f"{tokens / max(time.perf_counter() - t0, 1e-9):.0f}")
 
         if ckpt_dir and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
             rng_states = _rng_states()
@@ -241,6 +235,9 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
                     shutil.rmtree(old, ignore_errors=True)
             if os.environ.get(KILL_ENV) == str(step + 1):
                 os.kill(os.getpid(), signal.SIGKILL)
+            if os.environ.get(HOLD_ENV) == str(step + 1):
+                log.warning("%s=%d: holding after checkpoint step %d", HOLD_ENV, step + 1, step + 1)
+                time.sleep(600)
     bar.close()
     llm.model = unwrapped
     llm.model.eval()
@@ -253,297 +250,14 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     return rows
 
 
-def _write_log(rows: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+def write_train_log(rows: list[dict], path: Path) -> None:
+    """One row per optimizer step: stage, step, loss, lr, tokens (throughput goes to the rule's log only:
+    it depends on the clock, and nothing the workflow writes may)."""
+    pl.DataFrame(rows, schema={f: (pl.String if f == "stage" else pl.Float64 if f in ("loss", "lr") else pl.Int64)
+                               for f in LOG_FIELDS}).write_csv(path, float_precision=8)
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        torch.set_num_threads(int(threads))
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(int(threads))
 
 
-# ---------------------------------------------------------------- pretraining corpus
-def _template_strings() -> list[str]:
-    """Every instruction text of shard.templates (both formats), so the tokenizer knows all their words."""
-    out = []
-    for value in vars(T).values():
-        items = value.values() if isinstance(value, dict) else [value]
-        for item in items:
-            for s in (item if isinstance(item, list) else [item]):
-                if isinstance(s, str):
-                    out.append(s)
-                    if s.count(T.AUDIO) == 1:
-                        out.append(T.to_original(s))
-    return out
-
-
-def audio_examples(clips: pl.DataFrame, labels: list[str], seed: int) -> tuple[list, list, list]:
-    """Audio labelling (every clip) and label QA (every clip, yes and no alternating over the sorted clips,
-    the wrong label drawn at random), both in the original format: LTU's audio tasks."""
-    texts, clip_ids, answers = [], [], []
-    caption = T.to_original(T.CAPTION_INSTRUCTION)
-    for i, (cid, label) in enumerate(clips.sort("clip_id").select("clip_id", "label").iter_rows()):
-        texts.append(caption); clip_ids.append([cid]); answers.append(T.caption_answer(label))
-        others = [l for l in labels if l != label]
-        if i % 2 and others:
-            asked, answer = others[int(rng(seed, "pretrain", "label_qa", cid).integers(len(others)))], T.NO
-        else:
-            asked, answer = label, T.YES
-        texts.append(T.to_original(T.LABEL_QA_TEMPLATE.format(label=T.caption_answer(asked))))
-        clip_ids.append([cid]); answers.append(answer)
-    return texts, clip_ids, answers
-
-
-def fact_examples(words: pl.DataFrame, seed: int) -> tuple[list, list, list, list]:
-    """Text-only WordNet facts about each label: yes/no (FACT_TEMPLATES) and 4-option (FACT_MC_TEMPLATES).
-    Returns texts, answers, kinds and each question's options (the ones its text lists, or yes/no)."""
-    texts, answers, kinds, choices = [], [], [], []
-    words = words.sort("label", "relation", "word")
-    for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows():
-        if relation in T.FACT_TEMPLATES:
-            texts.append(T.FACT_TEMPLATES[relation].format(a=T.caption_answer(label), b=word))
-            answers.append(T.YES if related else T.NO); kinds.append("fact_yesno"); choices.append([T.YES, T.NO])
-    all_words = sorted(set(words["word"]))
-    for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
-        if relation not in T.FACT_MC_TEMPLATES:
-            continue
-        right = group.filter(pl.col("related"))["word"].to_list()
-        related_any = set(words.filter((pl.col("label") == label) & pl.col("related"))["word"])
-        wrong = [w for w in group.filter(~pl.col("related"))["word"].to_list() if w not in related_any]
-        wrong += [w for w in all_words if w not in related_any and w not in wrong]
-        for word in right:
-            g = rng(seed, "pretrain", "fact_mc", label, relation, word)
-            options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
-            options = [options[i] for i in g.permutation(len(options))]
-            texts.append(T.FACT_MC_TEMPLATES[relation].format(a=T.caption_answer(label)) + T.mc_options_suffix(options))
-            answers.append(word); kinds.append("fact_mc"); choices.append(options)
-    return texts, answers, kinds, choices
-
-
-# ---------------------------------------------------------------- evaluation of the base model
-def labelling_accuracy(llm: AudioLLM, clip_ids: Sequence[str], labels: Sequence[str],
-                       features: Callable, options: list[str], batch_size: int = 64) -> dict[str, float]:
-    """Caption prompts in the original format: constrained log-likelihood over label names, and greedy exact match."""
-    text = T.to_original(T.CAPTION_INSTRUCTION)
-    hit_ll = hit_gen = 0
-    for s in range(0, len(clip_ids), batch_size):
-        ids, gold = clip_ids[s:s + batch_size], [T.caption_answer(l) for l in labels[s:s + batch_size]]
-        feats = [features([c]) for c in ids]
-        scores = llm.option_logprobs([text] * len(ids), feats, "original", [options] * len(ids))
-        hit_ll += sum(options[pick_options(sc, options)[0]] == g for sc, g in zip(scores, gold))
-        hit_gen += sum(out == g for out, g in zip(llm.generate([text] * len(ids), feats, "original", 8), gold))
-    n = max(len(clip_ids), 1)
-    return {"loglik": hit_ll / n, "caption_exact": hit_gen / n, "n": len(clip_ids)}
-
-
-def facts_accuracy(llm: AudioLLM, texts: list[str], answers: list[str], kinds: list[str], options: list[list[str]],
-                   batch_size: int = 128) -> dict[str, float]:
-    """Constrained log-likelihood accuracy on the text-only facts, per kind and over all."""
-    hits: dict[str, list[bool]] = {}
-    for s in range(0, len(texts), batch_size):
-        chunk = range(s, min(s + batch_size, len(texts)))
-        opts = [options[i] for i in chunk]
-        scores = llm.option_logprobs([texts[i] for i in chunk], [[] for _ in chunk], "original", opts)
-        for i, o, sc in zip(chunk, opts, scores):
-            hits.setdefault(kinds[i], []).append(o[pick_options(sc, o)[0]] == answers[i])
-    out = {k: float(np.mean(v)) for k, v in hits.items()}
-    out["all"] = float(np.mean([h for v in hits.values() for h in v])) if hits else float("nan")
-    return out
-
-
-# ---------------------------------------------------------------- stage functions (one per rule)
-def pretrain_base(*, clips_parquet: str, features: str, words: str, base_dir: str, pretrain: dict, model: dict,
-                  seed: int, threads: int | None = None) -> None:
-    """Build the tokenizer and mini_ltu, train LTU's curriculum on TRAIN clips only, save to base_dir.
-
-    Stage 1 trains the audio encoder + projector on audio labelling / label QA (language model frozen);
-    stage 2 trains everything on those plus text-only WordNet facts. No SHARD question is ever seen.
-    """
-    from .models.mini_ltu import build_mini_ltu
-
-    _set_threads(threads)
-    clips = pl.read_parquet(clips_parquet)
-    train, test = clips.filter(pl.col("split") == "train"), clips.filter(pl.col("split") == "test")
-    if train.is_empty():
-        raise ShardError(f"'{clips_parquet}' has no train-split clips: lower clips.test_fraction or use a larger corpus")
-    facts_df = pl.read_parquet(words)
-    store = FeatureStore(features, clips_parquet)
-    feats = clip_features(store)
-    labels = sorted(set(clips["label"]))
-    options = sorted({T.caption_answer(l) for l in labels})
-
-    a_texts, a_clips, a_answers = audio_examples(train, labels, seed)
-    f_texts, f_answers, f_kinds, f_options = fact_examples(facts_df, seed)
-    tokenizer = build_tokenizer([T.LTU_PROMPT] + _template_strings() + a_texts + a_answers + f_texts + f_answers,
-                                pretrain["vocab_size"], required=options + facts_df["word"].to_list())
-
-    sample = store.get(train.sort("row")["clip_id"].to_list()).astype(np.float64)
-    torch.manual_seed(seed_for(seed, "pretrain", "init"))
-    net = build_mini_ltu(pretrain, vocab_size=len(tokenizer), audio_token_id=tokenizer.convert_tokens_to_ids(T.AUDIO),
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, n_mels=store.shape[1], n_frames=store.shape[2],
-                         feature_mean=float(sample.mean()), feature_std=float(sample.std() or 1.0))
-    llm = AudioLLM(net, AudioProcessor(tokenizer, pretrain["audio_tokens"]), resolve_device(model.get("device")),
-                   "mini_ltu")
-    schedule = dict(batch_size=pretrain["batch_size"], grad_accum=1, lr=pretrain["lr"], max_steps=None,
-                    grad_clip=1.0, seed=seed)
-    audio = Examples(a_texts, a_clips, a_answers, "original", feats)
-    # facts are few and must be memorised: each is seen `fact_repeats` times per epoch
-    reps = pretrain.get("fact_repeats", 2)
-    everything = Examples(a_texts + f_texts * reps, a_clips + [[] for _ in f_texts * reps],
-                          a_answers + f_answers * reps, "original", feats)
-
-    t0, rows = time.perf_counter(), []
-    if pretrain["projector_epochs"]:
-        net.language_model.requires_grad_(False)  # LTU stage 1: only what maps audio into the LM
-        params = [p for p in net.parameters() if p.requires_grad]
-        rows += train_loop(llm, audio, params, epochs=pretrain["projector_epochs"], warmup_steps=10,
-                           stage="pretrain_projector", **schedule)
-        net.language_model.requires_grad_(True)
-    steps = pretrain["epochs"] * math.ceil(len(everything) / pretrain["batch_size"])
-    rows += train_loop(llm, everything, list(net.parameters()), epochs=pretrain["epochs"],
-                       warmup_steps=max(1, steps // 20), stage="pretrain_all", **schedule)
-    train_seconds = time.perf_counter() - t0
-
-    # how well the base model labels audio (train and held-out test clips) and knows its facts
-    t_sub = train.sample(n=min(train.height, 300), seed=seed_for(seed, "pretrain", "eval") % 2**32).sort("clip_id")
-    metrics = {
-        "train_seconds": round(train_seconds, 1),
-        "labelling_train": labelling_accuracy(llm, t_sub["clip_id"].to_list(), t_sub["label"].to_list(), feats, options),
-        "labelling_test": labelling_accuracy(llm, test["clip_id"].to_list(), test["label"].to_list(), feats, options),
-        "facts": facts_accuracy(llm, f_texts, f_answers, f_kinds, f_options),
-        "n_train_clips": train.height, "n_test_clips": test.height, "n_labels": len(labels),
-        "n_examples": {"audio": len(a_texts), "facts": len(f_texts)}, "vocab_size": len(tokenizer),
-        "parameters": sum(p.numel() for p in net.parameters()), "final_loss": rows[-1]["loss"],
-    }
-    log.info("pretraining took %.0f s; labelling test loglik %.3f caption %.3f; facts %.3f", train_seconds,
-             metrics["labelling_test"]["loglik"], metrics["labelling_test"]["caption_exact"], metrics["facts"]["all"])
-    with atomic_path(base_dir) as tmp:
-        net.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        _write_log(rows, tmp / "train_log.csv")
-        write_json(metrics, tmp / "metrics.json")
-        write_json({"pretrain": pretrain, "model": model, "seed": seed}, tmp / "train_config.json")
-
-
-def lora_config(lora: dict):
-    """LoRA on the language model only: a regex, so the audio encoder's q_proj / v_proj are never wrapped."""
-    from peft import LoraConfig
-
-    names = "|".join(re.escape(t) for t in lora["target_modules"])
-    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], bias="none",
-                      target_modules=rf".*language_model.*\.({names})$",
-                      modules_to_save=["projector"] if lora.get("train_projector") else None)
-
-
-def _base_checksums(base_dir: str) -> dict[str, str]:
-    """sha1 of the base model's weights, config and tokenizer: a retrained base changes it."""
-    files = [p for pattern in ("*.safetensors", "*.bin", "config.json", "tokenizer.json")
-             for p in Path(base_dir).glob(pattern)]
-    return {p.name: sha1_file(p) for p in sorted(files)}
-
-
-def torchrun(stage: str, processes: int, kwargs: dict, near: str | Path) -> None:
-    """Run `stage(**kwargs)` in `processes` processes under torchrun (DDP); they write to our stdout / stderr.
-
-    The keyword arguments travel in a JSON file next to `near` (the stage's output), deleted afterwards.
-    """
-    spec = Path(str(near).rstrip("/") + ".torchrun.json")
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    write_json(kwargs, spec)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-           "-m", "shard.train", stage, "--kwargs", str(spec)]
-    log.info("%s: %d processes under torchrun: %s", stage, processes, " ".join(cmd))
-    sys.stdout.flush(); sys.stderr.flush()
-    try:
-        subprocess.run(cmd, check=True)
-    except subprocess.CalledProcessError as err:
-        raise ShardError(f"{stage} under torchrun ({processes} processes) failed with exit code {err.returncode}; "
-                         "the ranks' errors are in the log above (set finetune.processes: 1 to run in one process)") from None
-    finally:
-        spec.unlink(missing_ok=True)
-
-
-def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, adapter_dir: str, finetune: dict,
-             model: dict, seed: int, threads: int | None = None) -> None:
-    """LoRA fine-tuning of the base model on one training-prompt file; writes a PEFT adapter directory.
-
-    `finetune.processes` > 1 runs this same function in that many DDP processes under torchrun.
-    """
-    from peft import get_peft_model
-
-    _set_threads(threads)
-    df = pl.read_parquet(prompts)
-    if df.is_empty():
-        raise ShardError(f"'{prompts}' holds no training prompts; rebuild it with a larger prompts.train_scales")
-    fmts = sorted(set(df["format"]))
-    if len(fmts) != 1:
-        raise ShardError(f"'{prompts}' mixes prompt formats {fmts}; a training file holds one format")
-    data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
-                    clip_features(FeatureStore(features, clips_parquet)), names=df["prompt_id"].to_list())
-    processes = finetune.get("processes", 1)
-    if processes > 1 and "WORLD_SIZE" not in os.environ:  # the inputs are checked: now one process per GPU
-        torchrun("finetune", processes, dict(
-            base_dir=base_dir, prompts=prompts, clips_parquet=clips_parquet, features=features,
-            adapter_dir=adapter_dir, finetune=finetune, model=model, seed=seed,
-            threads=max(1, threads // processes) if threads else None), near=adapter_dir)
-        return
-
-    llm = load_model(model, base_dir, device=str(local_device(model)))
-    llm.processor.train_on_prompt = finetune["train_on_prompt"]
-    torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
-    llm.model = get_peft_model(llm.model, lora_config(finetune["lora"]))
-    params = [p for p in llm.model.parameters() if p.requires_grad]
-    # a checkpoint is resumed only by a run on the same prompts, base model and settings
-    fingerprint = config_hash({"finetune": finetune, "seed": seed, "n": len(data), "prompts": sha1_file(prompts),
-                               "base": _base_checksums(base_dir)})
-    ckpt_dir = Path(str(adapter_dir).rstrip("/") + ".ckpt")
-    rows = train_loop(llm, data, params, epochs=finetune["epochs"], max_steps=finetune["max_steps"],
-                      batch_size=finetune["batch_size"], grad_accum=finetune["grad_accum"], lr=finetune["lr"],
-                      warmup_steps=finetune["warmup_steps"], grad_clip=finetune["grad_clip"], seed=seed,
-                      stage="finetune", ckpt_dir=ckpt_dir, checkpoint_every=finetune["checkpoint_every"],
-                      fingerprint=fingerprint)
-    if _rank_world()[0] != 0:
-        return
-    with atomic_path(adapter_dir) as tmp:
-        llm.model.save_pretrained(tmp)
-        _write_log(rows, tmp / "train_log.csv")
-        write_json({"finetune": finetune, "model": model, "seed": seed, "base_dir": str(base_dir),
-                    "prompts": str(prompts), "n_prompts": len(data), "steps": len(rows),
-                    "trainable_parameters": sum(p.numel() for p in params)}, tmp / "train_config.json")
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    log.info("fine-tuned %d steps on %d prompts -> %s", len(rows), len(data), adapter_dir)
-
-
-# ---------------------------------------------------------------- torchrun entry point
-STAGES = {"finetune": finetune}
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m shard.train STAGE --kwargs FILE`: one stage, its keyword arguments read from a JSON file.
-
-    What `torchrun` runs in each process; rank 0 logs (INFO), the others only warn.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m shard.train", description=main.__doc__)
-    parser.add_argument("stage", choices=sorted(STAGES))
-    parser.add_argument("--kwargs", required=True, help="JSON file of the stage's keyword arguments")
-    args = parser.parse_args(argv)
-    kwargs = json.loads(Path(args.kwargs).read_text())
-    setup_logging(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING)
-    with process_group(local_device(kwargs["model"])):
-        try:
-            STAGES[args.stage](**kwargs)
-        except ShardError as err:
-            log.error("%s", err)
-            raise SystemExit(f"shard: {err}") from None
-
-
-if __name__ == "__main__":
-    from shard.train import main as _main  # the package's module, not a second copy named __main__
-
-    _main()

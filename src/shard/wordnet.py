@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .common import ShardError, atomic_path, write_json, write_parquet
+from .common import ShardError, atomic_path, readable, write_json, write_parquet
 
 log = logging.getLogger("shard")
 
@@ -78,7 +78,8 @@ def _install_from_debian(target: Path) -> None:
 
 
 def ensure_wordnet() -> dict:
-    """Make WordNet loadable by nltk; return {source, origin, checksum (sha1 of data.noun), version}."""
+    """Make WordNet loadable by nltk; return {origin, checksum (sha1 of data.noun), version}: what outputs
+    record, with no path of this machine (where nltk found it is logged, not written)."""
     import nltk
 
     root = _nltk_root()
@@ -103,8 +104,8 @@ def ensure_wordnet() -> dict:
             origin = fh.read().decode().strip()
     except (OSError, KeyError):  # an nltk_data WordNet (nltk.download), used as is
         origin = "nltk_data"
-    return {"source": _path(root), "origin": origin, "checksum": checksum,
-            "version": wn.get_version()}
+    log.info("WordNet %s at %s (%s)", wn.get_version(), _path(root), origin)
+    return {"origin": origin, "checksum": checksum, "version": wn.get_version()}
 
 
 def _path(root) -> str:
@@ -149,10 +150,6 @@ LABEL_SYNSETS_SCHEMA = {"label": pl.String, "synset": pl.String, "method": pl.St
                         "lexname": pl.String, "gloss": pl.String, "reason": pl.String}
 RELATIONS_SCHEMA = {"synset": pl.String, "relation": pl.String, "word": pl.String,
                     "target_synset": pl.String, "depth": pl.Int64}
-
-
-def readable(lemma_name: str) -> str:
-    return lemma_name.replace("_", " ")
 
 
 def label_variants(label: str) -> list[tuple[str, str]]:
@@ -309,16 +306,16 @@ def build_relations(wn, label_synsets: pl.DataFrame, skip: set[str], max_depth: 
     return df.sort("synset", "relation", "depth", "word", "target_synset")
 
 
-def build_wordnet(*, clips_parquet, label_synsets, relations, source, wordnet: dict, hints: dict | None = None) -> None:
+def build_wordnet(*, clips_parquet, label_synsets, relations, source, wordnet: dict, hints: dict) -> None:
     """Rule `wordnet`: clips.parquet labels -> label_synsets.parquet, relations.parquet, source.json."""
     info = ensure_wordnet()
     wn = reader()
     labels = pl.read_parquet(clips_parquet, columns=["labels"])["labels"].explode().drop_nulls().unique().to_list()
-    overrides = wordnet.get("overrides") or {}
+    overrides = wordnet["overrides"]
     for label in sorted(set(overrides) - set(labels)):
         log.warning("wordnet.overrides.%s: no clip has this label; the override is unused", label)
-    table = map_labels(wn, labels, overrides, hints or {})
-    rel = build_relations(wn, table, set(wordnet.get("skip_hypernyms") or []), int(wordnet.get("max_hypernym_depth", 6)))
+    table = map_labels(wn, labels, overrides, hints)
+    rel = build_relations(wn, table, set(wordnet["skip_hypernyms"]), wordnet["max_hypernym_depth"])
     unmapped = table.filter(pl.col("synset").is_null())["label"].to_list()
     log.info("mapped %d of %d labels to WordNet (%d relation rows); unmapped: %s",
              table.height - len(unmapped), table.height, rel.height, unmapped or "none")
@@ -335,7 +332,7 @@ def main() -> None:
         info = ensure_wordnet()
     except ShardError as err:
         raise SystemExit(f"shard: {err}") from None
-    print(f"WordNet {info['version']} at {info['source']} (from {info['origin']}), sha1(data.noun)={info['checksum']}")
+    print(f"WordNet {info['version']} at {_path(_nltk_root())} (from {info['origin']}), sha1(data.noun)={info['checksum']}")
 
 
 if __name__ == "__main__":

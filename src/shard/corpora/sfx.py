@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 
 from ..common import ShardError, atomic_path
-from . import tables
+from . import LICENCES, SPDX, tables
 
 DEFAULT_CAT = Path("/usr/share/games/openttd/baseset/opensfx/opensfx.cat")
 
@@ -49,12 +49,6 @@ TITLE_LABELS = {
     "Toyland: Propeller plane take off": "Airplane", "Toyland: Jet take off": "Jet",
     "Monorail train station departure": "Train", "Tropical: Bird (2)": "Bird",
 }
-LICENCES = {
-    "Creative Commons Zero 1.0": "CC0-1.0",
-    "Creative Commons Attribution 3.0 Unported": "CC-BY-3.0",
-    "Creative Commons Attribution 3.0": "CC-BY-3.0",
-    "Creative Commons Attribution-ShareAlike 3.0 Unported": "CC-BY-SA-3.0",
-}
 _TITLE = re.compile(r'^"([^"]*)"')
 _LICENCE = re.compile(r"License:\s*(.+?)\.(?:\s|$)")
 
@@ -78,8 +72,8 @@ def read_cat(path: Path) -> list[tuple[str, bytes]]:
 
 def _licence(description: str) -> str:
     m = _LICENCE.search(description)
-    text = m.group(1).strip() if m else "CC-BY-SA-3.0 (OpenSFX collection)"
-    return f"{LICENCES.get(text, text)} (OpenSFX; {description})"
+    text = m.group(1).strip() if m else LICENCES["sfx"]
+    return f"{SPDX.get(text, text)} (OpenSFX; {description})"
 
 
 def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
@@ -108,4 +102,4 @@ def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
         if title in label_map:
             return label_map[title]
         return TITLE_LABELS.get(title)
-    return tables.finish(rows, workdir, resolve, "openttd-opensfx", "CC-BY-SA-3.0")
+    return tables.finish(rows, workdir, resolve, "openttd-opensfx", LICENCES["sfx"])

@@ -1,7 +1,7 @@
 """The embedded default corpus: a procedural sound bank rendered into strongly-labelled scenes.
 
 Each class is a small recipe (a function of a seeded generator) whose label names a WordNet noun
-(`synset` is the intended sense, handed to the wordnet stage as an "ontology_hint"). Every event
+(its intended sense is in `tables.COMMON_HINTS`, like every corpus's labels). Every event
 draws its own pitch, duration, envelope, noise level and loudness, yet each class keeps a
 signature a tiny model can pick out of a 1-second log-mel spectrogram (pitch range, harmonicity,
 rhythm, noise band).
@@ -29,7 +29,7 @@ import soundfile as sf
 from scipy import signal
 
 from ..common import ShardError, rng, write_text
-from . import tables
+from . import LICENCES, tables
 
 log = logging.getLogger("shard")
 SR = 16000
@@ -39,7 +39,6 @@ Gen = np.random.Generator
 @dataclass(frozen=True)
 class SoundClass:
     label: str
-    synset: str
     render: Callable[[Gen], np.ndarray]
     default: bool  # part of the default class list (config corpus.synth.classes: null)
 
@@ -47,9 +46,9 @@ class SoundClass:
 CLASSES: dict[str, SoundClass] = {}
 
 
-def sound(label: str, synset: str, default: bool = True):
+def sound(label: str, default: bool = True):
     def register(fn):
-        CLASSES[label] = SoundClass(label, synset, fn, default)
+        CLASSES[label] = SoundClass(label, fn, default)
         return fn
     return register
 
@@ -151,21 +150,21 @@ def _karplus(f0: float, n: int, r: Gen, damping: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the sound bank
-@sound("Siren", "siren.n.04")
+@sound("Siren")
 def siren(r):
     n = _n(r.uniform(0.8, 1.4))
     f = r.uniform(700, 1000) + r.uniform(250, 400) * np.sin(2 * np.pi * r.uniform(1.0, 2.5) * _t(n) + r.uniform(0, 6.3))
     return _tone(f, [1, .5, .3, .2]) * _env(n, 0.05, 0.1)
 
 
-@sound("Church bell", "church_bell.n.01")
+@sound("Church bell")
 def church_bell(r):
     n, f0 = _n(r.uniform(1.0, 1.6)), r.uniform(180, 420)
     ratios = np.array([0.5, 1, 1.2, 1.5, 2, 2.5, 3, 4.2])
     return _partials(n, f0 * ratios, [.6, 1, .5, .4, .5, .3, .2, .15], r.uniform(0.6, 1.2) / np.sqrt(ratios))
 
 
-@sound("Drum", "drum.n.01")
+@sound("Drum")
 def drum(r):
     hits = r.integers(1, 4)
     gap = r.uniform(0.2, 0.3)
@@ -179,7 +178,7 @@ def drum(r):
     return _place(n, gap * np.arange(hits), hit)
 
 
-@sound("Whistle", "whistle.n.03")
+@sound("Whistle")
 def whistle(r):
     n, f0 = _n(r.uniform(0.5, 1.2)), r.uniform(2000, 3200)
     f = f0 * (1 + 0.02 * np.sin(2 * np.pi * r.uniform(5, 7) * _t(n)))
@@ -188,7 +187,7 @@ def whistle(r):
     return (_tone(f, [1, .05]) * trill + breath) * _env(n, 0.03, 0.05)
 
 
-@sound("Car horn", "automobile_horn.n.01")
+@sound("Car horn")
 def car_horn(r):
     n, f1 = _n(r.uniform(0.4, 1.0)), r.uniform(380, 460)
     odd = [1 / k if k % 2 else 0 for k in range(1, 16)]
@@ -196,7 +195,7 @@ def car_horn(r):
     return _filt(x, None, 3000) * _env(n, 0.01, 0.03)
 
 
-@sound("Engine", "engine.n.01")
+@sound("Engine")
 def engine(r):
     n, f = _n(r.uniform(0.8, 1.5)), r.uniform(25, 50)
     freq = f * (1 + 0.03 * np.sin(2 * np.pi * r.uniform(0.5, 2) * _t(n)))
@@ -205,7 +204,7 @@ def engine(r):
     return _filt(pulses + r.uniform(0.2, 0.5) * rumble, None, 1500) * _env(n, 0.1, 0.1)
 
 
-@sound("Rain", "rain.n.01")
+@sound("Rain")
 def rain(r):
     n = _n(r.uniform(0.8, 1.5))
     drops = np.zeros(n)
@@ -216,7 +215,7 @@ def rain(r):
     return (drops + hiss) * _env(n, 0.1, 0.1)
 
 
-@sound("Thunder", "thunder.n.02")
+@sound("Thunder")
 def thunder(r):
     n = _n(r.uniform(1.0, 1.6))
     crack = _filt(r.standard_normal(n), 200, 4000) * _decay(n, 0.05) * r.uniform(0.2, 0.6)
@@ -226,7 +225,7 @@ def thunder(r):
     return (crack + rumble) * _env(n, r.uniform(0.05, 0.2), 0.1)
 
 
-@sound("Footsteps", "footfall.n.01")
+@sound("Footsteps")
 def footsteps(r):
     n, step = _n(r.uniform(0.9, 1.5)), r.uniform(0.35, 0.55)
     cutoff, tau = r.uniform(300, 600), r.uniform(0.02, 0.04)
@@ -238,7 +237,7 @@ def footsteps(r):
     return _place(n, np.arange(r.uniform(0.02, 0.1), n / SR, step), thud)
 
 
-@sound("Knock", "knock.n.01")
+@sound("Knock")
 def knock(r):
     k, gap, f = r.integers(2, 5), r.uniform(0.12, 0.2), r.uniform(250, 450)
     n = _n(gap * (k - 1) + 0.15)
@@ -251,7 +250,7 @@ def knock(r):
     return _place(n, gap * np.arange(k), one)
 
 
-@sound("Clock", "clock.n.01")
+@sound("Clock")
 def clock(r):
     n, interval, f = _n(r.uniform(1.0, 1.5)), r.uniform(0.25, 0.5), r.uniform(3000, 4500)
     times = np.arange(r.uniform(0.0, 0.1), n / SR, interval)
@@ -263,7 +262,7 @@ def clock(r):
     return out
 
 
-@sound("Speech", "speech.n.02")
+@sound("Speech")
 def speech(r):
     if shutil.which("espeak-ng"):
         return _espeak(r)
@@ -285,7 +284,7 @@ def _espeak(r: Gen) -> np.ndarray:
     return librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")[: _n(1.4)]
 
 
-@sound("Dog", "dog.n.01")
+@sound("Dog")
 def dog(r):
     barks, gap, f0 = r.integers(1, 4), r.uniform(0.25, 0.35), r.uniform(350, 650)
     n = _n(gap * (barks - 1) + 0.3)
@@ -298,7 +297,7 @@ def dog(r):
     return _place(n, gap * np.arange(barks), bark)
 
 
-@sound("Bird", "bird.n.01")
+@sound("Bird")
 def bird(r):
     k = int(r.integers(3, 9))
     durs, gaps = r.uniform(0.04, 0.09, k), r.uniform(0.02, 0.08, k)
@@ -313,7 +312,7 @@ def bird(r):
     return _place(n, starts, chirp)
 
 
-@sound("Cat", "cat.n.01")
+@sound("Cat")
 def cat(r):
     n, f0 = _n(r.uniform(0.5, 0.9)), r.uniform(400, 600)
     rise = int(n * 0.4)
@@ -323,7 +322,7 @@ def cat(r):
     return (_filt(x, 500, 3000) * opening + 0.2 * _filt(x, 200, 700)) * _env(n, 0.05, 0.1)
 
 
-@sound("Cow", "cow.n.01")
+@sound("Cow")
 def cow(r):
     n, f0 = _n(r.uniform(0.8, 1.5)), r.uniform(90, 150)
     f = f0 * (1 + 0.15 * np.sin(np.linspace(0, np.pi, n)))
@@ -333,7 +332,7 @@ def cow(r):
     return (closed * (1 - mix) + opened * mix * 1.5) * _env(n, r.uniform(0.1, 0.2), 0.15)
 
 
-@sound("Frog", "frog.n.01")
+@sound("Frog")
 def frog(r):
     croaks, gap = r.integers(1, 4), r.uniform(0.25, 0.35)
     carrier, rate = r.uniform(500, 1200), r.uniform(40, 80)
@@ -346,7 +345,7 @@ def frog(r):
     return _place(n, gap * np.arange(croaks), croak)
 
 
-@sound("Bee", "bee.n.01")
+@sound("Bee")
 def bee(r):
     n, f0 = _n(r.uniform(0.6, 1.4)), r.uniform(180, 260)
     f = f0 * (1 + 0.05 * np.sin(2 * np.pi * r.uniform(2, 4) * _t(n)))
@@ -354,7 +353,7 @@ def bee(r):
     return _filt(x, 150, 3000) * (1 + 0.2 * np.sin(2 * np.pi * 7 * _t(n))) * _env(n, 0.1, 0.1)
 
 
-@sound("Guitar", "guitar.n.01")
+@sound("Guitar")
 def guitar(r):
     notes, gap = r.integers(1, 4), r.uniform(0.2, 0.35)
     n = _n(gap * (notes - 1) + 0.6)
@@ -363,7 +362,7 @@ def guitar(r):
     return _place(n, gap * np.arange(notes), lambda: _karplus(librosa.midi_to_hz(next(it)), _n(0.6), r, 0.996))
 
 
-@sound("Piano", "piano.n.01")
+@sound("Piano")
 def piano(r):
     notes, gap = r.integers(1, 3), r.uniform(0.3, 0.45)
     n = _n(gap * (notes - 1) + r.uniform(0.6, 0.9))
@@ -377,7 +376,7 @@ def piano(r):
     return _place(n, gap * np.arange(notes), note)
 
 
-@sound("Flute", "flute.n.01")
+@sound("Flute")
 def flute(r):
     n, f0 = _n(r.uniform(0.5, 1.2)), r.uniform(520, 1050)
     f = f0 * (1 + 0.01 * np.sin(2 * np.pi * 5 * _t(n)))
@@ -385,7 +384,7 @@ def flute(r):
     return (_tone(f, [1, .35, .12, .05]) + breath) * _env(n, r.uniform(0.06, 0.1), 0.08)
 
 
-@sound("Violin", "violin.n.01")
+@sound("Violin")
 def violin(r):
     n, f0 = _n(r.uniform(0.6, 1.3)), r.uniform(200, 700)
     vib = 0.015 * np.clip((_t(n) - 0.15) * 5, 0, 1) * np.sin(2 * np.pi * r.uniform(5.5, 6.5) * _t(n))
@@ -394,7 +393,7 @@ def violin(r):
     return (body + 0.02 * r.standard_normal(n)) * _env(n, 0.08, 0.08)
 
 
-@sound("Helicopter", "helicopter.n.01")
+@sound("Helicopter")
 def helicopter(r):
     n, rate = _n(r.uniform(0.9, 1.5)), r.uniform(4, 7)
     chops = _place(n, np.arange(0, n / SR, 1 / rate),
@@ -404,7 +403,7 @@ def helicopter(r):
     return (chops + whine + rumble) * _env(n, 0.1, 0.1)
 
 
-@sound("Train", "train.n.01")
+@sound("Train")
 def train(r):
     n, pair = _n(r.uniform(1.0, 1.5)), r.uniform(0.35, 0.6)
     within = r.uniform(0.08, 0.12)
@@ -420,7 +419,7 @@ def train(r):
 
 
 # ---- extra classes (select them with corpus.synth.classes)
-@sound("Cricket", "cricket.n.01", default=False)
+@sound("Cricket", default=False)
 def cricket(r):
     n, carrier, interval = _n(r.uniform(0.6, 1.2)), r.uniform(4000, 5000), r.uniform(0.25, 0.4)
     chirp_len = r.integers(3, 6) / 30
@@ -428,7 +427,7 @@ def cricket(r):
     return _tone(carrier, [1], n) * pulses
 
 
-@sound("Trumpet", "cornet.n.01", default=False)
+@sound("Trumpet", default=False)
 def trumpet(r):
     n, f0 = _n(r.uniform(0.5, 1.1)), r.uniform(230, 520)
     bright = np.clip(_t(n) / 0.08, 0.2, 1)
@@ -436,7 +435,7 @@ def trumpet(r):
     return x * _env(n, 0.04, 0.06)
 
 
-@sound("Gong", "gong.n.01", default=False)
+@sound("Gong", default=False)
 def gong(r):
     n, f0 = _n(r.uniform(1.2, 1.6)), r.uniform(70, 140)
     ratios = np.sort(r.uniform(1, 8, 15))
@@ -444,7 +443,7 @@ def gong(r):
     return _partials(n, f0 * ratios, r.uniform(0.2, 1, 15), r.uniform(1, 2, 15)) * (0.4 + 0.6 * swell)
 
 
-@sound("Telephone", "telephone.n.01", default=False)
+@sound("Telephone", default=False)
 def telephone(r):
     n, f = _n(r.uniform(0.8, 1.4)), r.uniform(1000, 1400)
     strikes = np.abs(np.sin(np.pi * r.uniform(20, 25) * _t(n))) ** 4
@@ -452,7 +451,7 @@ def telephone(r):
     return (_tone(f, [1], n) + 0.5 * _tone(2.7 * f, [1], n)) * strikes * gate
 
 
-@sound("Doorbell", "doorbell.n.01", default=False)
+@sound("Doorbell", default=False)
 def doorbell(r):
     f1, gap = r.uniform(600, 800), r.uniform(0.35, 0.5)
     n = _n(gap + 0.8)
@@ -462,14 +461,14 @@ def doorbell(r):
     return ding + dong
 
 
-@sound("Alarm clock", "alarm_clock.n.01", default=False)
+@sound("Alarm clock", default=False)
 def alarm_clock(r):
     n, f = _n(r.uniform(0.8, 1.4)), r.uniform(2000, 3000)
     beeps = ((_t(n) % 0.1) < 0.06) & ((_t(n) % 0.5) < 0.4)
     return np.sign(np.sin(2 * np.pi * f * _t(n))) * beeps * 0.5
 
 
-@sound("Hammer", "hammer.n.02", default=False)
+@sound("Hammer", default=False)
 def hammer(r):
     k, gap = r.integers(1, 4), r.uniform(0.3, 0.45)
     n = _n(gap * (k - 1) + 0.3)
@@ -479,7 +478,7 @@ def hammer(r):
                   + 0.5 * _filt(r.standard_normal(_n(0.3)), None, 400) * _decay(_n(0.3), 0.02))
 
 
-@sound("Saw", "saw.n.02", default=False)
+@sound("Saw", default=False)
 def saw(r):
     n, strokes, teeth = _n(r.uniform(0.8, 1.4)), r.uniform(2, 4), r.uniform(80, 200)
     stroke = np.sin(np.pi * strokes * _t(n)) ** 2
@@ -487,7 +486,7 @@ def saw(r):
     return _filt(r.standard_normal(n), 2000, 6000) * stroke * rasp
 
 
-@sound("Stream", "stream.n.01", default=False)
+@sound("Stream", default=False)
 def stream(r):
     n = _n(r.uniform(1.0, 1.5))
     k = r.poisson(r.uniform(20, 40) * n / SR)
@@ -496,7 +495,7 @@ def stream(r):
     return bubbles + 0.3 * _filt(r.standard_normal(n), 300, 3000)
 
 
-@sound("Wind", "wind.n.01", default=False)
+@sound("Wind", default=False)
 def wind(r):
     n = _n(r.uniform(1.0, 1.6))
     gust = 0.5 + 0.5 * np.sin(2 * np.pi * r.uniform(0.3, 1.0) * _t(n) + r.uniform(0, 6.3))
@@ -504,7 +503,7 @@ def wind(r):
     return (_filt(r.standard_normal(n), None, r.uniform(500, 800)) + howl) * gust * _env(n, 0.2, 0.2)
 
 
-@sound("Applause", "applause.n.01", default=False)
+@sound("Applause", default=False)
 def applause(r):
     n = _n(r.uniform(1.0, 1.5))
     k = r.poisson(r.uniform(20, 50) * n / SR)
@@ -513,7 +512,7 @@ def applause(r):
     return (claps + 0.1 * _filt(r.standard_normal(n), 1000, 5000)) * _env(n, 0.1, 0.2)
 
 
-@sound("Laughter", "laugh.n.01", default=False)
+@sound("Laughter", default=False)
 def laughter(r):
     return _syllables(r, int(r.integers(3, 7)), r.uniform(200, 320), [VOWELS[0]], r.uniform(4, 6), 0.6)
 
@@ -527,10 +526,6 @@ def class_list(classes: list[str] | None) -> list[str]:
         raise ShardError(f"config key 'corpus.synth.classes': unknown class(es) {unknown}; "
                          f"available: {sorted(CLASSES)}")
     return list(classes)
-
-
-def synset_table(classes: list[str] | None = None) -> dict[str, str]:
-    return {label: CLASSES[label].synset for label in class_list(classes)}
 
 
 def _slug(label: str) -> str:
@@ -562,9 +557,7 @@ def render_scene(label: str, r: Gen, events: int, seconds: float) -> tuple[np.nd
 
 def render_corpus(workdir: Path, seed: int, synth_cfg: dict) -> Path:
     """Write workdir/audio/*.wav and workdir/strong_labels.tsv; return the table's path."""
-    scenes = int(synth_cfg.get("scenes_per_class", 6))
-    events = int(synth_cfg.get("events_per_scene", 8))
-    seconds = float(synth_cfg.get("scene_seconds", 12.0))
+    scenes, events, seconds = synth_cfg["scenes_per_class"], synth_cfg["events_per_scene"], synth_cfg["scene_seconds"]
     if seconds / events < 0.5:
         raise ShardError(f"config keys 'corpus.synth.scene_seconds' ({seconds}) / 'events_per_scene' ({events}): "
                          "each event needs a slot of at least 0.5 s; lengthen the scenes or use fewer events")
@@ -573,7 +566,7 @@ def render_corpus(workdir: Path, seed: int, synth_cfg: dict) -> Path:
         shutil.rmtree(audio_dir)  # stale scenes of another config must not be picked up
     audio_dir.mkdir(parents=True)
     rows = []
-    for label in class_list(synth_cfg.get("classes")):
+    for label in class_list(synth_cfg["classes"]):
         for s in range(scenes):
             rid = f"synth_{_slug(label)}_{s:02d}"
             scene, spans = render_scene(label, rng(seed, "synth", label, s), events, seconds)
@@ -592,7 +585,6 @@ def render_corpus(workdir: Path, seed: int, synth_cfg: dict) -> Path:
 
 def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     workdir = Path(workdir)
-    tsv = render_corpus(workdir, seed, corpus_cfg.get("synth") or {})
+    tsv = render_corpus(workdir, seed, corpus_cfg["synth"])
     resolve = tables.label_resolver(corpus_cfg)
-    return tables.read_strong(workdir.resolve(), tsv, workdir.resolve() / "audio", resolve, "synth",
-                              "CC0-1.0 (procedurally generated by shard.corpora.synth)")
+    return tables.read_strong(workdir.resolve(), tsv, workdir.resolve() / "audio", resolve, "synth", LICENCES["synth"])

@@ -18,8 +18,9 @@ from typing import Callable, Iterable
 import polars as pl
 
 from ..audio import AUDIO_EXTENSIONS
+from .. import common
 from ..common import ShardError
-from . import rejects_frame, segments_frame
+from . import LICENCES, rejects_frame, segments_frame
 
 # Intended senses of common AudioSet / ESC-50 / FSD50K class names (used as "ontology_hint").
 COMMON_HINTS = {
@@ -36,7 +37,7 @@ COMMON_HINTS = {
     "Car": "car.n.01", "Aircraft": "aircraft.n.01", "Airplane": "airplane.n.01", "Telephone": "telephone.n.01",
     "Alarm clock": "alarm_clock.n.01", "Clock": "clock.n.01", "Hammer": "hammer.n.02", "Saw": "saw.n.02",
     "Chainsaw": "chain_saw.n.01", "Rain": "rain.n.01", "Thunder": "thunder.n.02", "Wind": "wind.n.01",
-    "Stream": "stream.n.01", "Applause": "applause.n.01", "Laughter": "laugh.n.01", "Footsteps": "footfall.n.01",
+    "Stream": "stream.n.01", "Bee": "bee.n.01", "Applause": "applause.n.01", "Laughter": "laugh.n.01", "Footsteps": "footfall.n.01",
     "Knock": "knock.n.01", "Explosion": "explosion.n.01", "Typewriter": "typewriter.n.01",
     # labels of the sfx corpus (shard.corpora.sfx.TITLE_LABELS)
     "Foghorn": "foghorn.n.02", "Jet": "jet.n.01", "Lion": "lion.n.01", "Monkey": "monkey.n.01",
@@ -46,19 +47,10 @@ COMMON_HINTS = {
     "Bubble": "bubble.n.01", "Steam": "steam.n.01",
 }
 
-LICENCES = {
-    "audioset": "AudioSet labels CC-BY-4.0; audio per source video (YouTube)",
-    "audioset_strong": "AudioSet labels CC-BY-4.0; audio per source video (YouTube)",
-    "esc50": "ESC-50: CC-BY-NC-3.0 (clips from freesound.org)",
-    "fsd50k": "FSD50K: Creative Commons, per clip (see FSD50K.metadata)",
-    "manifest": "unknown (add a 'licence' column to the manifest)",
-}
-
-
 # ---------------------------------------------------------------- shared helpers
 def readable(label: str) -> str:
     """'crying_baby' -> 'Crying baby'; readable labels start upper-case and use spaces."""
-    text = label.replace("_", " ").strip()
+    text = common.readable(label).strip()
     return text[:1].upper() + text[1:]
 
 
@@ -154,10 +146,11 @@ def _reject(row: dict, reason: str, detail: str) -> dict:
             "clip_id": None, "reason": reason, "detail": detail}
 
 
-def _where(path: Path, i: int) -> str:
+def _where(path: Path, root: Path, i: int) -> str:
     """Data row i (0-based) of a table as its user finds it: a line of a CSV/TSV (after the header),
-    a row of a Parquet file."""
-    return f"'{path}' row {i + 1}" if path.suffix == ".parquet" else f"'{path}' line {i + 2}"
+    a row of a Parquet file; the table named relative to the corpus root (outputs name no absolute path)."""
+    name = path.relative_to(root) if path.is_relative_to(root) else path.name
+    return f"'{name}' row {i + 1}" if path.suffix == ".parquet" else f"'{name}' line {i + 2}"
 
 
 def _seconds(value) -> float | None:
@@ -191,10 +184,11 @@ def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None
                                    f"{where}: no audio path; give the file's path relative to corpus.root"))
             continue
         path = (root / str(row["path"])).resolve()
-        row = {**row, "path": path}
         if not path.is_relative_to(root):
-            rejects.append(_reject(row, "outside_root", f"path resolves outside corpus root {root}"))
+            rejects.append(_reject(row, "outside_root", f"{where}: path resolves outside corpus.root; "
+                                                        "move the file under it or fix the path"))
             continue
+        row = {**row, "path": path}
         try:
             onset, offset = _seconds(row.get("onset")), _seconds(row.get("offset"))
         except ValueError as err:
@@ -240,7 +234,7 @@ def read_strong(root: Path, tsv: Path, audio_dir: Path, resolve: Callable[[str],
     for i, (sid, start, end, label) in enumerate(table.select(need).iter_rows()):
         rows.append({"recording_id": sid, "path": _by_id(index, audio_dir, sid), "raw_labels": [label or ""],
                      "onset": start, "offset": end, "key": (sid, start, end, label),
-                     "where": _where(tsv, i)})
+                     "where": _where(tsv, root, i)})
     segments, rejects = finish(rows, root, resolve, source, licence)
     segments = (segments.group_by("recording_id", "path", "onset", "offset", maintain_order=True)
                 .agg(pl.col("labels").list.explode(keep_nulls=False, empty_as_null=False).unique(maintain_order=True), pl.first("source", "licence")))
@@ -299,7 +293,7 @@ def esc50(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     rows = [{"recording_id": (rec["src_file"] if has_src else Path(rec["filename"] or "").stem),
              "path": Path(f["audio"]) / rec["filename"] if rec["filename"] else None,
              "raw_labels": [rec["category"] or ""], "onset": None, "offset": None, "key": rec["filename"],
-             "where": _where(meta_path, i)}
+             "where": _where(meta_path, root, i)}
             for i, rec in enumerate(meta.iter_rows(named=True))]
     return finish(rows, root, label_resolver(corpus_cfg), "esc50", LICENCES["esc50"])
 
@@ -340,7 +334,7 @@ def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
             rows.append({"recording_id": rec["fname"],
                          "path": Path(f[f"{part}_audio"]) / f"{rec['fname']}.wav" if rec["fname"] else None,
                          "raw_labels": [x for x in (rec["labels"] or "").split(",") if x],
-                         "onset": None, "offset": None, "key": rec["fname"], "where": _where(table_path, i)})
+                         "onset": None, "offset": None, "key": rec["fname"], "where": _where(table_path, root, i)})
     if not rows:
         raise ShardError(f"FSD50K: neither '{root / f['dev']}' nor '{root / f['eval']}' exists (or both are empty); "
                          "set config keys corpus.files.dev / corpus.files.eval")
@@ -367,5 +361,5 @@ def manifest(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
         rid = rec.get("recording_id") or str(rec["path"] or "").replace(os.sep, "_").lstrip("._")
         rows.append({"recording_id": rid, "path": rec["path"], "raw_labels": raw_labels, "onset": rec.get("start"),
                      "offset": rec.get("end"), "key": (rec["path"], rec.get("start"), rec.get("end")),
-                     "source": rec.get("source"), "licence": rec.get("licence"), "where": _where(path, i)})
+                     "source": rec.get("source"), "licence": rec.get("licence"), "where": _where(path, root, i)})
     return finish(rows, root, label_resolver(corpus_cfg), "manifest", LICENCES["manifest"])

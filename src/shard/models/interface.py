@@ -123,28 +123,17 @@ class AudioLLM:
     @torch.no_grad()
     def generate(self, texts: Sequence[str], features: Sequence[Sequence[np.ndarray]], fmt: str,
                  max_new_tokens: int = 16) -> list[str]:
-        """Greedy decoding, batched (left padding), stopping at EOS."""
+        """Greedy decoding through transformers' generate(), batched (left padding), stopping at EOS.
+        The audio token is never generated: it is a placeholder, not a word."""
         self.model.eval()
         batch = self.encode(texts, features, fmt)
-        out = self.model(**batch, use_cache=True)
-        cache, mask = out.cache, batch["attention_mask"]
-        position = mask.sum(-1)
-        done = torch.zeros(len(texts), dtype=torch.bool, device=self.device)
-        steps = []
-        for _ in range(max_new_tokens):
-            token = out.logits[:, -1].argmax(-1).masked_fill(done, self.processor.pad_id)
-            steps.append(token)
-            done |= token == self.processor.eos_id
-            if bool(done.all()):
-                break
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-            out = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
-                             cache=cache, use_cache=True)
-            position = position + 1
-        tokens = torch.stack(steps, 1).tolist() if steps else [[] for _ in texts]
-        eos = self.processor.eos_id
-        return [self.processor.tokenizer.decode(row[:row.index(eos)] if eos in row else row,
-                                                skip_special_tokens=True).strip() for row in tokens]
+        batch.pop("audio_mask")
+        batch.pop("position_ids")  # generate() derives them from the attention mask at every step
+        out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                  suppress_tokens=[self.processor.audio_token_id],
+                                  pad_token_id=self.processor.pad_id, eos_token_id=self.processor.eos_id)
+        new = out[:, batch["input_ids"].shape[1]:].tolist()
+        return [self.processor.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
 
 
 def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,

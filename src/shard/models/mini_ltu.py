@@ -13,7 +13,8 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import (GenerationMixin, LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel,
+                          PreTrainedTokenizerFast)
 
 from ..templates import AUDIO
 from .processor import build_tokenizer
@@ -75,7 +76,7 @@ class AudioEncoder(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class MiniLTUForConditionalGeneration(PreTrainedModel):
+class MiniLTUForConditionalGeneration(PreTrainedModel, GenerationMixin):
     config_class = MiniLTUConfig
     base_model_prefix = "mini_ltu"
     _supports_sdpa = True
@@ -135,6 +136,15 @@ class MiniLTUForConditionalGeneration(PreTrainedModel):
         embeds = self.merge_audio(input_ids, audio_features)
         return self.language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                                    labels=labels, cache=cache, use_cache=use_cache, **kwargs)
+
+
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
+        """transformers' generate(): the audio is merged in the first forward only; later steps read it from
+        the cache (as Llava does with pixel values)."""
+        inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        if not is_first_iteration:
+            inputs["audio_features"] = None
+        return inputs
 
 
 def build_mini_ltu(pretrain: dict, *, vocab_size: int, audio_token_id: int, pad_token_id: int, bos_token_id: int,

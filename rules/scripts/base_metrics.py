@@ -1,0 +1,4 @@
+from shard.evaluate import base_metrics
+from shard.workflow import run
+
+run(snakemake, base_metrics)

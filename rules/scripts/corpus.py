@@ -1,0 +1,4 @@
+from shard.corpora import build_corpus
+from shard.workflow import run
+
+run(snakemake, build_corpus)

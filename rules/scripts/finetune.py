@@ -1,4 +1,0 @@
-from shard.train import finetune
-from shard.workflow import run
-
-run(snakemake, finetune)

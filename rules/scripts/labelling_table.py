@@ -1,0 +1,4 @@
+from shard.tables import labelling_table
+from shard.workflow import run
+
+run(snakemake, labelling_table)

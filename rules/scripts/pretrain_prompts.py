@@ -1,0 +1,4 @@
+from shard.prompts import build_pretrain_prompts
+from shard.workflow import run
+
+run(snakemake, build_pretrain_prompts)

@@ -1,0 +1,110 @@
+"""LoRA fine-tuning (rule `finetune`): the base model + a PEFT adapter trained on one training-prompt file.
+
+The rule runs this module as a program, `python -m shard.finetune ...`, or under torchrun for several
+processes (`finetune.processes` > 1: DistributedDataParallel, one process per GPU, gloo on CPU); the
+launcher is visible in the rule. Only rank 0 writes. A killed job resumes from its last checkpoint
+(`{adapter_dir}.ckpt/`) to a bit-identical adapter.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import polars as pl
+import torch
+
+from .common import ShardError, atomic_path, config_hash, seed_for, setup_logging, sha1_file, write_json
+from .features import FeatureStore
+from .models.interface import load_model
+from .train import (Examples, clip_features, local_device, process_group, rank_world, set_threads, train_loop,
+                    write_train_log)
+
+log = logging.getLogger(__name__)
+
+
+def lora_config(lora: dict):
+    """LoRA on the language model only: a regex, so the audio encoder's q_proj / v_proj are never wrapped."""
+    from peft import LoraConfig
+
+    names = "|".join(re.escape(t) for t in lora["target_modules"])
+    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], bias="none",
+                      target_modules=rf".*language_model.*\.({names})$",
+                      modules_to_save=["projector"] if lora["train_projector"] else None)
+
+
+def _base_checksums(base_dir: str) -> dict[str, str]:
+    """sha1 of the base model's weights, config and tokenizer: a retrained base changes it."""
+    files = [p for pattern in ("*.safetensors", "*.bin", "config.json", "tokenizer.json")
+             for p in Path(base_dir).glob(pattern)]
+    return {p.name: sha1_file(p) for p in sorted(files)}
+
+
+def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, adapter_dir: str, finetune: dict,
+             model: dict, seed: int, threads: int) -> None:
+    """Train one LoRA adapter on `prompts` (one format); write it to `adapter_dir` in PEFT's format."""
+    from peft import get_peft_model
+
+    set_threads(threads)
+    df = pl.read_parquet(prompts)
+    if df.is_empty():
+        raise ShardError(f"'{prompts}' holds no training prompts; rebuild it with a larger prompts.train_scales")
+    fmts = sorted(set(df["format"]))
+    if len(fmts) != 1:
+        raise ShardError(f"'{prompts}' mixes prompt formats {fmts}; a training file holds one format")
+    data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
+                    clip_features(FeatureStore(features, clips_parquet)), names=df["prompt_id"].to_list())
+
+    llm = load_model(model, base_dir, device=str(local_device(model)))
+    llm.processor.train_on_prompt = finetune["train_on_prompt"]
+    torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
+    llm.model = get_peft_model(llm.model, lora_config(finetune["lora"]))
+    params = [p for p in llm.model.parameters() if p.requires_grad]
+    # a checkpoint is resumed only by a run on the same prompts, base model and settings
+    fingerprint = config_hash({"finetune": finetune, "seed": seed, "n": len(data), "prompts": sha1_file(prompts),
+                               "base": _base_checksums(base_dir)})
+    rows = train_loop(llm, data, params, epochs=finetune["epochs"], max_steps=finetune["max_steps"],
+                      batch_size=finetune["batch_size"], grad_accum=finetune["grad_accum"], lr=finetune["lr"],
+                      warmup_steps=finetune["warmup_steps"], grad_clip=finetune["grad_clip"], seed=seed,
+                      stage="finetune", ckpt_dir=Path(str(adapter_dir).rstrip("/") + ".ckpt"),
+                      checkpoint_every=finetune["checkpoint_every"], fingerprint=fingerprint)
+    if rank_world()[0] != 0:
+        return
+    with atomic_path(adapter_dir) as tmp:
+        llm.model.save_pretrained(tmp)
+        write_train_log(rows, tmp / "train_log.csv")
+        write_json({"finetune": finetune, "model": model, "seed": seed, "n_prompts": len(data), "steps": len(rows),
+                    "prompts_sha1": sha1_file(prompts), "base": _base_checksums(base_dir),
+                    "trainable_parameters": sum(p.numel() for p in params)}, tmp / "train_config.json")
+    shutil.rmtree(str(adapter_dir).rstrip("/") + ".ckpt", ignore_errors=True)
+    log.info("fine-tuned %d steps on %d prompts -> %s", len(rows), len(data), adapter_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m shard.finetune --base-dir DIR --prompts FILE ... --settings JSON` (what the rule runs,
+    directly or under torchrun). Rank 0 logs at INFO, the other ranks only warn."""
+    parser = argparse.ArgumentParser(prog="python -m shard.finetune", description=main.__doc__)
+    for name in ("base-dir", "prompts", "clips", "features", "adapter-dir", "settings"):
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--threads", type=int, required=True, help="torch threads per process")
+    args = parser.parse_args(argv)
+    settings = json.loads(args.settings)  # {finetune, model, seed}: the config sections this job reads
+    setup_logging(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING)
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    with process_group(local_device(settings["model"])):
+        try:
+            finetune(base_dir=args.base_dir, prompts=args.prompts, clips_parquet=args.clips, features=args.features,
+                     adapter_dir=args.adapter_dir, finetune=settings["finetune"], model=settings["model"],
+                     seed=settings["seed"], threads=max(1, args.threads // world))
+        except ShardError as err:
+            log.error("%s", err)
+            raise SystemExit(f"shard: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
