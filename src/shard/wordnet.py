@@ -145,6 +145,15 @@ def reader():
 SOUND_LEXNAMES = {"noun.animal", "noun.artifact", "noun.object",
                   "noun.phenomenon", "noun.event", "noun.act", "noun.communication", "noun.process"}
 PERSON_LEXNAMES = {"noun.person"}
+# A group that makes sound as one (orchestra, choir, crowd): with things and sounds when the word is
+# often tagged with it, else after them (and before persons).
+SOURCE_GROUP_LEXNAMES = {"noun.group"}
+# Materials that sound when struck, poured or blown (water, glass, wood, steam): with things and sounds.
+SOURCE_SUBSTANCE_LEXNAMES = {"noun.substance"}
+# Senses of these lexnames cannot name a sound or what makes it (a place, an idea, an amount, a time,
+# a feeling, a motive, a possession, a relation, a shape): auto_synset never takes one.
+NON_SOUND_LEXNAMES = {"noun.location", "noun.cognition", "noun.quantity", "noun.time", "noun.feeling",
+                      "noun.motive", "noun.possession", "noun.relation", "noun.shape"}
 RELATIONS = ("synonym", "hypernym", "hyponym", "cohyponym")
 LABEL_SYNSETS_SCHEMA = {"label": pl.String, "synset": pl.String, "method": pl.String,
                         "lexname": pl.String, "gloss": pl.String, "reason": pl.String}
@@ -154,8 +163,10 @@ RELATIONS_SCHEMA = {"synset": pl.String, "relation": pl.String, "word": pl.Strin
 
 def label_variants(label: str) -> list[tuple[str, str]]:
     """(lemma to look up, how it was derived), best first: "Clock (ticking)" -> clock; "Car horn"
-    -> car_horn, then the head noun horn; "Vehicle horn, car horn" -> each comma part in turn."""
-    text = re.sub(r"\([^)]*\)", " ", label.lower())
+    -> car_horn, then the head noun horn; "Vehicle horn, car horn" -> each comma part in turn.
+    Underscores count as spaces (FSD50K's "Acoustic_guitar", ESC-50's "crying_baby"). Head-noun
+    forms come last and are marked "head noun ...": auto_synset never maps a label to one."""
+    text = re.sub(r"\([^)]*\)", " ", label.lower().replace("_", " "))
     parts = [" ".join(p.split()) for p in re.split(r"[,;/]", text)]
     parts = [p for p in parts if p]
     out: list[tuple[str, str]] = []
@@ -173,26 +184,57 @@ def label_variants(label: str) -> list[tuple[str, str]]:
     return unique
 
 
+_SOUND_GLOSS = re.compile(r"\b(sound|sounds|noise|noises|cry|call|utterance|music|musical)\b")
+
+
+def _sound_capable(synset) -> bool:
+    """False for a sense whose lexname cannot name a sound or its source (NON_SOUND_LEXNAMES)."""
+    return synset.lexname() not in NON_SOUND_LEXNAMES
+
+
 def _sense_key(wn, synset, lemma: str, index: int):
-    tier = 0 if synset.lexname() in SOUND_LEXNAMES else 1 if synset.lexname() in PERSON_LEXNAMES else 2
+    lexname = synset.lexname()
     count = sum(l.count() for l in synset.lemmas() if l.name().lower() == lemma.lower())
+    # A group sense the word is often tagged with (orchestra.n.01, not the theatre seating) competes
+    # with things and sounds; a rare one comes after them.
+    tier = (0 if lexname in SOUND_LEXNAMES or lexname in SOURCE_SUBSTANCE_LEXNAMES
+            or (lexname in SOURCE_GROUP_LEXNAMES and count >= 2)
+            else 1 if lexname in SOURCE_GROUP_LEXNAMES else 2 if lexname in PERSON_LEXNAMES else 3)
     # Untagged senses (count 0) come in lexicographer order, which says nothing about frequency:
-    # there, prefer a sense the word names (saw.n.02, not proverb.n.01 "saw") and a richer taxonomy.
+    # there, prefer a sense whose gloss speaks of sound (slam.n.02 "the noise made by ...", not the
+    # bridge slam), a sense the word names (saw.n.02, not proverb.n.01 "saw") and a richer taxonomy.
     untagged_alias = count == 0 and synset.lemmas()[0].name().lower() != lemma.lower()
-    return (tier, -count, untagged_alias, -len(synset.hyponyms()), index)
+    return (tier, -count, not _SOUND_GLOSS.search(synset.definition()), untagged_alias,
+            -len(synset.hyponyms()), index)
 
 
 def auto_synset(wn, label: str):
-    """(synset, reason) for a label, or (None, reason) when no noun sense exists."""
-    for form, how in label_variants(label):
+    """(synset, reason) for a label, or (None, reason) when no usable noun sense exists.
+
+    Never a sense whose lexname cannot name a sound or its source (NON_SOUND_LEXNAMES: "Inside,
+    small room" -> inside.n.01 is a place), and never the head noun of a multi-word label ("Drum
+    machine" -> machine.n.01 is broader than the label, so a synonym item built on it is false)."""
+    variants = label_variants(label)
+    non_sound: list[str] = []
+    for form, how in variants:
+        if how.startswith("head noun"):
+            continue
         senses = wn.synsets(form, pos="n")
-        if senses:
-            best = min(range(len(senses)), key=lambda i: _sense_key(wn, senses[i], form, i))
-            s = senses[best]
+        usable = [(i, s) for i, s in enumerate(senses) if _sound_capable(s)]
+        non_sound += [f"{s.name()} ({s.lexname()})" for s in senses if not _sound_capable(s)]
+        if usable:
+            best, s = min(usable, key=lambda p: _sense_key(wn, p[1], form, p[0]))
             why = (f"{how}: noun sense {best + 1} of {len(senses)} ({s.lexname()}); "
                    f"sound-source/sound lexnames first, then tagged frequency")
             return s, why
-    tried = ", ".join(readable(f) for f, _ in label_variants(label)) or "(empty label)"
+    if non_sound:
+        return None, ("only senses whose lexname cannot name a sound or its source: "
+                      + ", ".join(dict.fromkeys(non_sound)))
+    heads = [form for form, how in variants if how.startswith("head noun")
+             and any(_sound_capable(s) for s in wn.synsets(form, pos="n"))]
+    if heads:
+        return None, f"only the head noun '{readable(heads[0])}' is in WordNet: broader than the label"
+    tried = ", ".join(readable(f) for f, _ in variants) or "(empty label)"
     return None, f"no WordNet noun for: {tried}"
 
 
