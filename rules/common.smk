@@ -75,7 +75,7 @@ def all_targets():
     ]
 
 
-def corpus_synset_hints():
-    from shard.corpora import synset_hints
+def curated_map():
+    from shard.corpora import curated_map_name
 
-    return synset_hints(config["corpus"])
+    return curated_map_name(config["corpus"], config["wordnet"])

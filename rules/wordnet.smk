@@ -10,7 +10,7 @@ rule wordnet:
         source=f"{R}/wordnet/source.json",
     params:
         wordnet=config["wordnet"],
-        hints=lambda w: corpus_synset_hints(),
+        curated_map=curated_map(),
     log:
         f"{R}/logs/wordnet.log",
     conda:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import polars as pl
@@ -37,9 +38,13 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
               {"path": "audio/dog_0.wav", "label": "Dog", "start": 0.1, "end": 0.6},    # duplicate
               {"path": "../outside.wav", "label": "Dog", "start": None, "end": None},
               {"path": "audio/gone.wav", "label": "Dog", "start": None, "end": None},
+              {"path": "folder.wav", "label": "Dog", "start": None, "end": None},      # a directory
+              {"path": "bad/garbage.mp3", "label": "Dog", "start": None, "end": None},
               {"path": "audio/cat_1.wav", "label": None, "start": 0.0, "end": 0.5},
               {"path": "audio/cat_0.wav", "label": "Cat", "start": -0.5, "end": 0.5},   # negative onset
               {"path": "audio/cat_0.wav", "label": "Cat", "start": 0.6, "end": 0.4}]    # onset after offset
+    (root / "folder.wav").mkdir(parents=True)
+    (root / "bad" / "garbage.mp3").write_bytes(b"this is not an mp3 at all" * 40)
     make_manifest(root, labels=("Dog", "Cat"), per_label=2, extra_rows=extra)
     with caplog.at_level(logging.INFO, logger="shard"):
         clips, audio, rejects = build(tmp_path / "results", manifest_corpus(root))
@@ -48,6 +53,7 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
     assert {("corrupt.wav", "corrupt"), ("empty.wav", "empty"), ("truncated.wav", "truncated"),
             ("silent.wav", "silent"), ("nan.wav", "nan"), ("notes.txt", "unsupported"),
             ("outside.wav", "outside_root"), ("gone.wav", "missing"), ("cat_1.wav", "unknown_label"),
+            ("folder.wav", "not_a_file"), ("garbage.mp3", "corrupt"),
             ("dog_0.wav", "duplicate_id")} <= by_path
     dog0 = rejects.filter(pl.col("path").str.ends_with("dog_0.wav"))
     assert sorted(dog0["reason"]) == ["duplicate_id", "too_short", "truncated"]
@@ -56,6 +62,12 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
     assert all("0 <= onset < offset" in d for d in cat0["detail"])
     assert cat0["clip_id"].sort().to_list() == ["audio_cat_0.wav_-000500_0000500", "audio_cat_0.wav_0000600_0000400"]
     assert set(rejects["reason"]) == set(REJECT_REASONS)  # all reasons of docs/formats.md
+    # every detail says what was found and what to do; a decoder's empty message still names the error
+    detail = dict(zip(rejects["path"], rejects["detail"]))
+    assert "is a directory, not an audio file" in detail["folder.wav"]
+    assert re.search(r"mp3.*\(\w+(: .+)?\).*re-encode", detail["bad/garbage.mp3"])
+    assert "not found under corpus.root" in detail["audio/gone.wav"] and "manifest" in detail["audio/gone.wav"]
+    assert not any(d.endswith(": ") or d.endswith(":") for d in rejects["detail"])
     # usable: 4 whole files, 3 formats (resampled, mixed to mono), one cut event
     assert clips.height == 8 and audio.shape == (8, 16000) and audio.dtype == np.int16
     assert set(clips.filter(pl.col("label") == "Tone")["duration"].round(3)) == {1.2}

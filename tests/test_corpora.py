@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from shard.common import ShardError
-from shard.corpora import REJECT_SCHEMA, SEGMENT_SCHEMA, load_segments, synset_hints
+from shard.corpora import REJECT_SCHEMA, SEGMENT_SCHEMA, curated_map_name, label_maps, load_segments
 from shard.corpora import sfx, synth, tables
 from tests.fixtures import (make_audioset, make_audioset_strong, make_esc50, make_fsd50k, make_manifest,
                             make_opensfx_cat, synth_corpus, tone, write_audio)
@@ -235,10 +235,9 @@ def test_synth_full_default_class_list(tmp_path):
     labels = set(seg["labels"].list.first())
     assert len(labels) >= 24 and rej.height == 0
     assert ((seg["offset"] - seg["onset"]) >= 0.3).all()  # clears clips.min_seconds
-    hints = synset_hints({"kind": "synth", "synth": {}})
-    assert set(hints) == labels
-    assert all(re.fullmatch(r"[a-z_\-]+\.n\.\d\d", s) for s in hints.values())
-    assert hints["Car horn"] == "automobile_horn.n.01" and hints["Dog"] == "dog.n.01"
+    hints = label_maps.resolve("builtin", labels)  # every synth class has its sense in the builtin map
+    assert set(hints) == labels and all(re.fullmatch(r"[a-z_\-]+\.n\.\d\d", r["synset"]) for r in hints.values())
+    assert hints["Car horn"]["synset"] == "automobile_horn.n.01" and hints["Dog"]["synset"] == "dog.n.01"
 
 
 def test_synth_rejects_unknown_classes_and_cramped_scenes(tmp_path):
@@ -248,10 +247,16 @@ def test_synth_rejects_unknown_classes_and_cramped_scenes(tmp_path):
         load_segments(synth_corpus(("Dog",), 1, 10, 2.0), {}, 0, tmp_path)
 
 
-def test_synset_hints_by_kind():
-    assert synset_hints({"kind": "audioset"})["Dog"] == "dog.n.01"
-    assert synset_hints({"kind": "manifest"}) == {}
-    assert synset_hints(synth_corpus(["Piano"])) == {"Piano": "piano.n.01"}
+def test_curated_map_by_kind():
+    auto = {"curated_map": "auto"}
+    assert curated_map_name({"kind": "fsd50k"}, auto) == "audioset"
+    assert curated_map_name({"kind": "esc50"}, auto) == "esc50" and curated_map_name({"kind": "sfx"}, auto) == "builtin"
+    assert curated_map_name({"kind": "manifest"}, auto) is None
+    assert curated_map_name({"kind": "manifest"}, {"curated_map": "urbansound8k"}) == "urbansound8k"
+    assert curated_map_name({"kind": "audioset"}, {"curated_map": "none"}) is None
+    sfx_labels = {v for v in sfx.TITLE_LABELS.values() if v}
+    assert set(label_maps.resolve("builtin", sfx_labels)) == sfx_labels  # every sfx label too
+    assert label_maps.resolve("esc50", ["Crying baby"])["Crying baby"]["label"] == "crying_baby"
     assert tables.readable("crying_baby") == "Crying baby"
 
 

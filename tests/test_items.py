@@ -27,7 +27,7 @@ def wordnet_dir(tmp_path_factory, wordnet_reader):
              "split": "test" if i < 5 else "train"} for label in LABELS for i in range(CLIPS_PER_LABEL)]
     pl.DataFrame(rows).sort("clip_id").write_parquet(d / "clips.parquet")
     W.build_wordnet(clips_parquet=d / "clips.parquet", label_synsets=d / "label_synsets.parquet",
-                    relations=d / "relations.parquet", source=d / "source.json", wordnet=WORDNET_CFG, hints={})
+                    relations=d / "relations.parquet", source=d / "source.json", wordnet=WORDNET_CFG, curated_map=None)
     yield d
 
 

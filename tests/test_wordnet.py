@@ -28,11 +28,11 @@ def _clips(path, labels):
     return path
 
 
-def _build(tmp_path, labels, overrides=None, hints=None):
+def _build(tmp_path, labels, overrides=None, curated_map=None):
     cfg = {**WORDNET_CFG, "overrides": overrides or {}}
     out = {k: tmp_path / f"{k}.parquet" for k in ("label_synsets", "relations")}
     W.build_wordnet(clips_parquet=_clips(tmp_path / "clips.parquet", labels), source=tmp_path / "source.json",
-                    wordnet=cfg, hints=hints or {}, **out)
+                    wordnet=cfg, curated_map=curated_map, **out)
     table = pl.read_parquet(out["label_synsets"])
     return {r["label"]: r for r in table.iter_rows(named=True)}, pl.read_parquet(out["relations"])
 
@@ -126,18 +126,27 @@ def test_realistic_labels_map_sensibly(wn, tmp_path):
     assert json.loads((tmp_path / "source.json").read_text())["version"] == "3.0"
 
 
-def test_override_and_hint_win_and_bad_names_are_errors(wn, tmp_path):
-    m, _ = _build(tmp_path, ["Bass", "Thunder", "Dog"], overrides={"Bass": "bass.n.07"},
-                  hints={"Thunder": "thunder.n.02", "Dog": "dog.n.01"})
+def test_override_and_curated_map_win_and_bad_names_are_errors(wn, tmp_path):
+    m, _ = _build(tmp_path, ["Bass", "Thunder", "Dog", "Tree falling", "Drum machine", "Zzyzx"],
+                  overrides={"Bass": "bass.n.07", "Dog": "puppy.n.01"}, curated_map="builtin")
     assert (m["Bass"]["synset"], m["Bass"]["method"]) == ("bass.n.07", "override")
-    assert (m["Thunder"]["synset"], m["Thunder"]["method"]) == ("thunder.n.02", "ontology_hint")
+    assert (m["Dog"]["synset"], m["Dog"]["method"]) == ("puppy.n.01", "override")  # an override beats the map
+    assert (m["Thunder"]["synset"], m["Thunder"]["method"]) == ("thunder.n.02", "curated")
+    assert "builtin curated map (event)" in m["Thunder"]["reason"]
+    # a label the map excludes stays unmapped with the map's reason; one it lacks goes to WordNet's senses
+    assert m["Tree falling"]["synset"] is None and "builtin curated map excludes it" in m["Tree falling"]["reason"]
+    assert m["Drum machine"]["method"] == "unmapped" and "head noun" in m["Drum machine"]["reason"]
+    assert m["Zzyzx"]["method"] == "unmapped"
+    m, _ = _build(tmp_path, ["Orchestra", "Acoustic_guitar"], curated_map="audioset")  # FSD50K's spelling too
+    assert m["Orchestra"]["synset"] == "orchestra.n.01" and m["Acoustic_guitar"]["method"] == "curated"
     with pytest.raises(ShardError, match=r"wordnet\.overrides\.Dog"):
         _build(tmp_path, ["Dog"], overrides={"Dog": "dogg.n.01"})
     with pytest.raises(ShardError, match="wordnet.overrides.Dog"):
         _build(tmp_path, ["Dog"], overrides={"Dog": "dog.n.99"})
-    # a bad hint comes from the corpus adapter: the fix the user can make is an override
-    with pytest.raises(ShardError, match=r"synset hint for 'Thunder'.*'thunder\.n\.99'.*"
+    # a bad map row ships with the package: the fix the user can make is an override
+    bad = {"Thunder": {"synset": "thunder.n.99", "role": "event", "reason": None, "note": None}}
+    with pytest.raises(ShardError, match=r"mine curated map, row 'Thunder'.*'thunder\.n\.99'.*"
                                          r"setting wordnet\.overrides\.Thunder"):
-        _build(tmp_path, ["Thunder"], hints={"Thunder": "thunder.n.99"})
-    m, _ = _build(tmp_path, ["Thunder"], overrides={"Thunder": "thunder.n.02"}, hints={"Thunder": "thunder.n.99"})
-    assert (m["Thunder"]["synset"], m["Thunder"]["method"]) == ("thunder.n.02", "override")
+        W.map_labels(wn, ["Thunder"], {}, bad, "mine")
+    table = W.map_labels(wn, ["Thunder"], {"Thunder": "thunder.n.02"}, bad, "mine")
+    assert table.row(0, named=True)["method"] == "override"

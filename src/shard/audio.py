@@ -28,25 +28,34 @@ class DecodeError(Exception):
         self.reason, self.detail = reason, detail
 
 
+def _why(err: Exception) -> str:
+    """An error's own words, or at least its type (some decoders raise with an empty message)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def _read(path: Path) -> tuple[np.ndarray, int]:
     """(samples, channels) float32 and the native sample rate; soundfile first, audioread for mp3."""
     try:
         info = sf.info(str(path))
     except sf.LibsndfileError as err:
         if path.suffix.lower() != ".mp3":
-            raise DecodeError("corrupt", f"cannot open: {err}") from None
+            raise DecodeError("corrupt", f"cannot open ({_why(err)}); check that the file is audio of the "
+                                         f"type its extension says, or re-encode it (e.g. with sox or ffmpeg)") from None
         # Older libsndfile builds cannot read mp3: librosa falls back to audioread (ffmpeg, gstreamer).
         try:
             y, sr = librosa.load(str(path), sr=None, mono=False)
         except Exception as err2:  # audioread raises several unrelated types
-            raise DecodeError("corrupt", f"cannot decode mp3: {err2}") from None
+            raise DecodeError("corrupt", f"neither libsndfile ({_why(err)}) nor audioread ({_why(err2)}) can decode "
+                                         "this mp3; check the file, or re-encode it as wav/flac") from None
         return np.atleast_2d(y).T.astype(np.float32), int(sr)
     if _SHORT_DATA.search(info.extra_info):
         raise DecodeError("truncated", f"header promises more audio than the file holds ({info.frames} frames readable)")
     try:
         y, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
-        raise DecodeError("truncated", f"decoder stopped early: {err}") from None
+        raise DecodeError("truncated", f"decoder stopped early ({_why(err)}); the file is cut short: "
+                                       "re-download or re-encode it") from None
     return y, int(sr)
 
 

@@ -238,19 +238,25 @@ def auto_synset(wn, label: str):
     return None, f"no WordNet noun for: {tried}"
 
 
-def map_labels(wn, labels: list[str], overrides: dict, hints: dict) -> pl.DataFrame:
-    """One row per label: override (config) > ontology hint (corpus) > auto > unmapped."""
+def map_labels(wn, labels: list[str], overrides: dict, curated: dict[str, dict], map_name: str = "label") -> pl.DataFrame:
+    """One row per label: override (config) > the corpus's curated map (a synset, or an exclusion with its
+    reason; method "curated") > auto (WordNet's own senses) > unmapped."""
     rows = []
     for label in sorted(set(labels)):
         synset, method, reason = None, "unmapped", None
         if label in overrides:
             synset = _named_synset(wn, overrides[label], f"wordnet.overrides.{label}", "config.yaml")
             method, reason = "override", "config wordnet.overrides"
-        elif hints.get(label):
-            # Hints come from the corpus adapter, so the user's fix is an override, not an edit of the corpus.
-            synset = _named_synset(wn, hints[label], f"synset hint for '{label}' (from the corpus adapter)",
-                                   f"config.yaml by setting wordnet.overrides.{label} to the intended synset")
-            method, reason = "ontology_hint", "corpus ontology hint"
+        elif label in curated:
+            row = curated[label]
+            if row["synset"]:
+                # the map ships with the package, so the user's fix is an override, not an edit of the map
+                synset = _named_synset(wn, row["synset"], f"{map_name} curated map, row '{label}'",
+                                       f"config.yaml by setting wordnet.overrides.{label} to the intended synset")
+                method, reason = "curated", f"{map_name} curated map ({row['role']})" + (
+                    f": {row['note']}" if row.get("note") else "")
+            else:
+                reason = f"{map_name} curated map excludes it: {row['reason']}"
         else:
             synset, reason = auto_synset(wn, label)
             method = "auto" if synset is not None else "unmapped"
@@ -348,7 +354,7 @@ def build_relations(wn, label_synsets: pl.DataFrame, skip: set[str], max_depth: 
     return df.sort("synset", "relation", "depth", "word", "target_synset")
 
 
-def build_wordnet(*, clips_parquet, label_synsets, relations, source, wordnet: dict, hints: dict) -> None:
+def build_wordnet(*, clips_parquet, label_synsets, relations, source, wordnet: dict, curated_map: str | None) -> None:
     """Rule `wordnet`: clips.parquet labels -> label_synsets.parquet, relations.parquet, source.json."""
     info = ensure_wordnet()
     wn = reader()
@@ -356,7 +362,10 @@ def build_wordnet(*, clips_parquet, label_synsets, relations, source, wordnet: d
     overrides = wordnet["overrides"]
     for label in sorted(set(overrides) - set(labels)):
         log.warning("wordnet.overrides.%s: no clip has this label; the override is unused", label)
-    table = map_labels(wn, labels, overrides, hints)
+    from .corpora import label_maps
+
+    curated = label_maps.resolve(curated_map, labels) if curated_map else {}
+    table = map_labels(wn, labels, overrides, curated, curated_map or "")
     rel = build_relations(wn, table, set(wordnet["skip_hypernyms"]), wordnet["max_hypernym_depth"])
     unmapped = table.filter(pl.col("synset").is_null())["label"].to_list()
     log.info("mapped %d of %d labels to WordNet (%d relation rows); unmapped: %s",

@@ -36,7 +36,7 @@ REJECT_SCHEMA = {
     "reason": pl.String,
     "detail": pl.String,
 }
-REJECT_REASONS = ("missing", "outside_root", "duplicate_id", "unknown_label", "bad_time", "corrupt", "empty",
+REJECT_REASONS = ("missing", "not_a_file", "outside_root", "duplicate_id", "unknown_label", "bad_time", "corrupt", "empty",
                   "truncated", "unsupported", "silent", "nan", "too_short")
 
 # Licences of whole corpora (an adapter may give one per clip instead) and SPDX ids of licence texts.
@@ -108,14 +108,15 @@ def build_corpus(*, segments, rejects, files, corpus: dict, seed: int) -> None:
     write_parquet(bad.with_columns(relative), rejects)
 
 
-def synset_hints(corpus_cfg: dict) -> dict[str, str]:
-    """label -> intended WordNet synset name (method "ontology_hint" of the wordnet stage)."""
-    from .tables import COMMON_HINTS
+# the shipped label map (corpora/label_maps/) a corpus's labels are read with, before WordNet's own senses
+CURATED_MAPS = {"audioset": "audioset", "audioset_strong": "audioset", "fsd50k": "audioset", "esc50": "esc50",
+              "synth": "builtin", "sfx": "builtin", "manifest": None}
 
-    kind = corpus_cfg["kind"]
-    if kind == "synth":
-        from .synth import class_list
-        return {label: COMMON_HINTS[label] for label in class_list(corpus_cfg["synth"].get("classes"))}
-    if kind in ("audioset", "audioset_strong", "esc50", "fsd50k", "sfx"):
-        return dict(COMMON_HINTS)
-    return {}
+
+def curated_map_name(corpus_cfg: dict, wordnet_cfg: dict) -> str | None:
+    """`wordnet.curated_map`: auto (the corpus kind's map), none, or a map named outright (e.g. urbansound8k
+    for an UrbanSound8K manifest)."""
+    chosen = wordnet_cfg["curated_map"]
+    if chosen == "auto":
+        return CURATED_MAPS[corpus_cfg["kind"]]
+    return None if chosen == "none" else chosen

@@ -1,7 +1,7 @@
 """The embedded default corpus: a procedural sound bank rendered into strongly-labelled scenes.
 
 Each class is a small recipe (a function of a seeded generator) whose label names a WordNet noun
-(its intended sense is in `tables.COMMON_HINTS`, like every corpus's labels). Every event
+(its intended sense is in the shipped `label_maps/builtin.csv`, with the sfx corpus's labels). Every event
 draws its own pitch, duration, envelope, noise level and loudness, yet each class keeps a
 signature a tiny model can pick out of a 1-second log-mel spectrogram (pitch range, harmonicity,
 rhythm, noise band).

@@ -22,31 +22,6 @@ from .. import common
 from ..common import ShardError
 from . import LICENCES, rejects_frame, segments_frame
 
-# Intended senses of common AudioSet / ESC-50 / FSD50K class names (used as "ontology_hint").
-COMMON_HINTS = {
-    "Speech": "speech.n.02", "Dog": "dog.n.01", "Bark": "bark.n.04", "Cat": "cat.n.01", "Meow": "meow.n.01",
-    "Bird": "bird.n.01", "Cow": "cow.n.01", "Horse": "horse.n.01", "Sheep": "sheep.n.01", "Pig": "hog.n.03",
-    "Frog": "frog.n.01", "Cricket": "cricket.n.01", "Insect": "insect.n.01", "Bee, wasp, etc.": "bee.n.01",
-    "Rooster": "cock.n.04", "Crow": "crow.n.01", "Owl": "owl.n.01", "Duck": "duck.n.01", "Goat": "goat.n.01",
-    "Guitar": "guitar.n.01", "Piano": "piano.n.01", "Flute": "flute.n.01", "Violin, fiddle": "violin.n.01",
-    "Violin": "violin.n.01", "Trumpet": "cornet.n.01", "Drum": "drum.n.01", "Gong": "gong.n.01",
-    "Harp": "harp.n.01", "Cello": "cello.n.01", "Saxophone": "sax.n.02", "Organ": "organ.n.05",
-    "Church bell": "church_bell.n.01", "Doorbell": "doorbell.n.01", "Siren": "siren.n.04",
-    "Whistle": "whistle.n.03", "Car horn": "automobile_horn.n.01", "Vehicle horn, car horn, honking": "automobile_horn.n.01",
-    "Engine": "engine.n.01", "Helicopter": "helicopter.n.01", "Train": "train.n.01", "Motorcycle": "motorcycle.n.01",
-    "Car": "car.n.01", "Aircraft": "aircraft.n.01", "Airplane": "airplane.n.01", "Telephone": "telephone.n.01",
-    "Alarm clock": "alarm_clock.n.01", "Clock": "clock.n.01", "Hammer": "hammer.n.02", "Saw": "saw.n.02",
-    "Chainsaw": "chain_saw.n.01", "Rain": "rain.n.01", "Thunder": "thunder.n.02", "Wind": "wind.n.01",
-    "Stream": "stream.n.01", "Bee": "bee.n.01", "Applause": "applause.n.01", "Laughter": "laugh.n.01", "Footsteps": "footfall.n.01",
-    "Knock": "knock.n.01", "Explosion": "explosion.n.01", "Typewriter": "typewriter.n.01",
-    # labels of the sfx corpus (shard.corpora.sfx.TITLE_LABELS)
-    "Foghorn": "foghorn.n.02", "Jet": "jet.n.01", "Lion": "lion.n.01", "Monkey": "monkey.n.01",
-    "Bus": "bus.n.01", "Truck": "truck.n.01", "Jackhammer": "air_hammer.n.01", "Circular saw": "circular_saw.n.01",
-    "Cash register": "cash_register.n.01", "Crash": "clang.n.01", "Beep": "beep.n.01", "Rattle": "rattle.n.01",
-    "Fanfare": "flourish.n.05", "Spark": "discharge.n.05", "Machinery": "machinery.n.01", "Bell": "bell.n.01",
-    "Bubble": "bubble.n.01", "Steam": "steam.n.01",
-}
-
 # ---------------------------------------------------------------- shared helpers
 def readable(label: str) -> str:
     """'crying_baby' -> 'Crying baby'; readable labels start upper-case and use spaces."""
@@ -204,8 +179,13 @@ def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None
         if unknown or not labels:
             rejects.append(_reject(row, "unknown_label", f"label(s) {unknown} not in the class table or corpus.label_map"))
             continue
+        if path.is_dir():
+            rejects.append(_reject(row, "not_a_file", f"{where}: the path is a directory, not an audio file; "
+                                                      "point the table at a file inside it"))
+            continue
         if not path.is_file():
-            rejects.append(_reject(row, "missing", "audio file not found"))
+            rejects.append(_reject(row, "missing", f"{where}: audio file not found under corpus.root; "
+                                                   "fix the path or add the file"))
             continue
         segments.append({"recording_id": row["recording_id"], "path": str(path),
                          "labels": list(dict.fromkeys(labels)), "onset": onset,

@@ -1,6 +1,7 @@
 """Curated label -> WordNet synset maps, shipped as package data (docs/label_maps.md).
 
-One CSV per label list (``audioset``, ``esc50``, ``urbansound8k``), columns
+One CSV per label list (``audioset``, ``esc50``, ``urbansound8k``, and ``builtin`` for the labels of
+the synth and sfx corpora), columns
 ``label,synset,role,reason,note``: a mapped row names a noun synset (``dog.n.01``) and its role
 (``source``: what makes the sound; ``event``: the sound itself); an excluded row has no synset and
 says why in ``reason``. FSD50K uses AudioSet's display names with underscores, so it reads the
@@ -12,7 +13,7 @@ from importlib import resources
 
 import polars as pl
 
-NAMES = ("audioset", "esc50", "urbansound8k")
+NAMES = ("audioset", "esc50", "urbansound8k", "builtin")
 COLUMNS = ("label", "synset", "role", "reason", "note")
 ROLES = ("source", "event")
 
@@ -51,3 +52,16 @@ def lookup(name: str, label: str) -> dict | None:
     if rows.is_empty():
         rows = table.filter(_key_expr("label") == _key(label))
     return rows.row(0, named=True) if rows.height else None
+
+
+def resolve(name: str, labels) -> dict[str, dict]:
+    """label -> its row of map `name` (matched as `lookup` does), for every label the map lists."""
+    table = load(name).with_columns(_key=_key_expr("label"))
+    exact = {r["label"]: r for r in table.iter_rows(named=True)}
+    loose = {r["_key"]: r for r in table.iter_rows(named=True)}
+    out = {}
+    for label in labels:
+        row = exact.get(label) or loose.get(_key(label))
+        if row is not None:
+            out[label] = {k: row[k] for k in COLUMNS}
+    return out
