@@ -10,6 +10,8 @@ rule eval_prompts:
         **{f"{t}_{f}": f"{R}/prompts/{t}_{f}.parquet" for t in TASKS for f in ("original", "interleaved")},
     log:
         f"{R}/logs/eval_prompts.log",
+    benchmark:
+        f"{R}/benchmarks/eval_prompts.tsv"
     conda:
         CONDA_ENV
     script:
@@ -26,6 +28,8 @@ rule pretrain_prompts:
         seed=config["seed"],
     log:
         f"{R}/logs/pretrain_prompts.log",
+    benchmark:
+        f"{R}/benchmarks/pretrain_prompts.tsv"
     conda:
         CONDA_ENV
     script:
@@ -66,6 +70,8 @@ rule leakage_audit:
         synset_disjoint=config["shard"]["synset_disjoint"],
     log:
         f"{R}/logs/leakage_audit.log",
+    benchmark:
+        f"{R}/benchmarks/leakage_audit.tsv"
     conda:
         CONDA_ENV
     script:

@@ -18,6 +18,8 @@ rule shard_items:
         config=dataset_config(),
     log:
         f"{R}/logs/shard_items.log",
+    benchmark:
+        f"{R}/benchmarks/shard_items.tsv"
     conda:
         CONDA_ENV
     script:

@@ -24,6 +24,8 @@ rule semantic_table:
         config=config,
     log:
         f"{R}/logs/semantic_table.log",
+    benchmark:
+        f"{R}/benchmarks/semantic_table.tsv"
     conda:
         CONDA_ENV
     script:
@@ -45,6 +47,8 @@ rule labelling_table:
         config=config,
     log:
         f"{R}/logs/labelling_table.log",
+    benchmark:
+        f"{R}/benchmarks/labelling_table.tsv"
     conda:
         CONDA_ENV
     script:
@@ -67,6 +71,8 @@ rule scaling_table:
         config=config,
     log:
         f"{R}/logs/scaling_table.log",
+    benchmark:
+        f"{R}/benchmarks/scaling_table.tsv"
     conda:
         CONDA_ENV
     script:
@@ -85,6 +91,8 @@ rule tradeoff_figure:
         config=config,
     log:
         f"{R}/logs/tradeoff_figure.log",
+    benchmark:
+        f"{R}/benchmarks/tradeoff_figure.tsv"
     conda:
         CONDA_ENV
     script:

@@ -13,6 +13,8 @@ rule wordnet:
         curated_map=curated_map(),
     log:
         f"{R}/logs/wordnet.log",
+    benchmark:
+        f"{R}/benchmarks/wordnet.tsv"
     conda:
         CONDA_ENV
     script:

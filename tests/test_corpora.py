@@ -16,8 +16,13 @@ from tests.fixtures import (make_audioset, make_audioset_strong, make_esc50, mak
                             make_opensfx_cat, synth_corpus, tone, write_audio)
 
 
+def corpus(kind, **keys):
+    """A `corpus` config section as validation leaves it: every key present (the schema's defaults)."""
+    return {"kind": kind, "root": None, "files": {}, "label_map": {}, **keys}
+
+
 def load(kind, root, tmp_path, **cfg):
-    seg, rej = load_segments({"kind": kind, "root": str(root), **cfg}, {}, 0, tmp_path / "work")
+    seg, rej = load_segments(corpus(kind, root=str(root), **cfg), {}, 0, tmp_path / "work")
     assert dict(seg.schema) == SEGMENT_SCHEMA and dict(rej.schema) == REJECT_SCHEMA
     return seg, rej
 
@@ -163,9 +168,9 @@ def test_table_errors_name_the_file(tmp_path):
     with pytest.raises(ShardError, match="esc50.csv"):
         load("esc50", tmp_path / "empty", tmp_path)
     with pytest.raises(ShardError, match="corpus.root"):
-        load_segments({"kind": "manifest", "root": str(tmp_path / "nope")}, {}, 0, tmp_path)
+        load_segments(corpus("manifest", root=str(tmp_path / "nope")), {}, 0, tmp_path)
     with pytest.raises(ShardError, match="corpus.kind"):
-        load_segments({"kind": "nope"}, {}, 0, tmp_path)
+        load_segments(corpus("nope"), {}, 0, tmp_path)
 
 
 # ---------------------------------------------------------------- sfx
@@ -175,7 +180,7 @@ def test_sfx_reads_a_cat_bank_with_titles_and_licences(tmp_path):
         ('"Helicopter". By Y. License: Creative Commons Attribution-ShareAlike 3.0 Unported.', tone(1.5, 90)),
         ('"Toyland: Toy factory (1)". By Z. License: Creative Commons Attribution 3.0.', tone(1.0, 600)),
     ])
-    seg, rej = load_segments({"kind": "sfx", "root": str(cat.parent), "files": {"cat": "opensfx.cat"}}, {}, 0,
+    seg, rej = load_segments(corpus("sfx", root=str(cat.parent), files={"cat": "opensfx.cat"}), {}, 0,
                              tmp_path / "work")
     assert seg["labels"].to_list() == [["Cow"], ["Helicopter"]]
     assert seg["licence"].str.slice(0, 12).to_list() == ["CC0-1.0 (Ope", "CC-BY-SA-3.0"]
@@ -186,12 +191,12 @@ def test_sfx_reads_a_cat_bank_with_titles_and_licences(tmp_path):
 
 def test_sfx_missing_package_gives_install_hint(tmp_path):
     with pytest.raises(ShardError, match="apt-get install openttd-opensfx"):
-        load_segments({"kind": "sfx", "files": {"cat": str(tmp_path / "no.cat")}}, {}, 0, tmp_path)
+        load_segments(corpus("sfx", files={"cat": str(tmp_path / "no.cat")}), {}, 0, tmp_path)
 
 
 @pytest.mark.skipif(not sfx.DEFAULT_CAT.is_file(), reason="openttd-opensfx not installed")
 def test_sfx_installed_bank(tmp_path):
-    seg, rej = load_segments({"kind": "sfx"}, {}, 0, tmp_path)
+    seg, rej = load_segments(corpus("sfx"), {}, 0, tmp_path)
     assert seg.height + rej.height == 73 and seg.height >= 40
     assert seg["licence"].str.contains("CC").all()
     assert {"Cow", "Sheep", "Helicopter", "Train", "Applause"} <= set(seg["labels"].list.first())
@@ -223,8 +228,8 @@ def test_synth_is_deterministic_and_strongly_labelled(tmp_path):
 
 def test_synth_reads_back_through_the_strong_label_path(tmp_path):
     seg, _ = load_segments(synth_corpus(("Cat", "Siren"), 1, 2, 2.0), {}, 0, tmp_path)
-    strong, _ = load_segments({"kind": "audioset_strong", "root": str(tmp_path),
-                               "files": {"strong": "strong_labels.tsv"}}, {}, 0, tmp_path / "x")
+    strong, _ = load_segments(corpus("audioset_strong", root=str(tmp_path), files={"strong": "strong_labels.tsv"}),
+                              {}, 0, tmp_path / "x")
     assert seg.drop("source", "licence").equals(strong.drop("source", "licence"))
     header = (tmp_path / "strong_labels.tsv").read_text().splitlines()[0]
     assert header == "segment_id\tstart_time_seconds\tend_time_seconds\tlabel"
@@ -257,7 +262,7 @@ def test_curated_map_by_kind():
     sfx_labels = {v for v in sfx.TITLE_LABELS.values() if v}
     assert set(label_maps.resolve("builtin", sfx_labels)) == sfx_labels  # every sfx label too
     assert label_maps.resolve("esc50", ["Crying baby"])["Crying baby"]["label"] == "crying_baby"
-    assert tables.readable("crying_baby") == "Crying baby"
+    assert tables.display_label("crying_baby") == "Crying baby"
 
 
 def test_speech_without_espeak_falls_back_to_formant_babble(monkeypatch):

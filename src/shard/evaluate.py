@@ -260,7 +260,7 @@ def _mean(values) -> float:
 # ---------------------------------------------------------------- IO
 def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> dict:
     """What identifies the scored model in summaries and table provenance (no timestamps)."""
-    ident = {"backend": model_cfg.get("backend"), "frontend": model_cfg.get("frontend"),
+    ident = {"backend": model_cfg["backend"], "frontend": model_cfg["frontend"],
              "base": str(base_dir), "adapter": None if adapter_dir is None else str(adapter_dir)}
     weights = {"base_sha1": Path(base_dir) / "model.safetensors"}
     if adapter_dir is not None:

@@ -74,7 +74,7 @@ def rank_world() -> tuple[int, int]:
 
 def local_device(model: dict) -> torch.device:
     """This process's device: model.device, and under torchrun on GPUs the rank's own cuda:LOCAL_RANK."""
-    device = resolve_device(model.get("device"))
+    device = resolve_device(model["device"])
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return device

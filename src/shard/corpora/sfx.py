@@ -78,14 +78,14 @@ def _licence(description: str) -> str:
 
 def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     files = tables.files(corpus_cfg, {"cat": str(DEFAULT_CAT)})
-    root = Path(corpus_cfg.get("root") or DEFAULT_CAT.parent)
+    root = Path(corpus_cfg["root"] or DEFAULT_CAT.parent)
     cat = root / files["cat"]
     if not cat.is_file():
         raise ShardError(f"OpenSFX sound bank '{cat}' not found: install it with "
                          "'apt-get install openttd-opensfx' (or set corpus.files.cat to an opensfx.cat)")
     workdir = Path(workdir).resolve()
     audio_dir = workdir / "audio"
-    label_map = corpus_cfg.get("label_map") or {}
+    label_map = corpus_cfg["label_map"]
     rows = []
     for i, (description, wav) in enumerate(read_cat(cat)):
         rid = f"opensfx_{i:02d}"

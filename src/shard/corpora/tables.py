@@ -23,7 +23,7 @@ from ..common import ShardError
 from . import LICENCES, rejects_frame, segments_frame
 
 # ---------------------------------------------------------------- shared helpers
-def readable(label: str) -> str:
+def display_label(label: str) -> str:
     """'crying_baby' -> 'Crying baby'; readable labels start upper-case and use spaces."""
     text = common.readable(label).strip()
     return text[:1].upper() + text[1:]
@@ -31,7 +31,7 @@ def readable(label: str) -> str:
 
 def files(corpus_cfg: dict, defaults: dict[str, str]) -> dict[str, str]:
     """Adapter file names: the defaults, overridden by corpus.files (unknown keys are errors)."""
-    given = corpus_cfg.get("files") or {}
+    given = corpus_cfg["files"]
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise ShardError(f"config key 'corpus.files.{unknown[0]}' is not used by corpus '{corpus_cfg['kind']}'; "
@@ -40,7 +40,7 @@ def files(corpus_cfg: dict, defaults: dict[str, str]) -> dict[str, str]:
 
 
 def corpus_root(corpus_cfg: dict) -> Path:
-    root = corpus_cfg.get("root")
+    root = corpus_cfg["root"]
     if not root or not Path(root).is_dir():
         raise ShardError(f"config key 'corpus.root': '{root}' is not a directory; "
                          f"point it at the {corpus_cfg['kind']} corpus")
@@ -101,7 +101,7 @@ def label_resolver(corpus_cfg: dict, names: dict[str, str] | None = None,
     corpus.label_map wins; then `names` (e.g. MID -> display name). MIDs ("/m/...") must be known;
     other raw labels are accepted as they are unless `closed` (a vocabulary was given).
     """
-    label_map = corpus_cfg.get("label_map") or {}
+    label_map = corpus_cfg["label_map"]
     names = names or {}
 
     def resolve(raw: str) -> str | None:
@@ -112,7 +112,7 @@ def label_resolver(corpus_cfg: dict, names: dict[str, str] | None = None,
             return label_map.get(names[raw], names[raw])
         if not raw or raw.startswith("/") or closed:
             return None
-        return readable(raw)
+        return display_label(raw)
     return resolve
 
 
@@ -295,13 +295,13 @@ def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
         table = read_table(vocab_path, [], layout, has_header=False)  # headerless: name the columns by position
         table = table.rename(dict(zip(table.columns, ["index", "label", "mid"])))
         vocab = set(require_columns(table, vocab_path, ["label"], layout)["label"])
-    label_map = corpus_cfg.get("label_map") or {}
+    label_map = corpus_cfg["label_map"]
 
     def resolve(raw: str) -> str | None:
         raw = raw.strip()
         if vocab is not None and raw not in vocab and raw not in label_map:
             return None
-        return label_map.get(raw, readable(raw) if raw else None)
+        return label_map.get(raw, display_label(raw) if raw else None)
 
     rows = []
     for part in ("dev", "eval"):

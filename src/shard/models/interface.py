@@ -139,12 +139,12 @@ class AudioLLM:
 def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,
                device: str | None = None) -> AudioLLM:
     """The configured backend from local files (never downloads). `device` defaults to model_cfg['device']."""
-    backend = model_cfg.get("backend", "mini_ltu")
+    backend = model_cfg["backend"]
     if backend not in BACKENDS:
         raise ShardError(f"config key 'model.backend': unknown backend {backend!r}; choose one of {BACKENDS}")
     if backend != "mini_ltu":
         raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu")
-    dev = resolve_device(device or model_cfg.get("device", "auto"))
+    dev = resolve_device(device or model_cfg["device"])
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
                          "or point model.base at a saved mini_ltu")
