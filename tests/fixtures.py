@@ -293,3 +293,24 @@ def results_files(project: Path) -> list[str]:
     results = project / "results"
     return sorted(str(p.relative_to(results)) for p in results.rglob("*")
                   if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks"))
+
+
+def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
+    """build_tiny_results plus wordnet/ and shard/ (test.parquet, card.md, ...) on the real WordNet (use the
+    `wordnet_reader` fixture first) with the builtin label map: about 80 test items over 12 clips."""
+    from shard.items import build_items
+    from shard.wordnet import build_wordnet
+
+    results = build_tiny_results(tmp_path, **kwargs)
+    clips, wn, out = results / "clips" / "clips.parquet", results / "wordnet", results / "shard"
+    wordnet = {"overrides": {}, "curated_map": "builtin", "max_hypernym_depth": 6,
+               "skip_hypernyms": ["entity.n.01", "physical_entity.n.01", "abstraction.n.06", "object.n.01"]}
+    build_wordnet(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
+                  source=wn / "source.json", wordnet=wordnet, curated_map="builtin")
+    shard = {"relations": ["synonym", "hypernym"], "formats": ["yesno", "mc4"], "items_per_clip": 2,
+             "synset_disjoint": False}
+    build_items(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
+                wordnet_source=wn / "source.json", test=out / "test.parquet", train_pool=out / "train_pool.parquet",
+                words=out / "words.parquet", card=out / "card.md", shard=shard, seed=0,
+                config={"seed": 0, "shard": shard, "wordnet": wordnet})
+    return results

@@ -1,0 +1,44 @@
+# The test items outside the workflow: a static page to audit them by ear, and the Hugging Face
+# `datasets` layout (items + clips as an Audio feature + dataset card).
+
+
+rule shard_browser:
+    input:
+        test=rules.shard_items.output.test,
+        clips_parquet=rules.clips.output.clips_parquet,
+        audio=rules.clips.output.audio,
+        label_synsets=rules.wordnet.output.label_synsets,
+        predictions=expand(f"{R}/eval/{{c}}/semantic.jsonl", c=CONDITIONS),
+    output:
+        out_dir=directory(f"{R}/shard/browser"),
+    params:
+        sample_rate=config["clips"]["sample_rate"],
+    log:
+        f"{R}/logs/shard_browser.log",
+    benchmark:
+        f"{R}/benchmarks/shard_browser.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/shard_browser.py"
+
+
+rule export_hf:
+    input:
+        test=rules.shard_items.output.test,
+        clips_parquet=rules.clips.output.clips_parquet,
+        audio=rules.clips.output.audio,
+        label_synsets=rules.wordnet.output.label_synsets,
+        card=rules.shard_items.output.card,
+    output:
+        out_dir=directory(f"{R}/export/hf"),
+    params:
+        sample_rate=config["clips"]["sample_rate"],
+    log:
+        f"{R}/logs/export_hf.log",
+    benchmark:
+        f"{R}/benchmarks/export_hf.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/export_hf.py"

@@ -1,0 +1,4 @@
+from shard.browser import build_browser
+from shard.workflow import run
+
+run(snakemake, build_browser)
