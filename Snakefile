@@ -14,6 +14,7 @@ include: "rules/prompts.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/export.smk"
 
 
 rule all:

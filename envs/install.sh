@@ -10,7 +10,7 @@ VENV=${VENV:-.venv}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 CONFIG=${CONFIG:-config.yaml}
 
-debs=(wordnet-base wordnet-sense-index sox espeak-ng)
+debs=(wordnet-base wordnet-sense-index sox espeak-ng chromium)  # chromium: the SHARD browser's test
 grep -Eq '^\s*kind:\s*sfx' "$CONFIG" 2>/dev/null && debs+=(openttd-opensfx)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
