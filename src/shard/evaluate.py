@@ -290,8 +290,7 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
                          f"format but the file holds {sorted(fmts)}; rebuild results/prompts/")
     fmt = fmts[0]
     clip_table = pl.read_parquet(clips_parquet)
-    store = FeatureStore(features, clips_parquet)
-    features_for: FeaturesFor = lambda ids: [np.asarray(f, dtype=np.float32) for f in store.get(list(ids))]
+    features_for: FeaturesFor = FeatureStore(features, clips_parquet).per_clip
     if condition["audio"] == "silence":
         quiet = np.load(silence).astype(np.float32)
         features_for = lambda ids: [quiet] * len(ids)
@@ -324,8 +323,7 @@ def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: 
 
     torch.set_num_threads(threads)
     df = pl.read_parquet(prompts)
-    store = FeatureStore(features, clips_parquet)
-    features_for: FeaturesFor = lambda ids: [np.asarray(f, dtype=np.float32) for f in store.get(list(ids))]
+    features_for: FeaturesFor = FeatureStore(features, clips_parquet).per_clip
     llm = load_model(model, base_dir)
     size = evaluate["batch_size"]
     captions = df.filter(pl.col("task") == "labelling")

@@ -153,3 +153,8 @@ class FeatureStore:
         except KeyError as err:
             raise ShardError(f"clip {err.args[0]!r} is not in the feature store") from None
         return np.asarray(self.array[rows])
+
+    def per_clip(self, clip_ids) -> list[np.ndarray]:
+        """clip ids -> one float32 feature array per clip (none for a text-only prompt): what the
+        processor takes for one prompt, in training and in evaluation alike."""
+        return [np.asarray(f, dtype=np.float32) for f in self.get(list(clip_ids))] if len(clip_ids) else []

@@ -22,7 +22,7 @@ import torch
 from .common import ShardError, atomic_path, config_hash, seed_for, setup_logging, sha1_file, write_json
 from .features import FeatureStore
 from .models.interface import load_model
-from .train import (Examples, clip_features, local_device, process_group, rank_world, set_threads, train_loop,
+from .train import (Examples, local_device, process_group, rank_world, set_threads, train_loop,
                     write_train_log)
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     if len(fmts) != 1:
         raise ShardError(f"'{prompts}' mixes prompt formats {fmts}; a training file holds one format")
     data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
-                    clip_features(FeatureStore(features, clips_parquet)), names=df["prompt_id"].to_list())
+                    FeatureStore(features, clips_parquet).per_clip, names=df["prompt_id"].to_list())
 
     llm = load_model(model, base_dir, device=str(local_device(model)))
     llm.processor.train_on_prompt = finetune["train_on_prompt"]

@@ -20,7 +20,7 @@ from .common import atomic_path, seed_for, write_json
 from .features import FeatureStore
 from .models.interface import AudioLLM, resolve_device
 from .models.processor import AudioProcessor, build_tokenizer
-from .train import Examples, clip_features, set_threads, train_loop, write_train_log
+from .train import Examples, set_threads, train_loop, write_train_log
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
                          feature_mean=float(sample.mean()), feature_std=float(sample.std() or 1.0))
     llm = AudioLLM(net, AudioProcessor(tokenizer, pretrain["audio_tokens"]), resolve_device(model["device"]), "mini_ltu")
 
-    feats = clip_features(store)
+    feats = store.per_clip
     reps = pretrain["fact_repeats"]  # facts are few and must be memorised
     audio_only = Examples(audio["text"].to_list(), audio["clip_ids"].to_list(), audio["answer"].to_list(),
                           "original", feats)

@@ -164,9 +164,10 @@ def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
 SEMANTIC_TEMPLATES = sorted((t for t in T.TEMPLATES if t.task == "semantic"),
                             key=lambda t: (t.relation, t.source_kind, t.question_format))
 # (relation, kind, format) -> (offset, count) into SEMANTIC_TEMPLATES
-TEMPLATE_SPANS = {key: (next(i for i, t in enumerate(SEMANTIC_TEMPLATES)
-                             if (t.relation, t.source_kind, t.question_format) == key), len(T.semantic_templates(*key)))
-                  for key in dict.fromkeys((t.relation, t.source_kind, t.question_format) for t in SEMANTIC_TEMPLATES)}
+TEMPLATE_SPANS: dict[tuple, tuple[int, int]] = {}
+for _key, _group in itertools.groupby(SEMANTIC_TEMPLATES, key=lambda t: (t.relation, t.source_kind, t.question_format)):
+    _offset = sum(n for _, n in TEMPLATE_SPANS.values())
+    TEMPLATE_SPANS[_key] = (_offset, len(list(_group)))
 
 
 def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,

@@ -30,7 +30,6 @@ import polars as pl
 import torch
 from tqdm.auto import tqdm
 
-from .features import FeatureStore
 from .common import atomic_path, rng
 from .models.interface import AudioLLM, resolve_device
 from .models.processor import AudioProcessor
@@ -43,11 +42,6 @@ LOG_FIELDS = ["stage", "step", "loss", "lr", "tokens"]
 
 
 # ---------------------------------------------------------------- data
-def clip_features(store: FeatureStore) -> Callable[[Sequence[str]], list[np.ndarray]]:
-    """clip ids -> their stored feature arrays (one per clip; none for a text-only example)."""
-    return lambda clip_ids: list(store.get(list(clip_ids))) if len(clip_ids) else []
-
-
 class Examples:
     """Instruction examples (text with <audio> placeholders, their clips, answer) in one prompt format."""
 
