@@ -71,6 +71,7 @@ def all_targets():
         *([] if config["model"]["base"] else [f"{R}/eval/base_model.json"]),
         *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
         *[f"{R}/tables/scaling.{ext}" for ext in ("csv", "md")],
+        *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{R}/figures/tradeoff.png",
         f"{R}/shard/browser",  # audit the items by ear, with every condition's answers
         f"{R}/export/hf",  # SHARD in the Hugging Face datasets layout

