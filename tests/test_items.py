@@ -8,7 +8,9 @@ import pytest
 
 from shard import templates
 from shard import wordnet as W
-from shard.items import WordBank, build_items
+from shard.card import build_card
+from shard.items import WordBank, build_items, common_words
+from shard.surface import zipf
 
 LABELS = ["Dog", "Cat", "Car", "Thunder", "Bird", "Drum", "Siren", "Piano", "Rain", "Bass", "Xyzzy blorp"]
 CLIPS_PER_LABEL = 8  # 5 test, 3 train
@@ -16,7 +18,7 @@ WORDNET_CFG = {"overrides": {"Bass": "bass.n.07"}, "max_hypernym_depth": 6,
                "skip_hypernyms": ["entity.n.01", "physical_entity.n.01", "abstraction.n.06", "object.n.01",
                                   "whole.n.02", "matter.n.03", "psychological_feature.n.01"]}
 SHARD_CFG = {"relations": ["synonym", "hypernym", "hyponym", "cohyponym"], "formats": ["yesno", "mc4"],
-             "items_per_clip": 2, "synset_disjoint": False}
+             "items_per_clip": 2, "synset_disjoint": False, "min_zipf": 2.0}
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +33,19 @@ def wordnet_dir(tmp_path_factory, wordnet_reader):
     yield d
 
 
+ARTIFACTS_MD = "**Surface-cue baselines on the SHARD test items (text only)**\n\n| Baseline | Chance in CI |\n|---|---|\n| Always yes | yes |\n"
+
+
 def _run(wordnet_dir, out, seed=0, **shard):
+    """Rule shard_items, then rule shard_card (with a stand-in for tables/artifacts.md: tests/test_artifacts.py)."""
     cfg = {**SHARD_CFG, **shard}
     paths = {k: out / f"{k}.{'md' if k == 'card' else 'parquet'}" for k in ("test", "train_pool", "words", "card")}
-    build_items(clips_parquet=wordnet_dir / "clips.parquet", label_synsets=wordnet_dir / "label_synsets.parquet",
-                relations=wordnet_dir / "relations.parquet", wordnet_source=wordnet_dir / "source.json",
-                shard=cfg, seed=seed, config={"seed": seed, "shard": cfg, "wordnet": WORDNET_CFG}, **paths)
+    inputs = {"label_synsets": wordnet_dir / "label_synsets.parquet", "relations": wordnet_dir / "relations.parquet",
+              "wordnet_source": wordnet_dir / "source.json", "clips_parquet": wordnet_dir / "clips.parquet"}
+    build_items(**inputs, test=paths["test"], train_pool=paths["train_pool"], words=paths["words"], shard=cfg, seed=seed)
+    (out / "artifacts.md").write_text(ARTIFACTS_MD)
+    build_card(**inputs, test=paths["test"], train_pool=paths["train_pool"], words=paths["words"],
+               artifacts=out / "artifacts.md", card=paths["card"], config={"seed": seed, "shard": cfg, "wordnet": WORDNET_CFG})
     return paths
 
 
@@ -68,6 +77,7 @@ def test_items_follow_the_format(built):
     assert test["clip_id"].str.extract(r"-(\d)$").cast(int).lt(5).all()  # test items from test clips only
     card = paths["card"].read_text()
     assert "| Xyzzy blorp |" in card and "never a SHARD question with audio" in card
+    assert ARTIFACTS_MD.rstrip() in card  # the surface-cue table, as the artifacts rule wrote it
     assert re.search(r"\| Bass +\| bass.n.07 +\| override +\|", card)  # padded columns
 
 
@@ -110,20 +120,22 @@ def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
 
 def test_ambiguous_words_are_guarded(wordnet_dir):
     """"bass" names an instrument, a voice and a fish: never a negative for anything any sense is under."""
-    bank = WordBank(W.reader(), pl.read_parquet(wordnet_dir / "relations.parquet"))
+    wn = W.reader()
+    bank = WordBank(wn, common_words(wn, pl.read_parquet(wordnet_dir / "relations.parquet"), 2.0)[0])
     assert not bank.unrelated("bass", ("fish.n.01",))  # bass.n.08 (the fish) is a kind of fish
     assert not bank.unrelated("bass", ("bass.n.07",))
     assert not bank.unrelated("fish", ("bass.n.08",))  # an ancestor
     assert not bank.unrelated("wolf", ("dog.n.01",))  # a sibling under canine
     assert not bank.unrelated("puppy", ("dog.n.01",))  # a descendant
     assert bank.unrelated("bass", ("car.n.01",)) and bank.unrelated("piano", ("dog.n.01",))
-    assert "bass" not in bank.negatives(("fish.n.01",), "hypernym", 0)
+    assert "bass" not in bank.negatives(("fish.n.01",), "hypernym", "source")
 
 
 def test_words_are_closed_vocabulary_facts(built):
     paths, test, pool = built
     words = pl.read_parquet(paths["words"])
-    assert words.columns == ["label", "synset", "word", "relation", "related"]
+    assert words.columns == ["label", "synset", "word", "relation", "related", "zipf"]
+    assert all(z == zipf(w) for w, z in words.select("word", "zipf").unique().iter_rows())
     items = pl.concat([test, pool])
     used = set(items["candidate"]) | {o for opts in items.filter(pl.col("format") == "mc4")["options"] for o in opts}
     assert used <= set(words["word"])  # every word the benchmark asks about is taught as a fact
@@ -149,3 +161,53 @@ def test_deterministic_bytes_and_seed_matters(built, wordnet_dir, tmp_path):
         assert first[key].read_bytes() == again[key].read_bytes(), key
     other = _run(wordnet_dir, tmp_path / "other", seed=1)
     assert first["test"].read_bytes() != other["test"].read_bytes()
+
+
+def test_words_people_know(built, wordnet_dir, tmp_path):
+    """Lemmas rarer than min_zipf are never asked about nor offered, unless the only word of their
+    (synset, relation); the card says how many the threshold left out."""
+    paths, test, pool = built
+    items = pl.concat([test, pool])
+    offered = set(items["candidate"]) | {o for opts in items.filter(pl.col("format") == "mc4")["options"] for o in opts}
+    words = pl.read_parquet(paths["words"])
+    rare = words.filter(pl.col("related"), pl.col("zipf") < SHARD_CFG["min_zipf"])
+    for label, relation in rare.select("label", "relation").unique().iter_rows():  # kept only as the last word left
+        assert words.filter(pl.col("label") == label, pl.col("relation") == relation, pl.col("related")).height == 1
+    relations = pl.read_parquet(wordnet_dir / "relations.parquet")
+    assert "Canis familiaris" in set(relations["word"]) and zipf("Canis familiaris") < 2.0
+    assert "Canis familiaris" not in offered | set(words["word"])
+    card = paths["card"].read_text()
+    _, removed = common_words(W.reader(), relations, 2.0)
+    assert removed.height > 0 and f"- words people know: {removed.height} relation words rarer than Zipf 2.0" in card
+    everything = _run(wordnet_dir, tmp_path, min_zipf=0.0)
+    assert "Canis familiaris" in set(pl.read_parquet(everything["words"])["word"])
+
+
+def _ranks(items: pl.DataFrame, column) -> list[float]:
+    """mc4: credit of 'pick the option with the largest value' (ties split), per item."""
+    out = []
+    for options, answer in items.select("options", "answer_index").iter_rows():
+        values = [column(o) for o in options]
+        top = [i for i, v in enumerate(values) if v == max(values)]
+        out.append(1 / len(top) if answer in top else 0.0)
+    return out
+
+
+def test_negatives_matched_in_frequency_and_length(built):
+    """The right word is the commonest, rarest or longest option about as often as chance, and yes
+    candidates are no commoner or longer than no candidates; every word is wrong as often as right."""
+    _, test, pool = built
+    for items in (test, pool):
+        mc = items.filter(pl.col("format") == "mc4")
+        for name, column in (("commonest", zipf), ("rarest", lambda w: -zipf(w)), ("longest", len)):
+            share = sum(_ranks(mc, column)) / mc.height
+            assert abs(share - 0.25) < 0.06, (name, share)
+        yesno = items.filter(pl.col("format") == "yesno").with_columns(
+            z=pl.col("candidate").map_elements(zipf, return_dtype=pl.Float64), n=pl.col("candidate").str.len_chars())
+        for relation, group in yesno.group_by("relation"):
+            yes, no = group.filter(pl.col("answer") == "yes"), group.filter(pl.col("answer") == "no")
+            assert abs(yes["z"].mean() - no["z"].mean()) < 0.25, (relation, yes["z"].mean(), no["z"].mean())
+            assert abs(yes["n"].mean() - no["n"].mean()) < 1.5, (relation, yes["n"].mean(), no["n"].mean())
+        # word-level balance: over all yes/no items, no word is a "yes" much more often than a "no"
+        counts = yesno.group_by("candidate").agg((pl.col("answer") == "yes").sum().alias("yes"), pl.len())
+        assert (counts["yes"] * 2 - counts["len"]).abs().sum() <= 0.25 * yesno.height

@@ -50,9 +50,19 @@ def _examples(items: pl.DataFrame, seed: int) -> pl.DataFrame:
     return pl.concat(picks).sort("relation", "format", "item_id").select("relation", "format", "label", "question", "answer")
 
 
+def _word_counts(kept: pl.DataFrame, removed: pl.DataFrame, min_zipf: float) -> pl.DataFrame:
+    """Relation words per relation: kept, left out as rarer than min_zipf, kept though rarer (the only word left)."""
+    counts = lambda df, name: df.group_by("relation").agg(pl.len().alias(name))  # noqa: E731
+    out = (counts(kept, "kept").join(counts(removed, "left_out"), on="relation", how="full", coalesce=True)
+           .join(counts(kept.filter(pl.col("zipf") < min_zipf), "kept_though_rarer"), on="relation", how="full", coalesce=True))
+    return out.fill_null(0).sort("relation")
+
+
 def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, label_synsets: pl.DataFrame,
-                source: dict, config: dict, stats: dict) -> str:
+                source: dict, config: dict, stats: dict, kept: pl.DataFrame, removed: pl.DataFrame,
+                artifacts: str) -> str:
     seed = int(config["seed"])
+    min_zipf = config["shard"]["min_zipf"]
     both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
     mapped = label_synsets.filter(pl.col("synset").is_not_null())
     unmapped = label_synsets.filter(pl.col("synset").is_null())
@@ -67,12 +77,16 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
            + (f"; dropped to keep train pool and test synset-disjoint: {stats.get('dropped_disjoint', 0)}"
               if stats.get("synset_side") else ""),
            f"- items: {test.height} test ({test['clip_id'].n_unique()} clips), {pool.height} train pool "
-           f"({pool['clip_id'].n_unique()} clips); word facts: {words.height}\n",
+           f"({pool['clip_id'].n_unique()} clips); word facts: {words.height}",
+           f"- words people know: {removed.height} relation words rarer than Zipf {min_zipf} (wordfreq) left out "
+           f"({removed['word'].n_unique()} distinct); {kept.height} kept, {kept.filter(pl.col('zipf') < min_zipf).height} "
+           f"of them rarer but the only word of their synset and relation\n",
            "## Items per relation and format\n", markdown_table(_counts(both, ["part", "relation", "format"])),
            "## Items per label\n",
            markdown_table(both.group_by("label", "synset").agg(
                (pl.col("part") == "test").sum().alias("test"), (pl.col("part") == "train_pool").sum().alias("train_pool"))
                .sort("label")),
+           f"## Relation words and the Zipf threshold ({min_zipf})\n", markdown_table(_word_counts(kept, removed, min_zipf)),
            "## Yes/no answer balance (test)\n", markdown_table(_yes_balance(test)),
            "## Yes/no answer balance (train pool)\n", markdown_table(_yes_balance(pool)),
            "## mc4 answer position (test)\n", markdown_table(_position_balance(test)),
@@ -85,11 +99,27 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
     if stats.get("synset_side"):
         side = pl.DataFrame(sorted(stats["synset_side"].items()), schema=["synset", "side"], orient="row")
         out += ["## Synset-disjoint assignment\n", markdown_table(side)]
-    out += ["## Examples (test)\n", markdown_table(_examples(test, seed)),
+    out += ["## Surface-cue baselines (test)\n",
+            "Text-only guesses (no audio) that must sit at chance; the same table as `tables/artifacts.md`.\n",
+            artifacts.rstrip("\n") + "\n",
+            "## Examples (test)\n", markdown_table(_examples(test, seed)),
             "## What the base model saw in pretraining\n", PRETRAINING + "\n",
             "## Config\n", "```yaml\n" + yaml.safe_dump(config, sort_keys=True, default_flow_style=False) + "```\n"]
     return "\n".join(out)
 
 
-def write_card(path, **parts) -> None:
-    write_text(render_card(**parts), path)
+def build_card(*, test, train_pool, words, clips_parquet, label_synsets, relations, wordnet_source, artifacts,
+               card, config: dict) -> None:
+    """Rule `shard_card`: shard/card.md, from the items, the words, the clips' selection, the WordNet
+    source and the surface-cue table (tables/artifacts.md, included as it is)."""
+    from pathlib import Path
+
+    from .items import check_wordnet, select_clips, usable_relations
+    from .wordnet import reader
+
+    source = check_wordnet(wordnet_source)
+    table, _, _, stats = select_clips(clips_parquet, label_synsets, config["shard"], config["seed"])
+    kept, removed = usable_relations(reader(), relations, config["shard"])
+    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool), words=pl.read_parquet(words),
+                           label_synsets=table, source=source, config=config,
+                           stats=stats, kept=kept, removed=removed, artifacts=Path(artifacts).read_text()), card)

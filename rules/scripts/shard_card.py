@@ -1,0 +1,4 @@
+from shard.card import build_card
+from shard.workflow import run
+
+run(snakemake, build_card)
