@@ -29,7 +29,7 @@ rule export_hf:
         clips_parquet=rules.clips.output.clips_parquet,
         audio=rules.clips.output.audio,
         label_synsets=rules.wordnet.output.label_synsets,
-        card=rules.shard_items.output.card,
+        card=rules.shard_card.output.card,
     output:
         out_dir=directory(f"{R}/export/hf"),
     params:

@@ -298,6 +298,8 @@ def results_files(project: Path) -> list[str]:
 def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
     """build_tiny_results plus wordnet/ and shard/ (test.parquet, card.md, ...) on the real WordNet (use the
     `wordnet_reader` fixture first) with the builtin label map: about 80 test items over 12 clips."""
+    from shard.artifacts import artifacts_table
+    from shard.card import build_card
     from shard.items import build_items
     from shard.wordnet import build_wordnet
 
@@ -308,9 +310,17 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
     build_wordnet(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
                   source=wn / "source.json", wordnet=wordnet, curated_map="builtin")
     shard = {"relations": ["synonym", "hypernym"], "formats": ["yesno", "mc4"], "items_per_clip": 2,
-             "synset_disjoint": False}
+             "synset_disjoint": False, "min_zipf": 2.0}
     build_items(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
                 wordnet_source=wn / "source.json", test=out / "test.parquet", train_pool=out / "train_pool.parquet",
-                words=out / "words.parquet", card=out / "card.md", shard=shard, seed=0,
-                config={"seed": 0, "shard": shard, "wordnet": wordnet})
+                words=out / "words.parquet", shard=shard, seed=0)
+    config = {"seed": 0, "shard": shard, "wordnet": wordnet, "evaluate": {"bootstrap": 200}}
+    tables = results / "tables"
+    artifacts_table(test=out / "test.parquet", csv=tables / "artifacts.csv", md=tables / "artifacts.md",
+                    provenance=tables / "artifacts.provenance.json", config=config,
+                    wordnet_source=wn / "source.json")
+    build_card(test=out / "test.parquet", train_pool=out / "train_pool.parquet", words=out / "words.parquet",
+               clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
+               wordnet_source=wn / "source.json", artifacts=tables / "artifacts.md", card=out / "card.md",
+               config=config)
     return results
