@@ -32,6 +32,7 @@ def test_default_config_is_valid():
     # schema defaults fill what config.yaml leaves out, and nothing it sets changes
     assert cfg["corpus"]["synth"].pop("classes") is None
     assert cfg["features"].pop("ltu_fbank") == {"num_mel_bins": 128, "target_length": 1024, "mean": -5.081, "std": 4.4849}
+    assert (cfg["model"].pop("checkpoint"), cfg["model"].pop("gradient_checkpointing")) == (None, False)
     assert cfg == DEFAULT
 
 
@@ -52,9 +53,12 @@ def test_missing_key_is_named():
     ({"prompts__train_scales": [0]}, "prompts.train_scales.0", "allowed values"),
     ({"corpus__kind": "esc50"}, "corpus.root", "set it to the corpus directory"),
     ({"corpus__kind": "esc50", "corpus__root": "/no/such/dir"}, "corpus.root", "point it at"),
-    ({"model__base": "/no/such/ckpt"}, "model.base", "local checkpoint"),
-    ({"model__backend": "ltu"}, "model.base", "never downloaded"),
-    ({"model__backend": "qwen2_audio", "model__base": "."}, "model.backend", "not implemented in this version"),
+    ({"model__base": "/no/such/ckpt"}, "model.base", "a directory saved by the pretrain_base rule"),
+    ({"model__backend": "ltu", "model__frontend": "ltu_fbank"}, "model.base", "never downloaded"),
+    ({"model__backend": "ltu"}, "model.frontend", "reads 'ltu_fbank' features"),
+    ({"model__backend": "hf", "model__frontend": "hf", "model__base": "src"}, "model.base",
+     "the audio LLM's local directory"),
+    ({"model__checkpoint": "ltu.bin"}, "model.checkpoint", "read by the ltu backend only"),
     ({"model__frontend": "ltu_fbank"}, "model.frontend", "add it there"),
     ({"corpus__synth__classes": ["Dog", "Unicorn"]}, "corpus.synth.classes", "Unicorn"),
     ({"pretrain__heads": 3}, "pretrain.hidden_size", "multiple of the number of heads"),
@@ -63,6 +67,20 @@ def test_bad_config_names_the_key(edits, key, fix):
     with pytest.raises(ShardError) as err:
         validate_config(bad(**edits))
     assert f"'{key}" in str(err.value) and fix in str(err.value)
+
+
+def test_ltu_needs_its_checkpoint_file(tmp_path):
+    llama = tmp_path / "vicuna"
+    llama.mkdir()
+    (llama / "config.json").write_text("{}")
+    edits = {"model__backend": "ltu", "model__frontend": "ltu_fbank", "model__base": str(llama),
+             "features__frontends": ["ltu_fbank"]}
+    with pytest.raises(ShardError, match="'model.checkpoint' is required for model.backend=ltu; set it to LTU's"):
+        validate_config(bad(**edits))
+    with pytest.raises(ShardError, match=f"'model.checkpoint': file '{tmp_path}/ltu.bin' does not exist"):
+        validate_config(bad(**edits, model__checkpoint=str(tmp_path / "ltu.bin")))
+    (tmp_path / "ltu.bin").write_bytes(b"")
+    assert validate_config(bad(**edits, model__checkpoint=str(tmp_path / "ltu.bin")))["model"]["backend"] == "ltu"
 
 
 def test_missing_config_file():

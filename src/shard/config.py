@@ -75,20 +75,41 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if pre["hidden_size"] % pre["heads"]:
         raise ShardError(f"config keys 'pretrain.hidden_size' ({pre['hidden_size']}) and 'pretrain.heads' "
                          f"({pre['heads']}): the hidden size must be a multiple of the number of heads")
-    base = cfg["model"].get("base")
-    if base and not Path(base).exists():
-        raise ShardError(f"config key 'model.base': '{base}' does not exist; point it at a local "
-                         "checkpoint directory, or set it to null to pretrain mini_ltu")
-    if cfg["model"]["backend"] != "mini_ltu" and not base:
-        raise ShardError(f"config key 'model.base' is required for model.backend={cfg['model']['backend']}: "
-                         "weights are never downloaded, point it at a local checkpoint")
-    if cfg["model"]["backend"] != "mini_ltu":
-        raise ShardError(f"config key 'model.backend': '{cfg['model']['backend']}' is not implemented in this "
-                         "version (the model interface is ready for it); use mini_ltu")
+    _check_model(cfg["model"])
     if cfg["model"]["frontend"] not in cfg["features"]["frontends"]:
         raise ShardError(f"config key 'model.frontend': '{cfg['model']['frontend']}' is not in "
                          f"features.frontends {cfg['features']['frontends']}; add it there")
     return cfg
+
+
+# what each backend reads from disk, and the front end it was trained on
+BACKEND_FRONTEND = {"mini_ltu": ("logmel", "ltu_fbank"), "ltu": ("ltu_fbank",), "hf": ("hf",)}
+BASE_HINT = {
+    "mini_ltu": "a directory saved by the pretrain_base rule (or null to pretrain mini_ltu here)",
+    "ltu": "LTU's language model in Hugging Face format (a LLaMA-7B / Vicuna-7B directory with config.json and the tokenizer)",
+    "hf": "the audio LLM's local directory (config.json, weights, processor and chat template, as save_pretrained writes them)",
+}
+
+
+def _check_model(model: dict) -> None:
+    """Local weights only, checked before any job: a missing path names its key and what to put there."""
+    backend, base = model["backend"], model["base"]
+    if model["frontend"] not in BACKEND_FRONTEND[backend]:
+        raise ShardError(f"config key 'model.frontend': backend {backend} reads '{'/'.join(BACKEND_FRONTEND[backend])}' "
+                         f"features, not '{model['frontend']}'; set it (and add it to features.frontends)")
+    if backend != "mini_ltu" and not base:
+        raise ShardError(f"config key 'model.base' is required for model.backend={backend} (weights are never "
+                         f"downloaded): set it to {BASE_HINT[backend]}")
+    if base and not (Path(base) / "config.json").is_file():
+        raise ShardError(f"config key 'model.base': '{base}' is not a model directory (no config.json there); "
+                         f"set it to {BASE_HINT[backend]}")
+    checkpoint = model["checkpoint"]
+    if backend == "ltu" and not (checkpoint and Path(checkpoint).is_file()):
+        what = f": file '{checkpoint}' does not exist" if checkpoint else " is required for model.backend=ltu"
+        raise ShardError(f"config key 'model.checkpoint'{what}; set it to LTU's released weights "
+                         "(e.g. ltu_ori_paper.bin from github.com/YuanGongND/ltu, or a .safetensors copy)")
+    if backend != "ltu" and checkpoint:
+        raise ShardError(f"config key 'model.checkpoint' is read by the ltu backend only; remove it for {backend}")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
