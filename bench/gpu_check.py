@@ -87,8 +87,7 @@ def train_batch(config: LTUConfig, bos_id: int, batch: int, device: torch.device
 def bench_training(llm: AudioLLM, config: LTUConfig, batch: int, seconds: float, grad_ckpt: bool) -> dict:
     llm.model = get_peft_model(llm.model, lora_config(LORA))
     if grad_ckpt:
-        llm.model.base_model.model.language_model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+        llm.model.base_model.model.language_model.activation_checkpointing_enable({"use_reentrant": False})
     params = [p for p in llm.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     b = train_batch(config, llm.processor.bos_id, batch, llm.device)

@@ -80,6 +80,32 @@ def test_extra_or_missing_keys_are_errors_that_list_them(paths, tmp_path):
         load_ltu(tiny_model_cfg(shape), paths["base"])
 
 
+def test_full_finetune_checkpoint_overrides_the_llama_weights(paths, tmp_path):
+    """full_ft_*.bin style: the LLM's own weights too, and old transformers' rotary buffers (checked, not loaded)."""
+    head_dim = 64 // 4
+    q = "base_model.model.model.layers.0.self_attn.q_proj"
+    new = {"base_model.model.lm_head.weight": torch.randn(len_vocab(paths), 64), q + ".weight": torch.randn(64, 64),
+           "base_model.model.model.layers.0.self_attn.rotary_emb.inv_freq":
+               1.0 / 10000 ** (torch.arange(0, head_dim, 2).float() / head_dim)}
+    full = rewrite(paths, tmp_path, lambda s: s.update(new))
+    llm = load_ltu(tiny_model_cfg(full), paths["base"])
+    state = torch.load(full["checkpoint"], weights_only=True)
+    lm = llm.model.language_model
+    assert torch.equal(lm.lm_head.weight, new["base_model.model.lm_head.weight"])
+    merged = new[q + ".weight"] + 2.0 * state[q + ".lora_B.default.weight"] @ state[q + ".lora_A.default.weight"]
+    assert torch.allclose(lm.model.layers[0].self_attn.q_proj.weight, merged, atol=1e-6)
+    wrong = rewrite(paths, tmp_path, lambda s: s.update({"base_model.model.model.layers.0.self_attn.rotary_emb.inv_freq":
+                                                         torch.ones(head_dim // 2)}))
+    with pytest.raises(ShardError, match="rotary frequencies differ"):
+        load_ltu(tiny_model_cfg(wrong), paths["base"])
+
+
+def len_vocab(paths) -> int:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(paths["base"]).vocab_size
+
+
 class NotATensor:
     pass
 
@@ -174,8 +200,10 @@ def test_generation_returns_strings_without_the_audio_token(llm):
                                                                                         feats(1, 3)])]
 
 
-def test_lora_step_touches_only_the_language_models_adapter(paths):
-    llm = load_ltu(tiny_model_cfg(paths), paths["base"])
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_lora_step_touches_only_the_language_models_adapter(paths, checkpointing):
+    llm = load_ltu(tiny_model_cfg(paths, gradient_checkpointing=checkpointing), paths["base"])
+    assert llm.model.language_model.is_activation_checkpointing == checkpointing
     torch.manual_seed(0)
     llm.model = get_peft_model(llm.model, lora_config(LORA))
     wrapped = sorted({n.rsplit(".lora_", 1)[0] for n, _ in llm.model.named_modules() if ".lora_A" in n})

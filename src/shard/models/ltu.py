@@ -294,7 +294,7 @@ def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, dev
     model = LTUForConditionalGeneration(config, language_model=lm).to(dtype)
     load_ltu_checkpoint(model, read_weights(model_cfg["checkpoint"]), model_cfg["checkpoint"])
     if model_cfg.get("gradient_checkpointing"):
-        model.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.language_model.activation_checkpointing_enable({"use_reentrant": False})
     if adapter_dir is not None:
         if not (Path(adapter_dir) / "adapter_config.json").is_file():
             raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
