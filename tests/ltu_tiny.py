@@ -56,7 +56,8 @@ def release_shapes(arch: dict = ARCH, text: dict = TEXT, lora_r: int = 8) -> dic
                        f"{enc}{b}mlp.fc1.weight": (4 * d, d), f"{enc}{b}mlp.fc1.bias": (4 * d,),
                        f"{enc}{b}mlp.fc2.weight": (d, 4 * d), f"{enc}{b}mlp.fc2.bias": (d,)})
     h = text["hidden_size"]
-    shapes.update({"base_model.model.model.audio_proj.1.weight": (h, d), "base_model.model.model.audio_proj.1.bias": (h,)})
+    proj = "base_model.model.model.audio_proj.1."
+    shapes.update({proj + "weight": (h, d), proj + "bias": (h,)})
     for i in range(text["num_hidden_layers"]):
         for proj in ("q_proj", "v_proj"):
             key = f"base_model.model.model.layers.{i}.self_attn.{proj}"

@@ -67,14 +67,18 @@ def test_every_checkpoint_key_lands_and_lora_is_merged(paths, llm):
 
 
 def test_extra_or_missing_keys_are_errors_that_list_them(paths, tmp_path):
-    extra = rewrite(paths, tmp_path, lambda s: s.update({"base_model.model.model.audio_encoder.cls_token": torch.zeros(3)}))
+    enc = "base_model.model.model.audio_encoder."
+    extra = rewrite(paths, tmp_path, lambda s: s.update({enc + "cls_token": torch.zeros(3)}))
     with pytest.raises(ShardError, match=r"1 unexpected key\(s\): base_model\.model\.model\.audio_encoder\.cls_token"):
         load_ltu(tiny_model_cfg(extra), paths["base"])
-    missing = rewrite(paths, tmp_path, lambda s: [s.pop("base_model.model.model.audio_encoder.blocks_u.0.norm1_a.bias"),
-                                                  s.pop("base_model.model.model.layers.1.self_attn.v_proj.lora_B.default.weight")])
+    lora_b = "base_model.model.model.layers.1.self_attn.v_proj.lora_B.default.weight"
+    missing = rewrite(paths, tmp_path, lambda s: [s.pop(enc + "blocks_u.0.norm1_a.bias"), s.pop(lora_b)])
     with pytest.raises(ShardError, match=r"2 missing: audio_encoder\.blocks_u\.0\.norm1_a\.bias, LoRA B of "
                                          r"language_model\.model\.layers\.1\.self_attn\.v_proj\.weight"):
         load_ltu(tiny_model_cfg(missing), paths["base"])
+    many = rewrite(paths, tmp_path, lambda s: s.update({f"vision_tower.{i}": torch.zeros(1) for i in range(25)}))
+    with pytest.raises(ShardError, match=r"25 unexpected key\(s\): vision_tower\.0, .*\.19, \.\.\. \(5 more\)"):
+        load_ltu(tiny_model_cfg(many), paths["base"])
     shape = rewrite(paths, tmp_path, lambda s: s.update({"base_model.model.model.audio_proj.1.bias": torch.zeros(3)}))
     with pytest.raises(ShardError, match=r"audio_proj\.1\.bias: \(3,\) in the file, \(64,\) in the model"):
         load_ltu(tiny_model_cfg(shape), paths["base"])
@@ -85,8 +89,7 @@ def test_full_finetune_checkpoint_overrides_the_llama_weights(paths, tmp_path):
     head_dim = 64 // 4
     q = "base_model.model.model.layers.0.self_attn.q_proj"
     new = {"base_model.model.lm_head.weight": torch.randn(len_vocab(paths), 64), q + ".weight": torch.randn(64, 64),
-           "base_model.model.model.layers.0.self_attn.rotary_emb.inv_freq":
-               1.0 / 10000 ** (torch.arange(0, head_dim, 2).float() / head_dim)}
+           q.replace("q_proj", "rotary_emb.inv_freq"): 1.0 / 10000 ** (torch.arange(0, head_dim, 2).float() / head_dim)}
     full = rewrite(paths, tmp_path, lambda s: s.update(new))
     llm = load_ltu(tiny_model_cfg(full), paths["base"])
     state = torch.load(full["checkpoint"], weights_only=True)
@@ -94,8 +97,8 @@ def test_full_finetune_checkpoint_overrides_the_llama_weights(paths, tmp_path):
     assert torch.equal(lm.lm_head.weight, new["base_model.model.lm_head.weight"])
     merged = new[q + ".weight"] + 2.0 * state[q + ".lora_B.default.weight"] @ state[q + ".lora_A.default.weight"]
     assert torch.allclose(lm.model.layers[0].self_attn.q_proj.weight, merged, atol=1e-6)
-    wrong = rewrite(paths, tmp_path, lambda s: s.update({"base_model.model.model.layers.0.self_attn.rotary_emb.inv_freq":
-                                                         torch.ones(head_dim // 2)}))
+    rotary = "base_model.model.model.layers.0.self_attn.rotary_emb.inv_freq"
+    wrong = rewrite(paths, tmp_path, lambda s: s.update({rotary: torch.ones(head_dim // 2)}))
     with pytest.raises(ShardError, match="rotary frequencies differ"):
         load_ltu(tiny_model_cfg(wrong), paths["base"])
 

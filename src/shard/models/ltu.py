@@ -215,6 +215,11 @@ def _our_name(key: str) -> str | None:
     return None
 
 
+def _listing(items: list[str], sep: str = ", ", limit: int = 20) -> str:
+    """The first `limit` items: a wrong file (e.g. LTU-AS's) would otherwise list thousands."""
+    return sep.join(items[:limit]) + (f"{sep}... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
 def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, torch.Tensor], source: str) -> None:
     """Copy LTU's weights into `model`, merging its LoRA into the language model's q/v weights.
 
@@ -224,21 +229,21 @@ def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, tor
     params = dict(model.named_parameters())
     rotary = model.language_model.model.rotary_emb.inv_freq
     required = {n for n in params if n.startswith(("audio_encoder.", "projector."))}
-    unexpected, shape_errors, loaded, lora = [], [], set(), {}
+    unexpected, mismatched, loaded, lora = [], [], set(), {}
     for key, value in state.items():
         name = key[len(PEFT_PREFIX):] if key.startswith(PEFT_PREFIX) else None
         match = LORA_KEY.match(name) if name else None
         target = _our_name(match["module"] + ".weight" if match else name) if name else None
         if name and name.endswith("rotary_emb.inv_freq"):  # old transformers saved this computed buffer
             if not torch.allclose(value.float(), rotary.float().cpu(), rtol=1e-5, atol=1e-6):
-                shape_errors.append(f"{key}: rotary frequencies differ from the base model's (rope_theta?)")
+                mismatched.append(f"{key}: rotary frequencies differ from the base model's (rope_theta?)")
             continue
         if target not in params:
             unexpected.append(key)
         elif match:
             lora.setdefault(target, {})[match["half"]] = value
         elif params[target].shape != value.shape:
-            shape_errors.append(f"{key}: {tuple(value.shape)} in the file, {tuple(params[target].shape)} in the model")
+            mismatched.append(f"{key}: {tuple(value.shape)} in the file, {tuple(params[target].shape)} in the model")
         else:
             with torch.no_grad():
                 params[target].copy_(value)
@@ -247,12 +252,13 @@ def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, tor
                                                  if len(ab) == 1)
     r, scale = model.config.lora_r, model.config.lora_alpha / model.config.lora_r
     for target, ab in lora.items():
-        if len(ab) == 2 and (ab["A"].shape[0] != r or (ab["B"] @ ab["A"]).shape != params[target].shape):
-            shape_errors.append(f"{target}: LoRA A {tuple(ab['A'].shape)} / B {tuple(ab['B'].shape)} do not fit "
+        if len(ab) == 2 and (ab["A"].shape[0] != r or ab["B"].shape[1] != r
+                             or (ab["B"].shape[0], ab["A"].shape[1]) != params[target].shape):
+            mismatched.append(f"{target}: LoRA A {tuple(ab['A'].shape)} / B {tuple(ab['B'].shape)} do not fit "
                                 f"r={r} and weight {tuple(params[target].shape)}")
-    problems = [f"{len(unexpected)} unexpected key(s): {', '.join(unexpected)}"] if unexpected else []
-    problems += [f"{len(missing)} missing: {', '.join(missing)}"] if missing else []
-    problems += [f"shape mismatch: {'; '.join(shape_errors)}"] if shape_errors else []
+    problems = [f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}"] if unexpected else []
+    problems += [f"{len(missing)} missing: {_listing(missing)}"] if missing else []
+    problems += [f"{len(mismatched)} mismatched: {_listing(mismatched, '; ')}"] if mismatched else []
     if problems:
         raise ShardError(f"LTU checkpoint '{source}' does not fit the ltu model ({' | '.join(problems)}); "
                          "use LTU's released file for a LLaMA-7B base (keys 'base_model.model.model.audio_encoder.*', "
@@ -297,7 +303,8 @@ def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, dev
         model.language_model.activation_checkpointing_enable({"use_reentrant": False})
     if adapter_dir is not None:
         if not (Path(adapter_dir) / "adapter_config.json").is_file():
-            raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
+            raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; "
+                             "rerun its fine-tuning rule")
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_dir)
