@@ -222,3 +222,22 @@ def test_lora_step_touches_only_the_language_models_adapter(paths, checkpointing
     changed = {n for n, p in llm.model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all(".language_model." in n and ".lora_" in n for n in changed)
     assert not any("audio_encoder" in n or "projector" in n for n in changed)
+
+
+def test_adapter_round_trip(paths, tmp_path):
+    """What the finetune rule saves, load_ltu(adapter_dir=...) gives back: the same scores."""
+    llm = load_ltu(tiny_model_cfg(paths), paths["base"])
+    torch.manual_seed(0)
+    llm.model = get_peft_model(llm.model, lora_config(LORA))
+    with torch.no_grad():
+        for n, p in llm.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(std=0.1)  # a trained adapter is not the identity
+    llm.model.save_pretrained(tmp_path / "adapter")
+    loaded = load_ltu(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path / "adapter"))
+    fs = [feats(1, 1), feats(2, 2), feats(1, 3)]
+    scores = [np.concatenate(m.option_logprobs(PROMPTS, fs, "interleaved", OPTIONS))[:, 0]
+              for m in (loaded, llm, load_ltu(tiny_model_cfg(paths), paths["base"]))]
+    assert np.allclose(scores[0], scores[1], atol=1e-5) and not np.allclose(scores[0], scores[2], atol=1e-3)
+    with pytest.raises(ShardError, match="no adapter_config.json"):
+        load_ltu(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path))
