@@ -85,7 +85,9 @@ class AudioLLM:
                             [o for opts in options for o in opts], add_eos=False)
         batch.pop("labels")
         logp = self.model(**batch).logits[:, :-1].float().log_softmax(-1)
-        token_logp = logp.gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1)
+        # audio positions are never scored; ltu's <audio> id is past its logits, so gather <unk> (0) there
+        targets = batch["input_ids"].masked_fill(batch["audio_mask"], 0)[:, 1:, None]
+        token_logp = logp.gather(-1, targets).squeeze(-1)
         # left padding: each row's option is its last n tokens
         n = torch.tensor([len(t) for ids in option_ids for t in ids], device=self.device)
         width = token_logp.shape[1]

@@ -114,8 +114,9 @@ class MiniLTUForConditionalGeneration(PreTrainedModel, GenerationMixin):
 
     def merge_audio(self, input_ids: torch.Tensor, audio_features: torch.Tensor | None) -> torch.Tensor:
         """Text embeddings with the projected audio scattered into the `<audio>` token positions."""
-        embeds = self.get_input_embeddings()(input_ids)
         audio_positions = input_ids == self.config.audio_token_id
+        # any in-table id where the audio goes (ltu's <audio> id is past LLaMA's table); overwritten below
+        embeds = self.get_input_embeddings()(input_ids.masked_fill(audio_positions, 0))
         n_positions = int(audio_positions.sum())
         n_features = 0 if audio_features is None else audio_features.shape[0] * self.config.audio_tokens
         if n_positions != n_features:
