@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import math
 from pathlib import Path
@@ -160,16 +161,26 @@ class HFAudioProcessor:
             for piece in pieces[1:]:
                 content += [{"type": "audio"}] + ([{"type": "text", "text": piece}] if piece else [])
         rendered = self._render(content)
-        segments = rendered.split(self.audio_token)
-        if len(segments) != n_clips + 1:
-            raise ShardError(f"model.base '{self.name}': its chat template wrote {len(segments) - 1} "
+        if rendered.count(self.audio_token) != n_clips:
+            raise ShardError(f"model.base '{self.name}': its chat template wrote {rendered.count(self.audio_token)} "
                              f"{self.audio_token} for {n_clips} audio item(s) in {name}")
-        # interleaved: the text between two placeholders must land between the same two audio items
-        if fmt == "interleaved" and any(p.strip() not in s for p, s in zip(pieces, segments)):
-            raise ShardError(f"model.base '{self.name}': its chat template moves the audio away from where the "
-                             f"prompt puts it ({rendered!r}), so the interleaved format cannot be built for this "
-                             "model; evaluate it in the original format only")
+        self._check_layout(tuple(c["type"] == "audio" for c in content))
         return rendered
+
+    @functools.lru_cache(maxsize=64)
+    def _check_layout(self, layout: tuple[bool, ...]) -> None:
+        """The template keeps each text item between the audio items it sits between in the message (checked
+        with marker texts); a template that moves audio (Audio Flamingo 3 puts all first) cannot build the
+        interleaved format."""
+        content = [{"type": "audio"} if is_audio else {"type": "text", "text": f"SHARDTEXT{i}"}
+                   for i, is_audio in enumerate(layout)]
+        segments = self._render(content).split(self.audio_token)
+        n_audio_before = itertools.accumulate(layout, initial=0)
+        for i, (is_audio, k) in enumerate(zip(layout, n_audio_before)):
+            if not is_audio and f"SHARDTEXT{i}" not in segments[k]:
+                raise ShardError(f"model.base '{self.name}': its chat template moves the audio away from where "
+                                 "the prompt puts it, so the interleaved format cannot be built for this model; "
+                                 "evaluate it in the original format only")
 
     # ------------------------------------------------------------------ the audio inputs
     def _audio(self, clips: list[np.ndarray]) -> tuple[dict, list[str]]:
