@@ -106,7 +106,9 @@ def test_lora_step_touches_no_audio_encoder_weight(tiny):
     from peft import get_peft_model
 
     path, _ = tiny
-    llm = load_model(MODEL, str(path))  # a fresh copy: the fixture's is shared
+    # a fresh copy (the fixture's is shared), with gradient checkpointing as a large model would train
+    llm = load_model({**MODEL, "gradient_checkpointing": True}, str(path))
+    assert llm.model.is_gradient_checkpointing
     torch.manual_seed(0)
     llm.model = get_peft_model(llm.model, lora_config(LORA, llm.language_model, llm.projector))
     wrapped = [n for n, m in llm.model.named_modules() if hasattr(m, "lora_A")]
@@ -147,3 +149,23 @@ def test_formats_put_the_audio_where_they_should(tiny):
     lengths = mask.sum(-1).tolist()
     assert lengths == [c.shape[1] for c in clips]
     assert n_tokens == sum(((n - 1) // 2 + 1 - 2) // 2 + 1 for n in lengths)  # Whisper conv + pooling
+
+
+def test_features_rule_stores_the_hf_front_end_unpadded(tiny, tmp_path):
+    """The features rule's function with front end `hf`: one (bins, frames) row per clip, float16, far from
+    the extractor's 3000 frames; FeatureStore.per_clip reads it back for the processor."""
+    from shard import features as F
+    from tests.fixtures import build_tiny_results
+
+    path, llm = tiny
+    results = build_tiny_results(tmp_path, classes=("Dog", "Siren"), scenes=1, events=2)
+    out = results / "features"
+    F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
+                     features=out / "hf.npy", meta=out / "hf.json", silence=out / "hf.silence.npy", frontend="hf",
+                     params={"model": str(path)}, sample_rate=16000, seconds=1.0)
+    store = F.FeatureStore(out / "hf.npy", results / "clips" / "clips.parquet")
+    fe = feature_extractor(str(path))
+    assert store.array.dtype == np.float16 and store.shape[1:] == (fe.feature_size, 100)
+    clip = next(iter(store.rows))
+    batch = llm.processor([f"{AUDIO_} what is this sound ?"], [store.per_clip([clip])], "original")
+    assert batch["input_features"].shape[-1] == fe.nb_max_frames

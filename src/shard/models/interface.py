@@ -157,13 +157,13 @@ def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,
     backend = model_cfg["backend"]
     if backend not in BACKENDS:
         raise ShardError(f"config key 'model.backend': unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend not in ("mini_ltu", "hf"):
+        raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu or hf")
     dev = resolve_device(device or model_cfg["device"])
     if backend == "hf":
         from .hf import load_hf
 
         return load_hf(model_cfg, base_dir, adapter_dir, dev)
-    if backend != "mini_ltu":
-        raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu or hf")
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
                          "or point model.base at a saved mini_ltu")
