@@ -108,7 +108,7 @@ def test_lora_step_touches_no_audio_encoder_weight(tiny):
     path, _ = tiny
     # a fresh copy (the fixture's is shared), with gradient checkpointing as a large model would train
     llm = load_model({**MODEL, "gradient_checkpointing": True}, str(path))
-    assert llm.model.is_gradient_checkpointing
+    assert llm.model.is_activation_checkpointing
     torch.manual_seed(0)
     llm.model = get_peft_model(llm.model, lora_config(LORA, llm.language_model, llm.projector))
     wrapped = [n for n, m in llm.model.named_modules() if hasattr(m, "lora_A")]
