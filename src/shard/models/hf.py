@@ -277,7 +277,7 @@ def load_hf(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: tor
     # multimodal rotary positions (mrope) are computed by the model itself, from the whole prompt
     mrope = hasattr(core, "get_rope_index")
     if model_cfg.get("gradient_checkpointing"):
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if adapter_dir is not None:
         if not (Path(adapter_dir) / "adapter_config.json").is_file():
             raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
