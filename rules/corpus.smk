@@ -53,7 +53,8 @@ rule features:
         silence=f"{R}/features/{{frontend}}.silence.npy",
     params:
         frontend=lambda w: w.frontend,
-        params=lambda w: config["features"].get(w.frontend, {}),
+        # the hf front end is the model's own feature extractor: it needs the model folder
+        params=lambda w: {**config["features"].get(w.frontend, {}), **({"model": base_dir()} if w.frontend == "hf" else {})},
         sample_rate=config["clips"]["sample_rate"],
         seconds=config["clips"]["seconds"],
     log:

@@ -79,7 +79,16 @@ def ltu_fbank(batch: np.ndarray, params: dict, sr: int = SAMPLE_RATE) -> np.ndar
     return out.transpose(1, 2).numpy()
 
 
-FRONTENDS: dict[str, Callable[[np.ndarray, dict, int], np.ndarray]] = {"logmel": logmel, "ltu_fbank": ltu_fbank}
+def hf(batch: np.ndarray, params: dict, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The `hf` backend's front end: the model's own feature extractor (params.model = the model folder), not
+    padded to its 30 s window; the processor pads per batch (shard.models.hf)."""
+    from .models.hf import hf_features
+
+    return hf_features(batch, params, sr)
+
+
+FRONTENDS: dict[str, Callable[[np.ndarray, dict, int], np.ndarray]] = {"logmel": logmel, "ltu_fbank": ltu_fbank,
+                                                                       "hf": hf}
 
 
 def _frontend(name: str):

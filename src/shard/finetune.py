@@ -28,14 +28,16 @@ from .train import (Examples, local_device, process_group, rank_world, set_threa
 log = logging.getLogger(__name__)
 
 
-def lora_config(lora: dict):
-    """LoRA on the language model only: a regex, so the audio encoder's q_proj / v_proj are never wrapped."""
+def lora_config(lora: dict, language_model: str = r".*language_model.*", projector: str = "projector"):
+    """LoRA on the language model only: a regex, so the audio encoder's q_proj / v_proj are never wrapped.
+    The backend names its language model (a module-name regex) and projector (`AudioLLM.language_model`,
+    `AudioLLM.projector`); the defaults are mini_ltu's."""
     from peft import LoraConfig
 
     names = "|".join(re.escape(t) for t in lora["target_modules"])
     return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], bias="none",
-                      target_modules=rf".*language_model.*\.({names})$",
-                      modules_to_save=["projector"] if lora["train_projector"] else None)
+                      target_modules=rf"{language_model}\.({names})$",
+                      modules_to_save=[projector] if lora["train_projector"] else None)
 
 
 def _base_checksums(base_dir: str) -> dict[str, str]:
@@ -63,7 +65,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     llm = load_model(model, base_dir, device=str(local_device(model)))
     llm.processor.train_on_prompt = finetune["train_on_prompt"]
     torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
-    llm.model = get_peft_model(llm.model, lora_config(finetune["lora"]))
+    llm.model = get_peft_model(llm.model, lora_config(finetune["lora"], llm.language_model, llm.projector))
     params = [p for p in llm.model.parameters() if p.requires_grad]
     # a checkpoint is resumed only by a run on the same prompts, base model and settings
     fingerprint = config_hash({"finetune": finetune, "seed": seed, "n": len(data), "prompts": sha1_file(prompts),

@@ -1,13 +1,16 @@
 """One interface to every audio LLM backend: training loss, option scoring, greedy generation.
 
 Every stage (pretraining, fine-tuning, evaluation) talks to an `AudioLLM`; a backend only has to
-provide a processor (texts + clip features -> tensors) and a model whose forward takes
-`input_ids, attention_mask, position_ids, audio_features, labels, cache, use_cache` and
-returns transformers' CausalLMOutputWithPast.
+provide a processor (texts + clip features -> a dict of the model's own keyword arguments: input_ids,
+attention_mask, labels with answers, its audio inputs, position_ids where the model takes 1-D ones)
+and a model whose forward takes that dict plus `cache, use_cache` and returns transformers'
+CausalLMOutputWithPast. The backend also says which modules LoRA may wrap (`language_model`, a
+module-name regex; `projector`) and whether a prompt's cache can be extended per option (`shared_cache`).
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +20,8 @@ import torch
 from ..common import ShardError
 from .processor import AudioProcessor, position_ids_from_mask
 
-BACKENDS = ("mini_ltu", "ltu", "qwen2_audio")
+BACKENDS = ("mini_ltu", "ltu", "qwen2_audio", "hf")
+log = logging.getLogger("shard")
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -32,8 +36,12 @@ def resolve_device(name: str | None = "auto") -> torch.device:
 class AudioLLM:
     """A model + its processor on one device. Batched; every method takes per-prompt lists."""
 
-    def __init__(self, model: torch.nn.Module, processor: AudioProcessor, device: torch.device, backend: str):
+    def __init__(self, model: torch.nn.Module, processor: AudioProcessor, device: torch.device, backend: str, *,
+                 language_model: str = r".*language_model.*", projector: str = "projector", shared_cache: bool = True):
         self.model, self.processor, self.device, self.backend = model.to(device), processor, device, backend
+        # LoRA scope: the language model's modules by name (audio encoders have q_proj / v_proj too)
+        self.language_model, self.projector = language_model, projector
+        self.shared_cache = shared_cache  # False: option scoring runs one pass per option instead
 
     # ------------------------------------------------------------------ helpers
     def autocast(self):
@@ -71,6 +79,13 @@ class AudioLLM:
                 if not t:
                     raise ValueError(f"option {o!r} has no tokens")
         self.model.eval()
+        if share_cache and not self.shared_cache:
+            if not getattr(self, "_said_no_shared_cache", False):
+                log.warning("%s (%s): the prompt's cache cannot be extended per option for this model; scoring "
+                            "each option in its own full pass (same log-probabilities, slower)",
+                            self.backend, type(self.model).__name__)
+                self._said_no_shared_cache = True
+            share_cache = False
         scores = self._scores_shared(texts, features, fmt, option_ids) if share_cache \
             else self._scores_full(texts, features, fmt, options, option_ids)
         out, k = [], 0
@@ -129,8 +144,8 @@ class AudioLLM:
         The audio token is never generated: it is a placeholder, not a word."""
         self.model.eval()
         batch = self.encode(texts, features, fmt)
-        batch.pop("audio_mask")
-        batch.pop("position_ids")  # generate() derives them from the attention mask at every step
+        batch.pop("audio_mask", None)
+        batch.pop("position_ids", None)  # generate() derives them from the attention mask at every step
         out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                   suppress_tokens=[self.processor.audio_token_id],
                                   pad_token_id=self.processor.pad_id, eos_token_id=self.processor.eos_id)
@@ -144,9 +159,13 @@ def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,
     backend = model_cfg["backend"]
     if backend not in BACKENDS:
         raise ShardError(f"config key 'model.backend': unknown backend {backend!r}; choose one of {BACKENDS}")
-    if backend != "mini_ltu":
-        raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu")
+    if backend not in ("mini_ltu", "hf"):
+        raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu or hf")
     dev = resolve_device(device or model_cfg["device"])
+    if backend == "hf":
+        from .hf import load_hf
+
+        return load_hf(model_cfg, base_dir, adapter_dir, dev)
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
                          "or point model.base at a saved mini_ltu")

@@ -71,17 +71,9 @@ class AudioProcessor:
 
     def encode_prompt(self, text: str, n_clips: int, fmt: str, name: str = "prompt") -> list[int]:
         """Token ids of one prompt, each `<audio>` expanded into `audio_tokens` audio ids."""
-        if fmt not in FORMATS:
-            raise ValueError(f"{name}: unknown prompt format {fmt!r}; expected one of {FORMATS}")
-        n_placeholders = text.count(AUDIO)
-        if n_placeholders != n_clips:
-            raise ValueError(f"{name}: {n_placeholders} {AUDIO} placeholder(s) but {n_clips} clip(s) in {text!r}; "
-                             "the prompt's clip_ids must list one clip per placeholder")
+        n_placeholders = check_prompt(text, n_clips, fmt, name)
         block = [self.audio_token_id] * self.audio_tokens
         if fmt == "original":
-            if n_placeholders and not text.startswith(AUDIO):
-                raise ValueError(f"{name}: an original-format prompt starts with {AUDIO} "
-                                 f"(see shard.templates.to_original): {text!r}")
             # LTU: all audio first, then BOS and the instruction with no placeholder left in it
             body = self.prompt_template.format(instruction=text.replace(AUDIO, "").strip())
             return block * n_placeholders + [self.bos_id] + self._words(body)
@@ -101,10 +93,7 @@ class AudioProcessor:
         (all clips of the batch stacked in order of appearance, float32; None when no clip) and
         audio_mask (True at audio-token positions).
         """
-        if padding_side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
-        if len(features) != len(texts) or (answers is not None and len(answers) != len(texts)):
-            raise ValueError("texts, features and answers must have one entry per prompt")
+        check_batch(texts, features, answers, padding_side)
         rows, targets, clips = [], [], []
         for i, (text, feats) in enumerate(zip(texts, features)):
             name = names[i] if names is not None else f"prompt {i}"
@@ -117,15 +106,7 @@ class AudioProcessor:
             targets.append([IGNORE if t == self.audio_token_id else lab for t, lab in zip(ids, label)])
             clips.extend(np.asarray(f, dtype=np.float32) for f in feats)
 
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, (ids, lab) in enumerate(zip(rows, targets)):
-            span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
-            input_ids[i, span] = torch.tensor(ids)
-            labels[i, span] = torch.tensor(lab)
-            attention_mask[i, span] = 1
+        input_ids, labels, attention_mask = pad_rows(rows, targets, self.pad_id, padding_side)
         batch = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
@@ -136,6 +117,43 @@ class AudioProcessor:
         if answers is not None:
             batch["labels"] = labels
         return batch
+
+
+def check_prompt(text: str, n_clips: int, fmt: str, name: str = "prompt") -> int:
+    """One clip per `<audio>` placeholder, and an original-format prompt starts with its audio; returns the
+    number of placeholders. Every backend's processor checks prompts the same way."""
+    if fmt not in FORMATS:
+        raise ValueError(f"{name}: unknown prompt format {fmt!r}; expected one of {FORMATS}")
+    n_placeholders = text.count(AUDIO)
+    if n_placeholders != n_clips:
+        raise ValueError(f"{name}: {n_placeholders} {AUDIO} placeholder(s) but {n_clips} clip(s) in {text!r}; "
+                         "the prompt's clip_ids must list one clip per placeholder")
+    if fmt == "original" and n_placeholders and not text.startswith(AUDIO):
+        raise ValueError(f"{name}: an original-format prompt starts with {AUDIO} "
+                         f"(see shard.templates.to_original): {text!r}")
+    return n_placeholders
+
+
+def check_batch(texts, features, answers, padding_side: str) -> None:
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
+    if len(features) != len(texts) or (answers is not None and len(answers) != len(texts)):
+        raise ValueError("texts, features and answers must have one entry per prompt")
+
+
+def pad_rows(rows: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], pad_id: int,
+             padding_side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token rows and their labels -> (input_ids, labels, attention_mask), padded on `padding_side`."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(zip(rows, targets)):
+        span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
+        input_ids[i, span] = torch.tensor(ids)
+        labels[i, span] = torch.tensor(lab)
+        attention_mask[i, span] = 1
+    return input_ids, labels, attention_mask
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor, offset: torch.Tensor | int = 0) -> torch.Tensor:

@@ -1,0 +1,108 @@
+"""Tiny random checkpoints of transformers' own audio LLM classes, saved like a hub checkpoint (model +
+processor files) so the `hf` backend loads them exactly as it loads the real thing, offline.
+
+    path = build_tiny(name, tmp_dir)      # name in TINY: qwen2_audio, audioflamingo3
+
+Each has the real model class (tiny sizes), the real feature extractor (WhisperFeatureExtractor, its
+class defaults but 16 mel bins), a word-level tokenizer fitted on a few sentences with the model's
+special tokens, and the model's chat template:
+- Qwen2-Audio: `Qwen2AudioProcessor.default_chat_template` (transformers 5.24, the hub template).
+- Audio Flamingo 3: written to give the prompt transformers' own test expects
+  (tests/models/audioflamingo3/test_processing_audioflamingo3.py, test_chat_template): a default
+  system turn, then every `<sound>` of the user turn before its text.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+WORDS = ("You you are Audio a helpful assistant . system user assistant audio 1 2 3 : what is this sound ? "
+         "is it a dog or cat bird yes no the of and hear sound sounds which word means same kind")
+N_MELS = 16
+
+AF3_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'audio' %}<sound>{% endif %}{% endfor %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}"
+    "{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _tokenizer(special: list[str], eos: str, pad: str, **extra):
+    """Word-level tokenizer: special tokens first (ids 0..), then the words of WORDS."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(special + ["<unk>"])}
+    for w in WORDS.split() + ["\n"]:
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split("\n", "isolated"),
+                                                 pre_tokenizers.Split(" ", "removed"),
+                                                 pre_tokenizers.Punctuation("isolated")])
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=pad, unk_token="<unk>",
+                                   additional_special_tokens=special, **extra)
+
+
+def _whisper():
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=N_MELS)
+
+
+def _text_config(tokenizer, **kw) -> dict:
+    return dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kw)
+
+
+def _audio_config(**kw) -> dict:
+    return dict(num_mel_bins=N_MELS, d_model=32, encoder_layers=1, encoder_attention_heads=2,
+                encoder_ffn_dim=64, max_source_positions=1500, **kw)
+
+
+def qwen2_audio(out: Path) -> None:
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
+
+    tok = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"],
+                     eos="<|im_end|>", pad="<|endoftext|>")
+    config = Qwen2AudioConfig(audio_config=_audio_config(model_type="qwen2_audio_encoder"),
+                              text_config=_text_config(tok, model_type="qwen2"),
+                              audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"))
+    torch.manual_seed(0)
+    Qwen2AudioForConditionalGeneration(config).save_pretrained(out)
+    proc = Qwen2AudioProcessor(feature_extractor=_whisper(), tokenizer=tok)  # its default (hub) chat template
+    proc.save_pretrained(out)
+
+
+def audioflamingo3(out: Path) -> None:
+    from transformers import AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
+
+    tok = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<sound>"], eos="<|im_end|>", pad="<|endoftext|>")
+    audio = _audio_config()
+    audio = dict(num_mel_bins=N_MELS, hidden_size=audio["d_model"], num_hidden_layers=1, num_attention_heads=2,
+                 intermediate_size=64, max_source_positions=1500)
+    config = AudioFlamingo3Config(audio_config=audio, text_config=_text_config(tok, model_type="qwen2"),
+                                  audio_token_id=tok.convert_tokens_to_ids("<sound>"))
+    torch.manual_seed(0)
+    AudioFlamingo3ForConditionalGeneration(config).save_pretrained(out)
+    AudioFlamingo3Processor(feature_extractor=_whisper(), tokenizer=tok, chat_template=AF3_TEMPLATE).save_pretrained(out)
+
+
+TINY = {"qwen2_audio": qwen2_audio, "audioflamingo3": audioflamingo3}
+
+
+def build_tiny(name: str, root) -> Path:
+    """Save the tiny `name` checkpoint (model + processor) under root/name; returns that folder."""
+    out = Path(root) / name
+    out.mkdir(parents=True, exist_ok=True)
+    TINY[name](out)
+    return out

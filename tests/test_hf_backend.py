@@ -1,0 +1,171 @@
+"""The `hf` backend on tiny random checkpoints of transformers' real audio LLM classes (tests/hf_tiny.py),
+saved to a folder and loaded through load_model like a downloaded model."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from shard.common import ShardError
+from shard.features import featurize
+from shard.finetune import lora_config
+from shard.models import load_model
+from shard.models.hf import feature_extractor
+
+from .hf_tiny import TINY, build_tiny
+
+MODEL = {"backend": "hf", "device": "cpu", "frontend": "hf"}
+LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "train_projector": False}
+
+
+@pytest.fixture(scope="module", params=sorted(TINY))
+def tiny(request, tmp_path_factory):
+    """(model folder, AudioLLM) per tiny model."""
+    path = build_tiny(request.param, tmp_path_factory.mktemp("hf"))
+    return path, load_model(MODEL, str(path))
+
+
+def _clips(path, n, seconds=(1.0, 0.5, 0.8)):
+    """n clips of noise of different lengths, through the `hf` front end (as the features rule stores them)."""
+    rng = np.random.default_rng(0)
+    return [featurize(0.1 * rng.standard_normal(int(16000 * seconds[i % len(seconds)])).astype(np.float32), "hf",
+                      {"model": str(path)}) for i in range(n)]
+
+
+def _interleaves(llm) -> bool:
+    try:
+        llm.processor.render_prompt(f"is {AUDIO_} a dog ?", 1, "interleaved")
+        return True
+    except ShardError:
+        return False
+
+
+AUDIO_ = "<audio>"
+
+
+def test_features_are_unpadded_and_padded_per_batch_like_the_extractor(tiny):
+    path, llm = tiny
+    fe = feature_extractor(str(path))
+    wave = (0.1 * np.random.default_rng(1).standard_normal(12000)).astype(np.float32)
+    stored = featurize(wave, "hf", {"model": str(path)})
+    assert stored.shape == (fe.feature_size, math.ceil(12000 / fe.hop_length))  # not 3000 frames
+    ref = fe([wave], sampling_rate=16000, return_attention_mask=True, return_tensors="np")
+    batch = llm.processor([f"{AUDIO_} what is this sound ?"], [[stored]], "original")
+    feats = batch["input_features"].numpy()
+    mask = next(v for k, v in batch.items() if k.endswith("mask") and k != "attention_mask").numpy()
+    n = stored.shape[1]
+    assert feats.shape == ref["input_features"].shape and (mask == ref["attention_mask"]).all()
+    # every frame the mask keeps, and the padding beyond the STFT's reach of the clip, equal the extractor's
+    np.testing.assert_allclose(feats[..., :n], ref["input_features"][..., :n], atol=1e-6)
+    np.testing.assert_allclose(feats[..., n + 2:], ref["input_features"][..., n + 2:], atol=1e-6)
+
+
+def test_loss_trains_on_the_answer_only(tiny):
+    path, llm = tiny
+    clips = _clips(path, 2)
+    batch = llm.encode([f"{AUDIO_} what is this sound ?", f"{AUDIO_} is it a dog ?"], [[clips[0]], [clips[1]]],
+                       "original", ["a dog", "yes"])
+    loss = llm.loss(batch)
+    assert torch.isfinite(loss) and loss > 0
+    tok = llm.processor.tokenizer
+    kept = [tok.decode([t for t in row if t != -100]) for row in batch["labels"].tolist()]
+    assert kept == [tok.decode(tok.encode("a dog", add_special_tokens=False) + [llm.processor.eos_id]),
+                    tok.decode(tok.encode("yes", add_special_tokens=False) + [llm.processor.eos_id])]
+
+
+@pytest.mark.parametrize("fmt", ["original", "interleaved"])
+def test_shared_cache_scores_equal_one_pass_per_option(tiny, fmt):
+    path, llm = tiny
+    if fmt == "interleaved" and not _interleaves(llm):
+        pytest.skip("this model's chat template puts every audio first")
+    clips = _clips(path, 3)
+    texts = {"original": [f"{AUDIO_} {AUDIO_} which sound is a dog ?", f"{AUDIO_} is it a cat ?", "is a dog a cat ?"],
+             "interleaved": [f"is {AUDIO_} or {AUDIO_} a dog ?", f"is {AUDIO_} a cat ?", "is a dog a cat ?"]}[fmt]
+    feats = [clips[:2], clips[2:], []]
+    options = [["1", "2"], ["yes", "no", "a bird"], ["yes", "no"]]
+    shared = llm.option_logprobs(texts, feats, fmt, options, share_cache=True)
+    full = llm.option_logprobs(texts, feats, fmt, options, share_cache=False)
+    for s_row, f_row in zip(shared, full):
+        assert [n for _, n in s_row] == [n for _, n in f_row]
+        np.testing.assert_allclose([s for s, _ in s_row], [s for s, _ in f_row], atol=1e-4)
+
+
+def test_generate_goes_through_transformers_generate(tiny):
+    path, llm = tiny
+    clips = _clips(path, 1)
+    out = llm.generate([f"{AUDIO_} what is this sound ?", "is a dog a cat ?"], [[clips[0]], []], "original", 4)
+    assert len(out) == 2 and all(isinstance(o, str) for o in out)
+    assert out == llm.generate([f"{AUDIO_} what is this sound ?", "is a dog a cat ?"], [[clips[0]], []],
+                               "original", 4)
+    assert llm.processor.audio_token not in "".join(out)
+
+
+def test_lora_step_touches_no_audio_encoder_weight(tiny):
+    from peft import get_peft_model
+
+    path, _ = tiny
+    # a fresh copy (the fixture's is shared), with gradient checkpointing as a large model would train
+    llm = load_model({**MODEL, "gradient_checkpointing": True}, str(path))
+    assert llm.model.is_activation_checkpointing
+    torch.manual_seed(0)
+    llm.model = get_peft_model(llm.model, lora_config(LORA, llm.language_model, llm.projector))
+    wrapped = [n for n, m in llm.model.named_modules() if hasattr(m, "lora_A")]
+    assert wrapped and all("language_model" in n and "audio_tower" not in n for n in wrapped)
+    before = {n: p.detach().clone() for n, p in llm.model.named_parameters()}
+    trainable = [p for p in llm.model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(trainable, lr=1.0)
+    llm.model.train()
+    clips = _clips(path, 1)
+    for _ in range(2):  # LoRA B starts at zero: the second step moves A too
+        llm.loss(llm.encode([f"{AUDIO_} what is this sound ?"], [[clips[0]]], "original", ["a dog"])).backward()
+        opt.step()
+        opt.zero_grad()
+    changed = {n for n, p in llm.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n for n in changed)
+    assert not any("audio_tower" in n or "projector" in n for n in changed)
+
+
+def test_formats_put_the_audio_where_they_should(tiny):
+    path, llm = tiny
+    proc, token = llm.processor, llm.processor.audio_token
+    original = proc.render_prompt(f"{AUDIO_} {AUDIO_} is the first one a dog ?", 2, "original")
+    user = original[original.rindex("user"):]
+    assert user.count(token) == 2 and user.rindex(token) < user.index("is the first one a dog ?")
+    if _interleaves(llm):
+        inter = proc.render_prompt(f"is {AUDIO_} or {AUDIO_} a dog ?", 2, "interleaved")
+        before, middle, after = inter.split(token)
+        assert "is" in before[before.rindex("user"):]
+        assert "or" in middle and "a dog ?" in after
+    else:  # a template that moves audio (Audio Flamingo 3) cannot build the interleaved format: say so
+        with pytest.raises(ShardError, match="interleaved format cannot be built"):
+            proc.render_prompt(f"is {AUDIO_} or {AUDIO_} a dog ?", 2, "interleaved")
+    # the batch holds as many audio tokens as the model's processor counts for each clip, in prompt order
+    clips = _clips(path, 2)
+    batch = proc([f"{AUDIO_} {AUDIO_} is the first one a dog ?"], [clips], "original")
+    n_tokens = int((batch["input_ids"] == proc.audio_token_id).sum())
+    mask = next(v for k, v in batch.items() if k.endswith("mask") and k != "attention_mask")
+    lengths = mask.sum(-1).tolist()
+    assert lengths == [c.shape[1] for c in clips]
+    assert n_tokens == sum(((n - 1) // 2 + 1 - 2) // 2 + 1 for n in lengths)  # Whisper conv + pooling
+
+
+def test_features_rule_stores_the_hf_front_end_unpadded(tiny, tmp_path):
+    """The features rule's function with front end `hf`: one (bins, frames) row per clip, float16, far from
+    the extractor's 3000 frames; FeatureStore.per_clip reads it back for the processor."""
+    from shard import features as F
+    from tests.fixtures import build_tiny_results
+
+    path, llm = tiny
+    results = build_tiny_results(tmp_path, classes=("Dog", "Siren"), scenes=1, events=2)
+    out = results / "features"
+    F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
+                     features=out / "hf.npy", meta=out / "hf.json", silence=out / "hf.silence.npy", frontend="hf",
+                     params={"model": str(path)}, sample_rate=16000, seconds=1.0)
+    store = F.FeatureStore(out / "hf.npy", results / "clips" / "clips.parquet")
+    fe = feature_extractor(str(path))
+    assert store.array.dtype == np.float16 and store.shape[1:] == (fe.feature_size, 100)
+    clip = next(iter(store.rows))
+    batch = llm.processor([f"{AUDIO_} what is this sound ?"], [store.per_clip([clip])], "original")
+    assert batch["input_features"].shape[-1] == fe.nb_max_frames
