@@ -31,7 +31,7 @@ CONDA_ENV = "../envs/gpu.yaml" if GPU else "../envs/cpu.yaml"
 
 wildcard_constraints:
     scale="|".join(SCALES),
-    frontend="logmel|ltu_fbank",
+    frontend="logmel|ltu_fbank|hf",
     task="|".join(TASKS),
     condition="|".join(CONDITIONS),
 

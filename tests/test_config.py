@@ -32,7 +32,8 @@ def test_default_config_is_valid():
     # schema defaults fill what config.yaml leaves out, and nothing it sets changes
     assert cfg["corpus"]["synth"].pop("classes") is None
     assert cfg["features"].pop("ltu_fbank") == {"num_mel_bins": 128, "target_length": 1024, "mean": -5.081, "std": 4.4849}
-    assert (cfg["model"].pop("checkpoint"), cfg["model"].pop("gradient_checkpointing")) == (None, False)
+    assert {k: cfg["model"].pop(k) for k in ("checkpoint", "dtype", "architecture", "gradient_checkpointing")} == {
+        "checkpoint": None, "dtype": None, "architecture": {}, "gradient_checkpointing": False}
     assert cfg == DEFAULT
 
 

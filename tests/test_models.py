@@ -168,10 +168,15 @@ def test_save_and_load_model_round_trip(llm, tmp_path):
         llm.option_logprobs(PROMPTS, fs, "interleaved", OPTIONS)
 
 
-@pytest.mark.parametrize("backend", ["ltu", "qwen2_audio"])
-def test_other_backends_say_not_implemented(backend, tmp_path):
-    with pytest.raises(ShardError, match="not implemented yet"):
-        load_model({"backend": backend}, str(tmp_path))
+def test_unknown_backend_names_the_choices(tmp_path):
+    with pytest.raises(ShardError, match=r"unknown backend 'qwen2_audio'; choose one of \('mini_ltu', 'ltu', 'hf'\)"):
+        load_model({"backend": "qwen2_audio"}, str(tmp_path))
+
+
+@pytest.mark.parametrize("backend", ["mini_ltu", "ltu", "hf"])
+def test_missing_base_dir_names_the_backend_fix(backend, tmp_path):
+    with pytest.raises(ShardError, match="no config.json"):
+        load_model({"backend": backend, "device": "cpu", "checkpoint": None}, str(tmp_path / "nope"))
 
 
 def test_missing_base_dir_is_a_clear_error(tmp_path):

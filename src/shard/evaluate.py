@@ -266,6 +266,9 @@ def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> d
     ident = {"backend": model_cfg["backend"], "frontend": model_cfg["frontend"],
              "base": str(base_dir), "adapter": None if adapter_dir is None else str(adapter_dir)}
     weights = {"base_sha1": Path(base_dir) / "model.safetensors"}
+    if model_cfg.get("checkpoint"):  # ltu: LTU's released audio branch + LoRA, on top of the base LLaMA
+        ident["checkpoint"] = Path(model_cfg["checkpoint"]).name
+        weights["checkpoint_sha1"] = Path(model_cfg["checkpoint"])
     if adapter_dir is not None:
         weights["adapter_sha1"] = Path(adapter_dir) / "adapter_model.safetensors"
     for key, path in weights.items():

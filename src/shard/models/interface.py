@@ -20,7 +20,7 @@ import torch
 from ..common import ShardError
 from .processor import AudioProcessor, position_ids_from_mask
 
-BACKENDS = ("mini_ltu", "ltu", "qwen2_audio", "hf")
+BACKENDS = ("mini_ltu", "ltu", "hf")
 log = logging.getLogger("shard")
 
 
@@ -100,8 +100,9 @@ class AudioLLM:
                             [o for opts in options for o in opts], add_eos=False)
         batch.pop("labels")
         logp = self.model(**batch).logits[:, :-1].float().log_softmax(-1)
-        # audio positions are never scored; ltu's <audio> id is past its logits, so gather <unk> (0) there
-        targets = batch["input_ids"].masked_fill(batch["audio_mask"], 0)[:, 1:, None]
+        # only option positions are scored; ltu's <audio> id is past its logits, so gather id 0 there instead
+        ids = batch["input_ids"]
+        targets = ids.masked_fill(ids >= logp.shape[-1], 0)[:, 1:, None]
         token_logp = logp.gather(-1, targets).squeeze(-1)
         # left padding: each row's option is its last n tokens
         n = torch.tensor([len(t) for ids in option_ids for t in ids], device=self.device)
@@ -159,13 +160,15 @@ def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,
     backend = model_cfg["backend"]
     if backend not in BACKENDS:
         raise ShardError(f"config key 'model.backend': unknown backend {backend!r}; choose one of {BACKENDS}")
-    if backend not in ("mini_ltu", "hf"):
-        raise ShardError(f"config key 'model.backend': {backend!r} is not implemented yet; use mini_ltu or hf")
     dev = resolve_device(device or model_cfg["device"])
     if backend == "hf":
         from .hf import load_hf
 
         return load_hf(model_cfg, base_dir, adapter_dir, dev)
+    if backend == "ltu":
+        from .ltu import load_ltu
+
+        return load_ltu(model_cfg, base_dir, adapter_dir, dev)
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
                          "or point model.base at a saved mini_ltu")

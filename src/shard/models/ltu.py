@@ -282,7 +282,7 @@ def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, dev
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"LLaMA directory '{base_dir}' has no config.json; point model.base at a local Hugging Face "
                          "LLaMA-7B / Vicuna directory (LTU's vicuna_ltu)")
-    if "checkpoint" not in model_cfg:
+    if not model_cfg.get("checkpoint"):
         raise ShardError("config key 'model.checkpoint' is required for model.backend=ltu: LTU's released weights "
                          "(e.g. ltu_ori_paper.bin)")
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
