@@ -275,8 +275,10 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def snakemake(project: Path, *args: str, timeout: int = 1200, env: dict | None = None):
-    """The project's own Snakefile, run in the project folder on tiny.yaml (2 cores unless args say otherwise)."""
+def snakemake(project: Path, *args: str, timeout: int = 1200, env: dict | None = None,
+              configfiles: tuple = ("tiny.yaml",)):
+    """The project's own Snakefile, run in the project folder on tiny.yaml, or on `configfiles` (relative to
+    the project or absolute; later ones override earlier ones), with 2 cores unless args say otherwise."""
     import os
     import subprocess
     import sys
@@ -284,7 +286,8 @@ def snakemake(project: Path, *args: str, timeout: int = 1200, env: dict | None =
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     cores = [] if "--profile" in args else ["--cores", "2"]
     return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"),
-                           "--directory", str(project), "--configfile", str(project / "tiny.yaml"), *cores, *args],
+                           "--directory", str(project), "--configfile", *(str(project / c) for c in configfiles), *cores,
+                           *args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=project)
 
 

@@ -1,0 +1,78 @@
+"""The real-model backends through the real Snakefile: the `hf` backend end to end on a tiny random
+Qwen2-Audio (every table), and the study's LTU config planned (`-n`) on a tiny LTU checkpoint."""
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.fixtures import copy_project, snakemake, tiny_workflow_config
+from tests.hf_tiny import build_tiny
+from tests.ltu_tiny import ARCH, write_tiny_ltu
+
+TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scaling.csv", "artifacts.csv"]
+
+
+def test_hf_backend_runs_the_study_on_tiny_qwen2_audio(tmp_path):
+    project = copy_project(tmp_path / "project")
+    cfg = tiny_workflow_config()
+    cfg["features"]["frontends"] = ["hf"]
+    cfg["model"].update(backend="hf", base=str(build_tiny("qwen2_audio", tmp_path / "models")), frontend="hf",
+                        device="cpu")
+    cfg["prompts"]["train_scales"] = [20, 60]
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake(project)
+    assert out.returncode == 0, out.stderr[-4000:]
+    results = project / "results"
+    for name in TABLES:
+        assert (results / "tables" / name).stat().st_size > 0, name
+    assert not (results / "models" / "base").exists()  # a configured base is used, never pretrained
+    assert not (results / "eval" / "base_model.json").exists()
+    semantic = pl.read_csv(results / "tables" / "semantic.csv")
+    assert {"original", "zeroshot_interleaved", "blind", "ft_20", "ft_60"} <= set(semantic["condition"])
+    assert semantic.filter(pl.col("condition") != "chance")["overall_n"].min() > 0
+    # the model's own front end, unpadded: 1 s clips are 100 Whisper frames, not 3000
+    features = __import__("numpy").load(results / "features" / "hf.npy", mmap_mode="r")
+    assert features.shape[1:] == (16, 100)
+    adapter = yaml.safe_load((results / "models" / "ft_60" / "adapter_config.json").read_text())
+    assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
+    log = (results / "logs" / "finetune_60.log").read_text()
+    assert "fine-tuned" in log
+
+
+def test_ltu_config_plans_the_whole_study(tmp_path):
+    """configs/ltu.yaml with its paths pointed at a tiny LTU: data, two fine-tuning jobs on a GPU, every
+    evaluation and table."""
+    paths = write_tiny_ltu(tmp_path / "ltu")
+    corpus = tmp_path / "ESC-50-master"
+    (corpus / "meta").mkdir(parents=True)
+    overlay = tmp_path / "paths.yaml"
+    overlay.write_text(yaml.safe_dump({"corpus": {"root": str(corpus)},
+                                       "model": {**paths, "architecture": ARCH}}))
+    out = snakemake(copy_project(tmp_path / "project"), "-n", configfiles=("configs/ltu.yaml", overlay))
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-4000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
+    assert counts["finetune"] == "2" and "pretrain_base" not in counts
+    assert {"corpus", "clips", "features", "wordnet", "shard_items", "semantic_table", "labelling_table",
+            "scaling_table", "tradeoff_figure"} <= set(counts)
+    # 5 conditions (original, zero-shot interleaved, blind, ft_40k, ft_1m) x 2 tasks
+    assert counts["evaluate"] == "10"
+    jobs = text.split("\n\n")
+    finetune_jobs = [j for j in jobs if re.search(r"rule finetune:", j)]
+    assert len(finetune_jobs) == 2 and all("gpu=1" in j for j in finetune_jobs)
+    assert {"ft_40k", "ft_1m"} == set(re.findall(r"models/(ft_\w+)\.?", " ".join(finetune_jobs))) - {"ft_"}
+
+
+@pytest.mark.parametrize("config, key", [("ltu.yaml", "model.base"), ("qwen2_audio.yaml", "model.base")])
+def test_real_configs_stop_at_validation_without_their_paths(tmp_path, config, key):
+    corpus = tmp_path / "ESC-50-master"
+    corpus.mkdir()
+    overlay = tmp_path / "paths.yaml"
+    overlay.write_text(yaml.safe_dump({"corpus": {"root": str(corpus)}}))
+    out = snakemake(copy_project(tmp_path / "project"), "-n", configfiles=(f"configs/{config}", overlay))
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert f"invalid configuration: config key '{key}'" in text and "set it to" in text, text[-3000:]
