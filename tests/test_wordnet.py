@@ -165,6 +165,7 @@ def test_meronyms_inherited_and_two_hop_hypernyms(wn):
     crow = rows("crow.n.01", "meronym")  # crow -> corvine bird -> oscine -> passerine -> bird: inherited, 4 up
     assert {("wing.n.01", 4), ("beak.n.02", 4)} <= crow and max(d for _, d in crow) <= W.MERONYM_DEPTH
     assert "bird.n.02" not in {t for t, _ in bird | crow}  # "bird, fowl" the flesh: named like the whole
+    assert "beef.n.02" not in {t for t, _ in rows("cattle.n.01", "meronym")}  # meat (noun.food): no part one hears
     assert rows("thunder.n.01", "meronym") == set()  # a sound has no parts
     words = {r["word"] for r in W.synset_relations(wn.synset("helicopter.n.01"), skip, 6) if r["relation"] == "meronym"}
     assert {"rotor", "blade"} <= words

@@ -477,6 +477,10 @@ def build_items(*, clips_parquet, label_synsets, relations, test, train_pool, wo
     for split in ("test", "train"):
         parts[split], u = make_items(clips.filter(pl.col("split") == split), bank, mapping, shard, seed, split)
         used += u
+    for relation in shard["relations"]:
+        if not any((parts[split]["relation"] == relation).any() for split in parts):
+            log.warning("shard.relations lists %s, but no label has an item of it; the card "
+                        "(section 'Labels without items, per relation') says why for each label", relation)
     facts = build_words(bank, mapping, used, shard["relations"], seed)
     write_parquet(parts["test"], test)
     write_parquet(parts["train"], train_pool)

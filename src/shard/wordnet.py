@@ -363,13 +363,14 @@ def synset_relations(synset, skip: set[str], max_depth: int) -> list[dict]:
     for target, d in by_depth(synset, parents, 2).items():
         if d == 2 and target.name() not in skip:
             add("hypernym2", target, 2, own)
-    # parts of the synset (depth 0) and of its hypernyms (their depth); never a part named like the
-    # synset's own lineage (bird.n.01 lists bird.n.02 "bird, fowl", the flesh: "a crow has a fowl" is no fact)
+    # parts of the synset (depth 0) and of its hypernyms (their depth); never meat (noun.food: beef.n.02
+    # "boeuf" of cattle) nor a part named like the synset's own lineage (bird.n.02 "bird, fowl", the flesh):
+    # parts of a meal, not of the living thing making the sound
     holders = {synset: 0, **{t: d for t, d in by_depth(synset, parents, MERONYM_DEPTH).items() if t.name() not in skip}}
     own_lineage = {l.name().lower() for s in [synset, *ancestors] for l in s.lemmas()}
     for holder, d in holders.items():
         for part in holder.part_meronyms():
-            if not own_lineage & {l.name().lower() for l in part.lemmas()}:
+            if part.lexname() != "noun.food" and not own_lineage & {l.name().lower() for l in part.lemmas()}:
                 add("meronym", part, d)
     return list(rows.values())
 
