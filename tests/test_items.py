@@ -17,7 +17,7 @@ CLIPS_PER_LABEL = 8  # 5 test, 3 train
 WORDNET_CFG = {"overrides": {"Bass": "bass.n.07"}, "max_hypernym_depth": 6,
                "skip_hypernyms": ["entity.n.01", "physical_entity.n.01", "abstraction.n.06", "object.n.01",
                                   "whole.n.02", "matter.n.03", "psychological_feature.n.01"]}
-SHARD_CFG = {"relations": ["synonym", "hypernym", "hyponym", "cohyponym"], "formats": ["yesno", "mc4"],
+SHARD_CFG = {"relations": ["synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2"], "formats": ["yesno", "mc4"],
              "items_per_clip": 2, "synset_disjoint": False, "min_zipf": 2.0}
 
 
@@ -107,15 +107,41 @@ def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
         if positive:  # the word asked about really stands in that relation
             rel = row["relation"]
             ok = {"synonym": {s}, "hypernym": ancestors, "hyponym": set(s.closure(down, depth=2)),
-                  "cohyponym": {c for p in up(s) for c in down(p)} - {s}}[rel]
+                  "cohyponym": {c for p in up(s) for c in down(p)} - {s},
+                  "meronym": {p for h in {s, *s.closure(up, depth=W.MERONYM_DEPTH)} for p in h.part_meronyms()},
+                  "hypernym2": {g for p in up(s) for g in up(p)} - set(up(s))}[rel]
             assert senses & ok, row
+        has = W.part_closure(s) if row["relation"] == "meronym" else set()
         negatives = [row["candidate"]] if not positive else [o for o in row["options"] if o != row["answer"]]
         for word in negatives:
             senses = set(wn.synsets(word.replace(" ", "_"), "n"))
-            assert not senses & (ancestors | {s}), (row["item_id"], word)
+            assert not senses & (ancestors | {s} | has), (row["item_id"], word)  # no negative part is one it has
             assert all(s not in t.closure(up) for t in senses), (row["item_id"], word)  # not a descendant
             assert word.lower() not in lemmas
     assert mapping["Bass"] == "bass.n.07"
+
+
+def test_parts_asked_of_sources_and_the_card_says_why_labels_have_none(built):
+    """Meronym items only where the clip's source has parts; the card counts items per relation and
+    names, per relation, each label with none and why."""
+    paths, test, pool = built
+    items = pl.concat([test, pool])
+    parts = items.filter(pl.col("relation") == "meronym")
+    assert {"Dog", "Car", "Bird"} <= set(parts["label"]) and set(parts["source_kind"]) == {"source"}
+    assert {"Thunder", "Rain"}.isdisjoint(parts["label"])  # a sound has no parts
+    assert items.filter(pl.col("relation") == "hypernym2")["template_id"].str.starts_with("hypernym2.").all()
+    card = paths["card"].read_text()
+    counts = card.split("## Items per relation\n")[1].split("\n## ")[0]
+    for relation in SHARD_CFG["relations"]:
+        n_test, n_pool = (part.filter(pl.col("relation") == relation).height for part in (test, pool))
+        labels = items.filter(pl.col("relation") == relation)["label"].n_unique()
+        assert re.search(rf"\| {relation} +\| {n_test} +\| {n_pool} +\| {labels} +\|", counts), (relation, counts)
+    missing = card.split("## Labels without items, per relation\n")[1].split("\n## ")[0]
+    assert re.search(r"\| meronym +\| Thunder +\| \S+ +\| event-role label: meronym is asked of source labels only", missing)
+    assert "Siren" not in set(parts["label"]) and re.search(r"\| meronym +\| Siren +\| siren.n.03 +\| event-role", missing)
+    assert re.search(r"\| meronym +\| Bass +\| bass.n.07 +\| no part meronym in WordNet", missing)  # the instrument
+    for relation, label in items.select("relation", "label").unique().iter_rows():
+        assert not re.search(rf"\| {relation} +\| {re.escape(label)} +\|", missing)  # listed only when it has none
 
 
 def test_ambiguous_words_are_guarded(wordnet_dir):
@@ -177,7 +203,7 @@ def test_words_people_know(built, wordnet_dir, tmp_path):
     assert "Canis familiaris" in set(relations["word"]) and zipf("Canis familiaris") < 2.0
     assert "Canis familiaris" not in offered | set(words["word"])
     card = paths["card"].read_text()
-    _, removed = common_words(W.reader(), relations, 2.0)
+    _, removed = common_words(W.reader(), relations.filter(pl.col("relation").is_in(SHARD_CFG["relations"])), 2.0)
     assert removed.height > 0 and f"- words people know: {removed.height} relation words rarer than Zipf 2.0" in card
     everything = _run(wordnet_dir, tmp_path, min_zipf=0.0)
     assert "Canis familiaris" in set(pl.read_parquet(everything["words"])["word"])

@@ -153,3 +153,17 @@ def test_leakage_audit(tmp_path):
     leaky.write_parquet(tmp_path / "leaky.parquet")
     with pytest.raises(ShardError, match="1 test clips"):
         leakage_audit(train=[tmp_path / "leaky.parquet"], synset_disjoint=False, **kw)
+
+
+def test_tokenizer_learns_a_new_relation_only_where_it_is_asked():
+    """The default's tokenizer (and so its weights and quoted numbers) stays as it was: a relation added
+    after it joins the tokenizer's texts only in runs that ask it."""
+    default = T.tokenizer_texts(["synonym", "hypernym"])
+    assert default == T.tokenizer_texts() and not any("part" in t.split() for t in default)
+    assert default == [x for t in T.TEMPLATES if t.relation in (None, *T.TOKENIZER_RELATIONS)
+                       for x in ([t.text, T.to_original(t.text)] if t.text.count(T.AUDIO) == 1 else [t.text])]
+    parts = T.semantic_templates("meronym", "source", "yesno")[0].text
+    assert parts in T.tokenizer_texts(["meronym"]) and T.to_original(parts) in T.tokenizer_texts(["meronym"])
+    assert T.asked_kinds("meronym") == {"source"} and T.asked_kinds("hypernym2") == {"source", "event"}
+    texts = lambda rel: {t.text.replace("type", "kind") for t in T.TEMPLATES if t.relation == rel and t.task == "semantic"}  # noqa: E731
+    assert not texts("hypernym2") & texts("hypernym")  # worded apart: the two columns ask different things

@@ -150,3 +150,15 @@ def test_scaling_table_and_figure(preds, tmp_path):
     png = (tmp_path / "a.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == (tmp_path / "b.png").read_bytes()
     assert b"Software" not in png
+
+
+def test_semantic_table_has_a_column_per_relation_in_the_data(preds, tmp_path):
+    """Every relation the predictions hold gets its own column (new relations included), titled by what it asks."""
+    relation = {0: "meronym", 1: "hypernym2", 2: "cohyponym"}
+    for path in preds["semantic"]:
+        rows = [json.loads(line) for line in open(path)]
+        write_jsonl([{**r, "relation": relation[i % 3]} for i, r in enumerate(rows)], path)
+    _semantic_outputs(preds, tmp_path / "t")
+    header = [c.strip() for c in (tmp_path / "t" / "semantic.md").read_text().splitlines()[2].split("|")[1:-1]]
+    assert header[:5] == ["Condition", "Co-hyponym (n=4)", "Meronym (n=4)", "Hypernym (2 hops) (n=4)", "Overall (n=12)"]
+    assert {"meronym_acc", "hypernym2_acc", "cohyponym_acc"} <= set(pl.read_csv(tmp_path / "t" / "semantic.csv").columns)

@@ -150,3 +150,34 @@ def test_override_and_curated_map_win_and_bad_names_are_errors(wn, tmp_path):
         W.map_labels(wn, ["Thunder"], {}, bad, "mine")
     table = W.map_labels(wn, ["Thunder"], {"Thunder": "thunder.n.02"}, bad, "mine")
     assert table.row(0, named=True)["method"] == "override"
+
+
+def test_meronyms_inherited_and_two_hop_hypernyms(wn):
+    skip = set(WORDNET_CFG["skip_hypernyms"])
+
+    def rows(name, relation):
+        return {(r["target_synset"], r["depth"]) for r in W.synset_relations(wn.synset(name), skip, 6)
+                if r["relation"] == relation}
+
+    assert {("rotor.n.03", 0), ("blade.n.08", 0)} <= rows("helicopter.n.01", "meronym")
+    bird = rows("bird.n.01", "meronym")
+    assert {("wing.n.01", 0), ("beak.n.02", 0), ("syrinx.n.02", 0)} <= bird
+    crow = rows("crow.n.01", "meronym")  # crow -> corvine bird -> oscine -> passerine -> bird: inherited, 4 up
+    assert {("wing.n.01", 4), ("beak.n.02", 4)} <= crow and max(d for _, d in crow) <= W.MERONYM_DEPTH
+    assert "bird.n.02" not in {t for t, _ in bird | crow}  # "bird, fowl" the flesh: named like the whole
+    assert "beef.n.02" not in {t for t, _ in rows("cattle.n.01", "meronym")}  # meat (noun.food): no part one hears
+    assert rows("thunder.n.01", "meronym") == set()  # a sound has no parts
+    words = {r["word"] for r in W.synset_relations(wn.synset("helicopter.n.01"), skip, 6) if r["relation"] == "meronym"}
+    assert {"rotor", "blade"} <= words
+
+    dog = rows("dog.n.01", "hypernym2")
+    assert wn.synset("carnivore.n.01") in wn.synset("canine.n.02").hypernyms()
+    assert ("carnivore.n.01", 2) in dog and {d for _, d in dog} == {2}
+    direct = {p.name() for p in W.parents(wn.synset("dog.n.01"))}
+    assert not {t for t, _ in dog} & direct  # never also one step up by another path
+    assert not {t for t, _ in rows("dog.n.01", "hypernym2")} & skip
+
+    # what a crow has, by every inherited path: its parts, their parts, and what those are kinds of
+    has = {s.name() for s in W.part_closure(wn.synset("crow.n.01"))}
+    assert {"wing.n.01", "feather.n.01", "organ.n.01"} <= has  # organ: what a wing is a kind of
+    assert "rotor.n.03" not in has and "paw.n.01" not in has

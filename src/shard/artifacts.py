@@ -214,11 +214,10 @@ def logistic_baseline(fmt: str, items: pl.DataFrame, features: list[np.ndarray],
 def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.DataFrame:
     """One row per (baseline, format): accuracy, 95% CI (clips resampled), n, per relation and
     overall; the chance level; whether chance lies inside every CI (of the relations the format has)."""
-    from .tables import RELATION_ORDER
+    from .tables import ordered_relations
 
     items = items.sort("item_id")
-    present = set(items["relation"])
-    relations = [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
+    relations = ordered_relations(items["relation"])
     rows = []
     for fmt in ("yesno", "mc4"):
         part = items.filter(pl.col("format") == fmt)
@@ -245,14 +244,14 @@ def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.Dat
 
 
 def artifact_display(numeric: pl.DataFrame) -> pl.DataFrame:
-    from .tables import ci_cell, pct
+    from .tables import ci_cell, pct, relation_title
 
     relations = [c[:-4] for c in numeric.columns if c.endswith("_acc") and c != "overall_acc"]
     rows = list(numeric.iter_rows(named=True))
     return pl.DataFrame({
         "Baseline": [BASELINES[r["baseline"]][0] for r in rows],
         "Format": ["yes/no" if r["format"] == "yesno" else "mc4" for r in rows],
-        **{rel.capitalize(): [ci_cell(r[f"{rel}_acc"], r[f"{rel}_lo"], r[f"{rel}_hi"]) for r in rows]
+        **{relation_title(rel): [ci_cell(r[f"{rel}_acc"], r[f"{rel}_lo"], r[f"{rel}_hi"]) for r in rows]
            for rel in [*relations, "overall"]},
         "n": [str(r["overall_n"]) for r in rows],
         "Chance": [pct(r["chance"]) for r in rows],

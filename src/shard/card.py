@@ -58,9 +58,22 @@ def _word_counts(kept: pl.DataFrame, removed: pl.DataFrame, min_zipf: float) -> 
     return out.fill_null(0).sort("relation")
 
 
+def _per_relation(both: pl.DataFrame, missing: pl.DataFrame, relations: list[str]) -> pl.DataFrame:
+    """Items (test, train pool) and labels with and without any, per configured relation, in config order."""
+    rows = []
+    for relation in relations:
+        part = both.filter(pl.col("relation") == relation)
+        rows.append({"relation": relation, "test": part.filter(pl.col("part") == "test").height,
+                     "train_pool": part.filter(pl.col("part") == "train_pool").height,
+                     "labels_with_items": part["label"].n_unique(),
+                     "labels_without": missing.filter(pl.col("relation") == relation).height})
+    return pl.DataFrame(rows, schema={"relation": pl.String, "test": pl.Int64, "train_pool": pl.Int64,
+                                      "labels_with_items": pl.Int64, "labels_without": pl.Int64})
+
+
 def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, label_synsets: pl.DataFrame,
                 source: dict, config: dict, stats: dict, kept: pl.DataFrame, removed: pl.DataFrame,
-                artifacts: str) -> str:
+                artifacts: str, missing: pl.DataFrame) -> str:
     seed = int(config["seed"])
     min_zipf = config["shard"]["min_zipf"]
     both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
@@ -81,6 +94,10 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
            f"- words people know: {removed.height} relation words rarer than Zipf {min_zipf} (wordfreq) left out "
            f"({removed['word'].n_unique()} distinct); {kept.height} kept, {kept.filter(pl.col('zipf') < min_zipf).height} "
            f"of them rarer but the only word of their synset and relation\n",
+           "## Items per relation\n", markdown_table(_per_relation(both, missing, config["shard"]["relations"])),
+           "## Labels without items, per relation\n",
+           "A mapped label with no item of a relation, and why.\n",
+           markdown_table(missing),
            "## Items per relation and format\n", markdown_table(_counts(both, ["part", "relation", "format"])),
            "## Items per label\n",
            markdown_table(both.group_by("label", "synset").agg(
@@ -114,12 +131,14 @@ def build_card(*, test, train_pool, words, clips_parquet, label_synsets, relatio
     source and the surface-cue table (tables/artifacts.md, included as it is)."""
     from pathlib import Path
 
-    from .items import check_wordnet, select_clips, usable_relations
+    from .items import check_wordnet, labels_without_items, select_clips, usable_relations
     from .wordnet import reader
 
     source = check_wordnet(wordnet_source)
-    table, _, _, stats = select_clips(clips_parquet, label_synsets, config["shard"], config["seed"])
+    table, _, clips, stats = select_clips(clips_parquet, label_synsets, config["shard"], config["seed"])
     kept, removed = usable_relations(reader(), relations, config["shard"])
-    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool), words=pl.read_parquet(words),
-                           label_synsets=table, source=source, config=config,
-                           stats=stats, kept=kept, removed=removed, artifacts=Path(artifacts).read_text()), card)
+    test, pool = pl.read_parquet(test), pl.read_parquet(train_pool)
+    missing = labels_without_items(pl.concat([test, pool]), table, clips, kept, config["shard"]["relations"])
+    write_text(render_card(test=test, pool=pool, words=pl.read_parquet(words), label_synsets=table, source=source,
+                           config=config, stats=stats, kept=kept, removed=removed,
+                           artifacts=Path(artifacts).read_text(), missing=missing), card)

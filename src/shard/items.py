@@ -25,7 +25,7 @@ import polars as pl
 
 from . import surface, templates
 from .common import ShardError, rng
-from .wordnet import by_depth, children, ensure_wordnet, parents, reader
+from .wordnet import NO_ROWS, by_depth, children, ensure_wordnet, parents, part_closure, reader
 
 log = logging.getLogger("shard")
 
@@ -37,7 +37,9 @@ WORDS_SCHEMA = {"label": pl.String, "synset": pl.String, "word": pl.String, "rel
                 "related": pl.Boolean, "zipf": pl.Float64}
 MC_OPTIONS = 4
 MIN_NEGATIVES = 6  # the fewest negatives a pool holds before it widens, and the fewest synsets an mc4 pool names
-PREFERRED_HYPERNYM_DEPTH = 3  # "a kind of canine" teaches more than "a kind of organism"
+# the deepest rows asked about where a synset has any: "a kind of canine" teaches more than "a kind of
+# organism", a dog's own paw more than the cell every organism has
+PREFERRED_DEPTH = {"hypernym": 3, "meronym": 1}
 # the surface features a negative is matched on (shard.surface), and how far apart weighs as much as
 # 1 Zipf unit; the answer's rank among the options is spread evenly on the RANKED ones (the word count
 # ties too often to rank)
@@ -100,8 +102,9 @@ class WordBank:
         for (synset, relation), group in self.relations.group_by(["synset", "relation"], maintain_order=True):
             words = group.sort("depth", "word")
             self.all_positives[(synset, relation)] = words["word"].to_list()
-            if relation == "hypernym" and (words["depth"] <= PREFERRED_HYPERNYM_DEPTH).any():
-                words = words.filter(pl.col("depth") <= PREFERRED_HYPERNYM_DEPTH)
+            preferred = PREFERRED_DEPTH.get(relation)
+            if preferred is not None and (words["depth"] <= preferred).any():
+                words = words.filter(pl.col("depth") <= preferred)
             self.positives[(synset, relation)] = words["word"].to_list()
         for word, synset, freq in self.relations.select("word", "target_synset", "zipf").unique().sort("word", "target_synset").iter_rows():
             self.vocab.setdefault(word, set()).add(synset)
@@ -140,8 +143,14 @@ class WordBank:
         lemmas = {l.name().replace("_", " ").lower() for t in lineage for l in t.lemmas()}
         return names, lemmas
 
-    def unrelated(self, word: str, synsets: tuple[str, ...]) -> bool:
-        """True when no noun sense of `word` is any of `synsets`, their ancestors, descendants or siblings."""
+    def _parts(self, synset: str) -> tuple[set, set]:
+        """(synsets naming what the thing has under any inherited path (part_closure), their lemma words)."""
+        parts = part_closure(self.wn.synset(synset))
+        return {p.name() for p in parts}, {l.name().replace("_", " ").lower() for p in parts for l in p.lemmas()}
+
+    def unrelated(self, word: str, synsets: tuple[str, ...], relation: str | None = None) -> bool:
+        """True when no noun sense of `word` is any of `synsets`, their ancestors, descendants or siblings,
+        nor, for a meronym, anything they have (a negative part must be false by every path)."""
         senses, ancestors = self._word_senses(word)
         for name in synsets:
             if name not in self._guards:
@@ -149,6 +158,12 @@ class WordBank:
             names, lemmas = self._guards[name]
             if senses & names or name in ancestors or word.lower() in lemmas:
                 return False
+            if relation == "meronym":
+                if ("parts", name) not in self._guards:
+                    self._guards[("parts", name)] = self._parts(name)
+                parts, part_words = self._guards[("parts", name)]
+                if senses & parts or word.lower() in part_words:
+                    return False
         return True
 
     def negatives(self, synsets: tuple[str, ...], relation: str, kind: str) -> list[str]:
@@ -159,10 +174,10 @@ class WordBank:
         key = (synsets, relation, kind)
         if key not in self._negatives:
             n = max([len(self.all_positives.get((name, relation), [])) for name in synsets] + [MIN_NEGATIVES])
-            by_relation = [w for w in self.vocab_by_relation.get(relation, []) if self.unrelated(w, synsets)]
+            by_relation = [w for w in self.vocab_by_relation.get(relation, []) if self.unrelated(w, synsets, relation)]
             same_kind = [w for w in by_relation if kind in self.kind[w]]
             words = (same_kind if len(same_kind) >= n else by_relation if len(by_relation) >= n
-                     else [w for w in sorted(self.vocab) if self.unrelated(w, synsets)])
+                     else [w for w in sorted(self.vocab) if self.unrelated(w, synsets, relation)])
             self._negatives[key] = words
         return self._negatives[key]
 
@@ -291,7 +306,8 @@ def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, 
             synset = mapping[label]["synset"]
             synsets = tuple(sorted({mapping[l]["synset"] for l in labels if mapping.get(l, {}).get("synset")} | {synset}))
             kind = templates.source_kind(mapping[label]["lexname"])
-            if bank.positives.get((synset, relation)) and len(bank.negatives(synsets, relation, kind)) >= MC_OPTIONS - 1:
+            if (kind in templates.asked_kinds(relation) and bank.positives.get((synset, relation))
+                    and len(bank.negatives(synsets, relation, kind)) >= MC_OPTIONS - 1):
                 eligible.append((clip_id, label, synsets, kind))
         for fmt in shard["formats"]:
             if fmt == "mc4":  # three distractors need a pool of the clip's kind that names enough synsets to vary
@@ -404,6 +420,34 @@ def usable_relations(wn, relations, shard: dict) -> tuple[pl.DataFrame, pl.DataF
     return common_words(wn, rel, shard["min_zipf"])
 
 
+def labels_without_items(items: pl.DataFrame, label_synsets: pl.DataFrame, clips: pl.DataFrame, kept: pl.DataFrame,
+                         relations: list[str]) -> pl.DataFrame:
+    """(relation, label, synset, reason): each mapped label with no item of a configured relation, and why,
+    by make_items' own tests in turn: no clip of it left to ask about, a relation not asked of its kind (a
+    sound has no parts), no WordNet row (wordnet.NO_ROWS), too few unrelated words to offer as negatives."""
+    have = set(items.select("relation", "label").unique().iter_rows())
+    asked = set(clips["label"])
+    has_rows = set(kept.select("synset", "relation").unique().iter_rows())
+    rows = []
+    for relation in relations:
+        kinds = templates.asked_kinds(relation)
+        for label, synset, lexname in (label_synsets.filter(pl.col("synset").is_not_null())
+                                       .select("label", "synset", "lexname").sort("label").iter_rows()):
+            if (relation, label) in have:
+                continue
+            kind = templates.source_kind(lexname)
+            if label not in asked:
+                reason = "no clip left with it as its label (a secondary label only, or on the other side of the synset-disjoint split)"
+            elif kind not in kinds:
+                reason = f"{kind}-role label: {relation} is asked of {' and '.join(sorted(kinds))} labels only"
+            elif (synset, relation) not in has_rows:
+                reason = NO_ROWS[relation]
+            else:
+                reason = f"fewer than {MC_OPTIONS - 1} unrelated {relation} words of WordNet to offer as negatives"
+            rows.append({"relation": relation, "label": label, "synset": synset, "reason": reason})
+    return pl.DataFrame(rows, schema={"relation": pl.String, "label": pl.String, "synset": pl.String, "reason": pl.String})
+
+
 def check_wordnet(wordnet_source) -> dict:
     """This machine's WordNet (ensure_wordnet), refused if it is not the one label_synsets were built from."""
     info = ensure_wordnet()
@@ -433,6 +477,10 @@ def build_items(*, clips_parquet, label_synsets, relations, test, train_pool, wo
     for split in ("test", "train"):
         parts[split], u = make_items(clips.filter(pl.col("split") == split), bank, mapping, shard, seed, split)
         used += u
+    for relation in shard["relations"]:
+        if not any((parts[split]["relation"] == relation).any() for split in parts):
+            log.warning("shard.relations lists %s, but no label has an item of it; the card "
+                        "(section 'Labels without items, per relation') says why for each label", relation)
     facts = build_words(bank, mapping, used, shard["relations"], seed)
     write_parquet(parts["test"], test)
     write_parquet(parts["train"], train_pool)

@@ -34,8 +34,9 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     audio = df.filter(pl.col("clip_ids").list.len() > 0)
     facts = df.filter(pl.col("clip_ids").list.len() == 0)
     # every option and benchmark word must be a whole token, whatever vocab_size cuts
-    required = sorted(set(df["options"].explode().to_list()) | set(pl.read_parquet(words)["word"]))
-    tokenizer = build_tokenizer([T.LTU_PROMPT, *T.tokenizer_texts(), *df["text"], *df["answer"]],
+    facts_table = pl.read_parquet(words)
+    required = sorted(set(df["options"].explode().to_list()) | set(facts_table["word"]))
+    tokenizer = build_tokenizer([T.LTU_PROMPT, *T.tokenizer_texts(facts_table["relation"].unique()), *df["text"], *df["answer"]],
                                 pretrain["vocab_size"], required=required)
 
     store = FeatureStore(features, clips_parquet)

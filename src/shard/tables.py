@@ -25,7 +25,19 @@ from .markdown import markdown_table
 from .conditions import BASELINE, scaling_curve
 from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
 
-RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym")
+RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2")
+# a column's title where the relation's name alone would not say what it asks
+RELATION_TITLES = {"hypernym2": "Hypernym (2 hops)", "cohyponym": "Co-hyponym"}
+
+
+def relation_title(relation: str) -> str:
+    return RELATION_TITLES.get(relation, relation.capitalize())
+
+
+def ordered_relations(present) -> list[str]:
+    """The relations found in the data, RELATION_ORDER first, any other after them by name: a column each."""
+    present = set(present)
+    return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
 NA = "–"
 
 
@@ -122,8 +134,7 @@ def _paired(base: pl.DataFrame | None, df: pl.DataFrame, column: str) -> dict:
 
 
 def _relations(frames: Sequence[pl.DataFrame]) -> list[str]:
-    present = {r for df in frames for r in df["relation"].drop_nulls().unique().to_list()}
-    return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
+    return ordered_relations(r for df in frames for r in df["relation"].drop_nulls().unique().to_list())
 
 
 def _names(predictions, conditions: Sequence[dict]) -> list[str]:
@@ -176,7 +187,7 @@ def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config:
     numeric, relations = semantic_stats(list(predictions), list(conditions), config)
     display = pl.DataFrame({
         "Condition": numeric["condition"],
-        **{f"{rel.capitalize()}{_ns(numeric, f'{rel}_n')}": [_chance_or_ci(r, rel) for r in numeric.iter_rows(named=True)]
+        **{f"{relation_title(rel)}{_ns(numeric, f'{rel}_n')}": [_chance_or_ci(r, rel) for r in numeric.iter_rows(named=True)]
            for rel in [*relations, "overall"]},
         f"Δ vs {BASELINE}": [delta_cell(d) for d in numeric[f"delta_vs_{BASELINE}"]],
         "p (McNemar)": [p_cell(p) for p in numeric[f"p_vs_{BASELINE}"]],

@@ -75,6 +75,20 @@ _SEMANTIC: dict[tuple[str, str, str], list[str]] = {
         "Is <audio> a sibling kind of {word}?",
         "Do <audio> and {word} belong to the same kind?",
     ],
+    # two hops up: worded apart from the one-hop hypernym, so the table's column means what it says
+    ("hypernym2", "source", "yesno"): [
+        "Is the thing making <audio> a kind of something that is a kind of {word}?",
+        "Is the source of <audio> a type of a type of {word}?",
+    ],
+    ("hypernym2", "event", "yesno"): [
+        "Is <audio> a kind of something that is a kind of {word}?",
+        "Is <audio> a type of a type of {word}?",
+    ],
+    # parts: asked of sources only (a sound has no parts)
+    ("meronym", "source", "yesno"): [
+        "Does the thing making <audio> have a part called {word}?",
+        "Is {word} a part of the source of <audio>?",
+    ],
     ("synonym", "source", "mc4"): [
         "Which word is another name for the thing making <audio>?",
         "What else is the source of <audio> called?",
@@ -95,6 +109,9 @@ _SEMANTIC: dict[tuple[str, str, str], list[str]] = {
     ("hyponym", "event", "mc4"): ["Which of these is a kind of <audio>?"],
     ("cohyponym", "source", "mc4"): ["Which of these is a sibling kind of the thing making <audio>?"],
     ("cohyponym", "event", "mc4"): ["Which of these is a sibling kind of <audio>?"],
+    ("hypernym2", "source", "mc4"): ["The thing making <audio> is a kind of something that is a kind of what?"],
+    ("hypernym2", "event", "mc4"): ["<audio> is a kind of something that is a kind of what?"],
+    ("meronym", "source", "mc4"): ["Which of these is a part of the thing making <audio>?"],
 }
 CAPTION = Template("caption", "labelling", "Write an audio caption describing <audio>.", question_format="caption")
 # base-model pretraining only: is the clip a given label (never a SHARD relation)
@@ -111,7 +128,15 @@ _FACTS = {
     ("hypernym", "mc4"): "{a} is a kind of what?",
     ("hyponym", "mc4"): "Which of these is a kind of {a}?",
     ("cohyponym", "mc4"): "Which of these is a sibling kind of {a}?",
+    ("hypernym2", "yesno"): "Is {a} a kind of something that is a kind of {b}?",
+    ("meronym", "yesno"): "Is {b} a part of {a}?",
+    ("hypernym2", "mc4"): "{a} is a kind of something that is a kind of what?",
+    ("meronym", "mc4"): "Which of these is a part of {a}?",
 }
+# The relations whose texts every mini_ltu tokenizer learns, asked or not: those of the published default
+# model. A relation added since joins the tokenizer only in runs that ask it, so the default's
+# vocabulary, weights and quoted numbers stay as they were.
+TOKENIZER_RELATIONS = ("synonym", "hypernym", "hyponym", "cohyponym")
 
 TEMPLATES: tuple[Template, ...] = (
     *(Template(f"{rel}.{kind}.{fmt}.{i}", "semantic", text, rel, kind, fmt)
@@ -127,14 +152,23 @@ def semantic_templates(relation: str, kind: str, fmt: str) -> list[Template]:
     return [t for t in TEMPLATES if t.task == "semantic" and (t.relation, t.source_kind, t.question_format) == (relation, kind, fmt)]
 
 
+def asked_kinds(relation: str) -> set[str]:
+    """The kinds of clip ("source", "event") a relation has questions for: a part is asked of a source only."""
+    return {t.source_kind for t in TEMPLATES if t.task == "semantic" and t.relation == relation}
+
+
 def fact_template(relation: str, fmt: str) -> Template | None:
     return BY_ID.get(f"fact.{relation}.{fmt}")
 
 
-def tokenizer_texts() -> list[str]:
-    """Every template text, and its original-format form where it has one clip: what a tokenizer must know."""
+def tokenizer_texts(relations=()) -> list[str]:
+    """Every template text of TOKENIZER_RELATIONS, of `relations` (a run's) and of no relation, and its
+    original-format form where it has one clip: what a tokenizer must know."""
+    known = {*TOKENIZER_RELATIONS, *relations}
     out = []
     for t in TEMPLATES:
+        if t.relation is not None and t.relation not in known:
+            continue
         out.append(t.text)
         if t.text.count(AUDIO) == 1:
             out.append(to_original(t.text))

@@ -154,7 +154,19 @@ SOURCE_SUBSTANCE_LEXNAMES = {"noun.substance"}
 # a feeling, a motive, a possession, a relation, a shape): auto_synset never takes one.
 NON_SOUND_LEXNAMES = {"noun.location", "noun.cognition", "noun.quantity", "noun.time", "noun.feeling",
                       "noun.motive", "noun.possession", "noun.relation", "noun.shape"}
-RELATIONS = ("synonym", "hypernym", "hyponym", "cohyponym")
+RELATIONS = ("synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2")
+# Part meronyms are inherited along hypernyms ("crow" has the wing of bird.n.01, four steps up): the parts
+# of the synset and of its hypernyms up to this many steps, each row's depth that of its holonym.
+MERONYM_DEPTH = 4
+# Why a synset has no row of a relation (the dataset card quotes it for each label left without items).
+NO_ROWS = {
+    "synonym": "no other WordNet lemma than the label's own names",
+    "hypernym": "no hypernym within wordnet.max_hypernym_depth outside wordnet.skip_hypernyms",
+    "hyponym": "no hyponym within two steps in WordNet",
+    "cohyponym": "no sibling under a direct hypernym in WordNet",
+    "meronym": f"no part meronym in WordNet for the synset or its hypernyms within {MERONYM_DEPTH} steps",
+    "hypernym2": "no hypernym exactly two steps up outside wordnet.skip_hypernyms",
+}
 LABEL_SYNSETS_SCHEMA = {"label": pl.String, "synset": pl.String, "method": pl.String,
                         "lexname": pl.String, "gloss": pl.String, "reason": pl.String}
 RELATIONS_SCHEMA = {"synset": pl.String, "relation": pl.String, "word": pl.String,
@@ -303,6 +315,21 @@ def by_depth(start, step, max_depth: int) -> dict:
     return depth
 
 
+def has_parts(s):
+    """What WordNet says a thing is made of: its part and substance meronyms."""
+    return s.part_meronyms() + s.substance_meronyms()
+
+
+def part_closure(synset) -> set:
+    """Every synset that names something the thing has, under any inherited path: the parts (and
+    substances) of the synset and of all its hypernyms, their parts in turn, and what those parts are
+    kinds of (a bird's wing makes "limb" true too). A meronym negative must name none of them."""
+    holders = {synset, *by_depth(synset, parents, 100)}
+    parts = {p for h in holders for p in has_parts(h)}
+    parts |= {q for p in list(parts) for q in by_depth(p, has_parts, 100)}
+    return parts | {a for p in parts for a in by_depth(p, parents, 100)}
+
+
 def synset_relations(synset, skip: set[str], max_depth: int) -> list[dict]:
     """Rows (synset, relation, word, target_synset, depth) for one synset, one row per word."""
     own = {l.name().lower() for l in synset.lemmas()}
@@ -332,6 +359,19 @@ def synset_relations(synset, skip: set[str], max_depth: int) -> list[dict]:
         for sib in children(parent):
             if sib != synset and sib not in ancestors and sib not in descendants:
                 add("cohyponym", sib, 1, lineage)
+    # two hops exactly: the grandparents that are not also a parent along another path
+    for target, d in by_depth(synset, parents, 2).items():
+        if d == 2 and target.name() not in skip:
+            add("hypernym2", target, 2, own)
+    # parts of the synset (depth 0) and of its hypernyms (their depth); never meat (noun.food: beef.n.02
+    # "boeuf" of cattle) nor a part named like the synset's own lineage (bird.n.02 "bird, fowl", the flesh):
+    # parts of a meal, not of the living thing making the sound
+    holders = {synset: 0, **{t: d for t, d in by_depth(synset, parents, MERONYM_DEPTH).items() if t.name() not in skip}}
+    own_lineage = {l.name().lower() for s in [synset, *ancestors] for l in s.lemmas()}
+    for holder, d in holders.items():
+        for part in holder.part_meronyms():
+            if part.lexname() != "noun.food" and not own_lineage & {l.name().lower() for l in part.lemmas()}:
+                add("meronym", part, d)
     return list(rows.values())
 
 
