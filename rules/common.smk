@@ -12,7 +12,7 @@ sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
 from shard.common import ShardError
-from shard.conditions import TASKS, study_conditions
+from shard.conditions import TASKS, study_conditions, with_task
 from shard.config import scale_name, validate_config
 
 try:
@@ -34,6 +34,11 @@ wildcard_constraints:
     frontend="logmel|ltu_fbank|hf",
     task="|".join(TASKS),
     condition="|".join(CONDITIONS),
+
+
+def scored_on(task):
+    """Names of the conditions scored on `task` (the controls are scored on semantic only), in table order."""
+    return [c.name for c in with_task(list(CONDITIONS.values()), task)]
 
 
 def condition_records(names=None):
@@ -70,7 +75,7 @@ def all_targets():
         f"{R}/prompts/leakage_audit.json",
         *([] if config["model"]["base"] else [f"{R}/eval/base_model.json"]),
         *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
-        *[f"{R}/tables/scaling.{ext}" for ext in ("csv", "md")],
+        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception") for ext in ("csv", "md")],
         *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{R}/figures/tradeoff.png",
         f"{R}/shard/browser",  # audit the items by ear, with every condition's answers

@@ -8,7 +8,7 @@ rule shard_browser:
         clips_parquet=rules.clips.output.clips_parquet,
         audio=rules.clips.output.audio,
         label_synsets=rules.wordnet.output.label_synsets,
-        predictions=expand(f"{R}/eval/{{c}}/semantic.jsonl", c=CONDITIONS),
+        predictions=predictions("semantic"),
     output:
         out_dir=directory(f"{R}/shard/browser"),
     params:

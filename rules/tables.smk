@@ -3,11 +3,16 @@
 
 
 def predictions(task, conds=None):
-    return expand(f"{R}/eval/{{c}}/{task}.jsonl", c=conds or CONDITIONS)
+    """Per-item predictions on `task` of `conds` (default: every condition scored on it)."""
+    return expand(f"{R}/eval/{{c}}/{task}.jsonl", c=conds or scored_on(task))
 
 
 def summaries(task, conds=None):
-    return expand(f"{R}/eval/{{c}}/{task}.summary.json", c=conds or CONDITIONS)
+    return expand(f"{R}/eval/{{c}}/{task}.summary.json", c=conds or scored_on(task))
+
+
+# the trade-off needs both tasks of a condition: the controls (semantic only) are not on it
+BOTH_TASKS = scored_on("labelling")
 
 
 rule semantic_table:
@@ -21,7 +26,7 @@ rule semantic_table:
         tex=f"{R}/tables/semantic.tex",
         provenance=report(f"{R}/tables/semantic.provenance.json", category="Provenance"),
     params:
-        conditions=condition_records(),
+        conditions=condition_records(scored_on("semantic")),
         config=config,
     log:
         f"{R}/logs/semantic_table.log",
@@ -44,7 +49,7 @@ rule labelling_table:
         tex=f"{R}/tables/labelling.tex",
         provenance=report(f"{R}/tables/labelling.provenance.json", category="Provenance"),
     params:
-        conditions=condition_records(),
+        conditions=condition_records(scored_on("labelling")),
         config=config,
     log:
         f"{R}/logs/labelling_table.log",
@@ -58,16 +63,16 @@ rule labelling_table:
 
 rule scaling_table:
     input:
-        semantic_predictions=predictions("semantic"),
-        labelling_predictions=predictions("labelling"),
-        summaries=summaries("semantic") + summaries("labelling"),
+        semantic_predictions=predictions("semantic", BOTH_TASKS),
+        labelling_predictions=predictions("labelling", BOTH_TASKS),
+        summaries=summaries("semantic", BOTH_TASKS) + summaries("labelling", BOTH_TASKS),
         wordnet_source=rules.wordnet.output.source,
     output:
         csv=report(f"{R}/tables/scaling.csv", caption="../report/scaling.rst", category="Results"),
         md=f"{R}/tables/scaling.md",
         provenance=report(f"{R}/tables/scaling.provenance.json", category="Provenance"),
     params:
-        conditions=condition_records(),
+        conditions=condition_records(BOTH_TASKS),
         scales=SCALES,
         config=config,
     log:
@@ -102,12 +107,12 @@ rule artifacts_table:
 
 rule tradeoff_figure:
     input:
-        semantic_predictions=predictions("semantic"),
-        labelling_predictions=predictions("labelling"),
+        semantic_predictions=predictions("semantic", BOTH_TASKS),
+        labelling_predictions=predictions("labelling", BOTH_TASKS),
     output:
         png=report(f"{R}/figures/tradeoff.png", caption="../report/tradeoff.rst", category="Results"),
     params:
-        conditions=condition_records(),
+        conditions=condition_records(BOTH_TASKS),
         scales=SCALES,
         config=config,
     log:
@@ -118,3 +123,26 @@ rule tradeoff_figure:
         CONDA_ENV
     script:
         "scripts/tradeoff_figure.py"
+
+
+rule perception_table:
+    input:
+        semantic_predictions=predictions("semantic"),
+        labelling_predictions=predictions("labelling"),
+        summaries=summaries("semantic") + summaries("labelling"),
+        wordnet_source=rules.wordnet.output.source,
+    output:
+        csv=report(f"{R}/tables/perception.csv", caption="../report/perception.rst", category="Results"),
+        md=f"{R}/tables/perception.md",
+        provenance=report(f"{R}/tables/perception.provenance.json", category="Provenance"),
+    params:
+        conditions=condition_records(scored_on("semantic")),
+        config=config,
+    log:
+        f"{R}/logs/perception_table.log",
+    benchmark:
+        f"{R}/benchmarks/perception_table.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/perception_table.py"

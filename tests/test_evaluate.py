@@ -285,6 +285,30 @@ def test_evaluate_writes_predictions_and_summary(workdir):
     assert blind[0]["option_scores"] != records[0]["option_scores"]
 
 
+def test_text_oracle_reads_the_label_in_place_of_the_audio(workdir):
+    """text_oracle: no audio at all; each clip's label as text in its slot. Two prompts with the same question
+    score alike exactly when their clips have the same labels."""
+    oracle, summary = _run(workdir, "text_oracle", "semantic", "eval.parquet")
+    assert summary["audio"] == "label" and summary["n"] == 6
+    clips = pl.read_parquet(workdir / "clips.parquet")
+    labels = dict(zip(clips["clip_id"], clips["labels"].to_list()))
+    a, b = (labels[r["clip_id"]] for r in oracle[:2])
+    same = oracle[0]["option_scores"] == pytest.approx(oracle[1]["option_scores"], abs=1e-5)
+    assert same == (a == b)
+    blind, _ = _run(workdir, "blind", "semantic", "eval.parquet")
+    assert oracle[0]["option_scores"] != pytest.approx(blind[0]["option_scores"], abs=1e-5)
+
+
+def test_labels_in_place():
+    from shard.templates import labels_in_place
+
+    text = "Is <audio> louder than <audio>? Options: yes, no."
+    assert labels_in_place(text, [["Dog"], ["Church bell", "Bell"]]) == \
+        "Is the sound of dog louder than the sound of church bell and bell? Options: yes, no."
+    with pytest.raises(ValueError, match="2 <audio> placeholder"):
+        labels_in_place(text, [["Dog"]])
+
+
 class GeneratingModel(ScriptedModel):
     """Generates the given strings, in prompt order, whatever the batching."""
 

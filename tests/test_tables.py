@@ -7,7 +7,7 @@ import pytest
 from shard.common import write_jsonl
 from shard.conditions import study_conditions
 from shard.stats import mcnemar
-from shard.tables import labelling_table, scaling_table, semantic_table, tradeoff_figure
+from shard.tables import labelling_table, perception_table, scaling_table, semantic_table, tradeoff_figure
 
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200, "mode": "loglik"}}
 NAMES = ["original", "zeroshot_interleaved", "ft_400", "blind"]
@@ -16,7 +16,9 @@ CONDITIONS = [{c.name: c.as_dict() for c in study_conditions({"400": 400}, False
 RIGHT = {"original": {0, 1, 2, 6, 7},
          "zeroshot_interleaved": {0, 1, 6},
          "ft_400": {0, 1, 2, 3, 4, 6, 7, 8, 9, 10},
-         "blind": {0, 6, 7}}
+         "blind": {0, 6, 7},
+         # the controls (scored on semantic only)
+         "text_oracle": set(range(12)), "blind_ft_400": {6, 7, 8}, "text_oracle_ft_400": {0, 1, 2, 6}}
 LABEL_RIGHT = {"original": {0, 1, 2, 3}, "zeroshot_interleaved": {0, 1, 2}, "ft_400": {0, 1}, "blind": {0}}
 
 
@@ -162,3 +164,31 @@ def test_semantic_table_has_a_column_per_relation_in_the_data(preds, tmp_path):
     header = [c.strip() for c in (tmp_path / "t" / "semantic.md").read_text().splitlines()[2].split("|")[1:-1]]
     assert header[:5] == ["Condition", "Co-hyponym (n=4)", "Meronym (n=4)", "Hypernym (2 hops) (n=4)", "Overall (n=12)"]
     assert {"meronym_acc", "hypernym2_acc", "cohyponym_acc"} <= set(pl.read_csv(tmp_path / "t" / "semantic.csv").columns)
+
+
+def test_perception_table_locates_the_failure(preds, tmp_path):
+    """Reasoning given perception, the same model's blind and text-oracle controls, and the paired gap."""
+    everything = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}
+    names = ["original", "zeroshot_interleaved", "blind", "text_oracle", "ft_400", "blind_ft_400", "text_oracle_ft_400"]
+    semantic = []
+    for cond in names:
+        write_jsonl(_semantic(cond), tmp_path / "p" / cond / "semantic.jsonl")
+        semantic.append(str(tmp_path / "p" / cond / "semantic.jsonl"))
+    perception_table(semantic_predictions=semantic, labelling_predictions=preds["labelling"],
+                     conditions=[everything[n] for n in names], csv=tmp_path / "x.csv", md=tmp_path / "x.md",
+                     provenance=tmp_path / "x.json", config=CONFIG, wordnet_source=preds["wordnet"],
+                     summaries=preds["summaries"])
+    df = pl.read_csv(tmp_path / "x.csv")
+    # the controls are columns, not rows; every condition that hears the clips is a row
+    assert df["condition"].to_list() == ["original", "zeroshot_interleaved", "ft_400"]
+    zi, ft = df.row(1, named=True), df.row(2, named=True)
+    # zeroshot_interleaved labels clips c0-c2 right: items 0-5, of which it answers 0 and 1 right
+    assert zi["clips_perceived"] == 3 and zi["perceived_n"] == 6 and zi["perceived_acc"] == pytest.approx(2 / 6)
+    assert (zi["blind_condition"], zi["oracle_condition"]) == ("blind", "text_oracle")
+    assert zi["oracle_acc"] == 1.0 and zi["gap"] == pytest.approx(1 - 2 / 6)
+    # ft_400 labels c0, c1 right (items 0-3, all right with audio); its own oracle gets 3 of those 4
+    assert (ft["blind_condition"], ft["oracle_condition"]) == ("blind_ft_400", "text_oracle_ft_400")
+    assert ft["perceived_acc"] == 1.0 and ft["gap"] == pytest.approx(3 / 4 - 1)
+    assert ft["blind_acc"] == pytest.approx(3 / 12) and ft["gap_lo"] <= ft["gap"] <= ft["gap_hi"]
+    md = (tmp_path / "x.md").read_text()
+    assert "Integration gap" in md and "3/5 (60.0%)" in md

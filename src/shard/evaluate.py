@@ -281,8 +281,9 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
              model: dict, evaluate: dict, condition: dict, task: str, threads: int) -> None:
     """Rule `evaluate`: one (condition, task) -> `predictions` (jsonl, one record per item) and `summary` (json).
 
-    `condition` is a shard.conditions.Condition record: its audio is the clip's features, or `silence`
-    (the features stage's silent clip) for the blind control. `threads` caps torch's CPU threads.
+    `condition` is a shard.conditions.Condition record: its audio is the clip's features, `silence` (the
+    features stage's silent clip) for the blind controls, or `label` (each clip's labels written in its
+    placeholder's slot, no audio) for the text_oracle controls. `threads` caps torch's CPU threads.
     """
     from .features import FeatureStore
     from .models import load_model
@@ -300,6 +301,11 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
     if condition["audio"] == "silence":
         quiet = np.load(silence).astype(np.float32)
         features_for = lambda ids: [quiet] * len(ids)
+    elif condition["audio"] == "label":  # perception given: the clip's labels as text, no audio at all
+        labels = dict(zip(clip_table["clip_id"], clip_table["labels"]))
+        df = df.with_columns(pl.Series("text", [T.labels_in_place(text, [labels[c] for c in ids])
+                                                for text, ids in zip(df["text"], df["clip_ids"])]))
+        features_for = lambda ids: []
 
     torch.set_num_threads(threads)
     llm = load_model(model, base_dir, adapter_dir)

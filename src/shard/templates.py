@@ -220,5 +220,19 @@ def sound_of(text: str) -> str:
     return f"sound of {text}"
 
 
+def label_as_text(labels) -> str:
+    """What the text_oracle controls write in a clip's `<audio>` slot: its labels, phrased as the labelling
+    protocol phrases them ("the sound of dog")."""
+    return "the " + sound_of(" and ".join(caption_answer(label) for label in labels))
+
+
+def labels_in_place(text: str, clip_labels) -> str:
+    """`text` with its k-th `<audio>` replaced by label_as_text of the k-th clip's labels."""
+    pieces = text.split(AUDIO)
+    if len(pieces) - 1 != len(clip_labels):
+        raise ValueError(f"{len(pieces) - 1} {AUDIO} placeholder(s) but {len(clip_labels)} clip(s) in {text!r}")
+    return pieces[0] + "".join(label_as_text(labels) + piece for labels, piece in zip(clip_labels, pieces[1:]))
+
+
 # LTU's instruction wrapper (the backend applies it; prompts files hold the bare instruction)
 LTU_PROMPT = "### Instruction:\n{instruction}\n\n### Response:\n"
