@@ -21,6 +21,8 @@ except ShardError as err:
     raise WorkflowError(f"invalid configuration: {err}")
 
 R = config["results"]
+# model replicates: each seed pretrains (mini_ltu), fine-tunes and evaluates its own models on the same items
+SEEDS = config["seeds"]
 SCALES = {scale_name(n): n for n in config["prompts"]["train_scales"]}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"])}
 FRONTEND = config["model"]["frontend"]
@@ -30,6 +32,7 @@ CONDA_ENV = "../envs/gpu.yaml" if GPU else "../envs/cpu.yaml"
 
 
 wildcard_constraints:
+    seed=r"\d+",
     scale="|".join(SCALES),
     frontend="logmel|ltu_fbank|hf",
     task="|".join(TASKS),
@@ -52,9 +55,14 @@ def dataset_config():
     return {k: config[k] for k in ("seed", "corpus", "clips", "features", "wordnet", "shard")}
 
 
-def base_dir():
-    """The base model: a configured local checkpoint, or mini_ltu pretrained by the workflow."""
-    return config["model"]["base"] or f"{R}/models/base"
+def models(seed="{seed}"):
+    """Where one replicate's models live (the base, if pretrained here, and one adapter per scale)."""
+    return f"{R}/models/seed{seed}"
+
+
+def base_dir(wildcards=None):
+    """The base model: a configured local checkpoint, or mini_ltu pretrained by the workflow for this seed."""
+    return config["model"]["base"] or f"{models(wildcards.seed if wildcards else '{seed}')}/base"
 
 
 def python():
@@ -73,7 +81,7 @@ def all_targets():
     return [
         f"{R}/shard/card.md",
         f"{R}/prompts/leakage_audit.json",
-        *([] if config["model"]["base"] else [f"{R}/eval/base_model.json"]),
+        *([] if config["model"]["base"] else expand(f"{R}/eval/seed{{seed}}/base_model.json", seed=SEEDS)),
         *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
         *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception") for ext in ("csv", "md")],
         *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],

@@ -4,7 +4,7 @@
 
 def adapter(w):
     scale = CONDITIONS[w.condition].scale
-    return {"adapter_dir": f"{R}/models/ft_{scale}"} if scale else {}
+    return {"adapter_dir": f"{models(w.seed)}/ft_{scale}"} if scale else {}
 
 
 rule evaluate:
@@ -14,10 +14,10 @@ rule evaluate:
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
         silence=f"{R}/features/{FRONTEND}.silence.npy",
-        base_dir=base_dir(),
+        base_dir=base_dir,
     output:
-        predictions=f"{R}/eval/{{condition}}/{{task}}.jsonl",
-        summary=f"{R}/eval/{{condition}}/{{task}}.summary.json",
+        predictions=f"{R}/eval/seed{{seed}}/{{condition}}/{{task}}.jsonl",
+        summary=f"{R}/eval/seed{{seed}}/{{condition}}/{{task}}.summary.json",
     params:
         model=config["model"],
         evaluate=config["evaluate"],
@@ -27,9 +27,9 @@ rule evaluate:
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/evaluate_{{condition}}_{{task}}.log",
+        f"{R}/logs/seed{{seed}}/evaluate_{{condition}}_{{task}}.log",
     benchmark:
-        f"{R}/benchmarks/evaluate_{{condition}}_{{task}}.tsv"
+        f"{R}/benchmarks/seed{{seed}}/evaluate_{{condition}}_{{task}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -41,20 +41,20 @@ rule base_metrics:
         prompts=rules.pretrain_prompts.output.out,
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
-        base_dir=base_dir(),
+        base_dir=base_dir,
     output:
-        metrics=f"{R}/eval/base_model.json",
+        metrics=f"{R}/eval/seed{{seed}}/base_model.json",
     params:
         model=config["model"],
         evaluate=config["evaluate"],
-        seed=config["seed"],
+        seed=lambda w: int(w.seed),
     threads: config["threads"]
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/base_metrics.log",
+        f"{R}/logs/seed{{seed}}/base_metrics.log",
     benchmark:
-        f"{R}/benchmarks/base_metrics.tsv"
+        f"{R}/benchmarks/seed{{seed}}/base_metrics.tsv"
     conda:
         CONDA_ENV
     script:

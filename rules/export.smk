@@ -8,7 +8,7 @@ rule shard_browser:
         clips_parquet=rules.clips.output.clips_parquet,
         audio=rules.clips.output.audio,
         label_synsets=rules.wordnet.output.label_synsets,
-        predictions=predictions("semantic"),
+        predictions=[f"{R}/eval/seed{SEEDS[0]}/{c}/semantic.jsonl" for c in scored_on("semantic")],  # the first seed's answers
     output:
         out_dir=directory(f"{R}/shard/browser"),
     params:

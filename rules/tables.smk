@@ -3,12 +3,13 @@
 
 
 def predictions(task, conds=None):
-    """Per-item predictions on `task` of `conds` (default: every condition scored on it)."""
-    return expand(f"{R}/eval/{{c}}/{task}.jsonl", c=conds or scored_on(task))
+    """Per-item predictions on `task` of `conds` (default: every condition scored on it), each condition's
+    seeds together, in table order: what shard.tables reads."""
+    return [f"{R}/eval/seed{s}/{c}/{task}.jsonl" for c in conds or scored_on(task) for s in SEEDS]
 
 
 def summaries(task, conds=None):
-    return expand(f"{R}/eval/{{c}}/{task}.summary.json", c=conds or scored_on(task))
+    return [f"{R}/eval/seed{s}/{c}/{task}.summary.json" for c in conds or scored_on(task) for s in SEEDS]
 
 
 # the trade-off needs both tasks of a condition: the controls (semantic only) are not on it

@@ -1,4 +1,5 @@
-# Base model (mini_ltu pretrained here, unless model.base names a checkpoint) -> LoRA adapter per scale.
+# Per seed (config `seeds`): base model (mini_ltu pretrained here, unless model.base names a checkpoint)
+# -> LoRA adapter per scale. The items and training prompts are the same for every seed.
 
 
 rule pretrain_base:
@@ -8,18 +9,18 @@ rule pretrain_base:
         features=f"{R}/features/{FRONTEND}.npy",
         words=rules.shard_items.output.words,
     output:
-        base_dir=directory(f"{R}/models/base"),
+        base_dir=directory(f"{models()}/base"),
     params:
         pretrain=config["pretrain"],
         model=config["model"],
-        seed=config["seed"],
+        seed=lambda w: int(w.seed),
     threads: config["threads"]
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/pretrain_base.log",
+        f"{R}/logs/seed{{seed}}/pretrain_base.log",
     benchmark:
-        f"{R}/benchmarks/pretrain_base.tsv"
+        f"{R}/benchmarks/seed{{seed}}/pretrain_base.tsv"
     conda:
         CONDA_ENV
     script:
@@ -28,24 +29,25 @@ rule pretrain_base:
 
 rule finetune:
     input:
-        base_dir=base_dir(),
+        base_dir=base_dir,
         prompts=f"{R}/prompts/train_{{scale}}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
         after_audit=rules.leakage_audit.output.report,  # never train on a leaking set
     output:
-        adapter_dir=directory(f"{R}/models/ft_{{scale}}"),
+        adapter_dir=directory(f"{models()}/ft_{{scale}}"),
     params:
         # one process, or torchrun with finetune.processes DDP processes (one per GPU; gloo on CPU)
         launch=launcher(config["finetune"]["processes"]),
-        settings=json.dumps({k: config[k] for k in ("finetune", "model", "seed")}, sort_keys=True),
+        settings=lambda w: json.dumps({**{k: config[k] for k in ("finetune", "model")}, "seed": int(w.seed)},
+                                      sort_keys=True),
     threads: config["threads"]
     resources:
         gpu=config["finetune"]["processes"] * GPU,
     log:
-        f"{R}/logs/finetune_{{scale}}.log",
+        f"{R}/logs/seed{{seed}}/finetune_{{scale}}.log",
     benchmark:
-        f"{R}/benchmarks/finetune_{{scale}}.tsv"
+        f"{R}/benchmarks/seed{{seed}}/finetune_{{scale}}.tsv"
     conda:
         CONDA_ENV
     shell:

@@ -28,17 +28,17 @@ def test_hf_backend_runs_the_study_on_tiny_qwen2_audio(tmp_path):
     results = project / "results"
     for name in TABLES:
         assert (results / "tables" / name).stat().st_size > 0, name
-    assert not (results / "models" / "base").exists()  # a configured base is used, never pretrained
-    assert not (results / "eval" / "base_model.json").exists()
+    assert not (results / "models" / "seed0" / "base").exists()  # a configured base is used, never pretrained
+    assert not (results / "eval" / "seed0" / "base_model.json").exists()
     semantic = pl.read_csv(results / "tables" / "semantic.csv")
     assert {"original", "zeroshot_interleaved", "blind", "ft_20", "ft_60"} <= set(semantic["condition"])
     assert semantic.filter(pl.col("condition") != "chance")["overall_n"].min() > 0
     # the model's own front end, unpadded: 1 s clips are 100 Whisper frames, not 3000
     features = __import__("numpy").load(results / "features" / "hf.npy", mmap_mode="r")
     assert features.shape[1:] == (16, 100)
-    adapter = yaml.safe_load((results / "models" / "ft_60" / "adapter_config.json").read_text())
+    adapter = yaml.safe_load((results / "models" / "seed0" / "ft_60" / "adapter_config.json").read_text())
     assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
-    log = (results / "logs" / "finetune_60.log").read_text()
+    log = (results / "logs" / "seed0" / "finetune_60.log").read_text()
     assert "fine-tuned" in log
 
 
@@ -58,12 +58,12 @@ def test_ltu_config_plans_the_whole_study(tmp_path):
     assert counts["finetune"] == "2" and "pretrain_base" not in counts
     assert {"corpus", "clips", "features", "wordnet", "shard_items", "semantic_table", "labelling_table",
             "scaling_table", "tradeoff_figure"} <= set(counts)
-    # 5 conditions (original, zero-shot interleaved, blind, ft_40k, ft_1m) x 2 tasks
-    assert counts["evaluate"] == "10"
+    # original, zero-shot interleaved, blind (x 2 tasks), text_oracle; per scale ft (x 2), its blind and text oracle
+    assert counts["evaluate"] == str(7 + 2 * 4)
     jobs = text.split("\n\n")
     finetune_jobs = [j for j in jobs if re.search(r"rule finetune:", j)]
     assert len(finetune_jobs) == 2 and all("gpu=1" in j for j in finetune_jobs)
-    assert {"ft_40k", "ft_1m"} == set(re.findall(r"models/(ft_\w+)\.?", " ".join(finetune_jobs))) - {"ft_"}
+    assert {"ft_40k", "ft_1m"} == set(re.findall(r"models/seed0/(ft_\w+)\.?", " ".join(finetune_jobs))) - {"ft_"}
 
 
 @pytest.mark.parametrize("config, key", [("ltu.yaml", "model.base"), ("qwen2_audio.yaml", "model.base")])

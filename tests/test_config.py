@@ -108,7 +108,7 @@ def test_partial_configfile_overrides_the_default(tmp_path):
     """configs/paper_scales.yaml holds only the keys it changes, and works from any directory."""
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
                           str(ROOT / "configs/paper_scales.yaml"), "--directory", str(tmp_path),
-                          "--snakefile", str(ROOT / "Snakefile"), "results/models/ft_1m"],
+                          "--snakefile", str(ROOT / "Snakefile"), "results/models/seed0/ft_1m"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "train_prompts" in out.stdout and "ft_1m" in out.stdout

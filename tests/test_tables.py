@@ -1,6 +1,7 @@
 """Result tables and the trade-off figure from tiny, hand-built prediction files."""
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -174,7 +175,9 @@ def test_perception_table_locates_the_failure(preds, tmp_path):
     for cond in names:
         write_jsonl(_semantic(cond), tmp_path / "p" / cond / "semantic.jsonl")
         semantic.append(str(tmp_path / "p" / cond / "semantic.jsonl"))
-    perception_table(semantic_predictions=semantic, labelling_predictions=preds["labelling"],
+    labelling = dict(zip(NAMES, preds["labelling"]))  # in table order: the conditions scored on labelling
+    perception_table(semantic_predictions=semantic,
+                     labelling_predictions=[labelling[n] for n in names if n in labelling],
                      conditions=[everything[n] for n in names], csv=tmp_path / "x.csv", md=tmp_path / "x.md",
                      provenance=tmp_path / "x.json", config=CONFIG, wordnet_source=preds["wordnet"],
                      summaries=preds["summaries"])
@@ -192,3 +195,28 @@ def test_perception_table_locates_the_failure(preds, tmp_path):
     assert ft["blind_acc"] == pytest.approx(3 / 12) and ft["gap_lo"] <= ft["gap"] <= ft["gap_hi"]
     md = (tmp_path / "x.md").read_text()
     assert "Integration gap" in md and "3/5 (60.0%)" in md
+
+
+def test_seeds_pool_answers_and_report_their_spread(preds, tmp_path):
+    """Several replicates per condition: accuracy over every seed's answers, ± the sd of per-seed accuracies,
+    McNemar on (seed, item) pairs; one replicate gives no sd."""
+    files = []
+    for cond in NAMES:
+        for seed, flip in ((0, set()), (1, {0, 1, 2, 3})):  # seed 1 answers items 0-3 the other way
+            rows = [{**r, "correct": r["correct"] != (i in flip)} for i, r in enumerate(_semantic(cond))]
+            write_jsonl(rows, tmp_path / f"seed{seed}" / cond / "semantic.jsonl")
+            files.append(str(tmp_path / f"seed{seed}" / cond / "semantic.jsonl"))
+    paths = dict(csv=tmp_path / "s.csv", md=tmp_path / "s.md", tex=tmp_path / "s.tex", provenance=tmp_path / "s.json")
+    semantic_table(predictions=files, conditions=CONDITIONS, **paths, config=CONFIG, wordnet_source=preds["wordnet"],
+                   summaries=preds["summaries"])
+    df = pl.read_csv(tmp_path / "s.csv")
+    ft = df.row(NAMES.index("ft_400"), named=True)
+    per_seed = [10 / 12, 6 / 12]  # ft_400 gets items 0-3 right on seed 0, wrong on seed 1
+    assert ft["overall_acc"] == pytest.approx(sum(per_seed) / 2) and ft["overall_n"] == 12
+    assert ft["overall_sd"] == pytest.approx(float(np.std(per_seed, ddof=1)), abs=1e-6)  # CSV: 6 decimals
+    assert ft["n_paired_vs_original"] == 24
+    assert f"± {100 * ft['overall_sd']:.1f} [" in (tmp_path / "s.md").read_text()
+    # one replicate: no spread, no "±"
+    semantic_table(predictions=files[::2], conditions=CONDITIONS, **paths, config=CONFIG,
+                   wordnet_source=preds["wordnet"], summaries=preds["summaries"])
+    assert pl.read_csv(tmp_path / "s.csv")["overall_sd"].null_count() == len(NAMES) + 1

@@ -11,7 +11,8 @@ import yaml
 
 from tests.fixtures import results_files, snakemake, tiny_workflow_config
 
-TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/base_model.json", "tables/semantic.csv",
+TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/seed0/base_model.json", "tables/perception.csv",
+           "tables/perception.md", "tables/semantic.csv",
            "tables/semantic.md", "tables/semantic.tex", "tables/labelling.csv", "tables/labelling.md",
            "tables/labelling.tex", "tables/scaling.csv", "tables/scaling.md", "figures/tradeoff.png"]
 
@@ -24,14 +25,14 @@ def test_builds_every_target(tiny_runs):
     conditions = set(semantic["condition"])
     assert {"original", "zeroshot_interleaved", "blind", "ft_20", "ft_500"} <= conditions
     for cond in ("original", "ft_500"):
-        summary = json.loads((results / f"eval/{cond}/semantic.summary.json").read_text())
+        summary = json.loads((results / f"eval/seed0/{cond}/semantic.summary.json").read_text())
         assert summary["n"] == pl.read_parquet(results / "shard/test.parquet").height
-    assert (results / "models/ft_500/adapter_config.json").is_file()
-    assert not (results / "models/ft_500.ckpt").exists()  # checkpoints are removed after success
-    metrics = json.loads((results / "eval/base_model.json").read_text())
+    assert (results / "models/seed0/ft_500/adapter_config.json").is_file()
+    assert not (results / "models/seed0/ft_500.ckpt").exists()  # checkpoints are removed after success
+    metrics = json.loads((results / "eval/seed0/base_model.json").read_text())
     assert set(metrics) >= {"labelling_train", "label_qa", "facts_yesno", "facts_mc4"}
-    logs = {p.name for p in (results / "logs").iterdir()}
-    assert {"clips.log", "pretrain_base.log", "finetune_500.log", "semantic_table.log"} <= logs
+    logs = {str(p.relative_to(results / "logs")) for p in (results / "logs").rglob("*.log")}
+    assert {"clips.log", "seed0/pretrain_base.log", "seed0/finetune_500.log", "semantic_table.log"} <= logs
 
 
 def test_second_run_does_nothing(tiny_runs):
@@ -46,9 +47,10 @@ def test_two_folders_same_bytes(tiny_runs):
     assert len(str(a)) != len(str(b)) and a.name != b.name
     files = results_files(a)
     assert files == results_files(b)
-    assert {"corpus/segments.parquet", "clips/clips.parquet", "models/base/tokenizer.json",
-            "models/base/model.safetensors", "models/ft_500/adapter_model.safetensors", "models/base/train_log.csv",
-            "eval/ft_500/semantic.jsonl", "wordnet/source.json", "tables/semantic.provenance.json"} <= set(files)
+    assert {"corpus/segments.parquet", "clips/clips.parquet", "models/seed0/base/tokenizer.json",
+            "models/seed0/base/model.safetensors", "models/seed0/ft_500/adapter_model.safetensors",
+            "models/seed0/base/train_log.csv",
+            "eval/seed0/ft_500/semantic.jsonl", "wordnet/source.json", "tables/semantic.provenance.json"} <= set(files)
     different = [f for f in files if not filecmp.cmp(a / "results" / f, b / "results" / f, shallow=False)]
     assert not different
     # and no file names the folder it was written in
@@ -67,3 +69,24 @@ def test_evaluation_setting_reruns_evaluation_not_training(tiny_runs, tmp_path):
     assert "rule evaluate:" in jobs and "rule semantic_table:" in jobs
     for rule in ("finetune", "pretrain_base", "shard_items", "clips"):
         assert f"rule {rule}:" not in jobs, rule
+
+
+def test_seeds_replicate_the_models_not_the_items(tmp_path):
+    """seeds: [0, 1] plans one pretraining and one adapter per scale per seed, on one set of items and prompts,
+    and every table reads both seeds' predictions."""
+    import re
+
+    from tests.fixtures import copy_project
+
+    project = copy_project(tmp_path / "project")
+    cfg = tiny_workflow_config()
+    cfg["seeds"] = [0, 1]
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake(project, "-n", "-p")
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
+    assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("2", "4", "2")
+    assert (counts["shard_items"], counts["train_prompts"], counts["eval_prompts"]) == ("1", "2", "1")
+    table_job = next(j for j in text.split("\n\n") if "rule semantic_table:" in j)
+    assert "results/eval/seed0/ft_500/semantic.jsonl" in table_job and "results/eval/seed1/ft_500/semantic.jsonl" in table_job

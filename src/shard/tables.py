@@ -39,6 +39,8 @@ def ordered_relations(present) -> list[str]:
     present = set(present)
     return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
 NA = "–"
+SEED_NOTE = ("With several seeds (config `seeds`): accuracy over every seed's answers ± the sd of the per-seed "
+             "accuracies; the CI resamples clips with every seed's answers; McNemar pairs are (seed, item).")
 
 
 # ---------------------------------------------------------------- cell formatting (fixed precision)
@@ -50,8 +52,12 @@ def pct(x) -> str:
     return NA if _missing(x) else f"{100 * x:.1f}"
 
 
-def ci_cell(est, lo, hi) -> str:
-    return NA if _missing(est) else f"{pct(est)} [{pct(lo)}, {pct(hi)}]"
+def ci_cell(est, lo, hi, sd=None) -> str:
+    """'43.5 [40.1, 47.0]', or with several replicates '43.5 ± 4.3 [40.1, 47.0]' (± the sd over seeds)."""
+    if _missing(est):
+        return NA
+    spread = "" if _missing(sd) else f" ± {100 * sd:.1f}"
+    return f"{pct(est)}{spread} [{pct(lo)}, {pct(hi)}]"
 
 
 def delta_cell(d) -> str:
@@ -110,23 +116,40 @@ def write_provenance(path, *, config: dict, inputs: Sequence[str], wordnet_sourc
 
 
 # ---------------------------------------------------------------- statistics per condition
-def _frame(path) -> pl.DataFrame:
-    return read_jsonl(path)
+def _load(predictions: Sequence[str], conditions: Sequence[dict]) -> dict[str, pl.DataFrame]:
+    """name -> the condition's predictions, every replicate (config `seeds`) stacked with a `replicate` column.
+
+    `predictions` lists each condition's files in condition order, one per replicate (rules/tables.smk:
+    predictions()); the replicates share the items, so every statistic can pair them on (replicate, item)."""
+    if not conditions or len(predictions) % len(conditions):
+        raise ValueError(f"{len(predictions)} prediction files for {len(conditions)} conditions")
+    k = len(predictions) // len(conditions)
+    return {c["name"]: pl.concat([read_jsonl(p).with_columns(pl.lit(r).alias("replicate"))
+                                  for r, p in enumerate(predictions[i * k:(i + 1) * k])], how="diagonal_relaxed")
+            for i, c in enumerate(conditions)}
 
 
 def _acc(df: pl.DataFrame, column: str, config: dict, key: str) -> dict:
+    """Accuracy over every replicate's answers, its 95% CI (clips resampled, each drawn clip keeping every
+    replicate's answers: item sampling, not training noise), the sd of the per-replicate accuracies (training
+    noise; None for one replicate) and the number of items."""
     correct = df[column].cast(pl.Float64).to_numpy() if df.height else np.zeros(0)
     lo, hi = bootstrap_ci(correct, df["clip_id"].to_numpy() if df.height else np.zeros(0),
                           config["evaluate"]["bootstrap"], config["seed"], key)
-    return {"acc": float(correct.mean()) if correct.size else float("nan"), "lo": lo, "hi": hi, "n": df.height}
+    per_replicate = df.group_by("replicate").agg(pl.col(column).cast(pl.Float64).mean())[column].to_numpy() \
+        if df.height else []
+    return {"acc": float(correct.mean()) if correct.size else float("nan"), "lo": lo, "hi": hi,
+            "sd": float(np.std(per_replicate, ddof=1)) if len(per_replicate) > 1 else None,
+            "n": df.height // max(1, df["replicate"].n_unique() if df.height else 1)}
 
 
 def _paired(base: pl.DataFrame | None, df: pl.DataFrame, column: str) -> dict:
-    """Change and exact McNemar p against the baseline, on the items both conditions answered."""
+    """Change and exact McNemar p against the baseline, on the (replicate, item) pairs both conditions answered:
+    every replicate's pairs count (the test treats them as independent)."""
     if base is None:
         return {"delta": None, "p": None, "n_paired": None}
-    joined = base.select("item_id", pl.col(column).alias("a")).join(
-        df.select("item_id", pl.col(column).alias("b")), on="item_id", how="inner")
+    joined = base.select("replicate", "item_id", pl.col(column).alias("a")).join(
+        df.select("replicate", "item_id", pl.col(column).alias("b")), on=["replicate", "item_id"], how="inner")
     a, b = joined["a"].to_numpy().astype(bool), joined["b"].to_numpy().astype(bool)
     if not joined.height:
         return {"delta": None, "p": None, "n_paired": 0}
@@ -137,22 +160,15 @@ def _relations(frames: Sequence[pl.DataFrame]) -> list[str]:
     return ordered_relations(r for df in frames for r in df["relation"].drop_nulls().unique().to_list())
 
 
-def _names(predictions, conditions: Sequence[dict]) -> list[str]:
-    """The conditions' names (shard.conditions records), one per prediction file."""
-    if len(predictions) != len(conditions):
-        raise ValueError(f"{len(predictions)} prediction files for {len(conditions)} conditions")
-    return [c["name"] for c in conditions]
-
-
 def semantic_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> tuple[pl.DataFrame, list[str]]:
     """One row per condition (plus a chance row): accuracy, CI and n per relation and overall,
     change and McNemar p against `original`."""
-    conditions = _names(predictions, conditions)
-    frames = [_frame(p) for p in predictions]
+    by_name = _load(predictions, conditions)
+    frames = list(by_name.values())
     relations = _relations(frames)
-    base = frames[conditions.index(BASELINE)] if BASELINE in conditions else None
+    base = by_name.get(BASELINE)
     rows = []
-    for cond, df in zip(conditions, frames):
+    for cond, df in by_name.items():
         row: dict = {"condition": cond}
         for rel in [*relations, "overall"]:
             part = df if rel == "overall" else df.filter(pl.col("relation") == rel)
@@ -178,7 +194,7 @@ def _ns(numeric: pl.DataFrame, col: str) -> str:
 def _chance_or_ci(row: dict, prefix: str) -> str:
     if row["condition"] == "chance":
         return pct(row[f"{prefix}_acc"])
-    return ci_cell(row[f"{prefix}_acc"], row[f"{prefix}_lo"], row[f"{prefix}_hi"])
+    return ci_cell(row[f"{prefix}_acc"], row[f"{prefix}_lo"], row[f"{prefix}_hi"], row.get(f"{prefix}_sd"))
 
 
 def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
@@ -194,7 +210,8 @@ def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config:
     })
     notes = ["Accuracy in % with 95% bootstrap CI (clips resampled); Δ in points against "
              f"'{BASELINE}', exact McNemar p paired on items.",
-             "Chance: 50% for yes/no, 25% for 4-way multiple choice; the chance row averages over the items of each column."]
+             "Chance: 50% for yes/no, 25% for 4-way multiple choice; the chance row averages over the items of each column.",
+             SEED_NOTE]
     write_table(numeric, display, csv=csv, md=md, tex=tex, title="SHARD semantic reasoning accuracy", notes=notes)
     write_provenance(provenance, config=config, inputs=list(predictions), wordnet_source=wordnet_source,
                      summaries=summaries)
@@ -221,23 +238,26 @@ def _labelling_metric(df: pl.DataFrame, protocol: str, config: dict, key: str) -
     targets = label_targets(df["gold_index"].to_list(), scores.shape[1])
     lo, hi = bootstrap_metric(lambda idx: mean_average_precision(scores[idx], targets[idx]),
                               df["clip_id"].to_numpy(), config["evaluate"]["bootstrap"], config["seed"], key)
-    return {"acc": mean_average_precision(scores, targets), "lo": lo, "hi": hi, "n": df.height,
-            "metric": "map", "chance": level}
+    replicate = df["replicate"].to_numpy()
+    per_replicate = [mean_average_precision(scores[replicate == r], targets[replicate == r]) for r in np.unique(replicate)]
+    return {"acc": mean_average_precision(scores, targets), "lo": lo, "hi": hi,
+            "sd": float(np.std(per_replicate, ddof=1)) if len(per_replicate) > 1 else None,
+            "n": df.height // len(per_replicate), "metric": "map", "chance": level}
 
 
 PROTOCOLS = {"caption": "Caption + embedding", "loglik": "Constrained log-lik"}
 
 
 def labelling_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> pl.DataFrame:
-    conditions = _names(predictions, conditions)
-    frames = [_frame(p) for p in predictions]
-    base = frames[conditions.index(BASELINE)] if BASELINE in conditions else None
+    by_name = _load(predictions, conditions)
+    frames = list(by_name.values())
+    base = by_name.get(BASELINE)
     rows = []
-    for cond, df in zip(conditions, frames):
+    for cond, df in by_name.items():
         row: dict = {"condition": cond}
         for proto in PROTOCOLS:
             m = _labelling_metric(df, proto, config, f"labelling/{cond}/{proto}")
-            row.update({f"{proto}_{k}": m[k] for k in ("metric", "acc", "lo", "hi", "n")})
+            row.update({f"{proto}_{k}": m[k] for k in ("metric", "acc", "lo", "hi", "sd", "n")})
             if cond == BASELINE or base is None:
                 row.update({f"{proto}_delta_vs_{BASELINE}": None, f"{proto}_p_vs_{BASELINE}": None})
                 continue
@@ -271,7 +291,7 @@ def labelling_table(*, predictions, conditions, csv, md, tex, provenance, config
              f"'{BASELINE}', exact McNemar p paired on items (accuracy only).",
              "Caption + embedding: LTU's protocol (all-MiniLM-L6-v2, 'sound of ...', nearest label); "
              "constrained: highest log-likelihood label name.",
-             "Chance: 1/number of labels for accuracy; mean label prevalence for mAP."]
+             "Chance: 1/number of labels for accuracy; mean label prevalence for mAP.", SEED_NOTE]
     write_table(numeric, display, csv=csv, md=md, tex=tex, title=f"Audio labelling {metric}", notes=notes)
     write_provenance(provenance, config=config, inputs=list(predictions), wordnet_source=wordnet_source,
                      summaries=summaries)
@@ -283,21 +303,20 @@ def perception_stats(semantic_predictions, labelling_predictions, conditions, co
     the same condition labels correctly (LTU's caption protocol), the same model's blind and text-oracle
     accuracy, and the integration gap: text oracle minus audio on the correctly perceived items, paired by
     item (CI: clips resampled)."""
-    names = _names(semantic_predictions, conditions)
-    semantic = {n: _frame(p) for n, p in zip(names, semantic_predictions)}
-    labelled = {Path(p).parent.name: _frame(p) for p in labelling_predictions}
-    by_name = dict(zip(names, conditions))
+    semantic = _load(semantic_predictions, conditions)
+    labelled = _load(labelling_predictions, [c for c in conditions if "labelling" in c["tasks"]])
+    by_name = {c["name"]: c for c in conditions}
     blind, oracle = controls(list(conditions), "silence"), controls(list(conditions), "label")
     rows = []
     for name, cond in by_name.items():
         if cond["audio"] != "clip" or name not in labelled:
             continue
-        lab = labelled[name]
-        perceived = set(lab.filter(pl.col("correct"))["clip_id"].to_list())
-        df = semantic[name]
-        seen = df.filter(pl.col("clip_id").is_in(list(perceived)))
+        lab, df = labelled[name], semantic[name]
+        # perception is per replicate: a seed's items count where that seed labels their clip right
+        perceived = lab.filter(pl.col("correct")).select("replicate", "clip_id")
+        seen = df.join(perceived, on=["replicate", "clip_id"], how="semi")
         row = {"condition": name, "labelling_acc": float(lab["correct"].mean()) if lab.height else None,
-               "clips_perceived": len(perceived), "clips": lab.height}
+               "clips_perceived": perceived.height, "clips": lab.height}
         for prefix, part in (("all", df), ("perceived", seen)):
             row.update({f"{prefix}_{k}": v for k, v in _acc(part, "correct", config, f"perception/{name}/{prefix}").items()})
         for prefix, ctrl in (("blind", blind.get(cond["scale"])), ("oracle", oracle.get(cond["scale"]))):
@@ -307,8 +326,9 @@ def perception_stats(semantic_predictions, labelling_predictions, conditions, co
         gap = {"gap": None, "gap_lo": None, "gap_hi": None}
         ctrl = oracle.get(cond["scale"])
         if ctrl and seen.height:
-            paired = seen.select("item_id", "clip_id", pl.col("correct").alias("audio")).join(
-                semantic[ctrl["name"]].select("item_id", pl.col("correct").alias("text")), on="item_id")
+            paired = seen.select("replicate", "item_id", "clip_id", pl.col("correct").alias("audio")).join(
+                semantic[ctrl["name"]].select("replicate", "item_id", pl.col("correct").alias("text")),
+                on=["replicate", "item_id"])
             diff = paired["text"].cast(pl.Float64).to_numpy() - paired["audio"].cast(pl.Float64).to_numpy()
             lo, hi = bootstrap_ci(diff, paired["clip_id"].to_numpy(), config["evaluate"]["bootstrap"], config["seed"],
                                   f"perception/{name}/gap")
@@ -332,8 +352,8 @@ def perception_table(*, semantic_predictions, labelling_predictions, conditions,
         "Integration gap": [NA if _missing(r["gap"]) else f"{100 * r['gap']:+.1f} [{100 * r['gap_lo']:+.1f}, {100 * r['gap_hi']:+.1f}]"
                             for r in rows],
     })
-    notes = ["SHARD accuracy in % with 95% bootstrap CI (clips resampled). Clip labelled right: the same condition "
-             "names the clip's label (caption protocol). Blind: the same model with every clip silenced. Text oracle: "
+    notes = ["SHARD accuracy in % with 95% bootstrap CI (clips resampled; ± sd over seeds when there are several). "
+             "Clip labelled right: the same condition names the clip's label (caption protocol; counts summed over seeds). Blind: the same model with every clip silenced. Text oracle: "
              "the same model with each clip's label written in its place (no audio).",
              "Integration gap: text oracle minus audio on the items whose clip is labelled right, paired by item, "
              "in points; > 0: the model reasons better from the label as text than from audio it did perceive."]
@@ -345,18 +365,14 @@ def perception_table(*, semantic_predictions, labelling_predictions, conditions,
 # ---------------------------------------------------------------- scaling and the trade-off
 def scaling_stats(semantic_predictions, labelling_predictions, conditions, scales: dict, config: dict) -> pl.DataFrame:
     """One row per point of the trade-off curve (shard.conditions.scaling_curve)."""
-    names = _names(semantic_predictions, conditions)
-    _names(labelling_predictions, conditions)
-    files = {n: (sem, lab) for n, sem, lab in zip(names, semantic_predictions, labelling_predictions)}
+    semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
     rows = []
     for cond, n_prompts in scaling_curve(list(conditions), scales):
-        sem, lab = files[cond["name"]]
-        s = _acc(_frame(sem), "correct", config, f"semantic/{cond['name']}/overall")
-        l = _labelling_metric(_frame(lab), "caption", config, f"labelling/{cond['name']}/caption")
+        s = _acc(semantic[cond["name"]], "correct", config, f"semantic/{cond['name']}/overall")
+        l = _labelling_metric(labelled[cond["name"]], "caption", config, f"labelling/{cond['name']}/caption")
         rows.append({"scale": cond["scale"] or "0", "n_prompts": n_prompts, "condition": cond["name"],
-                     "semantic_acc": s["acc"], "semantic_lo": s["lo"], "semantic_hi": s["hi"], "semantic_n": s["n"],
-                     "labelling_metric": l["metric"], "labelling_acc": l["acc"], "labelling_lo": l["lo"],
-                     "labelling_hi": l["hi"], "labelling_n": l["n"]})
+                     **{f"semantic_{k}": s[k] for k in ("acc", "lo", "hi", "sd", "n")}, "labelling_metric": l["metric"],
+                     **{f"labelling_{k}": l[k] for k in ("acc", "lo", "hi", "sd", "n")}})
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
@@ -368,11 +384,13 @@ def scaling_table(*, semantic_predictions, labelling_predictions, conditions, sc
     display = pl.DataFrame({
         "Training prompts": [f"{n:,}" for n in numeric["n_prompts"]],
         "Condition": numeric["condition"],
-        "Semantic accuracy": [ci_cell(r["semantic_acc"], r["semantic_lo"], r["semantic_hi"]) for r in numeric.iter_rows(named=True)],
-        f"Labelling {metric}": [ci_cell(r["labelling_acc"], r["labelling_lo"], r["labelling_hi"]) for r in numeric.iter_rows(named=True)],
+        "Semantic accuracy": [ci_cell(r["semantic_acc"], r["semantic_lo"], r["semantic_hi"], r["semantic_sd"])
+                              for r in numeric.iter_rows(named=True)],
+        f"Labelling {metric}": [ci_cell(r["labelling_acc"], r["labelling_lo"], r["labelling_hi"], r["labelling_sd"])
+                                for r in numeric.iter_rows(named=True)],
     })
     notes = ["In % with 95% bootstrap CI (clips resampled); interleaved prompts at test; "
-             "labelling by LTU's caption + embedding protocol. 0 training prompts = the base model."]
+             "labelling by LTU's caption + embedding protocol. 0 training prompts = the base model.", SEED_NOTE]
     write_table(numeric, display, csv=csv, md=md, title="Reasoning vs labelling by training scale", notes=notes)
     write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
                      wordnet_source=wordnet_source, summaries=summaries)
@@ -387,11 +405,10 @@ def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, 
     import matplotlib.pyplot as plt
 
     conditions = list(conditions)
-    names = _names(semantic_predictions, conditions)
-    _names(labelling_predictions, conditions)
+    semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
     points, sem_chance, lab_chance, metric = [], None, None, "accuracy"
-    for cond, sem, lab in zip(names, semantic_predictions, labelling_predictions):
-        sf, lf = _frame(sem), _frame(lab)
+    for cond in semantic:
+        sf, lf = semantic[cond], labelled[cond]
         s = _acc(sf, "correct", config, f"semantic/{cond}/overall")
         l = _labelling_metric(lf, "caption", config, f"labelling/{cond}/caption")
         sem_chance = sem_chance if sem_chance is not None else chance(sf["n_options"].to_numpy())
