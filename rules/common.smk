@@ -12,7 +12,7 @@ sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
 from shard.common import ShardError
-from shard.conditions import TASKS, study_conditions, with_task
+from shard.conditions import TASKS, study_conditions, training_runs, with_task
 from shard.config import scale_name, validate_config
 
 try:
@@ -24,7 +24,11 @@ R = config["results"]
 # model replicates: each seed pretrains (mini_ltu), fine-tunes and evaluates its own models on the same items
 SEEDS = config["seeds"]
 SCALES = {scale_name(n): n for n in config["prompts"]["train_scales"]}
-CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"])}
+RECIPES = (config["prompts"]["replay_fractions"], config["prompts"]["orders"])
+# fine-tuning runs (scale x replay fraction x order) and the training-prompt files they read (scale x replay)
+RUNS = {r.name: r for r in training_runs(SCALES, *RECIPES)}
+PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
+CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
 FRONTEND = config["model"]["frontend"]
 GPU = 1 if config["model"]["device"] == "cuda" else 0
 # conda environments for --software-deployment-method conda (ignored otherwise)
@@ -33,7 +37,8 @@ CONDA_ENV = "../envs/gpu.yaml" if GPU else "../envs/cpu.yaml"
 
 wildcard_constraints:
     seed=r"\d+",
-    scale="|".join(SCALES),
+    run="|".join(RUNS),
+    prompt_set="|".join(PROMPT_SETS),
     frontend="logmel|ltu_fbank|hf",
     task="|".join(TASKS),
     condition="|".join(CONDITIONS),
@@ -56,7 +61,7 @@ def dataset_config():
 
 
 def models(seed="{seed}"):
-    """Where one replicate's models live (the base, if pretrained here, and one adapter per scale)."""
+    """Where one replicate's models live (the base, if pretrained here, and one adapter per fine-tuning run)."""
     return f"{R}/models/seed{seed}"
 
 
@@ -83,7 +88,7 @@ def all_targets():
         f"{R}/prompts/leakage_audit.json",
         *([] if config["model"]["base"] else expand(f"{R}/eval/seed{{seed}}/base_model.json", seed=SEEDS)),
         *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
-        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception") for ext in ("csv", "md")],
+        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception", "forgetting") for ext in ("csv", "md")],
         *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{R}/figures/tradeoff.png",
         f"{R}/shard/browser",  # audit the items by ear, with every condition's answers

@@ -3,8 +3,8 @@
 
 
 def adapter(w):
-    scale = CONDITIONS[w.condition].scale
-    return {"adapter_dir": f"{models(w.seed)}/ft_{scale}"} if scale else {}
+    run = CONDITIONS[w.condition].run
+    return {"adapter_dir": f"{models(w.seed)}/ft_{run}"} if run else {}
 
 
 rule evaluate:

@@ -1,5 +1,5 @@
 # SHARD items -> evaluation prompts (semantic and labelling, original + interleaved), mini_ltu's
-# pretraining prompts, and interleaved training prompts per scale (audited for leaks).
+# pretraining prompts, and interleaved training prompts per scale and replay fraction (audited for leaks).
 
 
 rule eval_prompts:
@@ -41,17 +41,17 @@ rule train_prompts:
         train_pool=rules.shard_items.output.train_pool,
         clips_parquet=rules.clips.output.clips_parquet,
     output:
-        out=f"{R}/prompts/train_{{scale}}.parquet",
+        out=f"{R}/prompts/train_{{prompt_set}}.parquet",
     params:
-        n=lambda w: SCALES[w.scale],
-        name=lambda w: w.scale,
+        n=lambda w: PROMPT_SETS[w.prompt_set].n_prompts,
+        name=lambda w: w.prompt_set,
         seed=config["seed"],
-        replay_fraction=config["prompts"]["replay_fraction"],
+        replay_fraction=lambda w: PROMPT_SETS[w.prompt_set].replay,
         multi_clip_fraction=config["prompts"]["multi_clip_fraction"],
     log:
-        f"{R}/logs/train_prompts_{{scale}}.log",
+        f"{R}/logs/train_prompts_{{prompt_set}}.log",
     benchmark:
-        f"{R}/benchmarks/train_prompts_{{scale}}.tsv"
+        f"{R}/benchmarks/train_prompts_{{prompt_set}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -63,7 +63,7 @@ rule leakage_audit:
         test=rules.shard_items.output.test,
         clips_parquet=rules.clips.output.clips_parquet,
         label_synsets=rules.wordnet.output.label_synsets,
-        train=expand(f"{R}/prompts/train_{{scale}}.parquet", scale=SCALES),
+        train=expand(f"{R}/prompts/train_{{p}}.parquet", p=PROMPT_SETS),
     output:
         report=f"{R}/prompts/leakage_audit.json",
     params:

@@ -147,3 +147,27 @@ rule perception_table:
         CONDA_ENV
     script:
         "scripts/perception_table.py"
+
+
+rule forgetting_table:
+    input:
+        semantic_predictions=predictions("semantic", BOTH_TASKS),
+        labelling_predictions=predictions("labelling", BOTH_TASKS),
+        summaries=summaries("semantic", BOTH_TASKS) + summaries("labelling", BOTH_TASKS),
+        wordnet_source=rules.wordnet.output.source,
+    output:
+        csv=report(f"{R}/tables/forgetting.csv", caption="../report/forgetting.rst", category="Results"),
+        md=f"{R}/tables/forgetting.md",
+        png=report(f"{R}/figures/forgetting.png", caption="../report/forgetting.rst", category="Results"),
+        provenance=report(f"{R}/tables/forgetting.provenance.json", category="Provenance"),
+    params:
+        conditions=condition_records(BOTH_TASKS),
+        config=config,
+    log:
+        f"{R}/logs/forgetting_table.log",
+    benchmark:
+        f"{R}/benchmarks/forgetting_table.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/forgetting_table.py"

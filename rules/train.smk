@@ -1,5 +1,6 @@
 # Per seed (config `seeds`): base model (mini_ltu pretrained here, unless model.base names a checkpoint)
-# -> LoRA adapter per scale. The items and training prompts are the same for every seed.
+# -> LoRA adapter per fine-tuning run (scale x replay x order). The items and training prompts are the same
+# for every seed.
 
 
 rule pretrain_base:
@@ -30,24 +31,24 @@ rule pretrain_base:
 rule finetune:
     input:
         base_dir=base_dir,
-        prompts=f"{R}/prompts/train_{{scale}}.parquet",
+        prompts=lambda w: f"{R}/prompts/train_{RUNS[w.run].prompt_set}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=f"{R}/features/{FRONTEND}.npy",
         after_audit=rules.leakage_audit.output.report,  # never train on a leaking set
     output:
-        adapter_dir=directory(f"{models()}/ft_{{scale}}"),
+        adapter_dir=directory(f"{models()}/ft_{{run}}"),
     params:
         # one process, or torchrun with finetune.processes DDP processes (one per GPU; gloo on CPU)
         launch=launcher(config["finetune"]["processes"]),
-        settings=lambda w: json.dumps({**{k: config[k] for k in ("finetune", "model")}, "seed": int(w.seed)},
-                                      sort_keys=True),
+        settings=lambda w: json.dumps({**{k: config[k] for k in ("finetune", "model")}, "seed": int(w.seed),
+                                       "order": RUNS[w.run].order}, sort_keys=True),
     threads: config["threads"]
     resources:
         gpu=config["finetune"]["processes"] * GPU,
     log:
-        f"{R}/logs/seed{{seed}}/finetune_{{scale}}.log",
+        f"{R}/logs/seed{{seed}}/finetune_{{run}}.log",
     benchmark:
-        f"{R}/benchmarks/seed{{seed}}/finetune_{{scale}}.tsv"
+        f"{R}/benchmarks/seed{{seed}}/finetune_{{run}}.tsv"
     conda:
         CONDA_ENV
     shell:

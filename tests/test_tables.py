@@ -8,7 +8,8 @@ import pytest
 from shard.common import write_jsonl
 from shard.conditions import study_conditions
 from shard.stats import mcnemar
-from shard.tables import labelling_table, perception_table, scaling_table, semantic_table, tradeoff_figure
+from shard.tables import (forgetting_table, labelling_table, pareto_front, perception_table, scaling_table,
+                          semantic_table, tradeoff_figure)
 
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200, "mode": "loglik"}}
 NAMES = ["original", "zeroshot_interleaved", "ft_400", "blind"]
@@ -220,3 +221,35 @@ def test_seeds_pool_answers_and_report_their_spread(preds, tmp_path):
     semantic_table(predictions=files[::2], conditions=CONDITIONS, **paths, config=CONFIG,
                    wordnet_source=preds["wordnet"], summaries=preds["summaries"])
     assert pl.read_csv(tmp_path / "s.csv")["overall_sd"].null_count() == len(NAMES) + 1
+
+
+def test_pareto_front():
+    # (semantic, labelling): b beats a on both; c trades labelling for reasoning; d ties b and is no better
+    assert pareto_front([0.4, 0.5, 0.7, 0.5], [0.3, 0.4, 0.1, 0.4]) == [False, True, True, True]
+    assert pareto_front([0.4, 0.5, 0.7, 0.5], [0.3, 0.4, 0.1, 0.35]) == [False, True, True, False]
+
+
+def test_forgetting_table_places_every_run(preds, tmp_path):
+    conds = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False, (0.0, 0.3), ("mixed",))}
+    names = ["zeroshot_interleaved", "ft_400", "ft_400_r30"]
+    sem, lab = [], []
+    right = {"zeroshot_interleaved": ({0, 1, 6}, {0, 1, 2}), "ft_400": ({0, 1, 2, 3, 4, 6, 7, 8, 9, 10}, {0, 1}),
+             "ft_400_r30": ({0, 1, 2, 3, 6, 7, 8}, {0, 1, 2, 3})}
+    for name in names:
+        RIGHT[name], LABEL_RIGHT[name] = right[name]
+        write_jsonl(_semantic(name), tmp_path / "f" / name / "semantic.jsonl")
+        write_jsonl(_labelling(name), tmp_path / "f" / name / "labelling.jsonl")
+        sem.append(str(tmp_path / "f" / name / "semantic.jsonl"))
+        lab.append(str(tmp_path / "f" / name / "labelling.jsonl"))
+    forgetting_table(semantic_predictions=sem, labelling_predictions=lab, conditions=[conds[n] for n in names],
+                     csv=tmp_path / "f.csv", md=tmp_path / "f.md", png=tmp_path / "f.png",
+                     provenance=tmp_path / "f.json", config=CONFIG, wordnet_source=preds["wordnet"],
+                     summaries=preds["summaries"])
+    df = pl.read_csv(tmp_path / "f.csv")
+    assert df["condition"].to_list() == names and df["replay"].to_list() == [0.0, 0.0, 0.3]
+    assert df["semantic_acc"].to_list() == pytest.approx([3 / 12, 10 / 12, 7 / 12])
+    assert df["labelling_acc"].to_list() == pytest.approx([3 / 5, 2 / 5, 4 / 5])
+    # replay keeps labelling (0.8) at a cost in reasoning: both fine-tuned runs are on the front, the base is not
+    assert df["pareto"].to_list() == [False, True, True]
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| 400              | 30%" in (tmp_path / "f.md").read_text()

@@ -210,7 +210,8 @@ def finetune_process(data, base, adapter_dir, prompts: str, kill_after: int | No
     under torchrun when processes > 1, exactly as rules/train.smk launches it."""
     launch = [sys.executable] + (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
                                  if processes > 1 else [])
-    settings = json.dumps({"finetune": {**FINETUNE, **overrides, "processes": processes}, "model": MODEL, "seed": 0})
+    settings = json.dumps({"finetune": {**FINETUNE, **overrides, "processes": processes}, "model": MODEL, "seed": 0,
+                           "order": "mixed"})
     cmd = [*launch, "-m", "shard.finetune", "--base-dir", base, "--prompts", prompts, "--clips", data["clips_parquet"],
            "--features", data["features"], "--adapter-dir", str(adapter_dir), "--settings", settings,
            "--threads", str(processes)]
@@ -259,3 +260,18 @@ def test_changed_prompts_do_not_resume_a_stale_checkpoint(data, base, tmp_path):
     assert "stale checkpoint" in done.stderr and "resumed finetune" not in done.stderr
     assert (whole / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
     assert [r["loss"] for r in read_log(whole / "train_log.csv")] == [r["loss"] for r in read_log(adapter / "train_log.csv")]
+
+
+def test_curriculum_orders_each_epoch_by_phase():
+    """A curriculum: phase 0 (the replayed labelling prompts) first, then phase 1, each phase shuffled by the seed."""
+    import numpy as np
+
+    from shard.common import rng
+    from shard.train import epoch_order
+
+    phases = np.array([1, 0, 1, 1, 0, 1, 0, 1])
+    order = epoch_order(8, rng(0, "finetune", "epoch", 0), phases)
+    assert sorted(order) == list(range(8)) and list(phases[order]) == [0, 0, 0, 1, 1, 1, 1, 1]
+    mixed = epoch_order(8, rng(0, "finetune", "epoch", 0))
+    assert list(order[:3]) == [i for i in mixed if phases[i] == 0]  # the same shuffle, grouped by phase
+    assert list(epoch_order(8, rng(0, "finetune", "epoch", 0), phases)) == list(order)

@@ -12,7 +12,8 @@ import yaml
 from tests.fixtures import results_files, snakemake, tiny_workflow_config
 
 TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/seed0/base_model.json", "tables/perception.csv",
-           "tables/perception.md", "tables/semantic.csv",
+           "tables/perception.md", "tables/forgetting.csv", "tables/forgetting.md", "figures/forgetting.png",
+           "tables/semantic.csv",
            "tables/semantic.md", "tables/semantic.tex", "tables/labelling.csv", "tables/labelling.md",
            "tables/labelling.tex", "tables/scaling.csv", "tables/scaling.md", "figures/tradeoff.png"]
 

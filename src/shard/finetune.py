@@ -20,6 +20,7 @@ import polars as pl
 import torch
 
 from .common import ShardError, atomic_path, config_hash, seed_for, setup_logging, sha1_file, write_json
+from .conditions import ORDERS
 from .features import FeatureStore
 from .models.interface import load_model
 from .train import (Examples, local_device, process_group, rank_world, set_threads, train_loop,
@@ -48,8 +49,10 @@ def _base_checksums(base_dir: str) -> dict[str, str]:
 
 
 def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, adapter_dir: str, finetune: dict,
-             model: dict, seed: int, threads: int) -> None:
-    """Train one LoRA adapter on `prompts` (one format); write it to `adapter_dir` in PEFT's format."""
+             model: dict, seed: int, threads: int, order: str = "mixed") -> None:
+    """Train one LoRA adapter on `prompts` (one format); write it to `adapter_dir` in PEFT's format.
+    `order`: `mixed` (one shuffled stream) or `curriculum` (each epoch: the replayed labelling prompts
+    first, then the rest)."""
     from peft import get_peft_model
 
     set_threads(threads)
@@ -68,19 +71,23 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     llm.model = get_peft_model(llm.model, lora_config(finetune["lora"], llm.language_model, llm.projector))
     params = [p for p in llm.model.parameters() if p.requires_grad]
     # a checkpoint is resumed only by a run on the same prompts, base model and settings
-    fingerprint = config_hash({"finetune": finetune, "seed": seed, "n": len(data), "prompts": sha1_file(prompts),
+    if order not in ORDERS:
+        raise ShardError(f"config key 'prompts.orders': unknown order '{order}'; use one of {ORDERS}")
+    phases = (df["task"] != "labelling").cast(pl.Int8).to_numpy() if order == "curriculum" else None
+    fingerprint = config_hash({"finetune": finetune, "seed": seed, "order": order, "n": len(data), "prompts": sha1_file(prompts),
                                "base": _base_checksums(base_dir)})
     rows = train_loop(llm, data, params, epochs=finetune["epochs"], max_steps=finetune["max_steps"],
                       batch_size=finetune["batch_size"], grad_accum=finetune["grad_accum"], lr=finetune["lr"],
                       warmup_steps=finetune["warmup_steps"], grad_clip=finetune["grad_clip"], seed=seed,
                       stage="finetune", ckpt_dir=Path(str(adapter_dir).rstrip("/") + ".ckpt"),
-                      checkpoint_every=finetune["checkpoint_every"], fingerprint=fingerprint)
+                      checkpoint_every=finetune["checkpoint_every"], fingerprint=fingerprint, phases=phases)
     if rank_world()[0] != 0:
         return
     with atomic_path(adapter_dir) as tmp:
         llm.model.save_pretrained(tmp)
         write_train_log(rows, tmp / "train_log.csv")
-        write_json({"finetune": finetune, "model": model, "seed": seed, "n_prompts": len(data), "steps": len(rows),
+        write_json({"finetune": finetune, "model": model, "seed": seed, "order": order, "n_prompts": len(data),
+                    "steps": len(rows),
                     "prompts_sha1": sha1_file(prompts), "base": _base_checksums(base_dir),
                     "trainable_parameters": sum(p.numel() for p in params)}, tmp / "train_config.json")
     shutil.rmtree(str(adapter_dir).rstrip("/") + ".ckpt", ignore_errors=True)
@@ -95,14 +102,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--threads", type=int, required=True, help="torch threads per process")
     args = parser.parse_args(argv)
-    settings = json.loads(args.settings)  # {finetune, model, seed}: the config sections this job reads
+    settings = json.loads(args.settings)  # {finetune, model, seed, order}: what this job reads of the config
     setup_logging(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING)
     world = int(os.environ.get("WORLD_SIZE", 1))
     with process_group(local_device(settings["model"])):
         try:
             finetune(base_dir=args.base_dir, prompts=args.prompts, clips_parquet=args.clips, features=args.features,
                      adapter_dir=args.adapter_dir, finetune=settings["finetune"], model=settings["model"],
-                     seed=settings["seed"], threads=max(1, args.threads // world))
+                     seed=settings["seed"], threads=max(1, args.threads // world), order=settings["order"])
         except ShardError as err:
             log.error("%s", err)
             raise SystemExit(f"shard: {err}") from None

@@ -22,7 +22,7 @@ import polars as pl
 from .common import atomic_path, config_hash, package_versions, read_jsonl, sha1_file, write_json, write_text
 from .evaluate import label_targets
 from .markdown import markdown_table
-from .conditions import BASELINE, controls, scaling_curve
+from .conditions import BASELINE, controls, heard, scaling_curve
 from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
 
 RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2")
@@ -319,12 +319,12 @@ def perception_stats(semantic_predictions, labelling_predictions, conditions, co
                "clips_perceived": perceived.height, "clips": lab.height}
         for prefix, part in (("all", df), ("perceived", seen)):
             row.update({f"{prefix}_{k}": v for k, v in _acc(part, "correct", config, f"perception/{name}/{prefix}").items()})
-        for prefix, ctrl in (("blind", blind.get(cond["scale"])), ("oracle", oracle.get(cond["scale"]))):
+        for prefix, ctrl in (("blind", blind.get(cond["run"])), ("oracle", oracle.get(cond["run"]))):
             part = semantic[ctrl["name"]] if ctrl else pl.DataFrame()
             stats = _acc(part, "correct", config, f"perception/{name}/{prefix}") if ctrl else {"acc": None, "lo": None, "hi": None, "n": 0}
             row.update({f"{prefix}_condition": ctrl["name"] if ctrl else None, **{f"{prefix}_{k}": v for k, v in stats.items()}})
         gap = {"gap": None, "gap_lo": None, "gap_hi": None}
-        ctrl = oracle.get(cond["scale"])
+        ctrl = oracle.get(cond["run"])
         if ctrl and seen.height:
             paired = seen.select("replicate", "item_id", "clip_id", pl.col("correct").alias("audio")).join(
                 semantic[ctrl["name"]].select("replicate", "item_id", pl.col("correct").alias("text")),
@@ -394,6 +394,80 @@ def scaling_table(*, semantic_predictions, labelling_predictions, conditions, sc
     write_table(numeric, display, csv=csv, md=md, title="Reasoning vs labelling by training scale", notes=notes)
     write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
                      wordnet_source=wordnet_source, summaries=summaries)
+
+
+# ---------------------------------------------------------------- forgetting: replay and curriculum
+def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[bool]:
+    """True where no other point is at least as good on both axes and better on one."""
+    return [not any((x2 >= x1 and y2 >= y1) and (x2 > x1 or y2 > y1) for x2, y2 in zip(x, y))
+            for x1, y1 in zip(x, y)]
+
+
+def forgetting_stats(semantic_predictions, labelling_predictions, conditions, config: dict) -> pl.DataFrame:
+    """One row per model that hears the clips (the base model and every fine-tuning run: scale x replay
+    fraction x order), SHARD and labelling accuracy with CIs, and whether it is on the Pareto front."""
+    conditions = list(conditions)
+    semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
+    rows = []
+    for cond in sorted(heard(conditions), key=lambda c: (c["n_prompts"], c["replay"], c["order"] or "")):
+        s = _acc(semantic[cond["name"]], "correct", config, f"semantic/{cond['name']}/overall")
+        lab = _labelling_metric(labelled[cond["name"]], "caption", config, f"labelling/{cond['name']}/caption")
+        rows.append({"condition": cond["name"], "n_prompts": cond["n_prompts"], "replay": cond["replay"],
+                     "order": cond["order"] or "–", **{f"semantic_{k}": s[k] for k in ("acc", "lo", "hi", "sd", "n")},
+                     "labelling_metric": lab["metric"], **{f"labelling_{k}": lab[k] for k in ("acc", "lo", "hi", "sd", "n")}})
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    return df.with_columns(pl.Series("pareto", pareto_front(df["semantic_acc"].to_list(), df["labelling_acc"].to_list())))
+
+
+def forgetting_table(*, semantic_predictions, labelling_predictions, conditions, csv, md, png, provenance,
+                     config: dict, wordnet_source, summaries) -> None:
+    """tables/forgetting.* and figures/forgetting.png: can replay or a curriculum keep labelling while
+    reasoning improves?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numeric = forgetting_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), config)
+    rows = list(numeric.iter_rows(named=True))
+    metric = "mAP" if "map" in numeric["labelling_metric"].to_list() else "accuracy"
+    display = pl.DataFrame({
+        "Training prompts": [f"{r['n_prompts']:,}" for r in rows],
+        "Replay": [f"{100 * r['replay']:.0f}%" for r in rows],
+        "Order": numeric["order"],
+        "Condition": numeric["condition"],
+        "Semantic accuracy": [ci_cell(r["semantic_acc"], r["semantic_lo"], r["semantic_hi"], r["semantic_sd"]) for r in rows],
+        f"Labelling {metric}": [ci_cell(r["labelling_acc"], r["labelling_lo"], r["labelling_hi"], r["labelling_sd"])
+                                for r in rows],
+        "Pareto": ["yes" if r["pareto"] else "" for r in rows],
+    })
+    notes = ["In % with 95% bootstrap CI (clips resampled); interleaved prompts at test; labelling by LTU's caption "
+             "protocol. Replay: share of labelling prompts in the training prompts; order: mixed, or curriculum "
+             "(the labelling prompts first). Pareto: no other model is at least as good on both and better on one "
+             "(point estimates).", SEED_NOTE]
+    write_table(numeric, display, csv=csv, md=md, title="Forgetting: reasoning vs labelling by training recipe",
+                notes=notes)
+    write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
+                     wordnet_source=wordnet_source, summaries=summaries)
+
+    plt.rcParams.update({"svg.hashsalt": "shard", "font.size": 9})
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    for i, r in enumerate(rows):
+        ax.errorbar(100 * r["semantic_acc"], 100 * r["labelling_acc"],
+                    xerr=[[100 * (r["semantic_acc"] - r["semantic_lo"])], [100 * (r["semantic_hi"] - r["semantic_acc"])]],
+                    yerr=[[100 * (r["labelling_acc"] - r["labelling_lo"])], [100 * (r["labelling_hi"] - r["labelling_acc"])]],
+                    fmt="os^vDP*X"[i % 8], capsize=3, label=r["condition"], color=f"C{i % 10}")
+    front = sorted((100 * r["semantic_acc"], 100 * r["labelling_acc"]) for r in rows if r["pareto"])
+    if len(front) > 1:
+        ax.plot([p[0] for p in front], [p[1] for p in front], "-", color="0.3", lw=1.2, zorder=0, label="Pareto front")
+    ax.set_xlabel("SHARD semantic accuracy (%)")
+    ax.set_ylabel(f"Audio labelling {metric} (%)")
+    ax.set_title("Forgetting by training recipe (95% CI, clips resampled)")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
 
 
 def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, png, config: dict,

@@ -119,16 +119,25 @@ def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
     return done[-1].parent if done else None
 
 
+def epoch_order(n: int, generator: np.random.Generator, phases: np.ndarray | None = None) -> np.ndarray:
+    """A seeded permutation of range(n); with `phases`, sorted by phase (stable), so each phase keeps its own
+    shuffled order and comes after the lower ones."""
+    order = generator.permutation(n)
+    return order if phases is None else order[np.argsort(np.asarray(phases)[order], kind="stable")]
+
+
 def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], *, epochs: int,
                max_steps: int | None, batch_size: int, grad_accum: int, lr: float, warmup_steps: int,
                grad_clip: float | None, seed: int, stage: str, ckpt_dir: str | Path | None = None,
-               checkpoint_every: int | None = None, fingerprint: str = "") -> list[dict]:
+               checkpoint_every: int | None = None, fingerprint: str = "",
+               phases: np.ndarray | None = None) -> list[dict]:
     """Train `params` of `llm.model` on `data`; return one log row per optimizer step.
 
     One step = `grad_accum` micro-batches of `batch_size` examples. The order of each epoch is a
     permutation seeded by (seed, stage, epoch), so a step's data is a function of the step number alone:
     that, the checkpointed optimizer / scheduler / RNG states and trainable weights make a resumed run
-    bit-identical to an uninterrupted one.
+    bit-identical to an uninterrupted one. `phases` (one int per example) makes a curriculum: each epoch
+    visits phase 0's examples first, then phase 1's, ..., each phase in its own seeded order.
     """
     from transformers import get_cosine_schedule_with_warmup
 
@@ -176,7 +185,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     for step in range(start, total):
         epoch, k = divmod(step, steps_per_epoch)
         if epoch not in orders:
-            orders = {epoch: rng(seed, stage, "epoch", epoch).permutation(len(data))}
+            orders = {epoch: epoch_order(len(data), rng(seed, stage, "epoch", epoch), phases)}
         order = orders[epoch]
         micro = [order[j * batch_size:(j + 1) * batch_size] for j in range(k * grad_accum, min((k + 1) * grad_accum, n_micro))]
         t0, tokens, loss_sum = time.perf_counter(), 0, 0.0
