@@ -396,6 +396,40 @@ def scaling_table(*, semantic_predictions, labelling_predictions, conditions, sc
                      wordnet_source=wordnet_source, summaries=summaries)
 
 
+# ---------------------------------------------------------------- the reasoning-labelling plane
+def plane_figure(png, points: Sequence[tuple[str, dict, dict]], *, metric: str, title: str,
+                 line: Sequence[tuple[float, float]] = (), line_label: str | None = None, line_style: str = "--",
+                 chance: tuple[float | None, float | None] = (None, None)) -> None:
+    """One point per (label, semantic stats, labelling stats) with its CIs on both axes, an optional line
+    through (x, y) points in %, and the chance levels: figures/tradeoff.png and figures/forgetting.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "shard", "font.size": 9})
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    for i, (label, s, l) in enumerate(points):
+        ax.errorbar(100 * s["acc"], 100 * l["acc"],
+                    xerr=[[100 * (s["acc"] - s["lo"])], [100 * (s["hi"] - s["acc"])]],
+                    yerr=[[100 * (l["acc"] - l["lo"])], [100 * (l["hi"] - l["acc"])]],
+                    fmt="os^vDP*X"[i % 8], capsize=3, label=label, color=f"C{i % 10}")
+    if len(line) > 1:
+        ax.plot([p[0] for p in line], [p[1] for p in line], line_style, color="0.5", lw=1.1, zorder=0, label=line_label)
+    if chance[0] is not None:
+        ax.axvline(100 * chance[0], color="0.4", ls=":", lw=1, label="chance")
+    if chance[1] is not None:
+        ax.axhline(100 * chance[1], color="0.4", ls=":", lw=1)
+    ax.set_xlabel("SHARD semantic accuracy (%)")
+    ax.set_ylabel(f"Audio labelling {metric} (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8 if len(points) <= 8 else 6, loc="best")
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------- forgetting: replay and curriculum
 def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[bool]:
     """True where no other point is at least as good on both axes and better on one."""
@@ -423,11 +457,6 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
                      config: dict, wordnet_source, summaries) -> None:
     """tables/forgetting.* and figures/forgetting.png: can replay or a curriculum keep labelling while
     reasoning improves?"""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     numeric = forgetting_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), config)
     rows = list(numeric.iter_rows(named=True))
     metric = "mAP" if "map" in numeric["labelling_metric"].to_list() else "accuracy"
@@ -450,34 +479,16 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
     write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
                      wordnet_source=wordnet_source, summaries=summaries)
 
-    plt.rcParams.update({"svg.hashsalt": "shard", "font.size": 9})
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
-    for i, r in enumerate(rows):
-        ax.errorbar(100 * r["semantic_acc"], 100 * r["labelling_acc"],
-                    xerr=[[100 * (r["semantic_acc"] - r["semantic_lo"])], [100 * (r["semantic_hi"] - r["semantic_acc"])]],
-                    yerr=[[100 * (r["labelling_acc"] - r["labelling_lo"])], [100 * (r["labelling_hi"] - r["labelling_acc"])]],
-                    fmt="os^vDP*X"[i % 8], capsize=3, label=r["condition"], color=f"C{i % 10}")
-    front = sorted((100 * r["semantic_acc"], 100 * r["labelling_acc"]) for r in rows if r["pareto"])
-    if len(front) > 1:
-        ax.plot([p[0] for p in front], [p[1] for p in front], "-", color="0.3", lw=1.2, zorder=0, label="Pareto front")
-    ax.set_xlabel("SHARD semantic accuracy (%)")
-    ax.set_ylabel(f"Audio labelling {metric} (%)")
-    ax.set_title("Forgetting by training recipe (95% CI, clips resampled)")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    stats = lambda r, task: {k: r[f"{task}_{k}"] for k in ("acc", "lo", "hi")}  # noqa: E731
+    plane_figure(png, [(r["condition"], stats(r, "semantic"), stats(r, "labelling")) for r in rows], metric=metric,
+                 title="Forgetting by training recipe (95% CI, clips resampled)", line_style="-",
+                 line=sorted((100 * r["semantic_acc"], 100 * r["labelling_acc"]) for r in rows if r["pareto"]),
+                 line_label="Pareto front")
 
 
 def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, png, config: dict,
                     scales: dict) -> None:
     """figures/tradeoff.png: semantic accuracy (x) vs labelling accuracy (y), one point per condition."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     conditions = list(conditions)
     semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
     points, sem_chance, lab_chance, metric = [], None, None, "accuracy"
@@ -489,27 +500,7 @@ def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, 
         lab_chance = lab_chance if lab_chance is not None else l["chance"]
         metric = "mAP" if l["metric"] == "map" else metric
         points.append((cond, s, l))
-
-    plt.rcParams.update({"svg.hashsalt": "shard", "font.size": 9})
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
-    for i, (cond, s, l) in enumerate(points):
-        ax.errorbar(100 * s["acc"], 100 * l["acc"],
-                    xerr=[[100 * (s["acc"] - s["lo"])], [100 * (s["hi"] - s["acc"])]],
-                    yerr=[[100 * (l["acc"] - l["lo"])], [100 * (l["hi"] - l["acc"])]],
-                    fmt="os^vDP*X"[i % 8], capsize=3, label=cond, color=f"C{i % 10}")
     xy = {cond: (100 * s["acc"], 100 * l["acc"]) for cond, s, l in points}
-    curve = [xy[c["name"]] for c, _ in scaling_curve(conditions, scales)]  # base (0 prompts) through each scale
-    if len(curve) > 1:
-        ax.plot([c[0] for c in curve], [c[1] for c in curve], "--", color="0.6", lw=1, zorder=0)
-    if sem_chance is not None:
-        ax.axvline(100 * sem_chance, color="0.4", ls=":", lw=1, label="chance")
-    if lab_chance is not None:
-        ax.axhline(100 * lab_chance, color="0.4", ls=":", lw=1)
-    ax.set_xlabel("SHARD semantic accuracy (%)")
-    ax.set_ylabel(f"Audio labelling {metric} (%)")
-    ax.set_title("Reasoning vs labelling trade-off (95% CI, clips resampled)")
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    plane_figure(png, points, metric=metric, title="Reasoning vs labelling trade-off (95% CI, clips resampled)",
+                 line=[xy[c["name"]] for c, _ in scaling_curve(conditions, scales)],  # base (0 prompts) through each scale
+                 chance=(sem_chance, lab_chance))
