@@ -138,13 +138,17 @@ class HFAudioProcessor:
         """The token the template writes after an assistant answer (<|im_end|>, </s>, ...): what ends an
         answer in training and stops generation."""
         rendered = self._render([{"type": "text", "text": "x"}], _SENTINEL)
-        after = self.tokenizer.encode(rendered.split(_SENTINEL, 1)[1].strip(), add_special_tokens=False)
+        after = self._encode(rendered.split(_SENTINEL, 1)[1].strip())
         if after:
             return after[0]
         if self.tokenizer.eos_token_id is None:
             raise ShardError(f"model.base '{self.name}': its chat template ends an answer with nothing and its "
                              "tokenizer has no eos_token; add one to tokenizer_config.json")
         return self.tokenizer.eos_token_id
+
+    def _encode(self, text: str) -> list[int]:
+        """A rendered prompt's ids (the special tokens the template wrote are in the tokenizer's vocabulary)."""
+        return self.tokenizer.encode(text, add_special_tokens=False)
 
     # ------------------------------------------------------------------ one prompt
     def encode_answer(self, answer: str) -> list[int]:
@@ -195,9 +199,13 @@ class HFAudioProcessor:
         feats = np.stack([np.pad(c, ((0, 0), (0, width - c.shape[-1])), constant_values=pad_value(self.extractor, c))
                           for c in clips])
         mask = (np.arange(width)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
+        return self._expand(torch.from_numpy(feats), torch.from_numpy(mask), lengths)
+
+    def _expand(self, feats: torch.Tensor, mask: torch.Tensor, lengths: list[int]) -> tuple[dict, list[str]]:
+        """The model's audio inputs and each clip's audio-token text, by its processor's `_process_audio`."""
         hop = getattr(self.extractor, "hop_length", 1)
         waves = [np.zeros(n * hop, np.float32) for n in lengths]  # only their lengths are read
-        stub = _CachedExtractor(self.extractor, torch.from_numpy(feats), torch.from_numpy(mask))
+        stub = _CachedExtractor(self.extractor, feats, mask)
         names = [n for n in ("feature_extractor", "audio_processor") if n in vars(self.processor)]
         saved = {n: getattr(self.processor, n) for n in names}
         try:
@@ -225,7 +233,7 @@ class HFAudioProcessor:
             for seg in segments[1:]:
                 expanded += replacements[k] + seg
                 k += 1
-            ids = self.tokenizer.encode(expanded, add_special_tokens=False)
+            ids = self._encode(expanded)
             label = list(ids) if self.train_on_prompt else [IGNORE] * len(ids)
             if answers is not None:
                 answer = self.encode_answer(answers[i]) + ([self.eos_id] if add_eos else [])
