@@ -1,7 +1,7 @@
 """Tiny random checkpoints of transformers' own audio LLM classes, saved like a hub checkpoint (model +
 processor files) so the `hf` backend loads them exactly as it loads the real thing, offline.
 
-    path = build_tiny(name, tmp_dir)      # name in TINY: qwen2_audio, audioflamingo3
+    path = build_tiny(name, tmp_dir)      # name in TINY: qwen2_audio, audioflamingo3, voxtral
 
 Each has the real model class (tiny sizes), the real feature extractor (WhisperFeatureExtractor, its
 class defaults but 16 mel bins), a word-level tokenizer fitted on a few sentences with the model's
@@ -10,9 +10,14 @@ special tokens, and the model's chat template:
 - Audio Flamingo 3: written to give the prompt transformers' own test expects
   (tests/models/audioflamingo3/test_processing_audioflamingo3.py, test_chat_template): a default
   system turn, then every `<sound>` of the user turn before its text.
+- Voxtral: no jinja template; its processor tokenizes chats with mistral-common, so the checkpoint holds
+  a tiny tekken.json (byte-level vocabulary, Voxtral's special-token ranks, its 30 s audio chunks) in
+  place of a tokenizer. Built only where mistral-common is installed.
 """
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import torch
@@ -97,7 +102,49 @@ def audioflamingo3(out: Path) -> None:
     AudioFlamingo3Processor(feature_extractor=_whisper(), tokenizer=tok, chat_template=AF3_TEMPLATE).save_pretrained(out)
 
 
-TINY = {"qwen2_audio": qwen2_audio, "audioflamingo3": audioflamingo3}
+# Voxtral's special tokens at the ranks its hub tekken.json gives them (VoxtralProcessor hard-codes [AUDIO] = 24)
+VOXTRAL_SPECIAL = {0: "<unk>", 1: "<s>", 2: "</s>", 3: "[INST]", 4: "[/INST]", 5: "[AVAILABLE_TOOLS]",
+                   6: "[/AVAILABLE_TOOLS]", 7: "[TOOL_RESULTS]", 8: "[/TOOL_RESULTS]", 9: "[TOOL_CALLS]", 10: "[IMG]",
+                   11: "<pad>", 12: "[IMG_BREAK]", 13: "[IMG_END]", 14: "[PREFIX]", 15: "[MIDDLE]", 16: "[SUFFIX]",
+                   17: "[SYSTEM_PROMPT]", 18: "[/SYSTEM_PROMPT]", 19: "[TOOL_CONTENT]", 24: "[AUDIO]",
+                   25: "[BEGIN_AUDIO]", 32: "[ARGS]", 33: "[CALL_ID]", 34: "[TRANSCRIBE]"}
+N_VOXTRAL_SPECIAL = 40
+
+
+def _tekken(path: Path) -> None:
+    """A minimal tekken.json mistral-common loads: the 256 single bytes as vocabulary (no merges: every
+    text is bytes), the special tokens (fillers <SPECIAL_i> between Voxtral's), and Voxtral's audio
+    settings (16 kHz, 12.5 audio tokens per second, clips padded to 30 s) with N_MELS bins."""
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    special = [{"rank": i, "token_str": VOXTRAL_SPECIAL.get(i, f"<SPECIAL_{i}>"), "is_control": True}
+               for i in range(N_VOXTRAL_SPECIAL)]
+    vocab = [{"rank": i, "token_bytes": b64(bytes([i])), "token_str": bytes([i]).decode("latin-1")}
+             for i in range(256)]
+    config = {"pattern": r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+",
+              "num_vocab_tokens": len(vocab), "default_vocab_size": len(vocab) + N_VOXTRAL_SPECIAL,
+              "default_num_special_tokens": N_VOXTRAL_SPECIAL, "version": "v11"}
+    audio = {"sampling_rate": 16000, "frame_rate": 12.5, "chunk_length_s": 30.0,
+             "audio_encoding_config": {"num_mel_bins": N_MELS, "hop_length": 160, "window_size": 400}}
+    path.write_text(json.dumps({"config": config, "vocab": vocab, "special_tokens": special, "audio": audio}))
+
+
+def voxtral(out: Path) -> None:
+    from transformers import MistralCommonBackend, VoxtralConfig, VoxtralForConditionalGeneration, VoxtralProcessor
+
+    _tekken(out / "tekken.json")
+    tok = MistralCommonBackend(tokenizer_path=out / "tekken.json")
+    audio = _audio_config()
+    # the projector takes 4 encoder frames at once: intermediate_size = 4 x hidden_size, as in the real model
+    audio = dict(num_mel_bins=N_MELS, hidden_size=audio["d_model"], intermediate_size=4 * audio["d_model"],
+                 num_hidden_layers=1, num_attention_heads=2, max_source_positions=1500)
+    config = VoxtralConfig(audio_config=audio, text_config=_text_config(tok, model_type="llama", head_dim=8),
+                           audio_token_id=tok.convert_tokens_to_ids("[AUDIO]"))
+    torch.manual_seed(0)
+    VoxtralForConditionalGeneration(config).save_pretrained(out)
+    VoxtralProcessor(feature_extractor=_whisper(), tokenizer=tok).save_pretrained(out)
+
+
+TINY = {"qwen2_audio": qwen2_audio, "audioflamingo3": audioflamingo3, "voxtral": voxtral}
 
 
 def build_tiny(name: str, root) -> Path:

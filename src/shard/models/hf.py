@@ -1,6 +1,7 @@
 """hf: the audio LLMs transformers ships (Qwen2-Audio, Audio Flamingo 3, ... any model whose processor has an
-audio token and an audio chat template), loaded from a local folder with AutoProcessor and
-AutoModelForMultimodalLM (or the class the checkpoint's config names, where the auto class lacks it).
+audio token and an audio chat template; Voxtral, whose tokenizer writes the chat, through its own subclass
+of the processor), loaded from a local folder with AutoProcessor and AutoModelForMultimodalLM (or the class
+the checkpoint's config names, where the auto class lacks it).
 
 Data flow, the same as for mini_ltu:
 
@@ -18,6 +19,7 @@ import functools
 import itertools
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -112,12 +114,15 @@ class HFAudioProcessor:
     """Same call as AudioProcessor; builds each prompt with the model's chat template and returns the model's
     own keyword arguments (input_ids, attention_mask, [position_ids], its audio inputs, [labels])."""
 
+    needs_chat_template = True  # False where a subclass renders chats without the processor's template
+
     def __init__(self, processor, name: str, position_ids: bool = True, train_on_prompt: bool = False):
         self.processor, self.name = processor, name
         self.tokenizer = processor.tokenizer
         self.extractor = getattr(processor, "feature_extractor", None)
         self.audio_token = getattr(processor, "audio_token", None)
-        if self.audio_token is None or self.extractor is None or not getattr(processor, "chat_template", None):
+        has_template = getattr(processor, "chat_template", None) or not self.needs_chat_template
+        if self.audio_token is None or self.extractor is None or not has_template:
             raise ShardError(f"model.base '{name}': its processor ({type(processor).__name__}) has no audio token, "
                              "feature extractor or chat template; the hf backend needs an audio chat model")
         self.audio_token_id = self.tokenizer.convert_tokens_to_ids(self.audio_token)
@@ -138,13 +143,17 @@ class HFAudioProcessor:
         """The token the template writes after an assistant answer (<|im_end|>, </s>, ...): what ends an
         answer in training and stops generation."""
         rendered = self._render([{"type": "text", "text": "x"}], _SENTINEL)
-        after = self.tokenizer.encode(rendered.split(_SENTINEL, 1)[1].strip(), add_special_tokens=False)
+        after = self._encode(rendered.split(_SENTINEL, 1)[1].strip())
         if after:
             return after[0]
         if self.tokenizer.eos_token_id is None:
             raise ShardError(f"model.base '{self.name}': its chat template ends an answer with nothing and its "
                              "tokenizer has no eos_token; add one to tokenizer_config.json")
         return self.tokenizer.eos_token_id
+
+    def _encode(self, text: str) -> list[int]:
+        """A rendered prompt's ids (the special tokens the template wrote are in the tokenizer's vocabulary)."""
+        return self.tokenizer.encode(text, add_special_tokens=False)
 
     # ------------------------------------------------------------------ one prompt
     def encode_answer(self, answer: str) -> list[int]:
@@ -195,9 +204,13 @@ class HFAudioProcessor:
         feats = np.stack([np.pad(c, ((0, 0), (0, width - c.shape[-1])), constant_values=pad_value(self.extractor, c))
                           for c in clips])
         mask = (np.arange(width)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
+        return self._expand(torch.from_numpy(feats), torch.from_numpy(mask), lengths)
+
+    def _expand(self, feats: torch.Tensor, mask: torch.Tensor, lengths: list[int]) -> tuple[dict, list[str]]:
+        """The model's audio inputs and each clip's audio-token text, by its processor's `_process_audio`."""
         hop = getattr(self.extractor, "hop_length", 1)
         waves = [np.zeros(n * hop, np.float32) for n in lengths]  # only their lengths are read
-        stub = _CachedExtractor(self.extractor, torch.from_numpy(feats), torch.from_numpy(mask))
+        stub = _CachedExtractor(self.extractor, feats, mask)
         names = [n for n in ("feature_extractor", "audio_processor") if n in vars(self.processor)]
         saved = {n: getattr(self.processor, n) for n in names}
         try:
@@ -225,7 +238,7 @@ class HFAudioProcessor:
             for seg in segments[1:]:
                 expanded += replacements[k] + seg
                 k += 1
-            ids = self.tokenizer.encode(expanded, add_special_tokens=False)
+            ids = self._encode(expanded)
             label = list(ids) if self.train_on_prompt else [IGNORE] * len(ids)
             if answers is not None:
                 answer = self.encode_answer(answers[i]) + ([self.eos_id] if add_eos else [])
@@ -239,6 +252,69 @@ class HFAudioProcessor:
         if answers is not None:
             batch["labels"] = labels
         return batch
+
+
+@functools.cache
+def _standin_wav() -> str:
+    """0.1 s of silence as base64 WAV: an audio content item mistral-common accepts (it pads it to 30 s)."""
+    import base64
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(1600, np.float32), 16000, format="WAV")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class VoxtralAudioProcessor(HFAudioProcessor):
+    """Voxtral: no chat template; its tokenizer (mistral-common) writes the chat itself, each audio item as
+    [BEGIN_AUDIO] + one [AUDIO] per 80 ms of the clip padded to 30 s, and takes special tokens only as ids,
+    never from text. So the generic steps get: mistral-common's own rendering with each [AUDIO] run cut to
+    one token per item, an encoder that reads the special tokens in it, and the audio inputs VoxtralProcessor
+    builds (each clip padded to one 30 s window, no mask) with the token counts mistral-common writes."""
+
+    needs_chat_template = False
+
+    def _render(self, content: list[dict], answer: str | None = None) -> str:
+        if answer is not None:
+            raise NotImplementedError("only prompts are rendered: mistral-common ends every answer with </s>")
+        content = [{"type": "audio", "base64": _standin_wav()} if c["type"] == "audio" else c for c in content]
+        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": content}], return_dict=False)
+        text = self.tokenizer.decode(ids, skip_special_tokens=False)
+        return re.sub(f"(?:{re.escape(self.audio_token)})+", self.audio_token, text)
+
+    def _end_of_turn(self) -> int:
+        """mistral-common ends every assistant turn with </s>."""
+        return self.tokenizer.eos_token_id
+
+    @functools.cached_property
+    def _special(self) -> re.Pattern:
+        """Splits text at special tokens (longest first: none is cut short by one it starts with)."""
+        tokens = sorted(self.tokenizer.all_special_tokens, key=len, reverse=True)
+        return re.compile("(" + "|".join(map(re.escape, tokens)) + ")")
+
+    def _encode(self, text: str) -> list[int]:
+        """Special tokens by id, the text between them as mistral-common encodes each text item."""
+        specials = set(self.tokenizer.all_special_tokens)
+        ids = []
+        for piece in filter(None, self._special.split(text)):
+            ids += [self.tokenizer.convert_tokens_to_ids(piece)] if piece in specials else super()._encode(piece)
+        return ids
+
+    def _expand(self, feats: torch.Tensor, mask: torch.Tensor, lengths: list[int]) -> tuple[dict, list[str]]:
+        """The features as VoxtralProcessor passes them (one 30 s window per clip, as `_audio` padded them; its
+        encoder takes no mask); each clip's [AUDIO] count from mistral-common, given a stand-in of its length."""
+        from mistral_common.tokens.tokenizers.audio import Audio
+
+        encoder = self.tokenizer.tokenizer.instruct_tokenizer.audio_encoder
+        sr, hop = self.extractor.sampling_rate, self.extractor.hop_length
+        tokens = [encoder.encode_audio(Audio(np.zeros(n * hop, np.float32), sr, "wav")).tokens for n in lengths]
+        counts = [t.count(self.audio_token_id) for t in tokens]
+        return {"input_features": feats}, [self.audio_token * k for k in counts]
+
+
+PROCESSORS = {"voxtral": VoxtralAudioProcessor}  # model_type -> its processor, where the generic one cannot serve
 
 
 # ---------------------------------------------------------------- loading
@@ -285,5 +361,6 @@ def load_hf(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: tor
 
         model = PeftModel.from_pretrained(model, adapter_dir)
     model.eval()
-    return AudioLLM(model, HFAudioProcessor(processor, str(base_dir), position_ids=not mrope), device, "hf",
+    processor = PROCESSORS.get(config.model_type, HFAudioProcessor)(processor, str(base_dir), position_ids=not mrope)
+    return AudioLLM(model, processor, device, "hf",
                     language_model=LANGUAGE_MODEL, projector=PROJECTOR, shared_cache=not mrope)
