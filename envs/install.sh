@@ -26,5 +26,9 @@ fi
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pip install -q $TORCH_SPEC
 "$VENV/bin/python" -m pip install -q -e ".[test]"
+# Voxtral's tokenizer (the hf backend's Voxtral, and its tiny test model): --no-deps, because mistral-common's
+# metadata pins numpy < 2.4 on Python <= 3.12 and would replace the numpy every result here was computed with
+"$VENV/bin/python" -m pip install -q --no-deps mistral-common==1.12.0 tiktoken==0.14.0 pycountry==26.2.16 \
+    pydantic-extra-types==2.11.1
 "$VENV/bin/python" -m shard.wordnet
 echo "setup done: activate with 'source $VENV/bin/activate'"
