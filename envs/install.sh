@@ -25,7 +25,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pip install -q $TORCH_SPEC
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q -e ".[test,slurm]"  # slurm: the executor plugin (profiles/slurm, tests/test_slurm.py)
 # Voxtral's tokenizer (the hf backend's Voxtral, and its tiny test model): --no-deps, because mistral-common's
 # metadata pins numpy < 2.4 on Python <= 3.12 and would replace the numpy every result here was computed with
 "$VENV/bin/python" -m pip install -q --no-deps mistral-common==1.12.0 tiktoken==0.14.0 pycountry==26.2.16 \

@@ -23,8 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM_LOCAL = ROOT / "envs" / "slurm_local.sh"
 CHECKPOINT = "results/models/seed0/ft_500.ckpt/step_00000020"  # the tiny config checkpoints every 20 steps
 
-pytestmark = pytest.mark.skipif(shutil.which("sbatch") is None,
-                                reason="sbatch not on PATH (bash envs/slurm_local.sh installs a local Slurm)")
+def _has_slurm_plugin() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
+
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("sbatch") is None,
+                       reason="sbatch not on PATH (bash envs/slurm_local.sh installs a local Slurm)"),
+    pytest.mark.skipif(not _has_slurm_plugin(),
+                       reason="snakemake-executor-plugin-slurm not installed (pip install -e '.[slurm]')"),
+]
 
 
 @pytest.fixture(scope="module")
