@@ -345,10 +345,10 @@ def perception_table(*, semantic_predictions, labelling_predictions, conditions,
     display = pl.DataFrame({
         "Condition": numeric["condition"],
         "Clips labelled right": [f"{r['clips_perceived']}/{r['clips']} ({pct(r['labelling_acc'])}%)" for r in rows],
-        "SHARD, all items": [ci_cell(r["all_acc"], r["all_lo"], r["all_hi"]) for r in rows],
-        "SHARD, clip labelled right": [ci_cell(r["perceived_acc"], r["perceived_lo"], r["perceived_hi"]) for r in rows],
-        "Blind": [ci_cell(r["blind_acc"], r["blind_lo"], r["blind_hi"]) for r in rows],
-        "Text oracle": [ci_cell(r["oracle_acc"], r["oracle_lo"], r["oracle_hi"]) for r in rows],
+        "SHARD, all items": [ci_cell(r["all_acc"], r["all_lo"], r["all_hi"], r["all_sd"]) for r in rows],
+        "SHARD, clip labelled right": [ci_cell(r["perceived_acc"], r["perceived_lo"], r["perceived_hi"], r["perceived_sd"]) for r in rows],
+        "Blind": [ci_cell(r["blind_acc"], r["blind_lo"], r["blind_hi"], r.get("blind_sd")) for r in rows],
+        "Text oracle": [ci_cell(r["oracle_acc"], r["oracle_lo"], r["oracle_hi"], r.get("oracle_sd")) for r in rows],
         "Integration gap": [NA if _missing(r["gap"]) else f"{100 * r['gap']:+.1f} [{100 * r['gap_lo']:+.1f}, {100 * r['gap_hi']:+.1f}]"
                             for r in rows],
     })
