@@ -29,7 +29,7 @@ import torch
 from ..common import ShardError
 from ..templates import AUDIO
 from .interface import AudioLLM
-from .processor import IGNORE, check_batch, check_prompt, pad_rows, position_ids_from_mask
+from .processor import check_batch, check_prompt, labelled_row, pad_rows, position_ids_from_mask
 
 log = logging.getLogger("shard")
 LANGUAGE_MODEL = r".*language_model.*"  # every supported model keeps its LLM under `model.language_model`
@@ -238,13 +238,10 @@ class HFAudioProcessor:
             for seg in segments[1:]:
                 expanded += replacements[k] + seg
                 k += 1
-            ids = self._encode(expanded)
-            label = list(ids) if self.train_on_prompt else [IGNORE] * len(ids)
-            if answers is not None:
-                answer = self.encode_answer(answers[i]) + ([self.eos_id] if add_eos else [])
-                ids, label = ids + answer, label + answer
+            answer = None if answers is None else self.encode_answer(answers[i]) + ([self.eos_id] if add_eos else [])
+            ids, target = labelled_row(self._encode(expanded), answer, self.train_on_prompt, self.audio_token_id)
             rows.append(ids)
-            targets.append([IGNORE if t == self.audio_token_id else lab for t, lab in zip(ids, label)])
+            targets.append(target)
         input_ids, labels, attention_mask = pad_rows(rows, targets, self.pad_id, padding_side)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, **audio_inputs}
         if self.position_ids:

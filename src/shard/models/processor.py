@@ -97,13 +97,11 @@ class AudioProcessor:
         rows, targets, clips = [], [], []
         for i, (text, feats) in enumerate(zip(texts, features)):
             name = names[i] if names is not None else f"prompt {i}"
-            ids = self.encode_prompt(text, len(feats), fmt, name)
-            label = list(ids) if self.train_on_prompt else [IGNORE] * len(ids)
-            if answers is not None:
-                answer = self._words(answers[i]) + ([self.eos_id] if add_eos else [])
-                ids, label = ids + answer, label + answer
+            answer = None if answers is None else self._words(answers[i]) + ([self.eos_id] if add_eos else [])
+            ids, target = labelled_row(self.encode_prompt(text, len(feats), fmt, name), answer,
+                                       self.train_on_prompt, self.audio_token_id)
             rows.append(ids)
-            targets.append([IGNORE if t == self.audio_token_id else lab for t, lab in zip(ids, label)])
+            targets.append(target)
             clips.extend(np.asarray(f, dtype=np.float32) for f in feats)
 
         input_ids, labels, attention_mask = pad_rows(rows, targets, self.pad_id, padding_side)
@@ -154,6 +152,16 @@ def pad_rows(rows: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], pa
         labels[i, span] = torch.tensor(lab)
         attention_mask[i, span] = 1
     return input_ids, labels, attention_mask
+
+
+def labelled_row(prompt: list[int], answer: list[int] | None, train_on_prompt: bool,
+                 audio_token_id: int) -> tuple[list[int], list[int]]:
+    """One training row and its labels: the prompt's ids (learnt only with train_on_prompt) then the
+    answer's; audio positions are never a target. Every backend's processor builds its rows here."""
+    label = list(prompt) if train_on_prompt else [IGNORE] * len(prompt)
+    ids = prompt + (answer or [])
+    label = label + (answer or [])
+    return ids, [IGNORE if t == audio_token_id else lab for t, lab in zip(ids, label)]
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor, offset: torch.Tensor | int = 0) -> torch.Tensor:
