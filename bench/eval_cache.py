@@ -1,6 +1,6 @@
 """Option scoring with a shared prompt cache vs one full forward per option, side by side.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/eval_cache.py [--base results/models/seed0/base] [--items 128]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/eval_cache.py [--base results/models/mini_ltu/seed0/base] [--items 128]
 
 Uses the trained mini_ltu when --base points at one, else a small random mini_ltu built here (the
 speed ratio and the agreement of scores do not depend on training). Prints the speed ratio of

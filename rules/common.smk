@@ -13,7 +13,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 
 from shard.common import ShardError
 from shard.conditions import TASKS, study_conditions, training_runs, with_task
-from shard.config import scale_name, validate_config
+from shard.config import scale_name, study_models, validate_config
 
 try:
     validate_config(config)  # fills the schema's defaults; a bad config stops here, before any job
@@ -29,17 +29,18 @@ RECIPES = (config["prompts"]["replay_fractions"], config["prompts"]["orders"])
 RUNS = {r.name: r for r in training_runs(SCALES, *RECIPES)}
 PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
-FRONTEND = config["model"]["frontend"]
-GPU = 1 if config["model"]["device"] == "cuda" else 0
+# the models compared on the same items (config `models`; one by default): name -> model, pretrain, finetune
+MODELS = study_models(config)
 # conda environments for --software-deployment-method conda (ignored otherwise)
-CONDA_ENV = "../envs/gpu.yaml" if GPU else "../envs/cpu.yaml"
+CONDA_ENV = "../envs/gpu.yaml" if any(m["model"]["device"] == "cuda" for m in MODELS.values()) else "../envs/cpu.yaml"
 
 
 wildcard_constraints:
     seed=r"\d+",
+    model="|".join(MODELS),
     run="|".join(RUNS),
     prompt_set="|".join(PROMPT_SETS),
-    frontend="logmel|ltu_fbank|hf",
+    feature_set="|".join(["logmel", "ltu_fbank", *(f"hf_{m}" for m in MODELS)]),
     task="|".join(TASKS),
     condition="|".join(CONDITIONS),
 
@@ -50,8 +51,9 @@ def scored_on(task):
 
 
 def condition_records(names=None):
-    """The conditions (as dicts, for params) in table order."""
-    return [CONDITIONS[n].as_dict() for n in (names or CONDITIONS)]
+    """Every model's conditions (as dicts with their model, for params), model by model, each in table order:
+    the order of the file lists that tables.smk builds."""
+    return [{**CONDITIONS[n].as_dict(), "model": m} for m in MODELS for n in (names or CONDITIONS)]
 
 
 def dataset_config():
@@ -60,14 +62,45 @@ def dataset_config():
     return {k: config[k] for k in ("seed", "corpus", "clips", "features", "wordnet", "shard")}
 
 
-def models(seed="{seed}"):
-    """Where one replicate's models live (the base, if pretrained here, and one adapter per fine-tuning run)."""
-    return f"{R}/models/seed{seed}"
+def models(model="{model}", seed="{seed}"):
+    """Where one model's replicate lives (its base, if pretrained here, and one adapter per fine-tuning run)."""
+    return f"{R}/models/{model}/seed{seed}"
 
 
-def base_dir(wildcards=None):
+def base_dir(w):
     """The base model: a configured local checkpoint, or mini_ltu pretrained by the workflow for this seed."""
-    return config["model"]["base"] or f"{models(wildcards.seed if wildcards else '{seed}')}/base"
+    return MODELS[w.model]["model"]["base"] or f"{models(w.model, w.seed)}/base"
+
+
+def feature_set(model):
+    """The features a model reads, computed once per clip and shared by the models on the same front end; the
+    hf front end is the model's own feature extractor, so each hf model has its own."""
+    frontend = MODELS[model]["model"]["frontend"]
+    return f"hf_{model}" if frontend == "hf" else frontend
+
+
+def feature_frontend(feature_set):
+    return "hf" if feature_set.startswith("hf_") else feature_set
+
+
+def feature_params(feature_set):
+    """The front end's settings; the hf front end is the model's own feature extractor: it reads the model folder."""
+    frontend = feature_frontend(feature_set)
+    own = {"model": MODELS[feature_set.removeprefix("hf_")]["model"]["base"]} if frontend == "hf" else {}
+    return {**config["features"].get(frontend, {}), **own}
+
+
+def features(w):
+    return f"{R}/features/{feature_set(w.model)}.npy"
+
+
+def gpus(w):
+    return 1 if MODELS[w.model]["model"]["device"] == "cuda" else 0
+
+
+def model_label(model, condition):
+    """A condition's name where several models' answers stand side by side (figures, the browser)."""
+    return condition if len(MODELS) == 1 else f"{model}: {condition}"
 
 
 def python():
@@ -86,9 +119,9 @@ def all_targets():
     return [
         f"{R}/shard/card.md",
         f"{R}/prompts/leakage_audit.json",
-        *([] if config["model"]["base"] else expand(f"{R}/eval/seed{{seed}}/base_model.json", seed=SEEDS)),
+        *[f"{R}/eval/{m}/seed{s}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
         *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
-        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception", "forgetting") for ext in ("csv", "md")],
+        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception", "forgetting", "models") for ext in ("csv", "md")],
         *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{R}/figures/tradeoff.png",
         f"{R}/shard/browser",  # audit the items by ear, with every condition's answers

@@ -48,19 +48,18 @@ rule features:
         clips_parquet=rules.clips.output.clips_parquet,
         audio=rules.clips.output.audio,
     output:
-        features=f"{R}/features/{{frontend}}.npy",
-        meta=f"{R}/features/{{frontend}}.json",
-        silence=f"{R}/features/{{frontend}}.silence.npy",
+        features=f"{R}/features/{{feature_set}}.npy",
+        meta=f"{R}/features/{{feature_set}}.json",
+        silence=f"{R}/features/{{feature_set}}.silence.npy",
     params:
-        frontend=lambda w: w.frontend,
-        # the hf front end is the model's own feature extractor: it needs the model folder
-        params=lambda w: {**config["features"].get(w.frontend, {}), **({"model": base_dir()} if w.frontend == "hf" else {})},
+        frontend=lambda w: feature_frontend(w.feature_set),
+        params=lambda w: feature_params(w.feature_set),
         sample_rate=config["clips"]["sample_rate"],
         seconds=config["clips"]["seconds"],
     log:
-        f"{R}/logs/features_{{frontend}}.log",
+        f"{R}/logs/features_{{feature_set}}.log",
     benchmark:
-        f"{R}/benchmarks/features_{{frontend}}.tsv"
+        f"{R}/benchmarks/features_{{feature_set}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -1,10 +1,10 @@
-# Every (condition, task): base or base + adapter, in the condition's prompt format, with the clip or
+# Every (model, seed, condition, task): base or base + adapter, in the condition's prompt format, with the clip or
 # silence in place of the audio -> per-item jsonl + summary. And what the base model learned in pretraining.
 
 
 def adapter(w):
     run = CONDITIONS[w.condition].run
-    return {"adapter_dir": f"{models(w.seed)}/ft_{run}"} if run else {}
+    return {"adapter_dir": f"{models(w.model, w.seed)}/ft_{run}"} if run else {}
 
 
 rule evaluate:
@@ -12,24 +12,24 @@ rule evaluate:
         unpack(adapter),
         prompts=lambda w: f"{R}/prompts/{w.task}_{CONDITIONS[w.condition].prompt_format}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
-        features=f"{R}/features/{FRONTEND}.npy",
-        silence=f"{R}/features/{FRONTEND}.silence.npy",
+        features=features,
+        silence=lambda w: f"{R}/features/{feature_set(w.model)}.silence.npy",
         base_dir=base_dir,
     output:
-        predictions=f"{R}/eval/seed{{seed}}/{{condition}}/{{task}}.jsonl",
-        summary=f"{R}/eval/seed{{seed}}/{{condition}}/{{task}}.summary.json",
+        predictions=f"{R}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.jsonl",
+        summary=f"{R}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.summary.json",
     params:
-        model=config["model"],
+        model=lambda w: MODELS[w.model]["model"],
         evaluate=config["evaluate"],
         condition=lambda w: CONDITIONS[w.condition].as_dict(),
         task=lambda w: w.task,
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus,
     log:
-        f"{R}/logs/seed{{seed}}/evaluate_{{condition}}_{{task}}.log",
+        f"{R}/logs/{{model}}/seed{{seed}}/evaluate_{{condition}}_{{task}}.log",
     benchmark:
-        f"{R}/benchmarks/seed{{seed}}/evaluate_{{condition}}_{{task}}.tsv"
+        f"{R}/benchmarks/{{model}}/seed{{seed}}/evaluate_{{condition}}_{{task}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -40,21 +40,21 @@ rule base_metrics:
     input:
         prompts=rules.pretrain_prompts.output.out,
         clips_parquet=rules.clips.output.clips_parquet,
-        features=f"{R}/features/{FRONTEND}.npy",
+        features=features,
         base_dir=base_dir,
     output:
-        metrics=f"{R}/eval/seed{{seed}}/base_model.json",
+        metrics=f"{R}/eval/{{model}}/seed{{seed}}/base_model.json",
     params:
-        model=config["model"],
+        model=lambda w: MODELS[w.model]["model"],
         evaluate=config["evaluate"],
         seed=lambda w: int(w.seed),
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus,
     log:
-        f"{R}/logs/seed{{seed}}/base_metrics.log",
+        f"{R}/logs/{{model}}/seed{{seed}}/base_metrics.log",
     benchmark:
-        f"{R}/benchmarks/seed{{seed}}/base_metrics.tsv"
+        f"{R}/benchmarks/{{model}}/seed{{seed}}/base_metrics.tsv"
     conda:
         CONDA_ENV
     script:

@@ -8,10 +8,12 @@ rule shard_browser:
         clips_parquet=rules.clips.output.clips_parquet,
         audio=rules.clips.output.audio,
         label_synsets=rules.wordnet.output.label_synsets,
-        predictions=[f"{R}/eval/seed{SEEDS[0]}/{c}/semantic.jsonl" for c in scored_on("semantic")],  # the first seed's answers
+        # every model's answers, the first seed's
+        predictions=[f"{R}/eval/{m}/seed{SEEDS[0]}/{c}/semantic.jsonl" for m in MODELS for c in scored_on("semantic")],
     output:
         out_dir=directory(f"{R}/shard/browser"),
     params:
+        columns=[model_label(m, c) for m in MODELS for c in scored_on("semantic")],
         sample_rate=config["clips"]["sample_rate"],
     log:
         f"{R}/logs/shard_browser.log",

@@ -2,14 +2,19 @@
 # the test items alone -> the surface-cue baselines (tables/artifacts).
 
 
+def eval_files(task, conds=None, kind="jsonl"):
+    """Per-item predictions (or summaries) on `task` of `conds` (default: every condition scored on it), model
+    by model, each model's conditions in table order with their seeds together: what shard.tables reads, in
+    the order of condition_records()."""
+    return [f"{R}/eval/{m}/seed{s}/{c}/{task}.{kind}" for m in MODELS for c in conds or scored_on(task) for s in SEEDS]
+
+
 def predictions(task, conds=None):
-    """Per-item predictions on `task` of `conds` (default: every condition scored on it), each condition's
-    seeds together, in table order: what shard.tables reads."""
-    return [f"{R}/eval/seed{s}/{c}/{task}.jsonl" for c in conds or scored_on(task) for s in SEEDS]
+    return eval_files(task, conds)
 
 
 def summaries(task, conds=None):
-    return [f"{R}/eval/seed{s}/{c}/{task}.summary.json" for c in conds or scored_on(task) for s in SEEDS]
+    return eval_files(task, conds, "summary.json")
 
 
 # the trade-off needs both tasks of a condition: the controls (semantic only) are not on it
@@ -147,6 +152,29 @@ rule perception_table:
         CONDA_ENV
     script:
         "scripts/perception_table.py"
+
+
+rule models_table:
+    input:
+        semantic_predictions=predictions("semantic"),
+        labelling_predictions=predictions("labelling"),
+        summaries=summaries("semantic") + summaries("labelling"),
+        wordnet_source=rules.wordnet.output.source,
+    output:
+        csv=report(f"{R}/tables/models.csv", caption="../report/models.rst", category="Results"),
+        md=f"{R}/tables/models.md",
+        provenance=report(f"{R}/tables/models.provenance.json", category="Provenance"),
+    params:
+        conditions=condition_records(scored_on("semantic")),
+        config=config,
+    log:
+        f"{R}/logs/models_table.log",
+    benchmark:
+        f"{R}/benchmarks/models_table.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/models_table.py"
 
 
 rule forgetting_table:

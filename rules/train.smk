@@ -1,4 +1,4 @@
-# Per seed (config `seeds`): base model (mini_ltu pretrained here, unless model.base names a checkpoint)
+# Per model (config `models`) and seed (config `seeds`): base model (mini_ltu pretrained here, unless model.base names a checkpoint)
 # -> LoRA adapter per fine-tuning run (scale x replay x order). The items and training prompts are the same
 # for every seed.
 
@@ -7,21 +7,21 @@ rule pretrain_base:
     input:
         prompts=rules.pretrain_prompts.output.out,
         clips_parquet=rules.clips.output.clips_parquet,
-        features=f"{R}/features/{FRONTEND}.npy",
+        features=features,
         words=rules.shard_items.output.words,
     output:
         base_dir=directory(f"{models()}/base"),
     params:
-        pretrain=config["pretrain"],
-        model=config["model"],
+        pretrain=lambda w: MODELS[w.model]["pretrain"],
+        model=lambda w: MODELS[w.model]["model"],
         seed=lambda w: int(w.seed),
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus,
     log:
-        f"{R}/logs/seed{{seed}}/pretrain_base.log",
+        f"{R}/logs/{{model}}/seed{{seed}}/pretrain_base.log",
     benchmark:
-        f"{R}/benchmarks/seed{{seed}}/pretrain_base.tsv"
+        f"{R}/benchmarks/{{model}}/seed{{seed}}/pretrain_base.tsv"
     conda:
         CONDA_ENV
     script:
@@ -33,22 +33,22 @@ rule finetune:
         base_dir=base_dir,
         prompts=lambda w: f"{R}/prompts/train_{RUNS[w.run].prompt_set}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
-        features=f"{R}/features/{FRONTEND}.npy",
+        features=features,
         after_audit=rules.leakage_audit.output.report,  # never train on a leaking set
     output:
         adapter_dir=directory(f"{models()}/ft_{{run}}"),
     params:
         # one process, or torchrun with finetune.processes DDP processes (one per GPU; gloo on CPU)
-        launch=launcher(config["finetune"]["processes"]),
-        settings=lambda w: json.dumps({**{k: config[k] for k in ("finetune", "model")}, "seed": int(w.seed),
+        launch=lambda w: launcher(MODELS[w.model]["finetune"]["processes"]),
+        settings=lambda w: json.dumps({**{k: MODELS[w.model][k] for k in ("finetune", "model")}, "seed": int(w.seed),
                                        "order": RUNS[w.run].order}, sort_keys=True),
     threads: config["threads"]
     resources:
-        gpu=config["finetune"]["processes"] * GPU,
+        gpu=lambda w: MODELS[w.model]["finetune"]["processes"] * gpus(w),
     log:
-        f"{R}/logs/seed{{seed}}/finetune_{{run}}.log",
+        f"{R}/logs/{{model}}/seed{{seed}}/finetune_{{run}}.log",
     benchmark:
-        f"{R}/benchmarks/seed{{seed}}/finetune_{{run}}.tsv"
+        f"{R}/benchmarks/{{model}}/seed{{seed}}/finetune_{{run}}.tsv"
     conda:
         CONDA_ENV
     shell:

@@ -1,5 +1,5 @@
 """The real-model backends through the real Snakefile: the `hf` backend end to end on a tiny random
-Qwen2-Audio (every table), and the study's LTU config planned (`-n`) on a tiny LTU checkpoint."""
+Qwen2-Audio beside a tiny mini_ltu (every table, config `models`), and the study's LTU config planned (`-n`) on a tiny LTU checkpoint."""
 from __future__ import annotations
 
 import re
@@ -12,33 +12,41 @@ from tests.fixtures import copy_project, snakemake, tiny_workflow_config
 from tests.hf_tiny import build_tiny
 from tests.ltu_tiny import ARCH, write_tiny_ltu
 
-TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scaling.csv", "artifacts.csv"]
+TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scaling.csv", "artifacts.csv", "models.csv",
+          "models.md", "perception.csv", "forgetting.csv"]
 
 
-def test_hf_backend_runs_the_study_on_tiny_qwen2_audio(tmp_path):
+def test_two_models_run_the_study_side_by_side(tmp_path):
+    """A tiny mini_ltu (pretrained here, log-mel) and a tiny random Qwen2-Audio (hf backend, its own Whisper
+    front end) through every table on the same items: config `models`."""
     project = copy_project(tmp_path / "project")
     cfg = tiny_workflow_config()
-    cfg["features"]["frontends"] = ["hf"]
-    cfg["model"].update(backend="hf", base=str(build_tiny("qwen2_audio", tmp_path / "models")), frontend="hf",
-                        device="cpu")
-    cfg["prompts"]["train_scales"] = [30]  # one fine-tuning run: every table, at the least cost
+    cfg["features"]["frontends"] = ["logmel", "hf"]
+    qwen = {"backend": "hf", "base": str(build_tiny("qwen2_audio", tmp_path / "models")), "frontend": "hf", "device": "cpu"}
+    cfg["models"] = {"mini_ltu": {}, "qwen2_audio": {"model": qwen}}
+    cfg["prompts"]["train_scales"] = [30]  # one fine-tuning run per model: every table, at the least cost
     (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     out = snakemake(project)
     assert out.returncode == 0, out.stderr[-4000:]
     results = project / "results"
     for name in TABLES:
         assert (results / "tables" / name).stat().st_size > 0, name
-    assert not (results / "models" / "seed0" / "base").exists()  # a configured base is used, never pretrained
-    assert not (results / "eval" / "seed0" / "base_model.json").exists()
-    semantic = pl.read_csv(results / "tables" / "semantic.csv")
-    assert {"original", "zeroshot_interleaved", "blind", "text_oracle", "ft_30", "blind_ft_30"} <= set(semantic["condition"])
-    assert semantic.filter(pl.col("condition") != "chance")["overall_n"].min() > 0
-    # the model's own front end, unpadded: 1 s clips are 100 Whisper frames, not 3000
-    features = __import__("numpy").load(results / "features" / "hf.npy", mmap_mode="r")
-    assert features.shape[1:] == (16, 100)
-    adapter = yaml.safe_load((results / "models" / "seed0" / "ft_30" / "adapter_config.json").read_text())
+    assert (results / "models" / "mini_ltu" / "seed0" / "base").is_dir()
+    assert not (results / "models" / "qwen2_audio" / "seed0" / "base").exists()  # a configured base is never pretrained
+    assert not (results / "eval" / "qwen2_audio" / "seed0" / "base_model.json").exists()
+    semantic = pl.read_csv(results / "tables" / "semantic.csv").filter(pl.col("condition") != "chance")
+    for model in ("mini_ltu", "qwen2_audio"):
+        assert {"original", "zeroshot_interleaved", "blind", "text_oracle", "ft_30", "blind_ft_30"} <= set(
+            semantic.filter(pl.col("model") == model)["condition"])
+    assert semantic["overall_n"].min() > 0 and semantic["overall_n"].n_unique() == 1  # the same items for both
+    side = pl.read_csv(results / "tables" / "models.csv")
+    assert side.filter(pl.col("model") == "qwen2_audio")["delta_vs_first"].null_count() == 0
+    # each model's own front end: Qwen2-Audio's unpadded (1 s clips are 100 Whisper frames, not 3000)
+    features = __import__("numpy").load(results / "features" / "hf_qwen2_audio.npy", mmap_mode="r")
+    assert features.shape[1:] == (16, 100) and (results / "features" / "logmel.npy").is_file()
+    adapter = yaml.safe_load((results / "models" / "qwen2_audio" / "seed0" / "ft_30" / "adapter_config.json").read_text())
     assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
-    log = (results / "logs" / "seed0" / "finetune_30.log").read_text()
+    log = (results / "logs" / "qwen2_audio" / "seed0" / "finetune_30.log").read_text()
     assert "fine-tuned" in log
 
 
@@ -63,7 +71,7 @@ def test_ltu_config_plans_the_whole_study(tmp_path):
     jobs = text.split("\n\n")
     finetune_jobs = [j for j in jobs if re.search(r"rule finetune:", j)]
     assert len(finetune_jobs) == 2 and all("gpu=1" in j for j in finetune_jobs)
-    assert {"ft_40k", "ft_1m"} == set(re.findall(r"models/seed0/(ft_\w+)\.?", " ".join(finetune_jobs))) - {"ft_"}
+    assert {"ft_40k", "ft_1m"} == set(re.findall(r"models/ltu/seed0/(ft_\w+)\.?", " ".join(finetune_jobs))) - {"ft_"}
 
 
 @pytest.mark.parametrize("config, key", [("ltu.yaml", "model.base"), ("qwen2_audio.yaml", "model.base")])

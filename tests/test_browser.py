@@ -100,6 +100,11 @@ def test_bad_predictions_are_named(results, tmp_path):
         load_predictions([stale], {"a"})
     with pytest.raises(ShardError, match="two prediction files for condition 'original'"):
         load_predictions([stale, stale], {"nope"})
+    # several models: the same condition twice, told apart by the column names the rule gives
+    both = load_predictions([stale, stale], {"nope"}, ["mini_ltu: original", "mini_ltu_h256: original"])
+    assert list(both) == ["mini_ltu: original", "mini_ltu_h256: original"] and both["mini_ltu: original"]["nope"]["correct"]
+    with pytest.raises(ShardError, match="1 column names for 2 prediction files"):
+        load_predictions([stale, stale], {"nope"}, ["original"])
 
 
 def test_audio_names_are_safe_and_unique():

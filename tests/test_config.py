@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shard.common import ShardError
-from shard.config import load_config, scale_name, validate_config
+from shard.config import load_config, scale_name, study_models, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -34,6 +34,7 @@ def test_default_config_is_valid():
     assert cfg["features"].pop("ltu_fbank") == {"num_mel_bins": 128, "target_length": 1024, "mean": -5.081, "std": 4.4849}
     assert {k: cfg["model"].pop(k) for k in ("checkpoint", "dtype", "architecture", "gradient_checkpointing")} == {
         "checkpoint": None, "dtype": None, "architecture": {}, "gradient_checkpointing": False}
+    assert cfg.pop("models") == {}
     assert cfg == DEFAULT
 
 
@@ -63,6 +64,12 @@ def test_missing_key_is_named():
     ({"model__frontend": "ltu_fbank"}, "model.frontend", "add it there"),
     ({"corpus__synth__classes": ["Dog", "Unicorn"]}, "corpus.synth.classes", "Unicorn"),
     ({"pretrain__heads": 3}, "pretrain.hidden_size", "multiple of the number of heads"),
+    # a model of `models` is named in the key of its bad override
+    ({"models": {"big": {"pretrain": {"hidden_size": 130}}}}, "models.big.pretrain.hidden_size", "multiple of the number"),
+    ({"models": {"big": {"pretrain": {"hidden_size": "x"}}}}, "models.big.pretrain.hidden_size", "allowed values"),
+    ({"models": {"qwen": {"model": {"backend": "hf", "frontend": "hf"}}}}, "models.qwen.model.base", "never downloaded"),
+    ({"models": {"big": {"modle": {}}}}, "models.big", "fix its spelling"),
+    ({"models": {"a/b": {}}}, "models", "allowed values"),
 ])
 def test_bad_config_names_the_key(edits, key, fix):
     with pytest.raises(ShardError) as err:
@@ -108,7 +115,23 @@ def test_partial_configfile_overrides_the_default(tmp_path):
     """configs/paper_scales.yaml holds only the keys it changes, and works from any directory."""
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
                           str(ROOT / "configs/paper_scales.yaml"), "--directory", str(tmp_path),
-                          "--snakefile", str(ROOT / "Snakefile"), "results/models/seed0/ft_1m"],
+                          "--snakefile", str(ROOT / "Snakefile"), "results/models/mini_ltu/seed0/ft_1m"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "train_prompts" in out.stdout and "ft_1m" in out.stdout
+
+
+def test_models_merge_their_overrides_into_the_config():
+    """Without `models` the one model is the config's own, named by its backend; each listed model is the
+    config's model, pretrain and finetune sections with its own keys replaced."""
+    cfg = validate_config(copy.deepcopy(DEFAULT))
+    assert list(study_models(cfg)) == ["mini_ltu"] and study_models(cfg)["mini_ltu"]["pretrain"] == cfg["pretrain"]
+    cfg = validate_config(bad(models={"mini_ltu": None, "mini_ltu_h256": {"pretrain": {"hidden_size": 256},
+                                                                          "finetune": {"lora": {"r": 4}}}}))
+    models = study_models(cfg)
+    assert list(models) == ["mini_ltu", "mini_ltu_h256"]
+    assert models["mini_ltu"]["pretrain"] == cfg["pretrain"]
+    big = models["mini_ltu_h256"]
+    assert big["pretrain"] == {**cfg["pretrain"], "hidden_size": 256}
+    assert big["finetune"]["lora"] == {**cfg["finetune"]["lora"], "r": 4} and big["model"] == cfg["model"]
+    assert cfg["pretrain"]["hidden_size"] == 128  # the config itself is untouched

@@ -21,7 +21,7 @@ from tests.fixtures import copy_project, results_files, tiny_workflow_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_LOCAL = ROOT / "envs" / "slurm_local.sh"
-CHECKPOINT = "results/models/seed0/ft_500.ckpt/step_00000020"  # the tiny config checkpoints every 20 steps
+CHECKPOINT = "results/models/mini_ltu/seed0/ft_500.ckpt/step_00000020"  # the tiny config checkpoints every 20 steps
 
 def _has_slurm_plugin() -> bool:
     import importlib.util
@@ -106,7 +106,7 @@ def test_tiny_config_through_slurm_with_a_cancelled_finetune(slurm, tiny_runs, t
     states = dict(line.split() for line in squeue("-j", ",".join(ids), "--states=all", "-o", "%i %T").splitlines())
     assert states[cancelled] == "CANCELLED"
     assert all(states.get(i) == "COMPLETED" for i in ids if i != cancelled), states
-    finetune_log = (project / "results" / "logs" / "seed0" / "finetune_500.log").read_text()
+    finetune_log = (project / "results" / "logs" / "mini_ltu" / "seed0" / "finetune_500.log").read_text()
     assert "resumed finetune" in finetune_log and "(step 20 of 63)" in finetune_log
 
     # the same bytes as the local run: tables, figure, adapters, predictions, everything under results/

@@ -8,12 +8,13 @@ import pytest
 from shard.common import write_jsonl
 from shard.conditions import study_conditions
 from shard.stats import mcnemar
-from shard.tables import (forgetting_table, labelling_table, pareto_front, perception_table, scaling_table,
-                          semantic_table, tradeoff_figure)
+from shard.tables import (forgetting_table, labelling_table, models_table, pareto_front, perception_table,
+                          scaling_table, semantic_table, tradeoff_figure)
 
+MODEL = "mini_ltu"  # the one model of the config (several: test_models_side_by_side)
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200, "mode": "loglik"}}
 NAMES = ["original", "zeroshot_interleaved", "ft_400", "blind"]
-CONDITIONS = [{c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}[n] for n in NAMES]
+CONDITIONS = [{c.name: {**c.as_dict(), "model": MODEL} for c in study_conditions({"400": 400}, False)}[n] for n in NAMES]
 # per condition, which of 12 items are right (items 0-5 synonym, 6-11 hypernym; 2 items per clip)
 RIGHT = {"original": {0, 1, 2, 6, 7},
          "zeroshot_interleaved": {0, 1, 6},
@@ -89,17 +90,18 @@ def test_semantic_table_contents(preds, tmp_path):
     md = (tmp_path / "t" / "semantic.md").read_text()
     lines = md.splitlines()
     assert [c.strip() for c in lines[2].split("|")[1:-1]] == [
-        "Condition", "Synonym (n=6)", "Hypernym (n=6)", "Overall (n=12)", "Δ vs original", "p (McNemar)"]
+        "Model", "Condition", "Synonym (n=6)", "Hypernym (n=6)", "Overall (n=12)", "Δ vs original", "p (McNemar)"]
     assert set(lines[3]) == {"|", "-"}
     assert "| ft_400               | 83.3 [50.0, 100.0] |" in md and "| +41.7         | 0.062       |" in md
     assert "| chance               | 37.5 " in md and "Chance: 50% for yes/no, 25%" in md
     tex = (tmp_path / "t" / "semantic.tex").read_text()
     assert tex.count(r"\toprule") == 1 and r"\bottomrule" in tex and r"ft\_400 & 83.3 [50.0, 100.0] & " in tex
-    assert r"$\Delta$ vs original" in tex and r"\begin{tabular}{lrrrrr}" in tex
+    assert r"$\Delta$ vs original" in tex and r"\begin{tabular}{llrrrrr}" in tex
 
     prov = json.loads((tmp_path / "t" / "semantic.provenance.json").read_text())
     assert prov["wordnet"]["checksum"] == "abc123" and len(prov["config_hash"]) == 12
-    assert prov["models"]["ft_400"]["adapter"] == "ft" and "polars" in prov["packages"]
+    summary = next(p for p in preds["summaries"] if "/ft_400/" in p)  # keyed by the evaluation (model, seed, condition)
+    assert prov["models"][summary]["adapter"] == "ft" and "polars" in prov["packages"]
     assert set(prov["inputs"]) == set(preds["semantic"])
 
 
@@ -164,13 +166,13 @@ def test_semantic_table_has_a_column_per_relation_in_the_data(preds, tmp_path):
         write_jsonl([{**r, "relation": relation[i % 3]} for i, r in enumerate(rows)], path)
     _semantic_outputs(preds, tmp_path / "t")
     header = [c.strip() for c in (tmp_path / "t" / "semantic.md").read_text().splitlines()[2].split("|")[1:-1]]
-    assert header[:5] == ["Condition", "Co-hyponym (n=4)", "Meronym (n=4)", "Hypernym (2 hops) (n=4)", "Overall (n=12)"]
+    assert header[:6] == ["Model", "Condition", "Co-hyponym (n=4)", "Meronym (n=4)", "Hypernym (2 hops) (n=4)", "Overall (n=12)"]
     assert {"meronym_acc", "hypernym2_acc", "cohyponym_acc"} <= set(pl.read_csv(tmp_path / "t" / "semantic.csv").columns)
 
 
 def test_perception_table_locates_the_failure(preds, tmp_path):
     """Reasoning given perception, the same model's blind and text-oracle controls, and the paired gap."""
-    everything = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}
+    everything = {c.name: {**c.as_dict(), "model": MODEL} for c in study_conditions({"400": 400}, False)}
     names = ["original", "zeroshot_interleaved", "blind", "text_oracle", "ft_400", "blind_ft_400", "text_oracle_ft_400"]
     semantic = []
     for cond in names:
@@ -230,7 +232,7 @@ def test_pareto_front():
 
 
 def test_forgetting_table_places_every_run(preds, tmp_path):
-    conds = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False, (0.0, 0.3), ("mixed",))}
+    conds = {c.name: {**c.as_dict(), "model": MODEL} for c in study_conditions({"400": 400}, False, (0.0, 0.3), ("mixed",))}
     names = ["zeroshot_interleaved", "ft_400", "ft_400_r30"]
     sem, lab = [], []
     right = {"zeroshot_interleaved": ({0, 1, 6}, {0, 1, 2}), "ft_400": ({0, 1, 2, 3, 4, 6, 7, 8, 9, 10}, {0, 1}),
@@ -253,3 +255,47 @@ def test_forgetting_table_places_every_run(preds, tmp_path):
     assert df["pareto"].to_list() == [False, True, True]
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| 400              | 30%" in (tmp_path / "f.md").read_text()
+
+
+def test_models_side_by_side(preds, tmp_path):
+    """Two models on the same items: every table has a row per (model, condition), each model's Δ against its
+    own `original`; tables/models sets them side by side with the second model's paired change."""
+    second = {"original": {0, 1, 2, 3, 6, 7}, "zeroshot_interleaved": {0, 6}, "ft_400": set(range(12)), "blind": {0}}
+    files = {"semantic": list(preds["semantic"]), "labelling": list(preds["labelling"])}
+    for cond in NAMES:  # the second model's files follow the first's (rules/tables.smk: model by model)
+        rows = [{**r, "correct": i in second[cond]} for i, r in enumerate(_semantic(cond))]
+        write_jsonl(rows, tmp_path / "b" / cond / "semantic.jsonl")
+        write_jsonl(_labelling(cond), tmp_path / "b" / cond / "labelling.jsonl")
+        files["semantic"].append(str(tmp_path / "b" / cond / "semantic.jsonl"))
+        files["labelling"].append(str(tmp_path / "b" / cond / "labelling.jsonl"))
+    conditions = [*CONDITIONS, *({**c, "model": "mini_ltu_h256"} for c in CONDITIONS)]
+    paths = dict(csv=tmp_path / "s.csv", md=tmp_path / "s.md", tex=None, provenance=tmp_path / "s.json")
+    semantic_table(predictions=files["semantic"], conditions=conditions, **paths, config=CONFIG,
+                   wordnet_source=preds["wordnet"], summaries=[])
+    df = pl.read_csv(tmp_path / "s.csv").with_columns(pl.col("model").fill_null(""))
+    assert df.select("model", "condition").rows() == [*((MODEL, n) for n in NAMES), *(("mini_ltu_h256", n) for n in NAMES),
+                                                      ("", "chance")]
+    ft_b = df.filter((pl.col("model") == "mini_ltu_h256") & (pl.col("condition") == "ft_400")).row(0, named=True)
+    assert ft_b["overall_acc"] == 1.0 and ft_b["delta_vs_original"] == pytest.approx(1 - 6 / 12)  # its own original
+
+    models_table(semantic_predictions=files["semantic"], labelling_predictions=files["labelling"], conditions=conditions,
+                 csv=tmp_path / "m.csv", md=tmp_path / "m.md", provenance=tmp_path / "m.json", config=CONFIG,
+                 wordnet_source=preds["wordnet"], summaries=[])
+    m = pl.read_csv(tmp_path / "m.csv")
+    assert m.select("condition", "model").rows()[:2] == [("original", MODEL), ("original", "mini_ltu_h256")]
+    row = m.filter((pl.col("condition") == "ft_400") & (pl.col("model") == "mini_ltu_h256")).row(0, named=True)
+    a = [i in RIGHT["ft_400"] for i in range(12)]
+    assert row["delta_vs_first"] == pytest.approx(2 / 12, abs=1e-6) and row["p_vs_first"] == pytest.approx(mcnemar(a, [True] * 12), rel=1e-5)
+    assert m.filter(pl.col("model") == MODEL)["delta_vs_first"].null_count() == len(NAMES)
+    header = [c.strip() for c in (tmp_path / "m.md").read_text().splitlines()[2].split("|")[1:-1]]
+    assert header == ["Condition", "mini_ltu SHARD", "mini_ltu labelling", "mini_ltu_h256 SHARD",
+                      "mini_ltu_h256 labelling", "Δ SHARD mini_ltu_h256 − mini_ltu", "p mini_ltu_h256"]
+
+    kw = dict(semantic_predictions=files["semantic"], labelling_predictions=files["labelling"], conditions=conditions,
+              config=CONFIG, scales={"400": 400})
+    tradeoff_figure(**kw, png=tmp_path / "t.png")
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scaling_table(**kw, csv=tmp_path / "c.csv", md=tmp_path / "c.md", provenance=tmp_path / "c.json",
+                  wordnet_source=preds["wordnet"], summaries=[])
+    assert pl.read_csv(tmp_path / "c.csv").select("model", "n_prompts").rows() == [
+        (MODEL, 0), (MODEL, 400), ("mini_ltu_h256", 0), ("mini_ltu_h256", 400)]

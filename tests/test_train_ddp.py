@@ -102,9 +102,9 @@ def test_the_rule_shows_how_the_job_is_launched(tmp_path, processes):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                           str(tmp_path), "--configfile", str(tmp_path / "c.yaml"), "-n", "-p", "--cores", "2",
-                          "results/models/seed0/ft_400"], capture_output=True, text=True, timeout=120)
+                          "results/models/mini_ltu/seed0/ft_400"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     command = next(line for line in out.stdout.splitlines() if "-m shard.finetune" in line)
     torchrun = "-m torch.distributed.run --standalone --nproc_per_node 2 -m shard.finetune"
     assert (torchrun in command) == (processes == 2)
-    assert "--settings" in command and "--adapter-dir results/models/seed0/ft_400" in command
+    assert "--settings" in command and "--adapter-dir results/models/mini_ltu/seed0/ft_400" in command

@@ -11,11 +11,12 @@ import yaml
 
 from tests.fixtures import results_files, snakemake, tiny_workflow_config
 
-TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/seed0/base_model.json", "tables/perception.csv",
+TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/mini_ltu/seed0/base_model.json", "tables/perception.csv",
            "tables/perception.md", "tables/forgetting.csv", "tables/forgetting.md", "figures/forgetting.png",
            "tables/semantic.csv",
            "tables/semantic.md", "tables/semantic.tex", "tables/labelling.csv", "tables/labelling.md",
-           "tables/labelling.tex", "tables/scaling.csv", "tables/scaling.md", "figures/tradeoff.png"]
+           "tables/labelling.tex", "tables/scaling.csv", "tables/scaling.md", "figures/tradeoff.png", "tables/models.csv",
+           "tables/models.md"]
 
 
 def test_builds_every_target(tiny_runs):
@@ -26,14 +27,14 @@ def test_builds_every_target(tiny_runs):
     conditions = set(semantic["condition"])
     assert {"original", "zeroshot_interleaved", "blind", "ft_20", "ft_500"} <= conditions
     for cond in ("original", "ft_500"):
-        summary = json.loads((results / f"eval/seed0/{cond}/semantic.summary.json").read_text())
+        summary = json.loads((results / f"eval/mini_ltu/seed0/{cond}/semantic.summary.json").read_text())
         assert summary["n"] == pl.read_parquet(results / "shard/test.parquet").height
-    assert (results / "models/seed0/ft_500/adapter_config.json").is_file()
-    assert not (results / "models/seed0/ft_500.ckpt").exists()  # checkpoints are removed after success
-    metrics = json.loads((results / "eval/seed0/base_model.json").read_text())
+    assert (results / "models/mini_ltu/seed0/ft_500/adapter_config.json").is_file()
+    assert not (results / "models/mini_ltu/seed0/ft_500.ckpt").exists()  # checkpoints are removed after success
+    metrics = json.loads((results / "eval/mini_ltu/seed0/base_model.json").read_text())
     assert set(metrics) >= {"labelling_train", "label_qa", "facts_yesno", "facts_mc4"}
     logs = {str(p.relative_to(results / "logs")) for p in (results / "logs").rglob("*.log")}
-    assert {"clips.log", "seed0/pretrain_base.log", "seed0/finetune_500.log", "semantic_table.log"} <= logs
+    assert {"clips.log", "mini_ltu/seed0/pretrain_base.log", "mini_ltu/seed0/finetune_500.log", "semantic_table.log"} <= logs
 
 
 def test_second_run_does_nothing(tiny_runs):
@@ -48,10 +49,10 @@ def test_two_folders_same_bytes(tiny_runs):
     assert len(str(a)) != len(str(b)) and a.name != b.name
     files = results_files(a)
     assert files == results_files(b)
-    assert {"corpus/segments.parquet", "clips/clips.parquet", "models/seed0/base/tokenizer.json",
-            "models/seed0/base/model.safetensors", "models/seed0/ft_500/adapter_model.safetensors",
-            "models/seed0/base/train_log.csv",
-            "eval/seed0/ft_500/semantic.jsonl", "wordnet/source.json", "tables/semantic.provenance.json"} <= set(files)
+    assert {"corpus/segments.parquet", "clips/clips.parquet", "models/mini_ltu/seed0/base/tokenizer.json",
+            "models/mini_ltu/seed0/base/model.safetensors", "models/mini_ltu/seed0/ft_500/adapter_model.safetensors",
+            "models/mini_ltu/seed0/base/train_log.csv",
+            "eval/mini_ltu/seed0/ft_500/semantic.jsonl", "wordnet/source.json", "tables/semantic.provenance.json"} <= set(files)
     different = [f for f in files if not filecmp.cmp(a / "results" / f, b / "results" / f, shallow=False)]
     assert not different
     # and no file names the folder it was written in
@@ -90,4 +91,28 @@ def test_seeds_replicate_the_models_not_the_items(tmp_path):
     assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("2", "4", "2")
     assert (counts["shard_items"], counts["train_prompts"], counts["eval_prompts"]) == ("1", "2", "1")
     table_job = next(j for j in text.split("\n\n") if "rule semantic_table:" in j)
-    assert "results/eval/seed0/ft_500/semantic.jsonl" in table_job and "results/eval/seed1/ft_500/semantic.jsonl" in table_job
+    assert "results/eval/mini_ltu/seed0/ft_500/semantic.jsonl" in table_job and "results/eval/mini_ltu/seed1/ft_500/semantic.jsonl" in table_job
+
+
+def test_models_share_the_items_and_the_features(tmp_path):
+    """models: two mini_ltu sizes plan one pretraining and one adapter per scale each, on one set of items,
+    prompts and features; every table and tables/models read both models' predictions."""
+    import re
+
+    from tests.fixtures import copy_project
+
+    project = copy_project(tmp_path / "project")
+    cfg = tiny_workflow_config()
+    cfg["models"] = {"mini_ltu": {}, "mini_ltu_h48": {"pretrain": {"hidden_size": 48}}}
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake(project, "-n", "-p")
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
+    assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("2", "4", "2")
+    assert (counts["shard_items"], counts["features"], counts["train_prompts"]) == ("1", "1", "2")
+    assert counts["models_table"] == "1" and int(counts["evaluate"]) == 2 * 15
+    for table in ("semantic_table", "models_table"):
+        job = next(j for j in text.split("\n\n") if f"rule {table}:" in j)
+        assert "results/eval/mini_ltu/seed0/ft_500/semantic.jsonl" in job
+        assert "results/eval/mini_ltu_h48/seed0/ft_500/semantic.jsonl" in job

@@ -44,11 +44,14 @@ def audio_names(clip_ids: list[str]) -> dict[str, str]:
     return {c: f"{n}.wav" for c, n in names.items()}
 
 
-def load_predictions(predictions: list, item_ids: set[str]) -> dict[str, dict[str, dict]]:
-    """condition (the jsonl's folder name, in the order given) -> item_id -> {prediction, correct}."""
+def load_predictions(predictions: list, item_ids: set[str], columns: list[str] | None = None) -> dict[str, dict[str, dict]]:
+    """column (`columns`, one per file, default the jsonl's folder name: its condition), in the order given ->
+    item_id -> {prediction, correct}."""
     out: dict[str, dict[str, dict]] = {}
-    for path in predictions:
-        condition = Path(path).parent.name
+    if columns is not None and len(columns) != len(predictions):
+        raise ShardError(f"{len(columns)} column names for {len(predictions)} prediction files; give one per file")
+    for i, path in enumerate(predictions):
+        condition = columns[i] if columns is not None else Path(path).parent.name
         if condition in out:
             raise ShardError(f"{path}: two prediction files for condition {condition!r}; give one per condition")
         table = read_jsonl(path)
@@ -85,12 +88,14 @@ def render_page(items: pl.DataFrame, names: dict[str, str], conditions: dict[str
                                              n_clips=len(names))
 
 
-def build_browser(*, test, clips_parquet, audio, label_synsets, predictions, out_dir, sample_rate: int) -> None:
-    """Rule `shard_browser`: index.html + one WAV per test clip under `out_dir`."""
+def build_browser(*, test, clips_parquet, audio, label_synsets, predictions, out_dir, sample_rate: int,
+                  columns: list[str] | None = None) -> None:
+    """Rule `shard_browser`: index.html + one WAV per test clip under `out_dir`; one answer column per
+    predictions file, named by `columns` (default: its condition)."""
     items, clips, pcm = load_test_clips(test, clips_parquet, audio, label_synsets)
     # a clip's items together (audit by ear: listen once, read all its questions)
     items = items.sort("label", "clip_id", "relation", "format", "item_id")
-    conditions = load_predictions(list(predictions), set(items["item_id"]))
+    conditions = load_predictions(list(predictions), set(items["item_id"]), columns and list(columns))
     names = audio_names(clips["clip_id"].to_list())
     page = render_page(items, names, conditions)
     with atomic_path(out_dir) as tmp:

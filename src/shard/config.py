@@ -58,6 +58,7 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
                     default=cause)
         raise ShardError(_explain(first)) from None
 
+    _check_models(cfg)
     corpus = cfg["corpus"]
     if corpus["kind"] in NEEDS_ROOT:
         root = corpus.get("root")
@@ -71,15 +72,55 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
         from .corpora.synth import class_list
 
         class_list(corpus["synth"].get("classes"))  # raises naming corpus.synth.classes
-    pre = cfg["pretrain"]
-    if pre["hidden_size"] % pre["heads"]:
-        raise ShardError(f"config keys 'pretrain.hidden_size' ({pre['hidden_size']}) and 'pretrain.heads' "
-                         f"({pre['heads']}): the hidden size must be a multiple of the number of heads")
-    _check_model(cfg["model"])
-    if cfg["model"]["frontend"] not in cfg["features"]["frontends"]:
-        raise ShardError(f"config key 'model.frontend': '{cfg['model']['frontend']}' is not in "
-                         f"features.frontends {cfg['features']['frontends']}; add it there")
+    for name, sections in study_models(cfg).items():
+        # name the key where the value was set: the model's own override, or the config's section
+        over = (cfg["models"] or {}).get(name) or {}
+        at = {k: f"models.{name}." if over.get(k) else "" for k in MODEL_SECTIONS}
+        pre, model = sections["pretrain"], sections["model"]
+        if pre["hidden_size"] % pre["heads"]:
+            raise ShardError(f"config keys '{at['pretrain']}pretrain.hidden_size' ({pre['hidden_size']}) and "
+                             f"'{at['pretrain']}pretrain.heads' ({pre['heads']}): the hidden size must be a multiple "
+                             "of the number of heads")
+        _check_model(model, at["model"])
+        if model["frontend"] not in cfg["features"]["frontends"]:
+            raise ShardError(f"config key '{at['model']}model.frontend': '{model['frontend']}' is not in "
+                             f"features.frontends {cfg['features']['frontends']}; add it there")
     return cfg
+
+
+# the sections a model of `models` may override: what it is, how it is pretrained (mini_ltu), how fine-tuned
+MODEL_SECTIONS = ("model", "pretrain", "finetune")
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """`base` with `over`'s keys replaced, nested mappings merged key by key (as --configfile merges)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def study_models(cfg: dict[str, Any]) -> dict[str, dict]:
+    """name -> the `model`, `pretrain` and `finetune` sections of each model the study compares on the same
+    items: the config's own sections with the model's overrides merged in (config `models`). Without
+    `models`, the one model is the config's own, named by its backend (mini_ltu, ltu, hf)."""
+    listed = cfg.get("models") or {cfg["model"]["backend"]: {}}
+    return {name: {k: _merged(cfg[k], (over or {}).get(k) or {}) for k in MODEL_SECTIONS}
+            for name, over in listed.items()}
+
+
+def _check_models(cfg: dict) -> None:
+    """Each listed model's merged sections against the schema: a bad override names its key under models."""
+    if not cfg.get("models"):
+        return
+    props = schema()["properties"]
+    for name, sections in study_models(cfg).items():
+        for section, value in sections.items():
+            error = min(jsonschema.Draft202012Validator(props[section]).iter_errors(value),
+                        key=lambda e: list(map(str, e.absolute_path)), default=None)
+            if error is not None:
+                error.path.extendleft(["models", name, section][::-1])
+                raise ShardError(_explain(error))
 
 
 # what each backend reads from disk, and the front end it was trained on
@@ -91,25 +132,26 @@ BASE_HINT = {
 }
 
 
-def _check_model(model: dict) -> None:
-    """Local weights only, checked before any job: a missing path names its key and what to put there."""
+def _check_model(model: dict, at: str = "") -> None:
+    """Local weights only, checked before any job: a missing path names its key (under `at`, the listed
+    model's prefix) and what to put there."""
     backend, base = model["backend"], model["base"]
     if model["frontend"] not in BACKEND_FRONTEND[backend]:
-        raise ShardError(f"config key 'model.frontend': backend {backend} reads '{'/'.join(BACKEND_FRONTEND[backend])}' "
+        raise ShardError(f"config key '{at}model.frontend': backend {backend} reads '{'/'.join(BACKEND_FRONTEND[backend])}' "
                          f"features, not '{model['frontend']}'; set it (and add it to features.frontends)")
     if backend != "mini_ltu" and not base:
-        raise ShardError(f"config key 'model.base' is required for model.backend={backend} (weights are never "
+        raise ShardError(f"config key '{at}model.base' is required for model.backend={backend} (weights are never "
                          f"downloaded): set it to {BASE_HINT[backend]}")
     if base and not (Path(base) / "config.json").is_file():
-        raise ShardError(f"config key 'model.base': '{base}' is not a model directory (no config.json there); "
+        raise ShardError(f"config key '{at}model.base': '{base}' is not a model directory (no config.json there); "
                          f"set it to {BASE_HINT[backend]}")
     checkpoint = model["checkpoint"]
     if backend == "ltu" and not (checkpoint and Path(checkpoint).is_file()):
         what = f": file '{checkpoint}' does not exist" if checkpoint else " is required for model.backend=ltu"
-        raise ShardError(f"config key 'model.checkpoint'{what}; set it to LTU's released weights "
+        raise ShardError(f"config key '{at}model.checkpoint'{what}; set it to LTU's released weights "
                          "(e.g. ltu_ori_paper.bin from github.com/YuanGongND/ltu, or a .safetensors copy)")
     if backend != "ltu" and checkpoint:
-        raise ShardError(f"config key 'model.checkpoint' is read by the ltu backend only; remove it for {backend}")
+        raise ShardError(f"config key '{at}model.checkpoint' is read by the ltu backend only; remove it for {backend}")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -4,15 +4,18 @@ Each table is computed once as numbers (written as CSV) and rendered by one shar
 Markdown and LaTeX (booktabs), with its provenance beside it (`{name}.provenance.json`). Outputs are
 byte-deterministic: fixed float formatting, seeded bootstrap, no timestamps.
 
-Accuracy comes from the per-item `correct` field of eval/{condition}/{task}.jsonl: the summed
+Every table has a row per (model, condition): config `models` lists the models compared on the same
+items, and tables/models sets them side by side. Accuracy comes from the per-item `correct` field of
+eval/{model}/seed{k}/{condition}/{task}.jsonl: the summed
 log-prob choice in loglik mode (acc_norm stays in the summaries), the strictly parsed answer in
 generate mode. Confidence intervals resample clips (shard.stats.bootstrap_ci); the p-value is an
-exact McNemar test against `original`, paired on item_id.
+exact McNemar test against the same model's `original`, paired on item_id.
 """
 from __future__ import annotations
 
 import json
 import math
+from itertools import takewhile
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +42,7 @@ def ordered_relations(present) -> list[str]:
     present = set(present)
     return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
 NA = "–"
+LABEL_COLUMNS = ("Model", "Condition")  # a row's name; every other column holds numbers
 SEED_NOTE = ("With several seeds (config `seeds`): accuracy over every seed's answers ± the sd of the per-seed "
              "accuracies; the CI resamples clips with every seed's answers; McNemar pairs are (seed, item).")
 
@@ -84,8 +88,9 @@ def render_markdown(display: pl.DataFrame, title: str, notes: Sequence[str]) -> 
 
 def render_latex(display: pl.DataFrame, title: str, notes: Sequence[str]) -> str:
     ncol = len(display.columns)
+    labels = max(1, sum(1 for _ in takewhile(lambda c: c in LABEL_COLUMNS, display.columns)))  # left-aligned
     row = lambda cells: " & ".join(_tex_cell(str(c)) for c in cells) + r" \\"
-    out = [f"% {_tex_cell(title)}", r"\begin{tabular}{l" + "r" * (ncol - 1) + "}", r"\toprule",
+    out = [f"% {_tex_cell(title)}", r"\begin{tabular}{" + "l" * labels + "r" * (ncol - labels) + "}", r"\toprule",
            row(display.columns), r"\midrule", *[row(r) for r in display.iter_rows()], r"\bottomrule"]
     out += [rf"\multicolumn{{{ncol}}}{{l}}{{\footnotesize {_tex_cell(n)}}} \\" for n in notes]
     out += [r"\end{tabular}"]
@@ -102,17 +107,56 @@ def write_table(numeric: pl.DataFrame, display: pl.DataFrame, *, csv, md, tex=No
 
 
 def write_provenance(path, *, config: dict, inputs: Sequence[str], wordnet_source, summaries: Sequence[str]) -> None:
-    """What produced a table: config hash, package versions, WordNet checksum, model identities,
-    and the sha1 of every input file."""
+    """What produced a table: config hash, package versions, WordNet checksum, the identity of the model
+    behind every evaluation (keyed by its summary's path: model, seed and condition), and the sha1 of every
+    input file."""
     wordnet = json.loads(Path(wordnet_source).read_text())
-    models = {}
-    for s in summaries:
-        summary = json.loads(Path(s).read_text())
-        models[summary["condition"]] = summary["model"]
+    models = {str(s): json.loads(Path(s).read_text())["model"] for s in summaries}
     write_json({"config_hash": config_hash(config), "packages": package_versions(), "wordnet": wordnet,
                 "models": models, "seed": config["seed"],
                 "bootstrap": config["evaluate"]["bootstrap"],
                 "inputs": {str(p): sha1_file(p) for p in inputs}}, path)
+
+
+# ---------------------------------------------------------------- several models on the same items
+def by_model(conditions: Sequence[dict], *file_lists: Sequence[str]) -> list[tuple]:
+    """(model, its conditions, its share of each file list) per model, in order. The rules list the records
+    and the files model by model (rules/tables.smk), each model with as many files as every other."""
+    conditions = list(conditions)
+    models = list(dict.fromkeys(c["model"] for c in conditions))
+    out = []
+    for i, model in enumerate(models):
+        shares = []
+        for files in map(list, file_lists):
+            if len(files) % len(models):
+                raise ValueError(f"{len(files)} files for {len(models)} models: the models must have the same conditions")
+            k = len(files) // len(models)
+            shares.append(files[i * k:(i + 1) * k])
+        out.append((model, [c for c in conditions if c["model"] == model], *shares))
+    return out
+
+
+def per_model(stats, conditions: Sequence[dict], *file_lists: Sequence[str], **kwargs) -> pl.DataFrame:
+    """`stats(*files, conditions, **kwargs)` on each model's share, stacked under a leading `model` column;
+    the chance row, the same for every model (same items), once at the end."""
+    frames = []
+    for model, conds, *files in by_model(conditions, *file_lists):
+        df = stats(*files, conds, **kwargs)
+        frames.append(df.select(pl.lit(model).alias("model"), pl.all()))
+    df = pl.concat(frames, how="diagonal_relaxed")
+    if "chance" not in df["condition"].to_list():
+        return df
+    is_chance = pl.col("condition") == "chance"
+    return pl.concat([df.filter(~is_chance), df.filter(is_chance).head(1).with_columns(model=pl.lit(""))])
+
+
+def several_models(numeric: pl.DataFrame) -> bool:
+    return numeric.filter(pl.col("model") != "")["model"].n_unique() > 1
+
+
+def point_label(row: dict, several: bool) -> str:
+    """A condition's name in a figure's legend, with its model's where several share the plane."""
+    return f"{row['model']}: {row['condition']}" if several else row["condition"]
 
 
 # ---------------------------------------------------------------- statistics per condition
@@ -160,8 +204,8 @@ def _relations(frames: Sequence[pl.DataFrame]) -> list[str]:
     return ordered_relations(r for df in frames for r in df["relation"].drop_nulls().unique().to_list())
 
 
-def semantic_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> tuple[pl.DataFrame, list[str]]:
-    """One row per condition (plus a chance row): accuracy, CI and n per relation and overall,
+def semantic_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> pl.DataFrame:
+    """One row per condition of one model (plus a chance row): accuracy, CI and n per relation and overall,
     change and McNemar p against `original`."""
     by_name = _load(predictions, conditions)
     frames = list(by_name.values())
@@ -183,7 +227,12 @@ def semantic_stats(predictions: Sequence[str], conditions: Sequence[dict], confi
         part = ref if rel == "overall" else ref.filter(pl.col("relation") == rel)
         chance_row[f"{rel}_acc"] = chance(part["n_options"].to_numpy()) if part.height else None
     rows.append(chance_row)
-    return pl.DataFrame(rows, infer_schema_length=None), relations
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def table_relations(numeric: pl.DataFrame) -> list[str]:
+    """The relation columns of a semantic table's numbers, in order."""
+    return [c.removesuffix("_acc") for c in numeric.columns if c.endswith("_acc") and c != "overall_acc"]
 
 
 def _ns(numeric: pl.DataFrame, col: str) -> str:
@@ -200,8 +249,10 @@ def _chance_or_ci(row: dict, prefix: str) -> str:
 def semantic_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
                    wordnet_source, summaries) -> None:
     """tables/semantic.*: SHARD accuracy per relation and overall, by condition."""
-    numeric, relations = semantic_stats(list(predictions), list(conditions), config)
+    numeric = per_model(semantic_stats, conditions, predictions, config=config)
+    relations = table_relations(numeric)
     display = pl.DataFrame({
+        "Model": numeric["model"],
         "Condition": numeric["condition"],
         **{f"{relation_title(rel)}{_ns(numeric, f'{rel}_n')}": [_chance_or_ci(r, rel) for r in numeric.iter_rows(named=True)]
            for rel in [*relations, "overall"]},
@@ -277,10 +328,11 @@ def labelling_stats(predictions: Sequence[str], conditions: Sequence[dict], conf
 def labelling_table(*, predictions, conditions, csv, md, tex, provenance, config: dict,
                     wordnet_source, summaries) -> None:
     """tables/labelling.*: audio labelling by LTU's caption protocol and by constrained log-likelihood."""
-    numeric = labelling_stats(list(predictions), list(conditions), config)
+    numeric = per_model(labelling_stats, conditions, predictions, config=config)
     metric = "mAP" if "map" in numeric["caption_metric"].to_list() else "accuracy"
     rows = list(numeric.iter_rows(named=True))
     display = pl.DataFrame({
+        "Model": numeric["model"],
         "Condition": numeric["condition"],
         **{f"{name}{_ns(numeric, f'{proto}_n')}": [_chance_or_ci(r, proto) for r in rows]
            for proto, name in PROTOCOLS.items()},
@@ -340,9 +392,10 @@ def perception_stats(semantic_predictions, labelling_predictions, conditions, co
 def perception_table(*, semantic_predictions, labelling_predictions, conditions, csv, md, provenance,
                      config: dict, wordnet_source, summaries) -> None:
     """tables/perception.*: does reasoning fail, or perception, or their integration?"""
-    numeric = perception_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), config)
+    numeric = per_model(perception_stats, conditions, semantic_predictions, labelling_predictions, config=config)
     rows = list(numeric.iter_rows(named=True))
     display = pl.DataFrame({
+        "Model": numeric["model"],
         "Condition": numeric["condition"],
         "Clips labelled right": [f"{r['clips_perceived']}/{r['clips']} ({pct(r['labelling_acc'])}%)" for r in rows],
         "SHARD, all items": [ci_cell(r["all_acc"], r["all_lo"], r["all_hi"], r["all_sd"]) for r in rows],
@@ -358,6 +411,55 @@ def perception_table(*, semantic_predictions, labelling_predictions, conditions,
              "Integration gap: text oracle minus audio on the items whose clip is labelled right, paired by item, "
              "in points; > 0: the model reasons better from the label as text than from audio it did perceive."]
     write_table(numeric, display, csv=csv, md=md, title="Perception, reasoning and their integration", notes=notes)
+    write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
+                     wordnet_source=wordnet_source, summaries=summaries)
+
+
+# ---------------------------------------------------------------- several models side by side
+def models_stats(semantic_predictions, labelling_predictions, conditions, config: dict) -> pl.DataFrame:
+    """One row per (condition, model), conditions in table order: SHARD accuracy (overall) and labelling
+    (caption protocol; controls are not labelled), and for every model after the first its SHARD change
+    against the first model's same condition, McNemar paired on (seed, item): the same items, so the
+    comparison is paired."""
+    loaded = [(model, _load(sem, conds), _load(lab, [c for c in conds if "labelling" in c["tasks"]]))
+              for model, conds, sem, lab in by_model(conditions, semantic_predictions, labelling_predictions)]
+    _, ref, _ = loaded[0]
+    rows = []
+    for name in ref:
+        for i, (model, semantic, labelled) in enumerate(loaded):
+            s = _acc(semantic[name], "correct", config, f"semantic/{name}/overall")
+            lab = _labelling_metric(labelled[name], "caption", config, f"labelling/{name}/caption") \
+                if name in labelled else {}
+            paired = _paired(ref[name], semantic[name], "correct") if i else {"delta": None, "p": None}
+            rows.append({"condition": name, "model": model, **{f"semantic_{k}": s[k] for k in ("acc", "lo", "hi", "sd", "n")},
+                         "labelling_metric": lab.get("metric"),
+                         **{f"labelling_{k}": lab.get(k) for k in ("acc", "lo", "hi", "sd", "n")},
+                         "delta_vs_first": paired["delta"], "p_vs_first": paired["p"]})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def models_table(*, semantic_predictions, labelling_predictions, conditions, csv, md, provenance, config: dict,
+                 wordnet_source, summaries) -> None:
+    """tables/models.*: the study's conditions with every model side by side, on the same items."""
+    numeric = models_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), config)
+    models = list(dict.fromkeys(numeric["model"]))
+    metric = "mAP" if "map" in numeric["labelling_metric"].drop_nulls().to_list() else "accuracy"
+    cell = lambda r, task: ci_cell(r[f"{task}_acc"], r[f"{task}_lo"], r[f"{task}_hi"], r[f"{task}_sd"])  # noqa: E731
+    by = {(r["condition"], r["model"]): r for r in numeric.iter_rows(named=True)}
+    names = list(dict.fromkeys(numeric["condition"]))
+    columns: dict[str, list[str]] = {"Condition": names}
+    for m in models:
+        columns[f"{m} SHARD"] = [cell(by[n, m], "semantic") for n in names]
+        columns[f"{m} labelling"] = [cell(by[n, m], "labelling") for n in names]
+    for m in models[1:]:
+        columns[f"Δ SHARD {m} − {models[0]}"] = [delta_cell(by[n, m]["delta_vs_first"]) for n in names]
+        columns[f"p {m}"] = [p_cell(by[n, m]["p_vs_first"]) for n in names]
+    notes = [f"SHARD accuracy and labelling {metric} (caption protocol) in % with 95% bootstrap CI (clips resampled); "
+             "every model answers the same items. Δ: a model's SHARD accuracy minus the first model's in the same "
+             "condition, in points; exact McNemar p paired on (seed, item). Controls (blind, text oracle) are not labelled.",
+             SEED_NOTE]
+    write_table(numeric, pl.DataFrame(columns), csv=csv, md=md, title="The study's conditions, model by model",
+                notes=notes)
     write_provenance(provenance, config=config, inputs=[*semantic_predictions, *labelling_predictions],
                      wordnet_source=wordnet_source, summaries=summaries)
 
@@ -379,9 +481,11 @@ def scaling_stats(semantic_predictions, labelling_predictions, conditions, scale
 def scaling_table(*, semantic_predictions, labelling_predictions, conditions, scales: dict, csv, md,
                   provenance, config: dict, wordnet_source, summaries) -> None:
     """tables/scaling.*: one row per training scale (0 = the base model, interleaved prompts)."""
-    numeric = scaling_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), scales, config)
+    numeric = per_model(scaling_stats, conditions, semantic_predictions, labelling_predictions, scales=scales,
+                        config=config)
     metric = "mAP" if "map" in numeric["labelling_metric"].to_list() else "accuracy"
     display = pl.DataFrame({
+        "Model": numeric["model"],
         "Training prompts": [f"{n:,}" for n in numeric["n_prompts"]],
         "Condition": numeric["condition"],
         "Semantic accuracy": [ci_cell(r["semantic_acc"], r["semantic_lo"], r["semantic_hi"], r["semantic_sd"])
@@ -398,10 +502,10 @@ def scaling_table(*, semantic_predictions, labelling_predictions, conditions, sc
 
 # ---------------------------------------------------------------- the reasoning-labelling plane
 def plane_figure(png, points: Sequence[tuple[str, dict, dict]], *, metric: str, title: str,
-                 line: Sequence[tuple[float, float]] = (), line_label: str | None = None, line_style: str = "--",
+                 lines: Sequence[tuple[str | None, Sequence[tuple[float, float]]]] = (), line_style: str = "--",
                  chance: tuple[float | None, float | None] = (None, None)) -> None:
-    """One point per (label, semantic stats, labelling stats) with its CIs on both axes, an optional line
-    through (x, y) points in %, and the chance levels: figures/tradeoff.png and figures/forgetting.png."""
+    """One point per (label, semantic stats, labelling stats) with its CIs on both axes, lines (label, (x, y)
+    points in %; e.g. one per model) and the chance levels: figures/tradeoff.png and figures/forgetting.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -414,8 +518,10 @@ def plane_figure(png, points: Sequence[tuple[str, dict, dict]], *, metric: str, 
                     xerr=[[100 * (s["acc"] - s["lo"])], [100 * (s["hi"] - s["acc"])]],
                     yerr=[[100 * (l["acc"] - l["lo"])], [100 * (l["hi"] - l["acc"])]],
                     fmt="os^vDP*X"[i % 8], capsize=3, label=label, color=f"C{i % 10}")
-    if len(line) > 1:
-        ax.plot([p[0] for p in line], [p[1] for p in line], line_style, color="0.5", lw=1.1, zorder=0, label=line_label)
+    for i, (label, line) in enumerate(lines):
+        if len(line) > 1:
+            ax.plot([p[0] for p in line], [p[1] for p in line], line_style, color=f"{0.5 - 0.2 * (i % 3):.1f}", lw=1.1,
+                    zorder=0, label=label)
     if chance[0] is not None:
         ax.axvline(100 * chance[0], color="0.4", ls=":", lw=1, label="chance")
     if chance[1] is not None:
@@ -457,10 +563,11 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
                      config: dict, wordnet_source, summaries) -> None:
     """tables/forgetting.* and figures/forgetting.png: can replay or a curriculum keep labelling while
     reasoning improves?"""
-    numeric = forgetting_stats(list(semantic_predictions), list(labelling_predictions), list(conditions), config)
+    numeric = per_model(forgetting_stats, conditions, semantic_predictions, labelling_predictions, config=config)
     rows = list(numeric.iter_rows(named=True))
     metric = "mAP" if "map" in numeric["labelling_metric"].to_list() else "accuracy"
     display = pl.DataFrame({
+        "Model": numeric["model"],
         "Training prompts": [f"{r['n_prompts']:,}" for r in rows],
         "Replay": [f"{100 * r['replay']:.0f}%" for r in rows],
         "Order": numeric["order"],
@@ -472,7 +579,7 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
     })
     notes = ["In % with 95% bootstrap CI (clips resampled); interleaved prompts at test; labelling by LTU's caption "
              "protocol. Replay: share of labelling prompts in the training prompts; order: mixed, or curriculum "
-             "(the labelling prompts first). Pareto: no other model is at least as good on both and better on one "
+             "(the labelling prompts first). Pareto: no other run of the same model is at least as good on both and better on one "
              "(point estimates).", SEED_NOTE]
     write_table(numeric, display, csv=csv, md=md, title="Forgetting: reasoning vs labelling by training recipe",
                 notes=notes)
@@ -480,27 +587,33 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
                      wordnet_source=wordnet_source, summaries=summaries)
 
     stats = lambda r, task: {k: r[f"{task}_{k}"] for k in ("acc", "lo", "hi")}  # noqa: E731
-    plane_figure(png, [(r["condition"], stats(r, "semantic"), stats(r, "labelling")) for r in rows], metric=metric,
-                 title="Forgetting by training recipe (95% CI, clips resampled)", line_style="-",
-                 line=sorted((100 * r["semantic_acc"], 100 * r["labelling_acc"]) for r in rows if r["pareto"]),
-                 line_label="Pareto front")
+    several = several_models(numeric)
+    fronts = [(f"Pareto front ({m})" if several else "Pareto front",
+               sorted((100 * r["semantic_acc"], 100 * r["labelling_acc"]) for r in rows if r["pareto"] and r["model"] == m))
+              for m in dict.fromkeys(numeric["model"])]
+    plane_figure(png, [(point_label(r, several), stats(r, "semantic"), stats(r, "labelling")) for r in rows],
+                 metric=metric, title="Forgetting by training recipe (95% CI, clips resampled)", line_style="-",
+                 lines=fronts)
 
 
 def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, png, config: dict,
                     scales: dict) -> None:
-    """figures/tradeoff.png: semantic accuracy (x) vs labelling accuracy (y), one point per condition."""
-    conditions = list(conditions)
-    semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
-    points, sem_chance, lab_chance, metric = [], None, None, "accuracy"
-    for cond in semantic:
-        sf, lf = semantic[cond], labelled[cond]
-        s = _acc(sf, "correct", config, f"semantic/{cond}/overall")
-        l = _labelling_metric(lf, "caption", config, f"labelling/{cond}/caption")
-        sem_chance = sem_chance if sem_chance is not None else chance(sf["n_options"].to_numpy())
-        lab_chance = lab_chance if lab_chance is not None else l["chance"]
-        metric = "mAP" if l["metric"] == "map" else metric
-        points.append((cond, s, l))
-    xy = {cond: (100 * s["acc"], 100 * l["acc"]) for cond, s, l in points}
+    """figures/tradeoff.png: semantic accuracy (x) vs labelling accuracy (y), one point per (model, condition),
+    each model's scaling curve (base at 0 prompts through each scale) as a line."""
+    points, curves, sem_chance, lab_chance, metric = [], [], None, None, "accuracy"
+    parts = by_model(conditions, semantic_predictions, labelling_predictions)
+    for model, conds, sem, lab in parts:
+        semantic, labelled = _load(sem, conds), _load(lab, conds)
+        xy = {}
+        for cond in semantic:
+            sf, lf = semantic[cond], labelled[cond]
+            s = _acc(sf, "correct", config, f"semantic/{cond}/overall")
+            l = _labelling_metric(lf, "caption", config, f"labelling/{cond}/caption")
+            sem_chance = sem_chance if sem_chance is not None else chance(sf["n_options"].to_numpy())
+            lab_chance = lab_chance if lab_chance is not None else l["chance"]
+            metric = "mAP" if l["metric"] == "map" else metric
+            points.append((point_label({"model": model, "condition": cond}, len(parts) > 1), s, l))
+            xy[cond] = (100 * s["acc"], 100 * l["acc"])
+        curves.append((model if len(parts) > 1 else None, [xy[c["name"]] for c, _ in scaling_curve(conds, scales)]))
     plane_figure(png, points, metric=metric, title="Reasoning vs labelling trade-off (95% CI, clips resampled)",
-                 line=[xy[c["name"]] for c, _ in scaling_curve(conditions, scales)],  # base (0 prompts) through each scale
-                 chance=(sem_chance, lab_chance))
+                 lines=curves, chance=(sem_chance, lab_chance))
