@@ -456,7 +456,8 @@ def models_table(*, semantic_predictions, labelling_predictions, conditions, csv
         columns[f"p {m}"] = [p_cell(by[n, m]["p_vs_first"]) for n in names]
     notes = [f"SHARD accuracy and labelling {metric} (caption protocol) in % with 95% bootstrap CI (clips resampled); "
              "every model answers the same items. Δ: a model's SHARD accuracy minus the first model's in the same "
-             "condition, in points; exact McNemar p paired on (seed, item). Controls (blind, text oracle) are not labelled.",
+             "condition, in points; exact McNemar p paired on (seed, item). –: not labelled (the controls are scored on SHARD "
+             "only, the base model's blind on both).",
              SEED_NOTE]
     write_table(numeric, pl.DataFrame(columns), csv=csv, md=md, title="The study's conditions, model by model",
                 notes=notes)
