@@ -504,9 +504,10 @@ def scaling_table(*, semantic_predictions, labelling_predictions, conditions, sc
 # ---------------------------------------------------------------- the reasoning-labelling plane
 def plane_figure(png, points: Sequence[tuple[str, dict, dict]], *, metric: str, title: str,
                  lines: Sequence[tuple[str | None, Sequence[tuple[float, float]]]] = (), line_style: str = "--",
-                 chance: tuple[float | None, float | None] = (None, None)) -> None:
+                 chance: tuple[float | None, float | None] = (None, None), models: Sequence[str] | None = None) -> None:
     """One point per (label, semantic stats, labelling stats) with its CIs on both axes, lines (label, (x, y)
-    points in %; e.g. one per model) and the chance levels: figures/tradeoff.png and figures/forgetting.png."""
+    points in %; e.g. one per model) and the chance levels: figures/tradeoff.png and figures/forgetting.png.
+    With `models` (each point's) naming several, a model is a colour and a condition a marker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -514,11 +515,15 @@ def plane_figure(png, points: Sequence[tuple[str, dict, dict]], *, metric: str, 
 
     plt.rcParams.update({"svg.hashsalt": "shard", "font.size": 9})
     fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    several = models is not None and len(set(models)) > 1
+    order = list(dict.fromkeys(models)) if several else []
     for i, (label, s, l) in enumerate(points):
+        # several models: the model's colour, the marker of the condition's place among its model's points
+        colour, marker = (order.index(models[i]), models[:i].count(models[i])) if several else (i, i)
         ax.errorbar(100 * s["acc"], 100 * l["acc"],
                     xerr=[[100 * (s["acc"] - s["lo"])], [100 * (s["hi"] - s["acc"])]],
                     yerr=[[100 * (l["acc"] - l["lo"])], [100 * (l["hi"] - l["acc"])]],
-                    fmt="os^vDP*X"[i % 8], capsize=3, label=label, color=f"C{i % 10}")
+                    fmt="os^vDP*X<>ph"[marker % 12], capsize=3, label=label, color=f"C{colour % 10}")
     for i, (label, line) in enumerate(lines):
         if len(line) > 1:
             ax.plot([p[0] for p in line], [p[1] for p in line], line_style, color=f"{0.5 - 0.2 * (i % 3):.1f}", lw=1.1,
@@ -594,14 +599,14 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
               for m in dict.fromkeys(numeric["model"])]
     plane_figure(png, [(point_label(r, several), stats(r, "semantic"), stats(r, "labelling")) for r in rows],
                  metric=metric, title="Forgetting by training recipe (95% CI, clips resampled)", line_style="-",
-                 lines=fronts)
+                 lines=fronts, models=[r["model"] for r in rows])
 
 
 def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, png, config: dict,
                     scales: dict) -> None:
     """figures/tradeoff.png: semantic accuracy (x) vs labelling accuracy (y), one point per (model, condition),
     each model's scaling curve (base at 0 prompts through each scale) as a line."""
-    points, curves, sem_chance, lab_chance, metric = [], [], None, None, "accuracy"
+    points, models, curves, sem_chance, lab_chance, metric = [], [], [], None, None, "accuracy"
     parts = by_model(conditions, semantic_predictions, labelling_predictions)
     for model, conds, sem, lab in parts:
         semantic, labelled = _load(sem, conds), _load(lab, conds)
@@ -614,7 +619,8 @@ def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, 
             lab_chance = lab_chance if lab_chance is not None else l["chance"]
             metric = "mAP" if l["metric"] == "map" else metric
             points.append((point_label({"model": model, "condition": cond}, len(parts) > 1), s, l))
+            models.append(model)
             xy[cond] = (100 * s["acc"], 100 * l["acc"])
         curves.append((model if len(parts) > 1 else None, [xy[c["name"]] for c, _ in scaling_curve(conds, scales)]))
     plane_figure(png, points, metric=metric, title="Reasoning vs labelling trade-off (95% CI, clips resampled)",
-                 lines=curves, chance=(sem_chance, lab_chance))
+                 lines=curves, chance=(sem_chance, lab_chance), models=models)
