@@ -23,7 +23,7 @@ TASKS = ("semantic", "labelling")  # SHARD reasoning items; plain audio labellin
 
 @dataclass(frozen=True)
 class Run:
-    """One fine-tuning job per seed: its adapter is models/seed{k}/ft_{name}."""
+    """One fine-tuning job per model and seed: its adapter is models/{model}/seed{k}/ft_{name}."""
     name: str
     scale: str  # the scale's name (400, 10k): SCALES maps it to its number of prompts
     n_prompts: int
