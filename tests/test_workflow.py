@@ -95,8 +95,9 @@ def test_seeds_replicate_the_models_not_the_items(tmp_path):
 
 
 def test_models_share_the_items_and_the_features(tmp_path):
-    """models: two mini_ltu sizes plan one pretraining and one adapter per scale each, on one set of items,
-    prompts and features; every table and tables/models read both models' predictions."""
+    """models x seeds: two mini_ltu sizes, two seeds each, plan one pretraining per (model, seed) and one
+    adapter per scale, on one set of items, prompts and features; every table and tables/models read every
+    model's and seed's predictions."""
     import re
 
     from tests.fixtures import copy_project
@@ -104,15 +105,16 @@ def test_models_share_the_items_and_the_features(tmp_path):
     project = copy_project(tmp_path / "project")
     cfg = tiny_workflow_config()
     cfg["models"] = {"mini_ltu": {}, "mini_ltu_h48": {"pretrain": {"hidden_size": 48}}}
+    cfg["seeds"] = [0, 1]
     (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     out = snakemake(project, "-n", "-p")
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
-    assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("2", "4", "2")
+    assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("4", "8", "4")
     assert (counts["shard_items"], counts["features"], counts["train_prompts"]) == ("1", "1", "2")
-    assert counts["models_table"] == "1" and int(counts["evaluate"]) == 2 * 15
+    assert counts["models_table"] == "1" and int(counts["evaluate"]) == 2 * 2 * 15
     for table in ("semantic_table", "models_table"):
         job = next(j for j in text.split("\n\n") if f"rule {table}:" in j)
-        assert "results/eval/mini_ltu/seed0/ft_500/semantic.jsonl" in job
-        assert "results/eval/mini_ltu_h48/seed0/ft_500/semantic.jsonl" in job
+        for model in ("mini_ltu", "mini_ltu_h48"):
+            assert all(f"results/eval/{model}/seed{k}/ft_500/semantic.jsonl" in job for k in (0, 1)), model
