@@ -12,7 +12,7 @@ sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
 from shard.common import ShardError
-from shard.conditions import TASKS, study_conditions, training_runs, with_task
+from shard.conditions import TASKS, display_name, study_conditions, training_runs, with_task
 from shard.config import scale_name, study_models, validate_config
 
 try:
@@ -90,17 +90,13 @@ def feature_params(feature_set):
     return {**config["features"].get(frontend, {}), **own}
 
 
-def features(w):
-    return f"{R}/features/{feature_set(w.model)}.npy"
+def features(w, kind="npy"):
+    """A model's feature file (`kind` silence.npy: the silent clip the blind controls hear)."""
+    return f"{R}/features/{feature_set(w.model)}.{kind}"
 
 
 def gpus(w):
     return 1 if MODELS[w.model]["model"]["device"] == "cuda" else 0
-
-
-def model_label(model, condition):
-    """A condition's name where several models' answers stand side by side (figures, the browser)."""
-    return condition if len(MODELS) == 1 else f"{model}: {condition}"
 
 
 def python():

@@ -13,7 +13,7 @@ rule evaluate:
         prompts=lambda w: f"{R}/prompts/{w.task}_{CONDITIONS[w.condition].prompt_format}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=features,
-        silence=lambda w: f"{R}/features/{feature_set(w.model)}.silence.npy",
+        silence=lambda w: features(w, "silence.npy"),
         base_dir=base_dir,
     output:
         predictions=f"{R}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.jsonl",

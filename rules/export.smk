@@ -13,7 +13,7 @@ rule shard_browser:
     output:
         out_dir=directory(f"{R}/shard/browser"),
     params:
-        columns=[model_label(m, c) for m in MODELS for c in scored_on("semantic")],
+        columns=[display_name(m, c, len(MODELS) > 1) for m in MODELS for c in scored_on("semantic")],
         sample_rate=config["clips"]["sample_rate"],
     log:
         f"{R}/logs/shard_browser.log",

@@ -106,6 +106,12 @@ def study_conditions(scales: dict[str, int], ft_original: bool, replay_fractions
     return conds
 
 
+def display_name(model: str, condition: str, several_models: bool) -> str:
+    """A condition's name where answers stand side by side (figures, the browser): with its model's when
+    several models share the view."""
+    return f"{model}: {condition}" if several_models else condition
+
+
 def with_task(conditions: list[Condition], task: str) -> list[Condition]:
     """The conditions scored on `task`, in table order."""
     return [c for c in conditions if task in c.tasks]

@@ -25,7 +25,7 @@ import polars as pl
 from .common import atomic_path, config_hash, package_versions, read_jsonl, sha1_file, write_json, write_text
 from .evaluate import label_targets
 from .markdown import markdown_table
-from .conditions import BASELINE, controls, heard, scaling_curve
+from .conditions import BASELINE, controls, display_name, heard, scaling_curve
 from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
 
 RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2")
@@ -153,12 +153,6 @@ def per_model(stats, conditions: Sequence[dict], *file_lists: Sequence[str], **k
 def several_models(numeric: pl.DataFrame) -> bool:
     return numeric.filter(pl.col("model") != "")["model"].n_unique() > 1
 
-
-def point_label(row: dict, several: bool) -> str:
-    """A condition's name in a figure's legend, with its model's where several share the plane."""
-    return f"{row['model']}: {row['condition']}" if several else row["condition"]
-
-
 # ---------------------------------------------------------------- statistics per condition
 def _load(predictions: Sequence[str], conditions: Sequence[dict]) -> dict[str, pl.DataFrame]:
     """name -> the condition's predictions, every replicate (config `seeds`) stacked with a `replicate` column.
@@ -202,6 +196,23 @@ def _paired(base: pl.DataFrame | None, df: pl.DataFrame, column: str) -> dict:
 
 def _relations(frames: Sequence[pl.DataFrame]) -> list[str]:
     return ordered_relations(r for df in frames for r in df["relation"].drop_nulls().unique().to_list())
+
+
+STAT_KEYS = ("acc", "lo", "hi", "sd", "n")
+
+
+def _plane_point(semantic: dict, labelled: dict, name: str, config: dict) -> tuple[dict, dict]:
+    """A condition's SHARD accuracy overall and its labelling by the caption protocol ({} where it is not
+    labelled), under the semantic and labelling tables' bootstrap keys: every table and figure that places
+    it on the reasoning-labelling plane gives the same numbers."""
+    s = _acc(semantic[name], "correct", config, f"semantic/{name}/overall")
+    lab = _labelling_metric(labelled[name], "caption", config, f"labelling/{name}/caption") if name in labelled else {}
+    return s, lab
+
+
+def _plane_columns(s: dict, lab: dict) -> dict:
+    return {**{f"semantic_{k}": s[k] for k in STAT_KEYS}, "labelling_metric": lab.get("metric"),
+            **{f"labelling_{k}": lab.get(k) for k in STAT_KEYS}}
 
 
 def semantic_stats(predictions: Sequence[str], conditions: Sequence[dict], config: dict) -> pl.DataFrame:
@@ -427,13 +438,8 @@ def models_stats(semantic_predictions, labelling_predictions, conditions, config
     rows = []
     for name in ref:
         for i, (model, semantic, labelled) in enumerate(loaded):
-            s = _acc(semantic[name], "correct", config, f"semantic/{name}/overall")
-            lab = _labelling_metric(labelled[name], "caption", config, f"labelling/{name}/caption") \
-                if name in labelled else {}
             paired = _paired(ref[name], semantic[name], "correct") if i else {"delta": None, "p": None}
-            rows.append({"condition": name, "model": model, **{f"semantic_{k}": s[k] for k in ("acc", "lo", "hi", "sd", "n")},
-                         "labelling_metric": lab.get("metric"),
-                         **{f"labelling_{k}": lab.get(k) for k in ("acc", "lo", "hi", "sd", "n")},
+            rows.append({"condition": name, "model": model, **_plane_columns(*_plane_point(semantic, labelled, name, config)),
                          "delta_vs_first": paired["delta"], "p_vs_first": paired["p"]})
     return pl.DataFrame(rows, infer_schema_length=None)
 
@@ -471,11 +477,8 @@ def scaling_stats(semantic_predictions, labelling_predictions, conditions, scale
     semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
     rows = []
     for cond, n_prompts in scaling_curve(list(conditions), scales):
-        s = _acc(semantic[cond["name"]], "correct", config, f"semantic/{cond['name']}/overall")
-        l = _labelling_metric(labelled[cond["name"]], "caption", config, f"labelling/{cond['name']}/caption")
         rows.append({"scale": cond["scale"] or "0", "n_prompts": n_prompts, "condition": cond["name"],
-                     **{f"semantic_{k}": s[k] for k in ("acc", "lo", "hi", "sd", "n")}, "labelling_metric": l["metric"],
-                     **{f"labelling_{k}": l[k] for k in ("acc", "lo", "hi", "sd", "n")}})
+                     **_plane_columns(*_plane_point(semantic, labelled, cond["name"], config))})
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
@@ -556,11 +559,8 @@ def forgetting_stats(semantic_predictions, labelling_predictions, conditions, co
     semantic, labelled = _load(semantic_predictions, conditions), _load(labelling_predictions, conditions)
     rows = []
     for cond in sorted(heard(conditions), key=lambda c: (c["n_prompts"], c["replay"], c["order"] or "")):
-        s = _acc(semantic[cond["name"]], "correct", config, f"semantic/{cond['name']}/overall")
-        lab = _labelling_metric(labelled[cond["name"]], "caption", config, f"labelling/{cond['name']}/caption")
         rows.append({"condition": cond["name"], "n_prompts": cond["n_prompts"], "replay": cond["replay"],
-                     "order": cond["order"] or "–", **{f"semantic_{k}": s[k] for k in ("acc", "lo", "hi", "sd", "n")},
-                     "labelling_metric": lab["metric"], **{f"labelling_{k}": lab[k] for k in ("acc", "lo", "hi", "sd", "n")}})
+                     "order": cond["order"] or "–", **_plane_columns(*_plane_point(semantic, labelled, cond["name"], config))})
     df = pl.DataFrame(rows, infer_schema_length=None)
     return df.with_columns(pl.Series("pareto", pareto_front(df["semantic_acc"].to_list(), df["labelling_acc"].to_list())))
 
@@ -597,7 +597,7 @@ def forgetting_table(*, semantic_predictions, labelling_predictions, conditions,
     fronts = [(f"Pareto front ({m})" if several else "Pareto front",
                sorted((100 * r["semantic_acc"], 100 * r["labelling_acc"]) for r in rows if r["pareto"] and r["model"] == m))
               for m in dict.fromkeys(numeric["model"])]
-    plane_figure(png, [(point_label(r, several), stats(r, "semantic"), stats(r, "labelling")) for r in rows],
+    plane_figure(png, [(display_name(r["model"], r["condition"], several), stats(r, "semantic"), stats(r, "labelling")) for r in rows],
                  metric=metric, title="Forgetting by training recipe (95% CI, clips resampled)", line_style="-",
                  lines=fronts, models=[r["model"] for r in rows])
 
@@ -612,13 +612,11 @@ def tradeoff_figure(*, semantic_predictions, labelling_predictions, conditions, 
         semantic, labelled = _load(sem, conds), _load(lab, conds)
         xy = {}
         for cond in semantic:
-            sf, lf = semantic[cond], labelled[cond]
-            s = _acc(sf, "correct", config, f"semantic/{cond}/overall")
-            l = _labelling_metric(lf, "caption", config, f"labelling/{cond}/caption")
-            sem_chance = sem_chance if sem_chance is not None else chance(sf["n_options"].to_numpy())
+            s, l = _plane_point(semantic, labelled, cond, config)
+            sem_chance = sem_chance if sem_chance is not None else chance(semantic[cond]["n_options"].to_numpy())
             lab_chance = lab_chance if lab_chance is not None else l["chance"]
             metric = "mAP" if l["metric"] == "map" else metric
-            points.append((point_label({"model": model, "condition": cond}, len(parts) > 1), s, l))
+            points.append((display_name(model, cond, len(parts) > 1), s, l))
             models.append(model)
             xy[cond] = (100 * s["acc"], 100 * l["acc"])
         curves.append((model if len(parts) > 1 else None, [xy[c["name"]] for c, _ in scaling_curve(conds, scales)]))
