@@ -291,6 +291,17 @@ def snakemake(project: Path, *args: str, timeout: int = 1200, env: dict | None =
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=project)
 
 
+def dry_run(project: Path, *args: str, **kwargs) -> tuple[dict[str, str], list[str]]:
+    """`snakemake -n -p` of the project (arguments as `snakemake`): (rule -> number of jobs planned, from the job
+    stats table; each job's description); a planning error fails the calling test."""
+    import re
+
+    out = snakemake(project, "-n", "-p", *args, **kwargs)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-4000:]
+    return dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M)), text.split("\n\n")
+
+
 def results_files(project: Path) -> list[str]:
     """Every file under project/results, relative, logs and benchmarks aside (they hold times)."""
     results = project / "results"

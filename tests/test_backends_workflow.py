@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.fixtures import copy_project, snakemake, tiny_workflow_config
+from tests.fixtures import copy_project, dry_run, snakemake, tiny_workflow_config
 from tests.hf_tiny import build_tiny
 from tests.ltu_tiny import ARCH, write_tiny_ltu
 
@@ -59,16 +59,12 @@ def test_ltu_config_plans_the_whole_study(tmp_path):
     overlay = tmp_path / "paths.yaml"
     overlay.write_text(yaml.safe_dump({"corpus": {"root": str(corpus)},
                                        "model": {**paths, "architecture": ARCH}}))
-    out = snakemake(copy_project(tmp_path / "project"), "-n", configfiles=("configs/ltu.yaml", overlay))
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text[-4000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
+    counts, jobs = dry_run(copy_project(tmp_path / "project"), configfiles=("configs/ltu.yaml", overlay))
     assert counts["finetune"] == "2" and "pretrain_base" not in counts
     assert {"corpus", "clips", "features", "wordnet", "shard_items", "semantic_table", "labelling_table",
             "scaling_table", "tradeoff_figure"} <= set(counts)
     # original, zero-shot interleaved, blind (x 2 tasks), text_oracle; per scale ft (x 2), its blind and text oracle
     assert counts["evaluate"] == str(7 + 2 * 4)
-    jobs = text.split("\n\n")
     finetune_jobs = [j for j in jobs if re.search(r"rule finetune:", j)]
     assert len(finetune_jobs) == 2 and all("gpu=1" in j for j in finetune_jobs)
     assert {"ft_40k", "ft_1m"} == set(re.findall(r"models/ltu/seed0/(ft_\w+)\.?", " ".join(finetune_jobs))) - {"ft_"}

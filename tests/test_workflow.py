@@ -73,24 +73,26 @@ def test_evaluation_setting_reruns_evaluation_not_training(tiny_runs, tmp_path):
         assert f"rule {rule}:" not in jobs, rule
 
 
+def _tiny_plan(tmp_path, **edits) -> tuple[dict[str, str], list[str]]:
+    """The tiny config with top-level `edits`, planned (`snakemake -n`) in a copy of the project."""
+    from tests.fixtures import copy_project, dry_run
+
+    project = copy_project(tmp_path / "project")
+    (project / "tiny.yaml").write_text(yaml.safe_dump({**tiny_workflow_config(), **edits}))
+    return dry_run(project)
+
+
+def _job(jobs: list[str], rule: str) -> str:
+    return next(j for j in jobs if f"rule {rule}:" in j)
+
+
 def test_seeds_replicate_the_models_not_the_items(tmp_path):
     """seeds: [0, 1] plans one pretraining and one adapter per scale per seed, on one set of items and prompts,
     and every table reads both seeds' predictions."""
-    import re
-
-    from tests.fixtures import copy_project
-
-    project = copy_project(tmp_path / "project")
-    cfg = tiny_workflow_config()
-    cfg["seeds"] = [0, 1]
-    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    out = snakemake(project, "-n", "-p")
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text[-3000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
+    counts, jobs = _tiny_plan(tmp_path, seeds=[0, 1])
     assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("2", "4", "2")
     assert (counts["shard_items"], counts["train_prompts"], counts["eval_prompts"]) == ("1", "2", "1")
-    table_job = next(j for j in text.split("\n\n") if "rule semantic_table:" in j)
+    table_job = _job(jobs, "semantic_table")
     assert "results/eval/mini_ltu/seed0/ft_500/semantic.jsonl" in table_job and "results/eval/mini_ltu/seed1/ft_500/semantic.jsonl" in table_job
 
 
@@ -98,23 +100,12 @@ def test_models_share_the_items_and_the_features(tmp_path):
     """models x seeds: two mini_ltu sizes, two seeds each, plan one pretraining per (model, seed) and one
     adapter per scale, on one set of items, prompts and features; every table and tables/models read every
     model's and seed's predictions."""
-    import re
-
-    from tests.fixtures import copy_project
-
-    project = copy_project(tmp_path / "project")
-    cfg = tiny_workflow_config()
-    cfg["models"] = {"mini_ltu": {}, "mini_ltu_h48": {"pretrain": {"hidden_size": 48}}}
-    cfg["seeds"] = [0, 1]
-    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    out = snakemake(project, "-n", "-p")
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text[-3000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M))
+    counts, jobs = _tiny_plan(tmp_path, models={"mini_ltu": {}, "mini_ltu_h48": {"pretrain": {"hidden_size": 48}}},
+                              seeds=[0, 1])
     assert (counts["pretrain_base"], counts["finetune"], counts["base_metrics"]) == ("4", "8", "4")
     assert (counts["shard_items"], counts["features"], counts["train_prompts"]) == ("1", "1", "2")
     assert counts["models_table"] == "1" and int(counts["evaluate"]) == 2 * 2 * 15
     for table in ("semantic_table", "models_table"):
-        job = next(j for j in text.split("\n\n") if f"rule {table}:" in j)
+        job = _job(jobs, table)
         for model in ("mini_ltu", "mini_ltu_h48"):
             assert all(f"results/eval/{model}/seed{k}/ft_500/semantic.jsonl" in job for k in (0, 1)), model
