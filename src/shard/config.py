@@ -5,6 +5,8 @@ message naming the key and the fix.
 """
 from __future__ import annotations
 
+import copy
+import importlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,54 @@ NEEDS_ROOT = {"audioset", "audioset_strong", "esc50", "fsd50k", "manifest"}
 SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
 
 
+# Keys whose allowed values are the names of a registry's records: in config.schema.yaml they carry
+# `x-registry: NAME` instead of an enum, and schema() fills the enum from the registry, so a new record
+# (a corpus kind, a front end, a relation, a backend) is a valid config value with no edit here.
+REGISTRIES = {
+    "backends": "shard.models.interface:BACKENDS",
+    "corpora": "shard.corpora:ADAPTERS",
+    "frontends": "shard.features:FRONTENDS",
+    "relations": "shard.wordnet:RELATIONS",
+}
+
+
+def registry_names(name: str) -> list[str]:
+    """The record names of registry `name` (REGISTRIES), in registration order."""
+    module, attribute = REGISTRIES[name].split(":")
+    return list(getattr(importlib.import_module(module), attribute))
+
+
+def _fill_enums(node):
+    if isinstance(node, dict):
+        if "x-registry" in node:
+            node["enum"] = registry_names(node.pop("x-registry"))
+        for value in node.values():
+            _fill_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fill_enums(value)
+    return node
+
+
 def schema() -> dict:
-    """The schema: every property that has no `default` is listed as required in the file itself."""
-    return yaml.safe_load(SCHEMA.read_text())
+    """The schema, its registry enums filled: every property that has no `default` is listed as required in
+    the file itself."""
+    return _fill_enums(yaml.safe_load(SCHEMA.read_text()))
+
+
+def _filling_defaults(validator_class):
+    """A validator that fills each property's `default` in place before checking it (jsonschema's FAQ recipe,
+    as snakemake.utils.validate does)."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, sub_schema):
+        if isinstance(instance, dict):
+            for key, prop in props.items():
+                if "default" in prop:
+                    instance.setdefault(key, copy.deepcopy(prop["default"]))
+        yield from check_properties(validator, props, instance, sub_schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
 
 
 def _key(path) -> str:
@@ -44,19 +91,12 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
     then the checks a schema cannot express. Returns cfg."""
     if not isinstance(cfg, dict):
         raise ShardError("the config is empty or not a mapping; start from the repository's config.yaml")
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
-    try:  # fills the schema's defaults in place: the only defaults there are
-        validate(cfg, str(SCHEMA), set_default=True)
-    except WorkflowError as err:
-        cause = err.__context__  # snakemake raises from inside `except ValidationError`
-        if not isinstance(cause, jsonschema.ValidationError):
-            raise ShardError(f"config: {err}") from None
-        # the first error in key order, as a user reads the file
-        first = min(jsonschema.Draft202012Validator(schema()).iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)),
-                    default=cause)
-        raise ShardError(_explain(first)) from None
+    full = schema()
+    # the first error in key order, as a user reads the file; defaults are filled in place (the only ones there are)
+    first = min(_filling_defaults(jsonschema.Draft202012Validator)(full).iter_errors(cfg),
+                key=lambda e: list(map(str, e.absolute_path)), default=None)
+    if first is not None:
+        raise ShardError(_explain(first))
 
     _check_models(cfg)
     corpus = cfg["corpus"]
