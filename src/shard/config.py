@@ -133,10 +133,11 @@ MODEL_SECTIONS = ("model", "pretrain", "finetune")
 
 
 def _merged(base: dict, over: dict) -> dict:
-    """`base` with `over`'s keys replaced, nested mappings merged key by key (as --configfile merges)."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    """A copy of `base` with `over`'s keys replaced, nested mappings merged key by key (as --configfile merges)."""
+    from snakemake.utils import update_config
+
+    out = copy.deepcopy(base)
+    update_config(out, over)
     return out
 
 
