@@ -14,6 +14,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 from shard.common import ShardError
 from shard.conditions import TASKS, display_name, study_conditions, training_runs, with_task
 from shard.config import scale_name, study_models, validate_config
+from shard.frontends import feature_sets, model_feature_set
 
 try:
     validate_config(config)  # fills the schema's defaults; a bad config stops here, before any job
@@ -31,6 +32,8 @@ PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
 # the models compared on the same items (config `models`; one by default): name -> model, pretrain, finetune
 MODELS = study_models(config)
+# the features files the models may read: name -> (front end record, the model whose own extractor it is, or None)
+FEATURE_SETS = feature_sets(MODELS)
 # conda environments for --software-deployment-method conda (ignored otherwise)
 CONDA_ENV = "../envs/gpu.yaml" if any(m["model"]["device"] == "cuda" for m in MODELS.values()) else "../envs/cpu.yaml"
 
@@ -40,7 +43,7 @@ wildcard_constraints:
     model="|".join(MODELS),
     run="|".join(RUNS),
     prompt_set="|".join(PROMPT_SETS),
-    feature_set="|".join(["logmel", "ltu_fbank", *(f"hf_{m}" for m in MODELS)]),
+    feature_set="|".join(FEATURE_SETS),
     task="|".join(TASKS),
     condition="|".join(CONDITIONS),
 
@@ -73,21 +76,20 @@ def base_dir(w):
 
 
 def feature_set(model):
-    """The features a model reads, computed once per clip and shared by the models on the same front end; the
-    hf front end is the model's own feature extractor, so each hf model has its own."""
-    frontend = MODELS[model]["model"]["frontend"]
-    return f"hf_{model}" if frontend == "hf" else frontend
+    """The features a model reads, computed once per clip and shared by the models on the same front end; a
+    per-model front end (hf: the model's own feature extractor) gives each model its own."""
+    return model_feature_set(model, MODELS[model])
 
 
 def feature_frontend(feature_set):
-    return "hf" if feature_set.startswith("hf_") else feature_set
+    return FEATURE_SETS[feature_set][0].name
 
 
 def feature_params(feature_set):
-    """The front end's settings; the hf front end is the model's own feature extractor: it reads the model folder."""
-    frontend = feature_frontend(feature_set)
-    own = {"model": MODELS[feature_set.removeprefix("hf_")]["model"]["base"]} if frontend == "hf" else {}
-    return {**config["features"].get(frontend, {}), **own}
+    """What the features rule passes to the front end: config features.<name>, and for a per-model front end
+    the model's folder (shard.frontends.FrontEnd.params)."""
+    frontend, model = FEATURE_SETS[feature_set]
+    return frontend.params(config["features"], MODELS[model]["model"] if model else None)
 
 
 def features(w, kind="npy"):

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shard.train import HOLD_ENV
 from tests.fixtures import copy_project, results_files, tiny_workflow_config
+from tests.interrupt import interrupt_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_LOCAL = ROOT / "envs" / "slurm_local.sh"
@@ -71,9 +71,9 @@ def test_tiny_config_through_slurm_with_a_cancelled_finetune(slurm, tiny_runs, t
     project = copy_project(tmp_path / "slurm_clone")
     (project / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
     # jobs run on this machine and re-invoke snakemake inside sbatch: the venv comes first on PATH.
-    # HOLD_ENV makes the first attempt of ft_500 wait after its first checkpoint, so it can be cancelled there.
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", HOLD_ENV: "20",
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    # "hold" makes the first attempt of ft_500 wait after its first checkpoint, so it can be cancelled there.
+    env = interrupt_env("hold", 20, {**os.environ, "HF_HUB_OFFLINE": "1",
+                                     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])})
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"), "--directory", str(project),
            "--configfile", str(project / "tiny.yaml"), "--profile", str(project / "profiles" / "slurm"),
            "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",

@@ -22,7 +22,6 @@ import functools
 import logging
 import re
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -32,7 +31,8 @@ from tqdm import tqdm
 
 from . import templates as T
 from .conditions import TASKS
-from .common import ShardError, seed_for, sha1_file, write_json, write_jsonl
+from .common import ShardError, seed_for, write_json, write_jsonl
+from .models.provenance import model_identity
 from .stats import chance, map_chance, mean_average_precision
 
 log = logging.getLogger("shard")
@@ -261,22 +261,6 @@ def _mean(values) -> float:
 
 
 # ---------------------------------------------------------------- IO
-def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> dict:
-    """What identifies the scored model in summaries and table provenance (no timestamps)."""
-    ident = {"backend": model_cfg["backend"], "frontend": model_cfg["frontend"],
-             "base": str(base_dir), "adapter": None if adapter_dir is None else str(adapter_dir)}
-    weights = {"base_sha1": Path(base_dir) / "model.safetensors"}
-    if model_cfg.get("checkpoint"):  # ltu: LTU's released audio branch + LoRA, on top of the base LLaMA
-        ident["checkpoint"] = Path(model_cfg["checkpoint"]).name
-        weights["checkpoint_sha1"] = Path(model_cfg["checkpoint"])
-    if adapter_dir is not None:
-        weights["adapter_sha1"] = Path(adapter_dir) / "adapter_model.safetensors"
-    for key, path in weights.items():
-        if path.is_file() and path.stat().st_size < (1 << 30):  # hash small checkpoints only
-            ident[key] = sha1_file(path)
-    return ident
-
-
 def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary, base_dir, adapter_dir=None,
              model: dict, evaluate: dict, condition: dict, task: str, threads: int) -> None:
     """Rule `evaluate`: one (condition, task) -> `predictions` (jsonl, one record per item) and `summary` (json).
