@@ -233,8 +233,8 @@ def test_identity_and_base_checksums_hash_each_file_once_in_their_order(tmp_path
 
     base, adapter, checkpoint = tmp_path / "base", tmp_path / "ft", tmp_path / "ltu.bin"
     for path, text in [(base / "model.safetensors", "w"), (base / "config.json", "c"), (base / "tokenizer.json", "t"),
-                       (base / "extra.bin", "b"), (base / "notes.txt", "n"), (adapter / "adapter_model.safetensors", "a"),
-                       (checkpoint, "k")]:
+                       (base / "extra.bin", "b"), (base / "notes.txt", "n"),
+                       (adapter / "adapter_model.safetensors", "a"), (checkpoint, "k")]:
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     sha = {p.name: sha1_file(p) for p in (*base.iterdir(), *adapter.iterdir(), checkpoint)}

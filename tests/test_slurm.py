@@ -72,8 +72,8 @@ def test_tiny_config_through_slurm_with_a_cancelled_finetune(slurm, tiny_runs, t
     (project / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
     # jobs run on this machine and re-invoke snakemake inside sbatch: the venv comes first on PATH.
     # "hold" makes the first attempt of ft_500 wait after its first checkpoint, so it can be cancelled there.
-    env = interrupt_env("hold", 20, {**os.environ, "HF_HUB_OFFLINE": "1",
-                                     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])})
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = interrupt_env("hold", 20, {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": path})
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"), "--directory", str(project),
            "--configfile", str(project / "tiny.yaml"), "--profile", str(project / "profiles" / "slurm"),
            "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",

@@ -184,7 +184,8 @@ def _check_model(model: dict, at: str = "") -> None:
         raise ShardError(f"config key '{at}model.checkpoint'{what}; set it to {backend.checkpoint}")
     if not backend.checkpoint and checkpoint:
         readers = "/".join(b.name for b in BACKENDS.values() if b.checkpoint)
-        raise ShardError(f"config key '{at}model.checkpoint' is read by the {readers} backend only; remove it for {name}")
+        raise ShardError(f"config key '{at}model.checkpoint' is read by the {readers} backend only; "
+                         f"remove it for {name}")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
