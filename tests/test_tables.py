@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard.common import ShardError, write_jsonl
-from shard.conditions import study_conditions
+from shard.common import ShardError, read_jsonl, write_jsonl
+from shard.conditions import TASKS, study_conditions
 from shard.stats import mcnemar
 from tests.fixtures import ROOT
 from shard.reporting.figures import tradeoff_figure
@@ -15,7 +15,7 @@ from shard.reporting.forgetting import forgetting_table, pareto_front
 from shard.reporting.labelling import labelling_table
 from shard.reporting.model_comparison import models_table
 from shard.reporting.perception import perception_table
-from shard.reporting.registry import TABLES, build_table
+from shard.reporting.registry import TABLES, Table, build_table
 from shard.reporting.scaling import scaling_table
 from shard.reporting.semantic import semantic_table
 
@@ -277,9 +277,31 @@ def test_every_table_is_one_record():
     assert TABLES["tradeoff"].outputs("r") == {"png": "r/figures/tradeoff.png"}
     for table in TABLES.values():
         assert callable(pkgutil.resolve_name(table.builder)) and (ROOT / table.caption).is_file()
+        assert set(table.tasks) <= set(TASKS)
     # the controls are scored on SHARD only: on the tables that read both tasks, but not on the trade-off plane
     blind_ft = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}["blind_ft_400"]
     assert TABLES["perception"].reads(blind_ft["tasks"]) and not TABLES["scaling"].reads(blind_ft["tasks"])
+
+
+def count_table(*, predictions, conditions, config, csv) -> None:
+    """A table added by a test: the number of items each (model, seed, condition) answered."""
+    rows = [{"model": m, "seed": s, "condition": c, "items": read_jsonl(path).height}
+            for (m, s, c), path in predictions["semantic"].items()]
+    pl.DataFrame(rows).write_csv(csv)
+
+
+def test_a_new_table_is_one_record(preds, tmp_path, monkeypatch):
+    """A record (here defined in this test module, its builder too) is all a new table needs: the rules and
+    all_targets read the registry, and build_table dispatches to the builder."""
+    import shard.reporting.registry as registry
+
+    record = Table("counts", "tests.test_tables:count_table", ("semantic",), ("csv",), "report/semantic.rst",
+                   provenance=False)
+    monkeypatch.setitem(registry.TABLES, record.name, record)
+    assert record.rule == "counts_table" and record.outputs("results") == {"csv": "results/tables/counts.csv"}
+    build_table(table="counts", evaluated=list(preds["semantic"].values()), predictions={"semantic": preds["semantic"]},
+                conditions=CONDITIONS, config=CONFIG, csv=tmp_path / "counts.csv")
+    assert pl.read_csv(tmp_path / "counts.csv")["items"].to_list() == [12] * len(NAMES)
 
 
 def test_a_table_rule_reads_the_files_it_passes_by_key(preds, tmp_path):
