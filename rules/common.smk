@@ -48,15 +48,14 @@ wildcard_constraints:
     condition="|".join(CONDITIONS),
 
 
+def condition_records(names=None):
+    """The study's conditions (`names`, default all) as records, what rules pass as params, in table order."""
+    return [CONDITIONS[n].as_dict() for n in (names or CONDITIONS)]
+
+
 def scored_on(task):
     """Names of the conditions scored on `task` (the controls are scored on semantic only), in table order."""
-    return [c.name for c in with_task(list(CONDITIONS.values()), task)]
-
-
-def condition_records(names=None):
-    """Every model's conditions (as dicts with their model, for params), model by model, each in table order:
-    the order of the file lists that tables.smk builds."""
-    return [{**CONDITIONS[n].as_dict(), "model": m} for m in MODELS for n in (names or CONDITIONS)]
+    return [c["name"] for c in with_task(condition_records(), task)]
 
 
 def dataset_config():
@@ -114,14 +113,14 @@ def launcher(processes):
 
 
 def all_targets():
+    from shard.reporting.registry import TABLES
+
     return [
         f"{R}/shard/card.md",
         f"{R}/prompts/leakage_audit.json",
         *[f"{R}/eval/{m}/seed{s}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
-        *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
-        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception", "forgetting", "models") for ext in ("csv", "md")],
+        *[path for table in TABLES.values() for fmt, path in table.outputs(R).items() if fmt in table.formats],
         *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
-        f"{R}/figures/tradeoff.png",
         f"{R}/shard/browser",  # audit the items by ear, with every condition's answers
         f"{R}/export/hf",  # SHARD in the Hugging Face datasets layout
     ]
