@@ -1,18 +1,24 @@
 """Corpus adapters: each format through its generated fixture, adapter-level rejects, synth."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 import soundfile as sf
+import yaml
 
 from shard.common import ShardError
-from shard.corpora import REJECT_SCHEMA, SEGMENT_SCHEMA, curated_map_name, label_maps, load_segments
-from shard.corpora import sfx, synth, tables
-from tests.fixtures import (make_audioset, make_audioset_strong, make_esc50, make_fsd50k, make_manifest,
+from shard.config import schema, validate_config
+from shard.corpora import (CORPUS_KINDS, REJECT_SCHEMA, SEGMENT_SCHEMA, CorpusKind, corpus_kind, curated_map_name,
+                           imported, label_maps, load_segments, register)
+from shard.corpora import on_disk, sfx, synth
+from shard.corpora.kinds import corpus_files
+from tests.fixtures import (ROOT, build, make_audioset, make_audioset_strong, make_esc50, make_fsd50k, make_manifest,
                             make_opensfx_cat, synth_corpus, tone, write_audio)
 
 
@@ -22,7 +28,7 @@ def corpus(kind, **keys):
 
 
 def load(kind, root, tmp_path, **cfg):
-    seg, rej = load_segments(corpus(kind, root=str(root), **cfg), {}, 0, tmp_path / "work")
+    seg, rej = load_segments(corpus(kind, root=str(root), **cfg), 0, tmp_path / "work")
     assert dict(seg.schema) == SEGMENT_SCHEMA and dict(rej.schema) == REJECT_SCHEMA
     return seg, rej
 
@@ -168,9 +174,9 @@ def test_table_errors_name_the_file(tmp_path):
     with pytest.raises(ShardError, match="esc50.csv"):
         load("esc50", tmp_path / "empty", tmp_path)
     with pytest.raises(ShardError, match="corpus.root"):
-        load_segments(corpus("manifest", root=str(tmp_path / "nope")), {}, 0, tmp_path)
+        load_segments(corpus("manifest", root=str(tmp_path / "nope")), 0, tmp_path)
     with pytest.raises(ShardError, match="corpus.kind"):
-        load_segments(corpus("nope"), {}, 0, tmp_path)
+        load_segments(corpus("nope"), 0, tmp_path)
 
 
 # ---------------------------------------------------------------- sfx
@@ -180,7 +186,7 @@ def test_sfx_reads_a_cat_bank_with_titles_and_licences(tmp_path):
         ('"Helicopter". By Y. License: Creative Commons Attribution-ShareAlike 3.0 Unported.', tone(1.5, 90)),
         ('"Toyland: Toy factory (1)". By Z. License: Creative Commons Attribution 3.0.', tone(1.0, 600)),
     ])
-    seg, rej = load_segments(corpus("sfx", root=str(cat.parent), files={"cat": "opensfx.cat"}), {}, 0,
+    seg, rej = load_segments(corpus("sfx", root=str(cat.parent), files={"cat": "opensfx.cat"}), 0,
                              tmp_path / "work")
     assert seg["labels"].to_list() == [["Cow"], ["Helicopter"]]
     assert seg["licence"].str.slice(0, 12).to_list() == ["CC0-1.0 (Ope", "CC-BY-SA-3.0"]
@@ -191,12 +197,12 @@ def test_sfx_reads_a_cat_bank_with_titles_and_licences(tmp_path):
 
 def test_sfx_missing_package_gives_install_hint(tmp_path):
     with pytest.raises(ShardError, match="apt-get install openttd-opensfx"):
-        load_segments(corpus("sfx", files={"cat": str(tmp_path / "no.cat")}), {}, 0, tmp_path)
+        load_segments(corpus("sfx", files={"cat": str(tmp_path / "no.cat")}), 0, tmp_path)
 
 
 @pytest.mark.skipif(not sfx.DEFAULT_CAT.is_file(), reason="openttd-opensfx not installed")
 def test_sfx_installed_bank(tmp_path):
-    seg, rej = load_segments(corpus("sfx"), {}, 0, tmp_path)
+    seg, rej = load_segments(corpus("sfx"), 0, tmp_path)
     assert seg.height + rej.height == 73 and seg.height >= 40
     assert seg["licence"].str.contains("CC").all()
     assert {"Cow", "Sheep", "Helicopter", "Train", "Applause"} <= set(seg["labels"].list.first())
@@ -209,12 +215,12 @@ def _digests(folder):
 
 def test_synth_is_deterministic_and_strongly_labelled(tmp_path):
     corpus = synth_corpus(("Dog", "Guitar", "Speech"), scenes=1, events=3, seconds=3.0)
-    seg1, rej = load_segments(corpus, {}, 7, tmp_path / "a")
-    seg2, _ = load_segments(corpus, {}, 7, tmp_path / "b")
+    seg1, rej = load_segments(corpus, 7, tmp_path / "a")
+    seg2, _ = load_segments(corpus, 7, tmp_path / "b")
     assert rej.height == 0 and seg1.height == 9
     assert _digests(tmp_path / "a" / "audio") == _digests(tmp_path / "b" / "audio")
     assert (tmp_path / "a" / "strong_labels.tsv").read_bytes() == (tmp_path / "b" / "strong_labels.tsv").read_bytes()
-    load_segments(corpus, {}, 8, tmp_path / "c")
+    load_segments(corpus, 8, tmp_path / "c")
     assert _digests(tmp_path / "a" / "audio") != _digests(tmp_path / "c" / "audio")
     # events lie inside their scene, do not overlap, and are loud against the background
     for (rid,), g in seg1.sort("onset").group_by("recording_id"):
@@ -227,16 +233,16 @@ def test_synth_is_deterministic_and_strongly_labelled(tmp_path):
 
 
 def test_synth_reads_back_through_the_strong_label_path(tmp_path):
-    seg, _ = load_segments(synth_corpus(("Cat", "Siren"), 1, 2, 2.0), {}, 0, tmp_path)
+    seg, _ = load_segments(synth_corpus(("Cat", "Siren"), 1, 2, 2.0), 0, tmp_path)
     strong, _ = load_segments(corpus("audioset_strong", root=str(tmp_path), files={"strong": "strong_labels.tsv"}),
-                              {}, 0, tmp_path / "x")
+                              0, tmp_path / "x")
     assert seg.drop("source", "licence").equals(strong.drop("source", "licence"))
     header = (tmp_path / "strong_labels.tsv").read_text().splitlines()[0]
     assert header == "segment_id\tstart_time_seconds\tend_time_seconds\tlabel"
 
 
 def test_synth_full_default_class_list(tmp_path):
-    seg, rej = load_segments(synth_corpus(None, scenes=1, events=1, seconds=1.5), {}, 0, tmp_path)
+    seg, rej = load_segments(synth_corpus(None, scenes=1, events=1, seconds=1.5), 0, tmp_path)
     labels = set(seg["labels"].list.first())
     assert len(labels) >= 24 and rej.height == 0
     assert ((seg["offset"] - seg["onset"]) >= 0.3).all()  # clears clips.min_seconds
@@ -247,9 +253,9 @@ def test_synth_full_default_class_list(tmp_path):
 
 def test_synth_rejects_unknown_classes_and_cramped_scenes(tmp_path):
     with pytest.raises(ShardError, match="corpus.synth.classes"):
-        load_segments(synth_corpus(("Dog", "Unicorn")), {}, 0, tmp_path)
+        load_segments(synth_corpus(("Dog", "Unicorn")), 0, tmp_path)
     with pytest.raises(ShardError, match="scene_seconds"):
-        load_segments(synth_corpus(("Dog",), 1, 10, 2.0), {}, 0, tmp_path)
+        load_segments(synth_corpus(("Dog",), 1, 10, 2.0), 0, tmp_path)
 
 
 def test_curated_map_by_kind():
@@ -262,7 +268,7 @@ def test_curated_map_by_kind():
     sfx_labels = {v for v in sfx.TITLE_LABELS.values() if v}
     assert set(label_maps.resolve("builtin", sfx_labels)) == sfx_labels  # every sfx label too
     assert label_maps.resolve("esc50", ["Crying baby"])["Crying baby"]["label"] == "crying_baby"
-    assert tables.display_label("crying_baby") == "Crying baby"
+    assert on_disk.display_label("crying_baby") == "Crying baby"
 
 
 def test_speech_without_espeak_falls_back_to_formant_babble(monkeypatch):
@@ -272,3 +278,67 @@ def test_speech_without_espeak_falls_back_to_formant_babble(monkeypatch):
     assert np.array_equal(a, b) and 0.3 * synth.SR < len(a) < 3 * synth.SR
     spectrum = np.abs(np.fft.rfft(a))
     assert spectrum[: len(spectrum) // 4].sum() > spectrum[len(spectrum) // 4:].sum()  # voiced: energy below 2 kHz
+
+
+# ---------------------------------------------------------------- the corpus kinds: one record each
+def test_every_kind_record_points_at_real_code_and_maps():
+    assert schema()["properties"]["corpus"]["properties"]["kind"]["enum"] == list(CORPUS_KINDS)
+    for kind in CORPUS_KINDS.values():
+        assert callable(imported(kind.adapter)) and (kind.check is None or callable(imported(kind.check)))
+        assert kind.curated_map is None or kind.curated_map in label_maps.NAMES
+        assert kind.generated or kind.needs_root  # the audio is either written here or found under corpus.root
+    assert [k for k, v in CORPUS_KINDS.items() if not v.needs_root] == ["synth", "sfx"]
+    with pytest.raises(ShardError, match="corpus.kind.*unknown corpus 'nope'"):
+        corpus_kind(corpus("nope"))
+
+
+def read_sound_list(corpus_cfg: dict, seed: int, files_dir: Path):
+    """The adapter of a made-up format: a CSV of `file,sound` rows, one labelled recording per file."""
+    root, files, kind = on_disk.corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
+    listing = on_disk.table_file(root, files["list"], "list")
+    table = on_disk.read_table(listing, ["file", "sound"], "CSV columns file,sound")
+    rows = [{"recording_id": Path(r["file"]).stem, "path": r["file"], "raw_labels": [r["sound"]], "onset": None,
+             "offset": None, "key": r["file"]} for r in table.iter_rows(named=True)]
+    return on_disk.finish(rows, root, on_disk.label_resolver(corpus_cfg), kind.name, kind.licence)
+
+
+# a new corpus kind: this record (and its adapter above) is all it takes
+SOUND_LIST = CorpusKind("sound_list", adapter=f"{__name__}:read_sound_list", licence="CC0-1.0 (test sounds)",
+                        files={"list": "sounds.csv"})
+
+
+@pytest.fixture
+def sound_list():
+    """SOUND_LIST registered for one test."""
+    register(SOUND_LIST)
+    yield SOUND_LIST
+    del CORPUS_KINDS[SOUND_LIST.name]
+
+
+def test_a_new_corpus_kind_is_one_record(tmp_path, sound_list):
+    root = tmp_path / "sounds"
+    lines = ["file,sound"]
+    for i, label in enumerate(("Dog", "Cat")):
+        for j in range(3):
+            write_audio(root / f"{label.lower()}_{j}.wav", 1.0, freq=300 + 150 * i + 20 * j)
+            lines.append(f"{label.lower()}_{j}.wav,{label}")
+    (root / "sounds.csv").write_text("\n".join(lines) + "\n")
+    config = copy.deepcopy(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    config["corpus"] = {"kind": "sound_list"}
+    with pytest.raises(ShardError, match="'corpus.root' is required for corpus.kind=sound_list"):
+        validate_config(copy.deepcopy(config))  # the record needs a root
+    config["corpus"]["root"] = str(root)
+    corpus_cfg = validate_config(config)["corpus"]
+    clips, audio, rejects = build(tmp_path / "results", corpus_cfg)  # the corpus and clips stages
+    assert clips.height == 6 and audio.shape == (6, 16000) and rejects.height == 0
+    assert set(clips["label"]) == {"Dog", "Cat"} and set(clips["split"]) == {"train", "test"}
+    assert set(clips["source"]) == {"sound_list"} and set(clips["licence"]) == {"CC0-1.0 (test sounds)"}
+    assert not any(p.startswith("/") for p in clips["path"])  # relative to corpus.root, as for every kind
+    assert curated_map_name(corpus_cfg, {"curated_map": "auto"}) is None  # no curated map: WordNet's own senses
+    # its default file name is the record's, and corpus.files renames it
+    (root / "sounds.csv").rename(root / "mine.csv")
+    with pytest.raises(ShardError, match="corpus.files.list"):
+        load_segments(corpus_cfg, 0, tmp_path / "work")
+    segments, _ = load_segments({**corpus_cfg, "files": {"list": "mine.csv"}}, 0, tmp_path / "work")
+    assert segments.height == 6
+

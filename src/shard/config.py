@@ -15,9 +15,8 @@ import jsonschema
 import yaml
 
 from .common import ShardError
+from .corpora.kinds import CORPUS_KINDS, imported
 from .models.backends import BACKENDS
-
-NEEDS_ROOT = {"audioset", "audioset_strong", "esc50", "fsd50k", "manifest"}
 
 
 SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
@@ -28,7 +27,7 @@ SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
 # (a corpus kind, a front end, a relation, a backend) is a valid config value with no edit here.
 REGISTRIES = {
     "backends": "shard.models.backends:BACKENDS",
-    "corpora": "shard.corpora:ADAPTERS",
+    "corpora": "shard.corpora.kinds:CORPUS_KINDS",
     "frontends": "shard.frontends:FRONTENDS",
     "relations": "shard.wordnet:RELATIONS",
 }
@@ -101,7 +100,8 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
     _check_models(cfg)
     corpus = cfg["corpus"]
-    if corpus["kind"] in NEEDS_ROOT:
+    kind = CORPUS_KINDS[corpus["kind"]]  # the schema's enum holds the registered kinds only
+    if kind.needs_root:
         root = corpus.get("root")
         if not root:
             raise ShardError(f"config key 'corpus.root' is required for corpus.kind={corpus['kind']}: "
@@ -109,10 +109,8 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
         if not Path(root).is_dir():
             raise ShardError(f"config key 'corpus.root': directory '{root}' does not exist; "
                              "point it at the corpus directory")
-    if corpus["kind"] == "synth":
-        from .corpora.synth import class_list
-
-        class_list(corpus["synth"].get("classes"))  # raises naming corpus.synth.classes
+    if kind.check:
+        imported(kind.check)(corpus)  # raises naming the key, e.g. corpus.synth.classes
     for name, sections in study_models(cfg).items():
         # name the key where the value was set: the model's own override, or the config's section
         over = (cfg["models"] or {}).get(name) or {}

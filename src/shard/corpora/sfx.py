@@ -16,9 +16,17 @@ import struct
 from pathlib import Path
 
 from ..common import ShardError, atomic_path
-from . import LICENCES, SPDX, tables
+from . import on_disk
+from .kinds import CORPUS_KINDS, corpus_files, corpus_kind
 
-DEFAULT_CAT = Path("/usr/share/games/openttd/baseset/opensfx/opensfx.cat")
+DEFAULT_CAT = Path(CORPUS_KINDS["sfx"].files["cat"])
+# SPDX ids of the licence texts the bank's titles name
+SPDX = {
+    "Creative Commons Zero 1.0": "CC0-1.0",
+    "Creative Commons Attribution 3.0 Unported": "CC-BY-3.0",
+    "Creative Commons Attribution 3.0": "CC-BY-3.0",
+    "Creative Commons Attribution-ShareAlike 3.0 Unported": "CC-BY-SA-3.0",
+}
 
 # Title (first quoted string) -> readable label; None: no label a listener would agree on.
 TITLE_LABELS = {
@@ -70,14 +78,14 @@ def read_cat(path: Path) -> list[tuple[str, bytes]]:
     return sounds
 
 
-def _licence(description: str) -> str:
+def _licence(description: str, default: str) -> str:
     m = _LICENCE.search(description)
-    text = m.group(1).strip() if m else LICENCES["sfx"]
+    text = m.group(1).strip() if m else default
     return f"{SPDX.get(text, text)} (OpenSFX; {description})"
 
 
-def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
-    files = tables.files(corpus_cfg, {"cat": str(DEFAULT_CAT)})
+def load_segments(corpus_cfg: dict, seed: int, workdir: Path):
+    files, licence = corpus_files(corpus_cfg), corpus_kind(corpus_cfg).licence
     root = Path(corpus_cfg["root"] or DEFAULT_CAT.parent)
     cat = root / files["cat"]
     if not cat.is_file():
@@ -96,10 +104,10 @@ def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
         m = _TITLE.match(description)
         title = m.group(1) if m else description
         rows.append({"recording_id": rid, "path": path, "raw_labels": [title], "onset": None, "offset": None,
-                     "key": rid, "source": "openttd-opensfx", "licence": _licence(description)})
+                     "key": rid, "source": "openttd-opensfx", "licence": _licence(description, licence)})
 
     def resolve(title: str) -> str | None:
         if title in label_map:
             return label_map[title]
         return TITLE_LABELS.get(title)
-    return tables.finish(rows, workdir, resolve, "openttd-opensfx", LICENCES["sfx"])
+    return on_disk.finish(rows, workdir, resolve, "openttd-opensfx", licence)

@@ -8,7 +8,7 @@ rhythm, noise band).
 
 `render_corpus` writes `scenes_per_class` scenes per class (16 kHz int16 wav, `events_per_scene`
 events of that class on low background noise) plus `strong_labels.tsv` in the AudioSet-strong
-format; `load_segments` then reads them back through `tables.read_strong`, the code path of real
+format; `load_segments` then reads them back through `on_disk.read_strong`, the code path of real
 strongly-labelled data. Same seed -> byte-identical files. Speech uses espeak-ng when it is on
 PATH (deterministic for a given espeak-ng version) and a formant babble otherwise.
 """
@@ -29,7 +29,8 @@ import soundfile as sf
 from scipy import signal
 
 from ..common import ShardError, rng, write_text
-from . import LICENCES, tables
+from . import on_disk
+from .kinds import corpus_kind
 
 log = logging.getLogger("shard")
 SR = 16000
@@ -583,8 +584,13 @@ def render_corpus(workdir: Path, seed: int, synth_cfg: dict) -> Path:
     return workdir / "strong_labels.tsv"
 
 
-def load_segments(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
-    workdir = Path(workdir)
+def check_config(corpus_cfg: dict) -> None:
+    """Before any job runs: every class of corpus.synth.classes exists."""
+    class_list(corpus_cfg["synth"].get("classes"))
+
+
+def load_segments(corpus_cfg: dict, seed: int, workdir: Path):
+    workdir, kind = Path(workdir), corpus_kind(corpus_cfg)
     tsv = render_corpus(workdir, seed, corpus_cfg["synth"])
-    resolve = tables.label_resolver(corpus_cfg)
-    return tables.read_strong(workdir.resolve(), tsv, workdir.resolve() / "audio", resolve, "synth", LICENCES["synth"])
+    resolve = on_disk.label_resolver(corpus_cfg)
+    return on_disk.read_strong(workdir.resolve(), tsv, workdir.resolve() / "audio", resolve, kind.name, kind.licence)

@@ -1,4 +1,4 @@
-"""Table-driven corpora: AudioSet (weak and strong), ESC-50, FSD50K and a plain manifest.
+"""Corpora on disk, read from their label tables: AudioSet (weak and strong), ESC-50, FSD50K and a plain manifest.
 
 Each adapter is a small function that turns its table into candidate rows; `finish` is the one
 reader path they share: it resolves paths, checks them, and splits the rows into segments and
@@ -20,23 +20,14 @@ import polars as pl
 from ..audio import AUDIO_EXTENSIONS
 from .. import common
 from ..common import ShardError
-from . import LICENCES, rejects_frame, segments_frame
+from . import rejects_frame, segments_frame
+from .kinds import corpus_files, corpus_kind
 
 # ---------------------------------------------------------------- shared helpers
 def display_label(label: str) -> str:
     """'crying_baby' -> 'Crying baby'; readable labels start upper-case and use spaces."""
     text = common.readable(label).strip()
     return text[:1].upper() + text[1:]
-
-
-def files(corpus_cfg: dict, defaults: dict[str, str]) -> dict[str, str]:
-    """Adapter file names: the defaults, overridden by corpus.files (unknown keys are errors)."""
-    given = corpus_cfg["files"]
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ShardError(f"config key 'corpus.files.{unknown[0]}' is not used by corpus '{corpus_cfg['kind']}'; "
-                         f"its keys are {sorted(defaults)}")
-    return {**defaults, **given}
 
 
 def corpus_root(corpus_cfg: dict) -> Path:
@@ -221,25 +212,21 @@ def read_strong(root: Path, tsv: Path, audio_dir: Path, resolve: Callable[[str],
     return segments, rejects
 
 
-def audioset_strong(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
-    root = corpus_root(corpus_cfg)
-    f = files(corpus_cfg, {"strong": "audioset_train_strong.tsv", "labels": "class_labels_indices.csv",
-                           "audio": "audio"})
+def audioset_strong(corpus_cfg: dict, seed: int, workdir: Path):
+    root, f, kind = corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
     # The class table is optional here: strong labels may be names; MIDs then need it (or label_map).
     names = class_names(root / f["labels"]) if (root / f["labels"]).is_file() else {}
     return read_strong(root, table_file(root, f["strong"], "strong"), root / f["audio"],
-                       label_resolver(corpus_cfg, names), "audioset_strong", LICENCES["audioset_strong"])
+                       label_resolver(corpus_cfg, names), kind.name, kind.licence)
 
 
 # ---------------------------------------------------------------- AudioSet (weak, segments CSV)
-def audioset(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+def audioset(corpus_cfg: dict, seed: int, workdir: Path):
     """Segments CSV (YTID, start_seconds, end_seconds, positive_labels) + local 10-s files named by YTID.
 
     The local file is the 10-second segment itself, so the whole file is the event (onset/offset null).
     """
-    root = corpus_root(corpus_cfg)
-    f = files(corpus_cfg, {"segments": "balanced_train_segments.csv", "labels": "class_labels_indices.csv",
-                           "audio": "audio"})
+    root, f, kind = corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
     names = class_names(table_file(root, f["labels"], "labels"))
     seg_path, audio_dir = table_file(root, f["segments"], "segments"), root / f["audio"]
     index, rows = audio_index(audio_dir), []
@@ -254,18 +241,17 @@ def audioset(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
             rows.append({"recording_id": ytid, "path": _by_id(index, audio_dir, ytid),
                          "raw_labels": [m for m in rec[3].split(",") if m.strip()],
                          "onset": None, "offset": None, "key": ytid})
-    return finish(rows, root, label_resolver(corpus_cfg, names, closed=True), "audioset", LICENCES["audioset"])
+    return finish(rows, root, label_resolver(corpus_cfg, names, closed=True), kind.name, kind.licence)
 
 
 # ---------------------------------------------------------------- ESC-50
-def esc50(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+def esc50(corpus_cfg: dict, seed: int, workdir: Path):
     """meta/esc50.csv (filename, fold, target, category, esc10, src_file, take) + audio/.
 
     Takes cut from one freesound source share its `src_file`: that is the recording, so they stay
     on one side of the train/test split.
     """
-    root = corpus_root(corpus_cfg)
-    f = files(corpus_cfg, {"meta": "meta/esc50.csv", "audio": "audio"})
+    root, f, kind = corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
     meta_path = table_file(root, f["meta"], "meta")
     meta = read_table(meta_path, ["filename", "category"],
                       "ESC-50 CSV columns filename,fold,target,category,esc10,src_file,take")
@@ -275,19 +261,16 @@ def esc50(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
              "raw_labels": [rec["category"] or ""], "onset": None, "offset": None, "key": rec["filename"],
              "where": _where(meta_path, root, i)}
             for i, rec in enumerate(meta.iter_rows(named=True))]
-    return finish(rows, root, label_resolver(corpus_cfg), "esc50", LICENCES["esc50"])
+    return finish(rows, root, label_resolver(corpus_cfg), kind.name, kind.licence)
 
 
 # ---------------------------------------------------------------- FSD50K
-def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+def fsd50k(corpus_cfg: dict, seed: int, workdir: Path):
     """ground_truth/{dev,eval}.csv (fname, labels "A,B", mids, ...) + {dev,eval}_audio/; multi-label.
 
     With ground_truth/vocabulary.csv (index, label, mid; no header) labels outside it are unknown.
     """
-    root = corpus_root(corpus_cfg)
-    f = files(corpus_cfg, {"dev": "ground_truth/dev.csv", "eval": "ground_truth/eval.csv",
-                           "dev_audio": "dev_audio", "eval_audio": "eval_audio",
-                           "vocabulary": "ground_truth/vocabulary.csv"})
+    root, f, kind = corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
     vocab_path = root / f["vocabulary"]
     vocab = None
     if vocab_path.is_file():
@@ -318,16 +301,16 @@ def fsd50k(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
     if not rows:
         raise ShardError(f"FSD50K: neither '{root / f['dev']}' nor '{root / f['eval']}' exists (or both are empty); "
                          "set config keys corpus.files.dev / corpus.files.eval")
-    return finish(rows, root, resolve, "fsd50k", LICENCES["fsd50k"])
+    return finish(rows, root, resolve, kind.name, kind.licence)
 
 
 # ---------------------------------------------------------------- manifest
-def manifest(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
+def manifest(corpus_cfg: dict, seed: int, workdir: Path):
     """CSV or Parquet: path, label or labels (';'-separated), optional start, end, recording_id,
     source, licence. Paths are relative to corpus.root (absolute paths must still lie under it)."""
-    root = corpus_root(corpus_cfg)
-    default = "manifest.parquet" if (root / "manifest.parquet").is_file() else "manifest.csv"
-    f = files(corpus_cfg, {"manifest": default})
+    root, f, kind = corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
+    if "manifest" not in corpus_cfg["files"] and (root / "manifest.parquet").is_file():
+        f["manifest"] = "manifest.parquet"  # a Parquet manifest wins over the default CSV
     path = table_file(root, f["manifest"], "manifest")
     layout = "columns path, label (or labels, ';'-separated), optional start, end, recording_id, source, licence"
     table = read_table(path, [], layout)
@@ -342,4 +325,4 @@ def manifest(corpus_cfg: dict, clips_cfg: dict, seed: int, workdir: Path):
         rows.append({"recording_id": rid, "path": rec["path"], "raw_labels": raw_labels, "onset": rec.get("start"),
                      "offset": rec.get("end"), "key": (rec["path"], rec.get("start"), rec.get("end")),
                      "source": rec.get("source"), "licence": rec.get("licence"), "where": _where(path, root, i)})
-    return finish(rows, root, label_resolver(corpus_cfg), "manifest", LICENCES["manifest"])
+    return finish(rows, root, label_resolver(corpus_cfg), kind.name, kind.licence)
