@@ -1,4 +1,5 @@
-# Clips + relations -> SHARD items (test; clip-disjoint train pool), the word facts, and the dataset card.
+# Clips + relations -> SHARD items (test; clip-disjoint train pool), the word facts, the surface-cue audit of
+# the test items (tables/artifacts: can their text alone answer them?) and the dataset card.
 
 
 rule shard_items:
@@ -24,7 +25,28 @@ rule shard_items:
         "scripts/shard_items.py"
 
 
-# the card shows the surface-cue table (rules/tables.smk) as it is: a leaf, so evaluation settings
+# the items' audit: text-only baselines that must sit at chance (written under tables/, where the README quotes it)
+rule artifacts_table:
+    input:
+        test=rules.shard_items.output.test,
+        wordnet_source=rules.wordnet.output.source,
+    output:
+        csv=report(f"{R}/tables/artifacts.csv", caption="../report/artifacts.rst", category="Dataset"),
+        md=f"{R}/tables/artifacts.md",
+        provenance=report(f"{R}/tables/artifacts.provenance.json", category="Provenance"),
+    params:
+        config=config,
+    log:
+        f"{R}/logs/artifacts_table.log",
+    benchmark:
+        f"{R}/benchmarks/artifacts_table.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/artifacts_table.py"
+
+
+# the card shows the surface-cue table (rule artifacts_table) as it is: a leaf, so evaluation settings
 # that change that table never rebuild the items
 rule shard_card:
     input:

@@ -1,5 +1,6 @@
 # Per-item predictions of every condition -> result tables (csv/md/tex + provenance) and figures, one rule per
-# record of shard.reporting.registry.TABLES; the test items alone -> the surface-cue baselines (tables/artifacts).
+# record of shard.reporting.registry.TABLES. (The surface-cue baselines, tables/artifacts, audit the items:
+# rules/shard.smk.)
 from shard.reporting.registry import TABLES
 
 
@@ -45,23 +46,3 @@ for table in TABLES.values():
             CONDA_ENV
         script:
             "scripts/table.py"
-
-
-rule artifacts_table:
-    input:
-        test=rules.shard_items.output.test,
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/artifacts.csv", caption="../report/artifacts.rst", category="Dataset"),
-        md=f"{R}/tables/artifacts.md",
-        provenance=report(f"{R}/tables/artifacts.provenance.json", category="Provenance"),
-    params:
-        config=config,
-    log:
-        f"{R}/logs/artifacts_table.log",
-    benchmark:
-        f"{R}/benchmarks/artifacts_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/artifacts_table.py"
