@@ -214,9 +214,11 @@ def synth_corpus(classes=("Dog", "Siren", "Piano"), scenes: int = 2, events: int
                       "classes": list(classes) if classes is not None else None}}
 
 
-def build(results: Path, corpus: dict, seed: int = 0, **clips_overrides) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
+def build(results: Path, corpus: dict, seed: int = 0, min_test_clips: int = 0,
+          **clips_overrides) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
     """Run the corpus and clips stages into `results` (paths as the workflow lays them out); return the clips
-    stage's three outputs."""
+    stage's three outputs. Unlike the workflow, no test clip is needed (one recording per label is enough for
+    clips and features)."""
     from shard.clips import build_clips
     from shard.corpora import build_corpus
     results = Path(results)
@@ -225,7 +227,8 @@ def build(results: Path, corpus: dict, seed: int = 0, **clips_overrides) -> tupl
                  files=corpus_dir / "files", corpus=corpus, seed=seed)
     build_clips(segments=corpus_dir / "segments.parquet", corpus_rejects=corpus_dir / "rejects.parquet",
                 files=corpus_dir / "files", clips_parquet=out / "clips.parquet", audio=out / "audio.npy",
-                rejects=out / "rejects.parquet", corpus=corpus, clips=clips_config(**clips_overrides), seed=seed)
+                rejects=out / "rejects.parquet", corpus=corpus, clips=clips_config(**clips_overrides), seed=seed,
+                min_test_clips=min_test_clips)
     return pl.read_parquet(out / "clips.parquet"), np.load(out / "audio.npy"), pl.read_parquet(out / "rejects.parquet")
 
 

@@ -156,3 +156,25 @@ def test_table_rows_chance_and_bytes(tmp_path, monkeypatch):
     assert "Surface-cue baselines" in md and "| Longest word" in md and "Chance in CI" in md
     prov = json.loads(first["artifacts.provenance.json"])
     assert prov["inputs"] == {"test.parquet": prov["inputs"]["test.parquet"]} and prov["wordnet"]["checksum"] == "abc123"
+
+
+def test_too_few_test_clips_for_the_folds_is_a_row_of_na_with_its_reason(tmp_path, monkeypatch):
+    """A tiny corpus (here 2 test clips) cannot be cross-validated in FOLDS folds by clip: the logistic row says
+    n/a and why, every other baseline is still scored."""
+    df = pl.concat([_mc(answer_first=True, n=4), items([("c0", "yesno", "international", "yes"),
+                                                        ("c1", "yesno", "xzq", "no")])])
+    with pytest.raises(ValueError, match=f"too few test clips for {A.FOLDS} folds \\(2 test clips"):
+        A.logistic_baseline("mc4", df.filter(pl.col("format") == "mc4"), [], 0)
+    out = _table(tmp_path / "a", df, monkeypatch)
+    numeric = pl.read_csv(tmp_path / "a" / "out" / "artifacts.csv")
+    logistic = numeric.filter(pl.col("baseline") == "logistic")
+    assert logistic["format"].to_list() == ["yesno", "mc4"] and logistic["overall_n"].to_list() == [2, 4]
+    assert logistic["overall_acc"].is_nan().all() and logistic["chance_in_ci"].is_null().all()
+    assert logistic["not_scored"].str.starts_with(f"too few test clips for {A.FOLDS} folds (2 test clips").all()
+    assert numeric.filter(pl.col("baseline") != "logistic")["not_scored"].is_null().all()
+    assert numeric.filter(pl.col("baseline") == "longest", pl.col("format") == "mc4")["overall_acc"].to_list() == [1.0]
+    md = out["artifacts.md"].decode()
+    row = next(line for line in md.splitlines() if line.startswith("| Logistic") and "| mc4" in line)
+    assert [cell.strip() for cell in row.strip("|").split("|")][2:] == ["n/a", "n/a", "n/a", "4", "25.0", "n/a"]
+    assert f"(5-fold CV by clip), mc4: n/a, too few test clips for {A.FOLDS} folds (2 test clips" in md
+    assert "clips.test_fraction" in md

@@ -134,6 +134,16 @@ def test_no_usable_clip_names_corpus_and_reason(tmp_path):
     assert pl.read_parquet(tmp_path / "results" / "clips" / "rejects.parquet").height == 3
 
 
+def test_no_test_clip_stops_the_workflow_naming_counts_and_fix(tmp_path):
+    """One recording per label: every clip is on the train side, and no item nor evaluation can be made."""
+    root = make_manifest(tmp_path / "c", labels=("Dog", "Cat"), per_label=1)
+    with pytest.raises(ShardError, match=r"corpus 'manifest': 0 test clips of 2 \(recordings per label: Cat: 1, "
+                                         r"Dog: 1\); .* 2 recordings or more: add recordings"):
+        build(tmp_path / "results", manifest_corpus(root), min_test_clips=1)  # as the workflow builds them
+    clips, _, _ = build(tmp_path / "results", manifest_corpus(root))  # enough for clips and features
+    assert set(clips["split"]) == {"train"}
+
+
 def test_rejects_written_empty_with_schema(tmp_path):
     root = make_manifest(tmp_path / "c", labels=("A",), per_label=2)
     build(tmp_path / "r", manifest_corpus(root))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +20,9 @@ from shard.corpora import (CORPUS_KINDS, REJECT_SCHEMA, SEGMENT_SCHEMA, CorpusKi
                            imported, label_maps, load_segments, register)
 from shard.corpora import on_disk, sfx, synth
 from shard.corpora.kinds import corpus_files
-from tests.fixtures import (ROOT, build, make_audioset, make_audioset_strong, make_esc50, make_fsd50k, make_manifest,
-                            make_opensfx_cat, synth_corpus, tone, write_audio)
+from tests.fixtures import (ROOT, build, copy_project, make_audioset, make_audioset_strong, make_esc50, make_fsd50k,
+                            make_manifest, make_opensfx_cat, snakemake, synth_corpus, tiny_workflow_config, tone,
+                            write_audio, write_bad)
 
 
 def corpus(kind, **keys):
@@ -292,6 +295,14 @@ def test_every_kind_record_points_at_real_code_and_maps():
         corpus_kind(corpus("nope"))
 
 
+def test_the_kind_registry_is_light():
+    """The Snakefile reads it to check the config: no adapter (nor what adapters import) is imported with it."""
+    code = ("import sys; from shard.config import registry_names; registry_names('corpora'); "
+            "print(sorted(m for m in sys.modules if m.startswith('shard.corpora.') or m in ('librosa', 'scipy', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "['shard.corpora.kinds']"
+
+
 def read_sound_list(corpus_cfg: dict, seed: int, files_dir: Path):
     """The adapter of a made-up format: a CSV of `file,sound` rows, one labelled recording per file."""
     root, files, kind = on_disk.corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
@@ -342,3 +353,47 @@ def test_a_new_corpus_kind_is_one_record(tmp_path, sound_list):
     segments, _ = load_segments({**corpus_cfg, "files": {"list": "mine.csv"}}, 0, tmp_path / "work")
     assert segments.height == 6
 
+
+# ---------------------------------------------------------------- a tiny corpus, end to end
+def tiny_manifest_project(project: Path, per_label: int) -> Path:
+    """The project with tiny.yaml on a 2-label manifest corpus of `per_label` recordings per label (plus a
+    missing and a corrupt file), the smallest models and one training scale."""
+    corpus = make_manifest(project.parent / f"corpus_{per_label}", labels=("Dog", "Cat"), per_label=per_label,
+                           extra_rows=[{"path": "audio/gone.wav", "label": "Dog", "start": None, "end": None},
+                                       {"path": "audio/broken.wav", "label": "Cat", "start": None, "end": None}])
+    write_bad(corpus / "audio" / "broken.wav", "corrupt")
+    cfg = tiny_workflow_config()
+    cfg["corpus"].update(kind="manifest", root=str(corpus))
+    cfg["pretrain"].update(projector_epochs=0, epochs=1)
+    cfg["prompts"]["train_scales"] = [20]
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    return project
+
+
+@pytest.mark.slow
+def test_a_two_label_corpus_of_eight_clips_runs_end_to_end(tmp_path):
+    """A new user's first corpus: 2 labels, 4 recordings each (2 test clips), 2 broken rows. Every stage takes
+    it; what it is too small for is n/a with its reason. With one recording per label (no test clip) the run
+    stops at the clips stage, naming the counts and the fix."""
+    project = tiny_manifest_project(copy_project(tmp_path / "project"), per_label=4)
+    out = snakemake(project)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    results = project / "results"
+    clips = pl.read_parquet(results / "clips" / "clips.parquet")
+    assert clips.height == 8 and (clips["split"] == "test").sum() == 2
+    assert sorted(pl.read_parquet(results / "clips" / "rejects.parquet")["reason"]) == ["corrupt", "missing"]
+    artifacts = pl.read_csv(results / "tables" / "artifacts.csv")
+    logistic = artifacts.filter(pl.col("baseline") == "logistic")
+    assert logistic.height and logistic["not_scored"].str.starts_with("too few test clips for 5 folds").all()
+    card = (results / "shard" / "card.md").read_text()
+    assert "n/a, too few test clips for 5 folds" in card  # the card includes the audit as it is
+    for table in ("semantic", "labelling", "scaling", "perception", "forgetting", "models"):
+        assert (results / "tables" / f"{table}.md").stat().st_size > 0, table
+    assert (results / "export" / "hf").is_dir() and (results / "shard" / "browser" / "index.html").is_file()
+
+    project = tiny_manifest_project(copy_project(tmp_path / "one_each"), per_label=1)
+    out = snakemake(project)
+    assert out.returncode != 0
+    assert ("corpus 'manifest': 0 test clips of 2 (recordings per label: Cat: 1, Dog: 1)"
+            in (project / "results" / "logs" / "clips.log").read_text())
+    assert not (project / "results" / "shard").exists()  # stopped before the items

@@ -19,6 +19,8 @@ resampling clips (shard.stats.bootstrap_ci) and the chance level.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 from scipy.optimize import minimize
@@ -39,6 +41,8 @@ BASELINES = {  # name -> (display name, formats it applies to)
     "logistic": (f"Logistic regression on {', '.join(FEATURES)} ({FOLDS}-fold CV by clip)", ("yesno", "mc4")),
 }
 CHANCE = {"yesno": 0.5, "mc4": 0.25}
+FORMAT_TITLES = {"yesno": "yes/no", "mc4": "mc4"}
+NOT_SCORED = "n/a"  # a baseline the items are too few to score (the notes say why)
 TITLE = "Surface-cue baselines on the SHARD test items (text only)"
 
 
@@ -182,10 +186,22 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / scale if scale > 0 else x
 
 
+def too_few_clips(items: pl.DataFrame) -> str | None:
+    """Why the logistic regression cannot be cross-validated on `items` (of one format), or None: each of the
+    FOLDS folds needs a clip of its own."""
+    n = items["clip_id"].n_unique()
+    if n >= FOLDS:
+        return None
+    return (f"too few test clips for {FOLDS} folds ({n} test clip{'' if n == 1 else 's'} with items of this format); "
+            "a corpus with more recordings per label, or a larger clips.test_fraction, gives more")
+
+
 def logistic_baseline(fmt: str, items: pl.DataFrame, features: list[np.ndarray], seed: int) -> np.ndarray:
     """Per-item credit of the logistic regression, each item scored by the model fitted on the other folds."""
     if not items.height:
         return np.zeros(0)
+    if (why := too_few_clips(items)) is not None:
+        raise ValueError(why)
     relation = items["relation"].to_numpy()
     relations = sorted(set(relation))
     target = (items["answer"] != templates.YES).to_numpy().astype(int) if fmt == "yesno" else items["answer_index"].to_numpy()
@@ -227,9 +243,16 @@ def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.Dat
         for name, (_, formats) in BASELINES.items():
             if fmt not in formats:
                 continue
+            row = {"baseline": name, "format": fmt, "chance": CHANCE[fmt]}
+            why_not = too_few_clips(part) if name == "logistic" else None
+            if why_not is not None:  # a row of n/a that says why, not a failed run
+                for rel in [*relations, "overall"]:
+                    at = part.height if rel == "overall" else int((part["relation"] == rel).sum())
+                    row.update({f"{rel}_acc": math.nan, f"{rel}_lo": math.nan, f"{rel}_hi": math.nan, f"{rel}_n": at})
+                rows.append({**row, "chance_in_ci": None, "not_scored": why_not})
+                continue
             credit = (logistic_baseline(fmt, part, features, seed) if name == "logistic"
                       else rule_baseline(name, fmt, part, features))
-            row = {"baseline": name, "format": fmt, "chance": CHANCE[fmt]}
             inside = True
             for rel in [*relations, "overall"]:
                 at = np.ones(part.height, bool) if rel == "overall" else (part["relation"] == rel).to_numpy()
@@ -249,15 +272,26 @@ def artifact_display(numeric: pl.DataFrame) -> pl.DataFrame:
 
     relations = [c[:-4] for c in numeric.columns if c.endswith("_acc") and c != "overall_acc"]
     rows = list(numeric.iter_rows(named=True))
+    scored = [r.get("not_scored") is None for r in rows]
     return pl.DataFrame({
         "Baseline": [BASELINES[r["baseline"]][0] for r in rows],
-        "Format": ["yes/no" if r["format"] == "yesno" else "mc4" for r in rows],
-        **{relation_title(rel): [ci_cell(r[f"{rel}_acc"], r[f"{rel}_lo"], r[f"{rel}_hi"]) for r in rows]
+        "Format": [FORMAT_TITLES[r["format"]] for r in rows],
+        **{relation_title(rel): [ci_cell(r[f"{rel}_acc"], r[f"{rel}_lo"], r[f"{rel}_hi"]) if ok else NOT_SCORED
+                                 for r, ok in zip(rows, scored)]
            for rel in [*relations, "overall"]},
         "n": [str(r["overall_n"]) for r in rows],
         "Chance": [pct(r["chance"]) for r in rows],
-        "Chance in CI": ["yes" if r["chance_in_ci"] else "NO" for r in rows],
+        "Chance in CI": [("yes" if r["chance_in_ci"] else "NO") if ok else NOT_SCORED for r, ok in zip(rows, scored)],
     })
+
+
+def artifact_notes(numeric: pl.DataFrame) -> list[str]:
+    """NOTES, and why each baseline that could not be scored is n/a."""
+    if "not_scored" not in numeric.columns:
+        return NOTES
+    skipped = numeric.filter(pl.col("not_scored").is_not_null()).iter_rows(named=True)
+    return NOTES + [f"{BASELINES[r['baseline']][0]}, {FORMAT_TITLES[r['format']]}: {NOT_SCORED}, {r['not_scored']}."
+                    for r in skipped]
 
 
 NOTES = ["Accuracy in % with 95% bootstrap CI (clips resampled); text only (question and options, no audio, "
@@ -272,5 +306,5 @@ def artifacts_table(*, test, csv, md, provenance, config: dict, wordnet_source) 
     from .reporting.render import write_table
 
     numeric = artifact_stats(pl.read_parquet(test), surface.exact_embedder(), config["evaluate"]["bootstrap"], config["seed"])
-    write_table(numeric, artifact_display(numeric), csv=csv, md=md, title=TITLE, notes=NOTES)
+    write_table(numeric, artifact_display(numeric), csv=csv, md=md, title=TITLE, notes=artifact_notes(numeric))
     write_provenance(provenance, config=config, inputs=[test], wordnet_source=wordnet_source, summaries=[])

@@ -103,10 +103,24 @@ def cap_per_label(clips: pl.DataFrame, max_per_label: int | None, seed: int) -> 
     return clips.filter(pl.col("clip_id").is_in(keep))
 
 
+def check_test_clips(table: pl.DataFrame, kind: str, needed: int) -> None:
+    """A benchmark needs test clips: fewer than `needed` is one ShardError naming the counts and the fix."""
+    n_test = int((table["split"] == "test").sum())
+    if n_test >= needed:
+        return
+    recordings = table.group_by("label").agg(pl.col("recording_id").n_unique()).sort("label")
+    per_label = ", ".join(f"{label}: {n}" for label, n in recordings.iter_rows())
+    raise ShardError(f"corpus '{kind}': {n_test} test clips of {table.height} (recordings per label: {per_label}); "
+                     "a recording lies on one side of the train/test split, so a label reaches the test side only "
+                     "with 2 recordings or more: add recordings to the corpus")
+
+
 def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, rejects, corpus: dict, clips: dict,
-                seed: int) -> pl.DataFrame:
+                seed: int, min_test_clips: int = 1) -> pl.DataFrame:
     """Write clips.parquet, audio.npy (int16) and rejects.parquet (the corpus rule's rejects and the
-    clips that could not be cut) from the corpus rule's segments. Paths stay relative to the audio root."""
+    clips that could not be cut) from the corpus rule's segments. Paths stay relative to the audio root.
+    Fewer than `min_test_clips` test clips stop the workflow here: its items and evaluation are made of them
+    (tests that only need clips and features pass 0)."""
     cfg = clips
     sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
     kind = corpus["kind"]
@@ -164,6 +178,7 @@ def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, reject
     table = cap_per_label(table, cfg["max_per_label"], seed).sort("clip_id")
     table = table.with_columns(assign_splits(table, cfg["test_fraction"], seed),
                                pl.int_range(pl.len(), dtype=pl.Int64).alias("row")).select(list(CLIP_SCHEMA))
+    check_test_clips(table, kind, min_test_clips)
     save_npy(np.stack([pcm[c] for c in table["clip_id"]]), audio)
     write_parquet(table, clips_parquet)
     log.info("clips: %d train, %d test clips, %d labels", (table["split"] == "train").sum(),
