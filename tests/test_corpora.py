@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import yaml
 from shard.common import ShardError
 from shard.config import schema, validate_config
 from shard.corpora import (CORPUS_KINDS, REJECT_SCHEMA, SEGMENT_SCHEMA, CorpusKind, corpus_kind, curated_map_name,
-                           imported, label_maps, load_segments, register)
+                           label_maps, load_segments)
 from shard.corpora import on_disk, sfx, synth
 from shard.corpora.kinds import corpus_files
 from tests.fixtures import (ROOT, build, copy_project, make_audioset, make_audioset_strong, make_esc50, make_fsd50k,
@@ -287,7 +288,8 @@ def test_speech_without_espeak_falls_back_to_formant_babble(monkeypatch):
 def test_every_kind_record_points_at_real_code_and_maps():
     assert schema()["properties"]["corpus"]["properties"]["kind"]["enum"] == list(CORPUS_KINDS)
     for kind in CORPUS_KINDS.values():
-        assert callable(imported(kind.adapter)) and (kind.check is None or callable(imported(kind.check)))
+        assert callable(pkgutil.resolve_name(kind.adapter))
+        assert kind.check is None or callable(pkgutil.resolve_name(kind.check))
         assert kind.curated_map is None or kind.curated_map in label_maps.NAMES
         assert kind.generated or kind.needs_root  # the audio is either written here or found under corpus.root
     assert [k for k, v in CORPUS_KINDS.items() if not v.needs_root] == ["synth", "sfx"]
@@ -313,17 +315,16 @@ def read_sound_list(corpus_cfg: dict, seed: int, files_dir: Path):
     return on_disk.finish(rows, root, on_disk.label_resolver(corpus_cfg), kind.name, kind.licence)
 
 
-# a new corpus kind: this record (and its adapter above) is all it takes
+# a new corpus kind: this record (and its adapter above) is all it takes, once in CORPUS_KINDS
 SOUND_LIST = CorpusKind("sound_list", adapter=f"{__name__}:read_sound_list", licence="CC0-1.0 (test sounds)",
                         files={"list": "sounds.csv"})
 
 
 @pytest.fixture
-def sound_list():
+def sound_list(monkeypatch):
     """SOUND_LIST registered for one test."""
-    register(SOUND_LIST)
-    yield SOUND_LIST
-    del CORPUS_KINDS[SOUND_LIST.name]
+    monkeypatch.setitem(CORPUS_KINDS, SOUND_LIST.name, SOUND_LIST)
+    return SOUND_LIST
 
 
 def test_a_new_corpus_kind_is_one_record(tmp_path, sound_list):

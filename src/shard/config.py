@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from .common import ShardError
-from .corpora.kinds import CORPUS_KINDS, imported
+from .corpora.kinds import corpus_kind
 from .models.backends import BACKENDS
 
 
@@ -99,18 +99,7 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ShardError(_explain(first))
 
     _check_models(cfg)
-    corpus = cfg["corpus"]
-    kind = CORPUS_KINDS[corpus["kind"]]  # the schema's enum holds the registered kinds only
-    if kind.needs_root:
-        root = corpus.get("root")
-        if not root:
-            raise ShardError(f"config key 'corpus.root' is required for corpus.kind={corpus['kind']}: "
-                             "set it to the corpus directory")
-        if not Path(root).is_dir():
-            raise ShardError(f"config key 'corpus.root': directory '{root}' does not exist; "
-                             "point it at the corpus directory")
-    if kind.check:
-        imported(kind.check)(corpus)  # raises naming the key, e.g. corpus.synth.classes
+    corpus_kind(cfg["corpus"]).check_config(cfg["corpus"])  # by its record: corpus.root, corpus.synth.classes, ...
     for name, sections in study_models(cfg).items():
         # name the key where the value was set: the model's own override, or the config's section
         over = (cfg["models"] or {}).get(name) or {}

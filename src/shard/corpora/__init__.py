@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import polars as pl
 
-from .kinds import CORPUS_KINDS, CorpusKind, corpus_kind, imported, register  # noqa: F401 (the registry)
+from .kinds import CORPUS_KINDS, CorpusKind, corpus_kind  # noqa: F401 (the registry)
 
 SEGMENT_SCHEMA = {
     "recording_id": pl.String,
@@ -50,7 +50,7 @@ def rejects_frame(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
 
 def load_segments(corpus_cfg: dict, seed: int, workdir: str | Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read (or, for synth, render) the corpus named by corpus_cfg['kind'], through its record's adapter."""
-    segments, rejects = imported(corpus_kind(corpus_cfg).adapter)(corpus_cfg, seed, Path(workdir))
+    segments, rejects = corpus_kind(corpus_cfg).load_segments(corpus_cfg, seed, Path(workdir))
     return segments.cast(SEGMENT_SCHEMA), rejects.cast(REJECT_SCHEMA)
 
 
