@@ -64,6 +64,7 @@ class SlurmRun:
     returncode: int
     log: str
     cancelled: str | None  # the Slurm id of the cancelled fine-tuning job
+    states: dict[str, str]  # Slurm job id -> its final state, read as the run ends (slurmctld forgets old jobs)
 
 
 def run(project: Path, log_path: Path) -> SlurmRun:
@@ -93,4 +94,8 @@ def run(project: Path, log_path: Path) -> SlurmRun:
             ids = re.findall(r"SLURM jobid (\d+)", log_path.read_text())
             if proc.returncode != 0 and ids:
                 subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
-    return SlurmRun(project, proc.returncode, log_path.read_text(), cancelled)
+    log = log_path.read_text()
+    ids = re.findall(r"SLURM jobid (\d+)", log)
+    states = dict(line.split() for line in squeue("-j", ",".join(ids), "--states=all", "-o", "%i %T").splitlines()) \
+        if ids else {}
+    return SlurmRun(project, proc.returncode, log, cancelled, states)

@@ -9,7 +9,6 @@ import re
 
 import pytest
 
-from tests import slurm_run as slurm
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +23,7 @@ def test_tiny_config_through_slurm_with_a_cancelled_finetune(slurm_run, tiny_run
     # every job went through sbatch, ft_500 twice: cancelled, then resubmitted by the profile's retry
     ids = re.findall(r"SLURM jobid (\d+)", slurm_run.log)
     assert slurm_run.cancelled in ids and len(ids) > 20
-    states = dict(line.split() for line in slurm.squeue("-j", ",".join(ids), "--states=all", "-o", "%i %T").splitlines())
+    states = slurm_run.states
     assert states[slurm_run.cancelled] == "CANCELLED"
     assert all(states.get(i) == "COMPLETED" for i in ids if i != slurm_run.cancelled), states
     finetune_log = (slurm_run.project / "results" / "logs" / "mini_ltu" / "seed0" / "finetune_500.log").read_text()
