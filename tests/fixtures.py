@@ -341,3 +341,20 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
                wordnet_source=wn / "source.json", artifacts=tables / "artifacts.md", card=out / "card.md",
                config=config)
     return results
+
+
+def tiny_manifest_project(project: Path, per_label: int) -> Path:
+    """The project with tiny.yaml on a 2-label manifest corpus of `per_label` recordings per label (plus a
+    missing and a corrupt file), the smallest models and one training scale."""
+    import yaml
+
+    corpus = make_manifest(project.parent / f"corpus_{per_label}", labels=("Dog", "Cat"), per_label=per_label,
+                           extra_rows=[{"path": "audio/gone.wav", "label": "Dog", "start": None, "end": None},
+                                       {"path": "audio/broken.wav", "label": "Cat", "start": None, "end": None}])
+    write_bad(corpus / "audio" / "broken.wav", "corrupt")
+    cfg = tiny_workflow_config()
+    cfg["corpus"].update(kind="manifest", root=str(corpus))
+    cfg["pretrain"].update(projector_epochs=0, epochs=1)
+    cfg["prompts"]["train_scales"] = [20]
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    return project

@@ -8,8 +8,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.fixtures import copy_project, dry_run, snakemake, tiny_workflow_config
-from tests.hf_tiny import build_tiny
+from tests.fixtures import copy_project, dry_run, snakemake
 from tests.ltu_tiny import ARCH, write_tiny_ltu
 
 TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scaling.csv", "artifacts.csv", "models.csv",
@@ -17,19 +16,11 @@ TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scali
 
 
 @pytest.mark.slow
-def test_two_models_run_the_study_side_by_side(tmp_path):
+def test_two_models_run_the_study_side_by_side(two_models_on_a_tiny_corpus):
     """A tiny mini_ltu (pretrained here, log-mel) and a tiny random Qwen2-Audio (hf backend, its own Whisper
-    front end) through every table on the same items: config `models`."""
-    project = copy_project(tmp_path / "project")
-    cfg = tiny_workflow_config()
-    cfg["features"]["frontends"] = ["logmel", "hf"]
-    qwen = {"backend": "hf", "base": str(build_tiny("qwen2_audio", tmp_path / "models")), "frontend": "hf", "device": "cpu"}
-    cfg["models"] = {"mini_ltu": {}, "qwen2_audio": {"model": qwen}}
-    cfg["prompts"]["train_scales"] = [30]  # one fine-tuning run per model: every table, at the least cost
-    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    out = snakemake(project)
-    assert out.returncode == 0, out.stderr[-4000:]
-    results = project / "results"
+    front end) through every table on the same items: config `models` (the run is conftest's, on a tiny
+    manifest corpus)."""
+    results = two_models_on_a_tiny_corpus / "results"
     for name in TABLES:
         assert (results / "tables" / name).stat().st_size > 0, name
     assert (results / "models" / "mini_ltu" / "seed0" / "base").is_dir()
@@ -37,7 +28,7 @@ def test_two_models_run_the_study_side_by_side(tmp_path):
     assert not (results / "eval" / "qwen2_audio" / "seed0" / "base_model.json").exists()
     semantic = pl.read_csv(results / "tables" / "semantic.csv").filter(pl.col("condition") != "chance")
     for model in ("mini_ltu", "qwen2_audio"):
-        assert {"original", "zeroshot_interleaved", "blind", "text_oracle", "ft_30", "blind_ft_30"} <= set(
+        assert {"original", "zeroshot_interleaved", "blind", "text_oracle", "ft_20", "blind_ft_20"} <= set(
             semantic.filter(pl.col("model") == model)["condition"])
     assert semantic["overall_n"].min() > 0 and semantic["overall_n"].n_unique() == 1  # the same items for both
     side = pl.read_csv(results / "tables" / "models.csv")
@@ -45,9 +36,9 @@ def test_two_models_run_the_study_side_by_side(tmp_path):
     # each model's own front end: Qwen2-Audio's unpadded (1 s clips are 100 Whisper frames, not 3000)
     features = __import__("numpy").load(results / "features" / "hf_qwen2_audio.npy", mmap_mode="r")
     assert features.shape[1:] == (16, 100) and (results / "features" / "logmel.npy").is_file()
-    adapter = yaml.safe_load((results / "models" / "qwen2_audio" / "seed0" / "ft_30" / "adapter_config.json").read_text())
+    adapter = yaml.safe_load((results / "models" / "qwen2_audio" / "seed0" / "ft_20" / "adapter_config.json").read_text())
     assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
-    log = (results / "logs" / "qwen2_audio" / "seed0" / "finetune_30.log").read_text()
+    log = (results / "logs" / "qwen2_audio" / "seed0" / "finetune_20.log").read_text()
     assert "fine-tuned" in log
 
 

@@ -22,8 +22,8 @@ from shard.corpora import (CORPUS_KINDS, REJECT_SCHEMA, SEGMENT_SCHEMA, CorpusKi
 from shard.corpora import on_disk, sfx, synth
 from shard.corpora.kinds import corpus_files
 from tests.fixtures import (ROOT, build, copy_project, make_audioset, make_audioset_strong, make_esc50, make_fsd50k,
-                            make_manifest, make_opensfx_cat, snakemake, synth_corpus, tiny_workflow_config, tone,
-                            write_audio, write_bad)
+                            make_manifest, make_opensfx_cat, snakemake, synth_corpus, tiny_manifest_project, tone,
+                            write_audio)
 
 
 def corpus(kind, **keys):
@@ -356,30 +356,13 @@ def test_a_new_corpus_kind_is_one_record(tmp_path, sound_list):
 
 
 # ---------------------------------------------------------------- a tiny corpus, end to end
-def tiny_manifest_project(project: Path, per_label: int) -> Path:
-    """The project with tiny.yaml on a 2-label manifest corpus of `per_label` recordings per label (plus a
-    missing and a corrupt file), the smallest models and one training scale."""
-    corpus = make_manifest(project.parent / f"corpus_{per_label}", labels=("Dog", "Cat"), per_label=per_label,
-                           extra_rows=[{"path": "audio/gone.wav", "label": "Dog", "start": None, "end": None},
-                                       {"path": "audio/broken.wav", "label": "Cat", "start": None, "end": None}])
-    write_bad(corpus / "audio" / "broken.wav", "corrupt")
-    cfg = tiny_workflow_config()
-    cfg["corpus"].update(kind="manifest", root=str(corpus))
-    cfg["pretrain"].update(projector_epochs=0, epochs=1)
-    cfg["prompts"]["train_scales"] = [20]
-    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    return project
-
-
 @pytest.mark.slow
-def test_a_two_label_corpus_of_eight_clips_runs_end_to_end(tmp_path):
+def test_a_two_label_corpus_of_eight_clips_runs_end_to_end(two_models_on_a_tiny_corpus, tmp_path):
     """A new user's first corpus: 2 labels, 4 recordings each (2 test clips), 2 broken rows. Every stage takes
-    it; what it is too small for is n/a with its reason. With one recording per label (no test clip) the run
-    stops at the clips stage, naming the counts and the fix."""
-    project = tiny_manifest_project(copy_project(tmp_path / "project"), per_label=4)
-    out = snakemake(project)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-    results = project / "results"
+    it (the run is conftest's `two_models_on_a_tiny_corpus`, shared with the two-model test); what it is too
+    small for is n/a with its reason. With one recording per label (no test clip) the run stops at the clips
+    stage, naming the counts and the fix."""
+    results = two_models_on_a_tiny_corpus / "results"
     clips = pl.read_parquet(results / "clips" / "clips.parquet")
     assert clips.height == 8 and (clips["split"] == "test").sum() == 2
     assert sorted(pl.read_parquet(results / "clips" / "rejects.parquet")["reason"]) == ["corrupt", "missing"]
