@@ -1,4 +1,5 @@
-# Clips + relations -> SHARD items (test; clip-disjoint train pool), the word facts, and the dataset card.
+# Clips + relations -> SHARD items (test; clip-disjoint train pool), the word facts, the summary the card
+# reads (clips kept, words left out, labels without items), and the dataset card.
 
 
 rule shard_items:
@@ -11,6 +12,7 @@ rule shard_items:
         test=f"{R}/shard/test.parquet",
         train_pool=f"{R}/shard/train_pool.parquet",
         words=f"{R}/shard/words.parquet",
+        summary=f"{R}/shard/summary.json",
     params:
         shard=config["shard"],
         seed=config["seed"],
@@ -31,9 +33,8 @@ rule shard_card:
         test=rules.shard_items.output.test,
         train_pool=rules.shard_items.output.train_pool,
         words=rules.shard_items.output.words,
-        clips_parquet=rules.clips.output.clips_parquet,
+        summary=rules.shard_items.output.summary,
         label_synsets=rules.wordnet.output.label_synsets,
-        relations=rules.wordnet.output.relations,
         wordnet_source=rules.wordnet.output.source,
         artifacts=f"{R}/tables/artifacts.md",
     output:

@@ -29,7 +29,7 @@ REGISTRIES = {
     "backends": "shard.models.interface:BACKENDS",
     "corpora": "shard.corpora:ADAPTERS",
     "frontends": "shard.features:FRONTENDS",
-    "relations": "shard.wordnet:RELATIONS",
+    "relations": "shard.relations:RELATIONS",
 }
 
 

@@ -28,19 +28,8 @@ from .markdown import markdown_table
 from .conditions import BASELINE, controls, display_name, heard, scaling_curve
 from .stats import bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar, mean_average_precision
 
-RELATION_ORDER = ("synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2")
-# a column's title where the relation's name alone would not say what it asks
-RELATION_TITLES = {"hypernym2": "Hypernym (2 hops)", "cohyponym": "Co-hyponym"}
+from .relations import ordered_relations, relation_title  # a relation's column order and title: its record's
 
-
-def relation_title(relation: str) -> str:
-    return RELATION_TITLES.get(relation, relation.capitalize())
-
-
-def ordered_relations(present) -> list[str]:
-    """The relations found in the data, RELATION_ORDER first, any other after them by name: a column each."""
-    present = set(present)
-    return [r for r in RELATION_ORDER if r in present] + sorted(present - set(RELATION_ORDER))
 NA = "–"
 LABEL_COLUMNS = ("Model", "Condition")  # a row's name; every other column holds numbers
 SEED_NOTE = ("With several seeds (config `seeds`): accuracy over every seed's answers ± the sd of the per-seed "
