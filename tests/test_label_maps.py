@@ -145,7 +145,27 @@ def test_auto_mapper_still_takes_a_full_multiword_lemma(wn):
 def test_auto_mapper_never_takes_a_non_sound_lexname(wn, label, lexname):
     synset, reason = S.auto_synset(wn, label)
     assert synset is None
-    assert reason.startswith("only senses whose lexname cannot name a sound or its source") and lexname in reason
+    assert reason.startswith("only senses that cannot name a sound or its source") and f"({lexname})" in reason
+
+
+def test_auto_mapper_never_takes_a_sense_seen_not_heard(wn):
+    """A happening whose gloss is a sight and no sound cannot be heard, whatever its lexname: "Spark" is
+    flicker.n.01 ("a momentary flash of light", noun.event) by WordNet's tagged frequency, but the
+    electrical discharge (noun.phenomenon, as the builtin map has it) is what sounds."""
+    flicker = wn.synset("flicker.n.01")
+    assert flicker.lexname() == "noun.event" and flicker.definition() == "a momentary flash of light"
+    assert flicker.lexname() not in S.NON_SOUND_LEXNAMES  # the lexname alone would let it through
+    assert S.unheard(flicker) == "noun.event, seen, not heard: 'a momentary flash of light'"
+    assert S.unheard(wn.synset("flash.n.02")).startswith("noun.attribute, seen")  # "a momentary brightness"
+    synset, _ = S.auto_synset(wn, "Spark")
+    assert synset == wn.synset("discharge.n.05") and S.unheard(synset) is None
+    assert L.hints("builtin")["Spark"] == "discharge.n.05"
+    # only flashes of light: unmapped, each sense with its reason
+    synset, reason = S.auto_synset(wn, "Gleam")
+    assert synset is None and reason.startswith("only senses that cannot name a sound or its source")
+    assert "gleam.n.02 (noun.event, seen, not heard: 'a flash of light" in reason
+    # a happening that speaks of a sound passes, and a thing may make one whatever its gloss
+    assert S.unheard(wn.synset("thunder.n.01")) is None and S.unheard(wn.synset("flash.n.10")) is None
 
 
 def test_auto_mapper_skips_non_sound_senses_for_a_usable_one(wn):

@@ -63,9 +63,21 @@ def label_variants(label: str) -> list[tuple[str, str]]:
 _SOUND_GLOSS = re.compile(r"\b(sound|sounds|noise|noises|cry|call|utterance|music|musical)\b")
 
 
-def _sound_capable(synset) -> bool:
-    """False for a sense whose lexname cannot name a sound or its source (NON_SOUND_LEXNAMES)."""
-    return synset.lexname() not in NON_SOUND_LEXNAMES
+# A gloss that makes a happening a sight ("a momentary flash of light", flicker.n.01, noun.event)
+_SIGHT_GLOSS = re.compile(r"\b(light|brightness|bright|gleam|glow|glint|shine|colou?r|visible)\b")
+
+
+def unheard(synset) -> str | None:
+    """Why a sense cannot name a sound or what makes it, or None when it can. By its lexname: a place, an
+    idea, an amount, ... (NON_SOUND_LEXNAMES) never; a thing (role SOURCE) may make a sound. By its gloss:
+    a happening (role EVENT) names the sound itself only when it can be heard, so not when its gloss
+    speaks of a sight and of no sound (flicker.n.01 "a momentary flash of light", the label "Spark")."""
+    lexname, gloss = synset.lexname(), synset.definition()
+    if lexname in NON_SOUND_LEXNAMES:
+        return lexname
+    if role_of(lexname) == EVENT and _SIGHT_GLOSS.search(gloss) and not _SOUND_GLOSS.search(gloss):
+        return f"{lexname}, seen, not heard: '{gloss}'"
+    return None
 
 
 def _sense_key(wn, synset, lemma: str, index: int):
@@ -87,27 +99,28 @@ def _sense_key(wn, synset, lemma: str, index: int):
 def auto_synset(wn, label: str):
     """(synset, reason) for a label, or (None, reason) when no usable noun sense exists.
 
-    Never a sense whose lexname cannot name a sound or its source (NON_SOUND_LEXNAMES: "Inside,
-    small room" -> inside.n.01 is a place), and never the head noun of a multi-word label ("Drum
-    machine" -> machine.n.01 is broader than the label, so a synonym item built on it is false)."""
+    Never a sense that cannot name a sound or its source (`unheard`: "Inside, small room" -> inside.n.01
+    is a place, "Spark" -> flicker.n.01 a flash of light), and never the head noun of a multi-word label
+    ("Drum machine" -> machine.n.01 is broader than the label, so a synonym item built on it is false)."""
     variants = label_variants(label)
     non_sound: list[str] = []
     for form, how in variants:
         if how.startswith("head noun"):
             continue
         senses = wn.synsets(form, pos="n")
-        usable = [(i, s) for i, s in enumerate(senses) if _sound_capable(s)]
-        non_sound += [f"{s.name()} ({s.lexname()})" for s in senses if not _sound_capable(s)]
+        why_not = [unheard(s) for s in senses]
+        usable = [(i, s) for i, (s, why) in enumerate(zip(senses, why_not)) if why is None]
+        non_sound += [f"{s.name()} ({why})" for s, why in zip(senses, why_not) if why is not None]
         if usable:
             best, s = min(usable, key=lambda p: _sense_key(wn, p[1], form, p[0]))
             why = (f"{how}: noun sense {best + 1} of {len(senses)} ({s.lexname()}); "
                    f"sound-source/sound lexnames first, then tagged frequency")
             return s, why
     if non_sound:
-        return None, ("only senses whose lexname cannot name a sound or its source: "
+        return None, ("only senses that cannot name a sound or its source: "
                       + ", ".join(dict.fromkeys(non_sound)))
     heads = [form for form, how in variants if how.startswith("head noun")
-             and any(_sound_capable(s) for s in wn.synsets(form, pos="n"))]
+             and any(unheard(s) is None for s in wn.synsets(form, pos="n"))]
     if heads:
         return None, f"only the head noun '{readable(heads[0])}' is in WordNet: broader than the label"
     tried = ", ".join(readable(f) for f, _ in variants) or "(empty label)"
