@@ -13,8 +13,7 @@ import yaml
 from .common import config_hash, rng, write_text
 from .items import MISSING_SCHEMA
 from .markdown import markdown_table
-
-WORD_COUNTS_SCHEMA = {"relation": pl.String, "kept": pl.Int64, "left_out": pl.Int64, "kept_though_rarer": pl.Int64}
+from .vocabulary import WORD_COUNTS_SCHEMA
 
 PRETRAINING = (
     "What the base model saw in pretraining: audio labelling and label yes/no QA (\"Is <audio> the "

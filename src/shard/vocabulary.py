@@ -6,6 +6,8 @@ import polars as pl
 
 from . import surface
 
+WORD_COUNTS_SCHEMA = {"relation": pl.String, "kept": pl.Int64, "left_out": pl.Int64, "kept_though_rarer": pl.Int64}
+
 
 def common_words(wn, relations: pl.DataFrame, min_zipf: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(kept, removed): relations.parquet rows with a `zipf` column, split at `min_zipf`. A (synset,
@@ -42,7 +44,7 @@ def word_counts(kept: pl.DataFrame, removed: pl.DataFrame, min_zipf: float) -> p
     counts = lambda df, name: df.group_by("relation").agg(pl.len().alias(name))  # noqa: E731
     out = (counts(kept, "kept").join(counts(removed, "left_out"), on="relation", how="full", coalesce=True)
            .join(counts(kept.filter(pl.col("zipf") < min_zipf), "kept_though_rarer"), on="relation", how="full", coalesce=True))
-    return out.fill_null(0).sort("relation")
+    return out.fill_null(0).sort("relation").cast(WORD_COUNTS_SCHEMA)
 
 
 def threshold_summary(kept: pl.DataFrame, removed: pl.DataFrame, min_zipf: float) -> dict:
