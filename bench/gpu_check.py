@@ -29,7 +29,7 @@ from transformers import LlamaConfig
 
 from shard import templates as T
 from shard.finetune import lora_config
-from shard.models import AudioLLM, AudioProcessor, build_tokenizer
+from shard.models import AudioLLM, AudioProcessor, build_tokenizer, resolve_device
 from shard.models.ltu import LTUConfig, LTUForConditionalGeneration
 
 LLAMA_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
@@ -162,7 +162,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=32, help="scoring prompts per call")
     ap.add_argument("--gradient-checkpointing", action="store_true")
     args = ap.parse_args()
-    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    device = resolve_device("cpu" if args.tiny else "auto")
     if device.type == "cpu" and not args.tiny:
         raise SystemExit("no GPU visible: run with --tiny for the CPU smoke test")
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"

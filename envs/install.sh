@@ -2,6 +2,8 @@
 # One-step setup on a fresh Debian/Ubuntu machine: system packages (WordNet, sox, espeak-ng; the
 # openttd-opensfx sound effects when config.yaml uses the sfx corpus), a virtual environment in .venv
 # with the CPU build of torch and this package, and WordNet copied where nltk finds it.
+# Every Python package comes at the version envs/constraints.txt locks (refresh it with envs/lock.sh), so a
+# fresh clone next month installs what the README's numbers were made with.
 # Idempotent: a second run installs nothing new. Override the torch build with TORCH_SPEC, e.g.
 #   TORCH_SPEC="torch==2.13.0 --index-url <your CUDA wheel index>" bash envs/install.sh
 set -euo pipefail
@@ -22,13 +24,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+LOCK=envs/constraints.txt
+"$VENV/bin/python" -m pip install -q -c "$LOCK" --upgrade pip >/dev/null
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pip install -q $TORCH_SPEC
-"$VENV/bin/python" -m pip install -q -e ".[test,slurm]"  # slurm: the executor plugin (profiles/slurm, tests/test_slurm.py)
+"$VENV/bin/python" -m pip install -q -c "$LOCK" -e ".[test,slurm]"  # slurm: the executor plugin (profiles/slurm, tests/test_slurm.py)
 # Voxtral's tokenizer (the hf backend's Voxtral, and its tiny test model): --no-deps, because mistral-common's
 # metadata pins numpy < 2.4 on Python <= 3.12 and would replace the numpy every result here was computed with
-"$VENV/bin/python" -m pip install -q --no-deps mistral-common==1.12.0 tiktoken==0.14.0 pycountry==26.2.16 \
-    pydantic-extra-types==2.11.1
+NO_DEPS=(mistral-common tiktoken pycountry pydantic-extra-types)
+"$VENV/bin/python" -m pip install -q -c "$LOCK" --no-deps "${NO_DEPS[@]}"
 "$VENV/bin/python" -m shard.wordnet
 echo "setup done: activate with 'source $VENV/bin/activate'"

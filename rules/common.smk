@@ -14,6 +14,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 from shard.common import ShardError
 from shard.conditions import TASKS, display_name, study_conditions, training_runs, with_task
 from shard.config import scale_name, study_models, validate_config
+from shard.frontends import feature_sets, model_feature_set
 
 try:
     validate_config(config)  # fills the schema's defaults; a bad config stops here, before any job
@@ -31,6 +32,8 @@ PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
 # the models compared on the same items (config `models`; one by default): name -> model, pretrain, finetune
 MODELS = study_models(config)
+# the features files the models may read: name -> (front end record, the model whose own extractor it is, or None)
+FEATURE_SETS = feature_sets(MODELS)
 # conda environments for --software-deployment-method conda (ignored otherwise)
 CONDA_ENV = "../envs/gpu.yaml" if any(m["model"]["device"] == "cuda" for m in MODELS.values()) else "../envs/cpu.yaml"
 
@@ -40,20 +43,19 @@ wildcard_constraints:
     model="|".join(MODELS),
     run="|".join(RUNS),
     prompt_set="|".join(PROMPT_SETS),
-    feature_set="|".join(["logmel", "ltu_fbank", *(f"hf_{m}" for m in MODELS)]),
+    feature_set="|".join(FEATURE_SETS),
     task="|".join(TASKS),
     condition="|".join(CONDITIONS),
 
 
+def condition_records(names=None):
+    """The study's conditions (`names`, default all) as records, what rules pass as params, in table order."""
+    return [CONDITIONS[n].as_dict() for n in (names or CONDITIONS)]
+
+
 def scored_on(task):
     """Names of the conditions scored on `task` (the controls are scored on semantic only), in table order."""
-    return [c.name for c in with_task(list(CONDITIONS.values()), task)]
-
-
-def condition_records(names=None):
-    """Every model's conditions (as dicts with their model, for params), model by model, each in table order:
-    the order of the file lists that tables.smk builds."""
-    return [{**CONDITIONS[n].as_dict(), "model": m} for m in MODELS for n in (names or CONDITIONS)]
+    return [c["name"] for c in with_task(condition_records(), task)]
 
 
 def dataset_config():
@@ -73,21 +75,20 @@ def base_dir(w):
 
 
 def feature_set(model):
-    """The features a model reads, computed once per clip and shared by the models on the same front end; the
-    hf front end is the model's own feature extractor, so each hf model has its own."""
-    frontend = MODELS[model]["model"]["frontend"]
-    return f"hf_{model}" if frontend == "hf" else frontend
+    """The features a model reads, computed once per clip and shared by the models on the same front end; a
+    per-model front end (hf: the model's own feature extractor) gives each model its own."""
+    return model_feature_set(model, MODELS[model])
 
 
 def feature_frontend(feature_set):
-    return "hf" if feature_set.startswith("hf_") else feature_set
+    return FEATURE_SETS[feature_set][0].name
 
 
 def feature_params(feature_set):
-    """The front end's settings; the hf front end is the model's own feature extractor: it reads the model folder."""
-    frontend = feature_frontend(feature_set)
-    own = {"model": MODELS[feature_set.removeprefix("hf_")]["model"]["base"]} if frontend == "hf" else {}
-    return {**config["features"].get(frontend, {}), **own}
+    """What the features rule passes to the front end: config features.<name>, and for a per-model front end
+    the model's folder (shard.frontends.FrontEnd.params)."""
+    frontend, model = FEATURE_SETS[feature_set]
+    return frontend.params(config["features"], MODELS[model]["model"] if model else None)
 
 
 def features(w, kind="npy"):
@@ -112,14 +113,14 @@ def launcher(processes):
 
 
 def all_targets():
+    from shard.reporting.registry import TABLES
+
     return [
         f"{R}/shard/card.md",
         f"{R}/prompts/leakage_audit.json",
         *[f"{R}/eval/{m}/seed{s}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
-        *[f"{R}/tables/{t}.{ext}" for t in ("semantic", "labelling") for ext in ("csv", "md", "tex")],
-        *[f"{R}/tables/{t}.{ext}" for t in ("scaling", "perception", "forgetting", "models") for ext in ("csv", "md")],
+        *[path for table in TABLES.values() for fmt, path in table.outputs(R).items() if fmt in table.formats],
         *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
-        f"{R}/figures/tradeoff.png",
         f"{R}/shard/browser",  # audit the items by ear, with every condition's answers
         f"{R}/export/hf",  # SHARD in the Hugging Face datasets layout
     ]

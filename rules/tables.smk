@@ -1,94 +1,50 @@
-# Per-item predictions of every condition -> result tables (csv/md/tex + provenance) and the trade-off figure;
-# the test items alone -> the surface-cue baselines (tables/artifacts).
+# Per-item predictions of every condition -> result tables (csv/md/tex + provenance) and figures, one rule per
+# record of shard.reporting.registry.TABLES; the test items alone -> the surface-cue baselines (tables/artifacts).
+from shard.reporting.registry import TABLES
 
 
-def eval_files(task, conds=None, kind="jsonl"):
-    """Per-item predictions (or summaries) on `task` of `conds` (default: every condition scored on it), model
-    by model, each model's conditions in table order with their seeds together: what shard.tables reads, in
-    the order of condition_records()."""
-    return [f"{R}/eval/{m}/seed{s}/{c}/{task}.{kind}" for m in MODELS for c in conds or scored_on(task) for s in SEEDS]
+def evaluations(task, names, kind):
+    """{(model, seed, condition): its eval file} on `task` of the conditions `names`: what a table reads, by key."""
+    return {(model, seed, name): f"{R}/eval/{model}/seed{seed}/{name}/{task}.{kind}"
+            for model in MODELS for seed in SEEDS for name in names}
 
 
-def predictions(task, conds=None):
-    return eval_files(task, conds)
+def report_output(table, fmt, path):
+    """The outputs the Snakemake report shows: the numbers and the figure with the table's caption, the provenance."""
+    if fmt in ("csv", "png"):
+        return report(path, caption=f"../{table.caption}", category="Results")
+    return report(path, category="Provenance") if fmt == "provenance" else path
 
 
-def summaries(task, conds=None):
-    return eval_files(task, conds, "summary.json")
+for table in TABLES.values():
+    conditions = [c for c in condition_records() if table.reads(c["tasks"])]
+    scored = {task: [c["name"] for c in with_task(conditions, task)] for task in table.tasks}
+    # what the builder reads, keyed: per-item predictions, and the summaries that name each evaluated model
+    keyed = {"predictions": {task: evaluations(task, names, "jsonl") for task, names in scored.items()}}
+    if table.provenance:
+        keyed["summaries"] = {task: evaluations(task, names, "summary.json") for task, names in scored.items()}
 
-
-# the trade-off needs both tasks of a condition: the controls (semantic only) are not on it
-BOTH_TASKS = scored_on("labelling")
-
-
-rule semantic_table:
-    input:
-        predictions=predictions("semantic"),
-        summaries=summaries("semantic"),
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/semantic.csv", caption="../report/semantic.rst", category="Results"),
-        md=f"{R}/tables/semantic.md",
-        tex=f"{R}/tables/semantic.tex",
-        provenance=report(f"{R}/tables/semantic.provenance.json", category="Provenance"),
-    params:
-        conditions=condition_records(scored_on("semantic")),
-        config=config,
-    log:
-        f"{R}/logs/semantic_table.log",
-    benchmark:
-        f"{R}/benchmarks/semantic_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/semantic_table.py"
-
-
-rule labelling_table:
-    input:
-        predictions=predictions("labelling"),
-        summaries=summaries("labelling"),
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/labelling.csv", caption="../report/labelling.rst", category="Results"),
-        md=f"{R}/tables/labelling.md",
-        tex=f"{R}/tables/labelling.tex",
-        provenance=report(f"{R}/tables/labelling.provenance.json", category="Provenance"),
-    params:
-        conditions=condition_records(scored_on("labelling")),
-        config=config,
-    log:
-        f"{R}/logs/labelling_table.log",
-    benchmark:
-        f"{R}/benchmarks/labelling_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/labelling_table.py"
-
-
-rule scaling_table:
-    input:
-        semantic_predictions=predictions("semantic", BOTH_TASKS),
-        labelling_predictions=predictions("labelling", BOTH_TASKS),
-        summaries=summaries("semantic", BOTH_TASKS) + summaries("labelling", BOTH_TASKS),
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/scaling.csv", caption="../report/scaling.rst", category="Results"),
-        md=f"{R}/tables/scaling.md",
-        provenance=report(f"{R}/tables/scaling.provenance.json", category="Provenance"),
-    params:
-        conditions=condition_records(BOTH_TASKS),
-        scales=SCALES,
-        config=config,
-    log:
-        f"{R}/logs/scaling_table.log",
-    benchmark:
-        f"{R}/benchmarks/scaling_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/scaling_table.py"
+    rule:
+        name:
+            table.rule
+        input:
+            evaluated=[path for files in keyed.values() for by_key in files.values() for path in by_key.values()],
+            **({"wordnet_source": rules.wordnet.output.source} if table.provenance else {}),
+        output:
+            **{fmt: report_output(table, fmt, path) for fmt, path in table.outputs(R).items()},
+        params:
+            table=table.name,
+            **keyed,
+            conditions=conditions,
+            config=config,
+        log:
+            f"{R}/logs/{table.rule}.log",
+        benchmark:
+            f"{R}/benchmarks/{table.rule}.tsv"
+        conda:
+            CONDA_ENV
+        script:
+            "scripts/table.py"
 
 
 rule artifacts_table:
@@ -109,93 +65,3 @@ rule artifacts_table:
         CONDA_ENV
     script:
         "scripts/artifacts_table.py"
-
-
-rule tradeoff_figure:
-    input:
-        semantic_predictions=predictions("semantic", BOTH_TASKS),
-        labelling_predictions=predictions("labelling", BOTH_TASKS),
-    output:
-        png=report(f"{R}/figures/tradeoff.png", caption="../report/tradeoff.rst", category="Results"),
-    params:
-        conditions=condition_records(BOTH_TASKS),
-        scales=SCALES,
-        config=config,
-    log:
-        f"{R}/logs/tradeoff_figure.log",
-    benchmark:
-        f"{R}/benchmarks/tradeoff_figure.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/tradeoff_figure.py"
-
-
-rule perception_table:
-    input:
-        semantic_predictions=predictions("semantic"),
-        labelling_predictions=predictions("labelling"),
-        summaries=summaries("semantic") + summaries("labelling"),
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/perception.csv", caption="../report/perception.rst", category="Results"),
-        md=f"{R}/tables/perception.md",
-        provenance=report(f"{R}/tables/perception.provenance.json", category="Provenance"),
-    params:
-        conditions=condition_records(scored_on("semantic")),
-        config=config,
-    log:
-        f"{R}/logs/perception_table.log",
-    benchmark:
-        f"{R}/benchmarks/perception_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/perception_table.py"
-
-
-rule models_table:
-    input:
-        semantic_predictions=predictions("semantic"),
-        labelling_predictions=predictions("labelling"),
-        summaries=summaries("semantic") + summaries("labelling"),
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/models.csv", caption="../report/models.rst", category="Results"),
-        md=f"{R}/tables/models.md",
-        provenance=report(f"{R}/tables/models.provenance.json", category="Provenance"),
-    params:
-        conditions=condition_records(scored_on("semantic")),
-        config=config,
-    log:
-        f"{R}/logs/models_table.log",
-    benchmark:
-        f"{R}/benchmarks/models_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/models_table.py"
-
-
-rule forgetting_table:
-    input:
-        semantic_predictions=predictions("semantic", BOTH_TASKS),
-        labelling_predictions=predictions("labelling", BOTH_TASKS),
-        summaries=summaries("semantic", BOTH_TASKS) + summaries("labelling", BOTH_TASKS),
-        wordnet_source=rules.wordnet.output.source,
-    output:
-        csv=report(f"{R}/tables/forgetting.csv", caption="../report/forgetting.rst", category="Results"),
-        md=f"{R}/tables/forgetting.md",
-        png=report(f"{R}/figures/forgetting.png", caption="../report/forgetting.rst", category="Results"),
-        provenance=report(f"{R}/tables/forgetting.provenance.json", category="Provenance"),
-    params:
-        conditions=condition_records(BOTH_TASKS),
-        config=config,
-    log:
-        f"{R}/logs/forgetting_table.log",
-    benchmark:
-        f"{R}/benchmarks/forgetting_table.tsv"
-    conda:
-        CONDA_ENV
-    script:
-        "scripts/forgetting_table.py"

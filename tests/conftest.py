@@ -20,18 +20,48 @@ def wordnet_reader(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_runs(tmp_path_factory):
+def slurm_run(tmp_path_factory):
+    """The tiny config through a local Slurm (tests/slurm_run.py) in a second clone, or the reason it cannot run
+    here (a str). A Slurm this fixture started is stopped afterwards, also when a test fails."""
+    from tests import slurm_run as slurm
+    from tests.fixtures import copy_project, tiny_workflow_config
+
+    reason = slurm.why_not()
+    started = False
+    if reason is None:
+        reason, started = slurm.start()
+    if reason is not None:
+        yield reason
+        return
+    try:
+        import yaml
+
+        project = copy_project(tmp_path_factory.mktemp("clones") / "second_checkout_elsewhere")
+        (project / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
+        yield slurm.run(project, tmp_path_factory.mktemp("slurm_log") / "snakemake.log")
+    finally:
+        if started:
+            slurm.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, slurm_run):
     """The tiny config run end to end from two copies of the project in differently named folders of
-    different path lengths (a user's two clones)."""
+    different path lengths (a user's two clones). Where Slurm can run, the second clone is the Slurm run
+    (`slurm_run`): the cluster path then has to give the same bytes as the local one, for one run less."""
     import yaml
 
     from tests.fixtures import copy_project, snakemake, tiny_workflow_config
 
-    projects = []
-    for name in ("a", "second_checkout_elsewhere"):
-        project = copy_project(tmp_path_factory.mktemp("clones") / name)
-        (project / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
-        out = snakemake(project)
-        assert out.returncode == 0, out.stderr[-4000:]
-        projects.append(project)
-    return projects
+    first = copy_project(tmp_path_factory.mktemp("clones") / "a")
+    (first / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
+    out = snakemake(first)
+    assert out.returncode == 0, out.stderr[-4000:]
+    if not isinstance(slurm_run, str):
+        assert slurm_run.returncode == 0, slurm_run.log[-4000:]
+        return [first, slurm_run.project]
+    second = copy_project(tmp_path_factory.mktemp("clones") / "second_checkout_elsewhere")
+    (second / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
+    out = snakemake(second)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return [first, second]

@@ -1,7 +1,7 @@
 """A tiny LTU on disk, for tests and `bench/gpu_check.py --tiny`: nothing is downloaded.
 
     paths = write_tiny_ltu(tmp_path)      # {"base": LLaMA-style HF dir, "checkpoint": LTU-layout .bin}
-    llm = load_ltu(tiny_model_cfg(paths), paths["base"])
+    llm = load_model(tiny_model_cfg(paths), paths["base"])   # shard.models.load_model
 
 The base directory holds a small LlamaForCausalLM and a word-level tokenizer with LLaMA's special tokens
 (<unk> 0, <s> 1, </s> 2, no pad, no <audio>). The checkpoint is written from LTU's key layout as read in

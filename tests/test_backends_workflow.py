@@ -16,6 +16,7 @@ TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scali
           "models.md", "perception.csv", "forgetting.csv"]
 
 
+@pytest.mark.slow
 def test_two_models_run_the_study_side_by_side(tmp_path):
     """A tiny mini_ltu (pretrained here, log-mel) and a tiny random Qwen2-Audio (hf backend, its own Whisper
     front end) through every table on the same items: config `models`."""

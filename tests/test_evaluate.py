@@ -3,9 +3,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard import templates as T
+from shard import templates
 from shard.common import read_jsonl, write_jsonl
-from shard.evaluate import (PARSE_FAILURES, extract_answer, nearest_labels, pick_options, score_labelling,
+from shard.evaluate import (PARSE_FAILURES, LabelMatcher, extract_answer, pick_options, score_labelling,
                             score_semantic, sentence_embedder)
 EVAL = {"mode": "loglik", "batch_size": 64, "max_new_tokens": 16}  # the config's evaluate section
 
@@ -40,12 +40,12 @@ class ListeningModel:
         return [self.captions[int(round(float(np.mean(f[0]))))] for f in features]
 
 
-class ByteModel:
-    """Every UTF-8 byte of an option costs 0.5 nats and ending the option 1 nat: the summed
-    log-prob prefers the shortest option, the per-byte one the longest."""
+class CharacterModel:
+    """Every character of an option costs 0.5 nats and ending the option 1 nat: the summed
+    log-prob prefers the shortest option, the per-character one the longest."""
 
     def option_logprobs(self, texts, features, fmt, options, share_cache=True):
-        return [[(-0.5 * len(o.encode()) - 1.0, len(o)) for o in opts] for opts in options]
+        return [[(-0.5 * len(o) - 1.0, len(o)) for o in opts] for opts in options]
 
 
 class ScriptedModel:
@@ -102,15 +102,24 @@ def test_scorer_on_a_model_whose_answer_is_known():
 
 
 def test_acc_and_acc_norm_differ():
-    # sum: yes -2.5, no -2.0 -> "no"; per byte: yes -0.833, no -1.0 -> "yes"
+    # sum: yes -2.5, no -2.0 -> "no"; per character: yes -0.833, no -1.0 -> "yes"
     assert pick_options([(-2.5, 1), (-2.0, 1)], ["yes", "no"]) == (1, 0)
     rows = _shard_rows()[:2]  # answers: yes, no
-    records, metrics = score_semantic(ByteModel(), _prompts(rows), _features(set()), "interleaved", EVAL)
+    records, metrics = score_semantic(CharacterModel(), _prompts(rows), _features(set()), "interleaved", EVAL)
     assert [r["prediction"] for r in records] == ["no", "no"]
     assert [r["prediction_norm"] for r in records] == ["yes", "yes"]
     assert metrics["acc"] == 0.5 and metrics["acc_norm"] == 0.5
     assert [r["correct"] for r in records] == [False, True]
     assert [r["correct_norm"] for r in records] == [True, False]
+
+
+def test_acc_norm_divides_by_characters_not_bytes():
+    """lm-evaluation-harness's acc_norm: the log-prob per character of the option (lm_eval/api/task.py,
+    `completion_len`), not per UTF-8 byte: "café" is 4 characters, 5 bytes."""
+    scores = [(-4.6, 2), (-3.3, 1)]
+    # per character: café -1.15, tea -1.10 -> tea; per byte café would win (-0.92 against -1.10)
+    assert -4.6 / len("café".encode()) > -3.3 / len("tea".encode())
+    assert pick_options(scores, ["café", "tea"]) == (1, 1)
 
 
 @pytest.mark.parametrize("text, fmt, expected", [
@@ -158,18 +167,18 @@ def embed():
 
 
 def test_labelling_embedding_is_real_minilm(embed):
-    sims = nearest_labels(["dog barking"], ["dog", "piano"], embed)
+    sims = LabelMatcher(["dog", "piano"], embed).similarities(["dog barking"])
     assert sims.shape == (1, 2) and sims[0, 0] > sims[0, 1]
     assert embed(["sound of dog"]).shape == (1, 384)
 
 
 def _labelling(clip_labels, captions):
-    labels = sorted({T.caption_answer(l) for ls in clip_labels.values() for l in ls})
+    labels = sorted({templates.caption_answer(l) for ls in clip_labels.values() for l in ls})
     clips = pl.DataFrame({"clip_id": list(clip_labels), "labels": list(clip_labels.values()),
                           "label": [ls[0] for ls in clip_labels.values()]})
     prompts = _prompts([{"prompt_id": f"{c}.labelling", "item_id": f"{c}.labelling", "clip_ids": [c],
-                         "text": T.CAPTION.text, "options": labels, "answer": T.caption_answer(ls[0]),
-                         "answer_index": labels.index(T.caption_answer(ls[0])), "relation": None,
+                         "text": templates.CAPTION.text, "options": labels, "answer": templates.caption_answer(ls[0]),
+                         "answer_index": labels.index(templates.caption_answer(ls[0])), "relation": None,
                          "question_format": "caption", "task": "labelling"} for c, ls in clip_labels.items()])
     return labels, clips, prompts
 
@@ -220,7 +229,7 @@ def _tiny_base(directory, words):
     """A random, tiny mini_ltu saved the way pretraining saves it (weights + tokenizer)."""
     from shard.models.mini_ltu import random_mini_ltu
 
-    net, tok = random_mini_ltu([T.LTU_PROMPT, T.CAPTION.text, "is <audio> a kind of ? options :"] + words,
+    net, tok = random_mini_ltu([templates.LTU_PROMPT, templates.CAPTION.text, "is <audio> a kind of ? options :"] + words,
                                {"hidden_size": 32, "layers": 1, "heads": 2, "audio_tokens": 4}, required=words)
     net.save_pretrained(directory)
     tok.save_pretrained(directory)

@@ -42,8 +42,8 @@ def test_logmel_shape_dtype_meta_and_row_order(results):
 
 def test_each_clip_is_featurized_once_and_batching_does_not_matter(results, monkeypatch):
     seen = []
-    real = F.FRONTENDS["logmel"]
-    monkeypatch.setitem(F.FRONTENDS, "logmel", lambda b, p, sr: seen.append(len(b)) or real(b, p, sr))
+    real = F.logmel
+    monkeypatch.setattr(F, "logmel", lambda b, p, sr: seen.append(len(b)) or real(b, p, sr))  # the record's function
     monkeypatch.setattr(F, "BATCH", 4)
     x = run(results, name="logmel_b4")
     n = np.load(results / "clips" / "audio.npy", mmap_mode="r").shape[0]

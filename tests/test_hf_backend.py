@@ -12,7 +12,7 @@ from shard.common import ShardError
 from shard.features import featurize
 from shard.finetune import lora_config
 from shard.models import load_model
-from shard.models.hf import feature_extractor
+from shard.models.hf import _model_class, expand_audio, feature_extractor
 
 from .hf_tiny import TINY, build_tiny
 
@@ -223,3 +223,48 @@ def test_voxtral_batch_equals_its_own_processor(tiny, fmt):
         np.testing.assert_allclose(batch["input_features"][i, :, :n], ref["input_features"][i, :, :n], atol=1e-6)
         np.testing.assert_allclose(batch["input_features"][i, :, n + 2:], ref["input_features"][i, :, n + 2:],
                                    atol=1e-6)
+
+
+# ---------------------------------------------------------------- what the backend relies on in transformers
+def _upgrade_broke(what: str) -> str:
+    import transformers
+
+    return (f"transformers {transformers.__version__}: {what}; shard.models.hf relies on it (tested with the "
+            "version envs/install.sh installs)")
+
+
+def test_cached_features_reach_the_model_through_its_processor(tiny):
+    """`expand_audio` calls the processor's public `processor(text, audio, return_text_replacement_offsets=True)`
+    with a stand-in for its feature extractor: the one thing beyond the public API, and it must keep working."""
+    path, llm = tiny
+    if path.name == "voxtral":
+        pytest.skip("Voxtral's audio inputs come from mistral-common (VoxtralAudioProcessor._expand)")
+    proc = llm.processor
+    lengths, width = [100, 60], proc.extractor.nb_max_frames
+    feats = torch.randn(len(lengths), proc.extractor.feature_size, width, generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
+    try:
+        inputs, replacements = expand_audio(proc.processor, feats, mask, lengths)
+    except Exception as err:  # noqa: BLE001 (any failure here is the upgrade's)
+        pytest.fail(_upgrade_broke(f"processor(text=..., audio=..., return_text_replacement_offsets=True) failed "
+                                   f"with the cached-feature stand-in: {err!r}"))
+    assert torch.equal(inputs["input_features"], feats), _upgrade_broke(
+        "the processor no longer reads its feature extractor from `feature_extractor` / `audio_processor`")
+    assert [r.count(proc.audio_token) for r in replacements] == [_audio_tokens(path.name, n) for n in lengths], \
+        _upgrade_broke("the audio-token text per clip changed")
+    assert not set(inputs) & {"input_ids", "text_replacement_offsets"}
+
+
+def test_model_class_comes_from_the_auto_class_or_the_config(tiny):
+    from transformers import AutoConfig, MODEL_FOR_MULTIMODAL_LM_MAPPING
+
+    path, llm = tiny
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    cls = _model_class(config)
+    assert isinstance(llm.model, cls)
+    if type(config) in MODEL_FOR_MULTIMODAL_LM_MAPPING:
+        assert cls is MODEL_FOR_MULTIMODAL_LM_MAPPING[type(config)]
+    else:  # Audio Flamingo 3 is no AutoModelForMultimodalLM: its config names its class
+        assert cls.__name__ in config.architectures
+    assert path.name != "qwen2_audio" or type(config) in MODEL_FOR_MULTIMODAL_LM_MAPPING, \
+        _upgrade_broke("AutoModelForMultimodalLM's mapping no longer lists Qwen2-Audio")

@@ -9,7 +9,7 @@ from peft import get_peft_model
 from shard import templates as T
 from shard.common import ShardError
 from shard.finetune import lora_config
-from shard.models.ltu import load_ltu
+from shard.models import load_model
 from tests.ltu_tiny import ARCH, N_AUDIO, release_shapes, tiny_model_cfg, write_tiny_ltu
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "train_projector": False}
@@ -25,7 +25,7 @@ def paths(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llm(paths):
-    return load_ltu(tiny_model_cfg(paths), paths["base"])
+    return load_model(tiny_model_cfg(paths), paths["base"])
 
 
 def feats(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -70,18 +70,18 @@ def test_extra_or_missing_keys_are_errors_that_list_them(paths, tmp_path):
     enc = "base_model.model.model.audio_encoder."
     extra = rewrite(paths, tmp_path, lambda s: s.update({enc + "cls_token": torch.zeros(3)}))
     with pytest.raises(ShardError, match=r"1 unexpected key\(s\): base_model\.model\.model\.audio_encoder\.cls_token"):
-        load_ltu(tiny_model_cfg(extra), paths["base"])
+        load_model(tiny_model_cfg(extra), paths["base"])
     lora_b = "base_model.model.model.layers.1.self_attn.v_proj.lora_B.default.weight"
     missing = rewrite(paths, tmp_path, lambda s: [s.pop(enc + "blocks_u.0.norm1_a.bias"), s.pop(lora_b)])
     with pytest.raises(ShardError, match=r"2 missing: audio_encoder\.blocks_u\.0\.norm1_a\.bias, LoRA B of "
                                          r"language_model\.model\.layers\.1\.self_attn\.v_proj\.weight"):
-        load_ltu(tiny_model_cfg(missing), paths["base"])
+        load_model(tiny_model_cfg(missing), paths["base"])
     many = rewrite(paths, tmp_path, lambda s: s.update({f"vision_tower.{i}": torch.zeros(1) for i in range(25)}))
     with pytest.raises(ShardError, match=r"25 unexpected key\(s\): vision_tower\.0, .*\.19, \.\.\. \(5 more\)"):
-        load_ltu(tiny_model_cfg(many), paths["base"])
+        load_model(tiny_model_cfg(many), paths["base"])
     shape = rewrite(paths, tmp_path, lambda s: s.update({"base_model.model.model.audio_proj.1.bias": torch.zeros(3)}))
     with pytest.raises(ShardError, match=r"audio_proj\.1\.bias: \(3,\) in the file, \(64,\) in the model"):
-        load_ltu(tiny_model_cfg(shape), paths["base"])
+        load_model(tiny_model_cfg(shape), paths["base"])
 
 
 def test_full_finetune_checkpoint_overrides_the_llama_weights(paths, tmp_path):
@@ -91,7 +91,7 @@ def test_full_finetune_checkpoint_overrides_the_llama_weights(paths, tmp_path):
     new = {"base_model.model.lm_head.weight": torch.randn(len_vocab(paths), 64), q + ".weight": torch.randn(64, 64),
            q.replace("q_proj", "rotary_emb.inv_freq"): 1.0 / 10000 ** (torch.arange(0, head_dim, 2).float() / head_dim)}
     full = rewrite(paths, tmp_path, lambda s: s.update(new))
-    llm = load_ltu(tiny_model_cfg(full), paths["base"])
+    llm = load_model(tiny_model_cfg(full), paths["base"])
     state = torch.load(full["checkpoint"], weights_only=True)
     lm = llm.model.language_model
     assert torch.equal(lm.lm_head.weight, new["base_model.model.lm_head.weight"])
@@ -100,7 +100,7 @@ def test_full_finetune_checkpoint_overrides_the_llama_weights(paths, tmp_path):
     rotary = "base_model.model.model.layers.0.self_attn.rotary_emb.inv_freq"
     wrong = rewrite(paths, tmp_path, lambda s: s.update({rotary: torch.ones(head_dim // 2)}))
     with pytest.raises(ShardError, match="rotary frequencies differ"):
-        load_ltu(tiny_model_cfg(wrong), paths["base"])
+        load_model(tiny_model_cfg(wrong), paths["base"])
 
 
 def len_vocab(paths) -> int:
@@ -116,23 +116,23 @@ class NotATensor:
 def test_pickled_objects_are_refused(paths, tmp_path):
     bad = rewrite(paths, tmp_path, lambda s: s.update({"optimizer": NotATensor()}))
     with pytest.raises(ShardError, match="not unpickled"):
-        load_ltu(tiny_model_cfg(bad), paths["base"])
+        load_model(tiny_model_cfg(bad), paths["base"])
 
 
 def test_safetensors_checkpoint_loads_the_same(paths, llm, tmp_path):
     from safetensors.torch import save_file
 
     save_file(torch.load(paths["checkpoint"], weights_only=True), tmp_path / "ltu.safetensors")
-    other = load_ltu(tiny_model_cfg({**paths, "checkpoint": str(tmp_path / "ltu.safetensors")}), paths["base"])
+    other = load_model(tiny_model_cfg({**paths, "checkpoint": str(tmp_path / "ltu.safetensors")}), paths["base"])
     for (n, a), (_, b) in zip(llm.model.named_parameters(), other.model.named_parameters()):
         assert torch.equal(a, b), n
 
 
 def test_missing_files_are_clear_errors(paths, tmp_path):
     with pytest.raises(ShardError, match="no config.json"):
-        load_ltu(tiny_model_cfg(paths), str(tmp_path / "nope"))
+        load_model(tiny_model_cfg(paths), str(tmp_path / "nope"))
     with pytest.raises(ShardError, match="does not exist; set model.checkpoint"):
-        load_ltu(tiny_model_cfg({**paths, "checkpoint": str(tmp_path / "nope.bin")}), paths["base"])
+        load_model(tiny_model_cfg({**paths, "checkpoint": str(tmp_path / "nope.bin")}), paths["base"])
 
 
 # ---------------------------------------------------------------- formats
@@ -142,7 +142,8 @@ def test_audio_positions_and_merged_embeddings(llm):
     for fmt, text, n in [("original", T.to_original(T.CAPTION.text), 1),
                          ("interleaved", "Is <audio> a kind of <audio> ?", 2)]:
         b = p([text], [feats(n, 3)], fmt)
-        ids, positions = b["input_ids"][0], b["audio_mask"][0]
+        ids = b["input_ids"][0]
+        positions = ids == p.audio_token_id
         if fmt == "original":  # LTU: the audio first, then BOS and the template
             assert positions[:N_AUDIO].all() and not positions[N_AUDIO:].any() and ids[N_AUDIO] == p.bos_id
         else:  # each block where its placeholder was, after BOS and the template's head
@@ -172,7 +173,7 @@ def test_pooling_is_ltus(llm):
 
 # ---------------------------------------------------------------- interface
 def test_loss_is_finite_and_decreases(paths):
-    llm = load_ltu(tiny_model_cfg(paths), paths["base"])
+    llm = load_model(tiny_model_cfg(paths), paths["base"])
     batch = llm.processor(PROMPTS, [feats(1, 1), feats(2, 2), feats(1, 3)], "interleaved", answers=["yes", "dog", "no"])
     opt = torch.optim.AdamW(llm.model.parameters(), lr=1e-3)
     llm.model.train()
@@ -205,7 +206,7 @@ def test_generation_returns_strings_without_the_audio_token(llm):
 
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_lora_step_touches_only_the_language_models_adapter(paths, checkpointing):
-    llm = load_ltu(tiny_model_cfg(paths, gradient_checkpointing=checkpointing), paths["base"])
+    llm = load_model(tiny_model_cfg(paths, gradient_checkpointing=checkpointing), paths["base"])
     assert llm.model.language_model.is_activation_checkpointing == checkpointing
     torch.manual_seed(0)
     llm.model = get_peft_model(llm.model, lora_config(LORA))
@@ -225,8 +226,8 @@ def test_lora_step_touches_only_the_language_models_adapter(paths, checkpointing
 
 
 def test_adapter_round_trip(paths, tmp_path):
-    """What the finetune rule saves, load_ltu(adapter_dir=...) gives back: the same scores."""
-    llm = load_ltu(tiny_model_cfg(paths), paths["base"])
+    """What the finetune rule saves, load_model(adapter_dir=...) gives back: the same scores."""
+    llm = load_model(tiny_model_cfg(paths), paths["base"])
     torch.manual_seed(0)
     llm.model = get_peft_model(llm.model, lora_config(LORA))
     with torch.no_grad():
@@ -234,10 +235,10 @@ def test_adapter_round_trip(paths, tmp_path):
             if "lora_B" in n:
                 p.normal_(std=0.1)  # a trained adapter is not the identity
     llm.model.save_pretrained(tmp_path / "adapter")
-    loaded = load_ltu(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path / "adapter"))
+    loaded = load_model(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path / "adapter"))
     fs = [feats(1, 1), feats(2, 2), feats(1, 3)]
     scores = [np.concatenate(m.option_logprobs(PROMPTS, fs, "interleaved", OPTIONS))[:, 0]
-              for m in (loaded, llm, load_ltu(tiny_model_cfg(paths), paths["base"]))]
+              for m in (loaded, llm, load_model(tiny_model_cfg(paths), paths["base"]))]
     assert np.allclose(scores[0], scores[1], atol=1e-5) and not np.allclose(scores[0], scores[2], atol=1e-3)
     with pytest.raises(ShardError, match="no adapter_config.json"):
-        load_ltu(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path))
+        load_model(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path))

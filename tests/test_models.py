@@ -1,13 +1,16 @@
 """Processor, mini_ltu and the AudioLLM interface on a tiny model with random features."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from shard import templates as T
 from shard.common import ShardError
-from shard.models import AudioLLM, AudioProcessor, build_tokenizer, load_model
+from shard.models import AudioLLM, AudioProcessor, build_tokenizer, load_model, resolve_device
 from shard.models.mini_ltu import random_mini_ltu
 from shard.models.processor import IGNORE
 
@@ -85,7 +88,8 @@ def test_labels_mask_audio_prompt_and_padding(llm):
     b = p(texts, [feats(1), feats(2)], "interleaved", answers=["yes", "church bell"])
     ids, labels, mask = b["input_ids"], b["labels"], b["attention_mask"]
     assert (labels[mask == 0] == IGNORE).all() and (mask[0, 0] == 0)  # left padding, masked
-    assert (labels[b["audio_mask"]] == IGNORE).all() and int(b["audio_mask"].sum()) == 3 * N_AUDIO
+    audio = ids == p.audio_token_id
+    assert (labels[audio] == IGNORE).all() and int(audio.sum()) == 3 * N_AUDIO
     for row, answer in enumerate(["yes", "church bell"]):
         target = p.encode_answer(answer) + [p.eos_id]
         kept = labels[row][labels[row] != IGNORE].tolist()
@@ -97,7 +101,7 @@ def test_labels_mask_audio_prompt_and_padding(llm):
     on = AudioProcessor(p.tokenizer, N_AUDIO, train_on_prompt=True)
     b2 = on(texts, [feats(1), feats(2)], "interleaved", answers=["yes", "church bell"])
     trained = (b2["labels"] != IGNORE)
-    assert (trained == (mask.bool() & ~b2["audio_mask"])).all()
+    assert (trained == (mask.bool() & (b2["input_ids"] != p.audio_token_id))).all()
 
 
 def test_right_padding_gives_the_same_loss(llm):
@@ -117,7 +121,7 @@ def test_audio_embeddings_land_exactly_at_audio_positions(llm):
             merged = model.merge_audio(b["input_ids"], b["audio_features"])[0]
             text_only = model.get_input_embeddings()(b["input_ids"])[0]
             audio = model.get_audio_embeddings(b["audio_features"]).reshape(-1, merged.shape[-1])
-        positions = b["audio_mask"][0]
+        positions = b["input_ids"][0] == p.audio_token_id
         assert torch.equal(merged[positions], audio)
         assert torch.equal(merged[~positions], text_only[~positions])
         if fmt == "original":
@@ -192,3 +196,55 @@ def test_tokenizer_covers_required_words_even_when_vocab_is_small():
     tok = build_tokenizer(["a b c , ."], 100, required=["church bell", "Hound"])
     assert tok.decode(tok.encode("Church bell, hound.", add_special_tokens=False)) == "church bell, hound."
     assert tok.convert_tokens_to_ids(T.AUDIO) == tok.convert_tokens_to_ids("<audio>") != tok.unk_token_id
+
+
+def test_a_missing_adapter_is_a_clear_error(llm, tmp_path):
+    llm.model.save_pretrained(tmp_path / "base")
+    llm.processor.tokenizer.save_pretrained(tmp_path / "base")
+    with pytest.raises(ShardError, match="adapter directory .* has no adapter_config.json; rerun its fine-tuning rule"):
+        load_model({"backend": "mini_ltu", "device": "cpu"}, str(tmp_path / "base"), str(tmp_path))
+
+
+def test_device_is_chosen_in_one_place(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # under torchrun: read on GPUs only
+    assert resolve_device("auto") == resolve_device(None) == resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ShardError, match="'model.device' is 'cuda' but no GPU is visible"):
+        resolve_device("cuda")
+
+
+# ---------------------------------------------------------------- package layout
+def test_the_interface_imports_no_backend():
+    """Backends import the interface, never the reverse: load_model dispatches by the registry's records."""
+    import ast
+
+    from shard.models import interface
+
+    tree = ast.parse(Path(interface.__file__).read_text())
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {m.rsplit(".", 1)[-1] for m in modules if m} & {"hf", "ltu", "mini_ltu", "backends"}
+
+
+# ---------------------------------------------------------------- provenance
+def test_identity_and_base_checksums_hash_each_file_once_in_their_order(tmp_path):
+    from shard.common import sha1_file
+    from shard.models.provenance import base_checksums, model_identity
+
+    base, adapter, checkpoint = tmp_path / "base", tmp_path / "ft", tmp_path / "ltu.bin"
+    for path, text in [(base / "model.safetensors", "w"), (base / "config.json", "c"), (base / "tokenizer.json", "t"),
+                       (base / "extra.bin", "b"), (base / "notes.txt", "n"),
+                       (adapter / "adapter_model.safetensors", "a"), (checkpoint, "k")]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    sha = {p.name: sha1_file(p) for p in (*base.iterdir(), *adapter.iterdir(), checkpoint)}
+    assert list(base_checksums(str(base)).items()) == [(n, sha[n]) for n in ("config.json", "extra.bin",
+                                                                             "model.safetensors", "tokenizer.json")]
+    ltu = {"backend": "ltu", "frontend": "ltu_fbank", "checkpoint": str(checkpoint)}
+    assert json.dumps(model_identity(ltu, str(base), str(adapter))) == json.dumps({
+        "backend": "ltu", "frontend": "ltu_fbank", "base": str(base), "adapter": str(adapter), "checkpoint": "ltu.bin",
+        "base_sha1": sha["model.safetensors"], "checkpoint_sha1": sha["ltu.bin"],
+        "adapter_sha1": sha["adapter_model.safetensors"]})
+    mini = {"backend": "mini_ltu", "frontend": "logmel", "checkpoint": None}
+    assert json.dumps(model_identity(mini, str(tmp_path / "nope"), None)) == json.dumps({
+        "backend": "mini_ltu", "frontend": "logmel", "base": str(tmp_path / "nope"), "adapter": None})

@@ -1,20 +1,28 @@
-"""Result tables and the trade-off figure from tiny, hand-built prediction files."""
+"""Result tables and the trade-off figure from tiny, hand-built prediction files, passed by key:
+{task: {(model, seed, condition): file}}, as rules/tables.smk passes them."""
 import json
 
 import numpy as np
 import polars as pl
 import pytest
 
-from shard.common import write_jsonl
-from shard.conditions import study_conditions
+from shard.common import ShardError, read_jsonl, write_jsonl
+from shard.conditions import TASKS, study_conditions
 from shard.stats import mcnemar
-from shard.tables import (forgetting_table, labelling_table, models_table, pareto_front, perception_table,
-                          scaling_table, semantic_table, tradeoff_figure)
+from tests.fixtures import ROOT
+from shard.reporting.figures import tradeoff_figure
+from shard.reporting.forgetting import forgetting_table, pareto_front
+from shard.reporting.labelling import labelling_table
+from shard.reporting.model_comparison import models_table
+from shard.reporting.perception import perception_table
+from shard.reporting.registry import TABLES, Table, build_table
+from shard.reporting.scaling import scaling_table
+from shard.reporting.semantic import semantic_table
 
 MODEL = "mini_ltu"  # the one model of the config (several: test_models_side_by_side)
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200, "mode": "loglik"}}
 NAMES = ["original", "zeroshot_interleaved", "ft_400", "blind"]
-CONDITIONS = [{c.name: {**c.as_dict(), "model": MODEL} for c in study_conditions({"400": 400}, False)}[n] for n in NAMES]
+CONDITIONS = [{c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}[n] for n in NAMES]
 # per condition, which of 12 items are right (items 0-5 synonym, 6-11 hypernym; 2 items per clip)
 RIGHT = {"original": {0, 1, 2, 6, 7},
          "zeroshot_interleaved": {0, 1, 6},
@@ -48,26 +56,33 @@ def _labelling(cond, multi=False):
 
 @pytest.fixture
 def preds(tmp_path):
-    out = {"semantic": [], "labelling": [], "summaries": []}
+    """{(model, seed, condition): file} per task (and the summaries), seed 0 of MODEL in every condition."""
+    out = {"semantic": {}, "labelling": {}, "summaries": {}}
     for cond in NAMES:
         write_jsonl(_semantic(cond), tmp_path / cond / "semantic.jsonl")
         write_jsonl(_labelling(cond), tmp_path / cond / "labelling.jsonl")
         (tmp_path / cond / "shard.summary.json").write_text(json.dumps(
             {"condition": cond, "model": {"backend": "mini_ltu", "adapter": "ft" if "ft" in cond else None},
              "acc": 0.5}))
-        out["semantic"].append(str(tmp_path / cond / "semantic.jsonl"))
-        out["labelling"].append(str(tmp_path / cond / "labelling.jsonl"))
-        out["summaries"].append(str(tmp_path / cond / "shard.summary.json"))
+        out["semantic"][MODEL, 0, cond] = str(tmp_path / cond / "semantic.jsonl")
+        out["labelling"][MODEL, 0, cond] = str(tmp_path / cond / "labelling.jsonl")
+        out["summaries"][MODEL, 0, cond] = str(tmp_path / cond / "shard.summary.json")
     (tmp_path / "source.json").write_text(json.dumps({"checksum": "abc123", "version": "3.0"}))
     out["wordnet"] = str(tmp_path / "source.json")
     return out
 
 
+def _both(preds):
+    """What a table that reads both tasks gets: the predictions and the summaries, by task."""
+    return dict(predictions={"semantic": preds["semantic"], "labelling": preds["labelling"]},
+                summaries={"semantic": preds["summaries"]})
+
+
 def _semantic_outputs(preds, out):
     paths = {k: out / f"semantic.{k}" for k in ("csv", "md", "tex")}
-    semantic_table(predictions=preds["semantic"], conditions=CONDITIONS, **paths,
+    semantic_table(predictions={"semantic": preds["semantic"]}, conditions=CONDITIONS, **paths,
                    provenance=out / "semantic.provenance.json", config=CONFIG,
-                   wordnet_source=preds["wordnet"], summaries=preds["summaries"])
+                   wordnet_source=preds["wordnet"], summaries={"semantic": preds["summaries"]})
     return {k: p.read_bytes() for k, p in {**paths, "prov": out / "semantic.provenance.json"}.items()}
 
 
@@ -100,9 +115,9 @@ def test_semantic_table_contents(preds, tmp_path):
 
     prov = json.loads((tmp_path / "t" / "semantic.provenance.json").read_text())
     assert prov["wordnet"]["checksum"] == "abc123" and len(prov["config_hash"]) == 12
-    summary = next(p for p in preds["summaries"] if "/ft_400/" in p)  # keyed by the evaluation (model, seed, condition)
+    summary = preds["summaries"][MODEL, 0, "ft_400"]  # keyed by the evaluation (model, seed, condition)
     assert prov["models"][summary]["adapter"] == "ft" and "polars" in prov["packages"]
-    assert set(prov["inputs"]) == set(preds["semantic"])
+    assert set(prov["inputs"]) == set(preds["semantic"].values())
 
 
 def test_tables_are_byte_deterministic(preds, tmp_path):
@@ -111,9 +126,9 @@ def test_tables_are_byte_deterministic(preds, tmp_path):
 
 def test_labelling_table(preds, tmp_path):
     out = tmp_path / "l"
-    labelling_table(predictions=preds["labelling"], conditions=CONDITIONS, csv=out / "labelling.csv",
-                   md=out / "labelling.md", tex=out / "labelling.tex", provenance=out / "labelling.provenance.json",
-                   config=CONFIG, wordnet_source=preds["wordnet"], summaries=preds["summaries"])
+    labelling_table(predictions={"labelling": preds["labelling"]}, conditions=CONDITIONS, csv=out / "labelling.csv",
+                    md=out / "labelling.md", tex=out / "labelling.tex", provenance=out / "labelling.provenance.json",
+                    config=CONFIG, wordnet_source=preds["wordnet"], summaries={"labelling": preds["summaries"]})
     df = pl.read_csv(out / "labelling.csv")
     row = dict(zip(df["condition"], df.iter_rows(named=True)))
     assert row["original"]["caption_acc"] == pytest.approx(4 / 5) and row["original"]["caption_metric"] == "acc"
@@ -125,14 +140,14 @@ def test_labelling_table(preds, tmp_path):
 
 
 def test_labelling_table_multilabel_uses_map(tmp_path):
-    paths = []
+    paths = {}
     for cond in ["original", "ft_400"]:
         write_jsonl(_labelling(cond, multi=True), tmp_path / f"{cond}.jsonl")
-        paths.append(str(tmp_path / f"{cond}.jsonl"))
+        paths[MODEL, 0, cond] = str(tmp_path / f"{cond}.jsonl")
     (tmp_path / "source.json").write_text(json.dumps({"checksum": "abc123", "version": "3.0"}))
-    labelling_table(predictions=paths, conditions=CONDITIONS[:3:2], csv=tmp_path / "l.csv",
+    labelling_table(predictions={"labelling": paths}, conditions=CONDITIONS[:3:2], csv=tmp_path / "l.csv",
                     md=tmp_path / "l.md", tex=None, provenance=tmp_path / "l.json", config=CONFIG,
-                    wordnet_source=tmp_path / "source.json", summaries=[])
+                    wordnet_source=tmp_path / "source.json", summaries={})
     df = pl.read_csv(tmp_path / "l.csv")
     assert df["caption_metric"].to_list() == ["map", "map", "map"]
     assert 0 < df["caption_acc"][0] <= 1 and df["caption_p_vs_original"].null_count() == 3
@@ -140,10 +155,9 @@ def test_labelling_table_multilabel_uses_map(tmp_path):
 
 
 def test_scaling_table_and_figure(preds, tmp_path):
-    kw = dict(semantic_predictions=preds["semantic"], labelling_predictions=preds["labelling"], conditions=CONDITIONS)
-    scaling_table(**kw, scales={"400": 400}, csv=tmp_path / "s.csv", md=tmp_path / "s.md",
-                  provenance=tmp_path / "s.json", config=CONFIG, wordnet_source=preds["wordnet"],
-                  summaries=preds["summaries"])
+    both = _both(preds)
+    scaling_table(**both, conditions=CONDITIONS, csv=tmp_path / "s.csv", md=tmp_path / "s.md",
+                  provenance=tmp_path / "s.json", config=CONFIG, wordnet_source=preds["wordnet"])
     df = pl.read_csv(tmp_path / "s.csv")
     assert df["n_prompts"].to_list() == [0, 400]
     assert df["condition"].to_list() == ["zeroshot_interleaved", "ft_400"]
@@ -151,8 +165,8 @@ def test_scaling_table_and_figure(preds, tmp_path):
     assert df["semantic_acc"].to_list() == pytest.approx([3 / 12, 10 / 12])
     assert df["labelling_acc"].to_list() == pytest.approx([3 / 5, 2 / 5])
 
-    tradeoff_figure(**kw, png=tmp_path / "a.png", config=CONFIG, scales={"400": 400})
-    tradeoff_figure(**kw, png=tmp_path / "b.png", config=CONFIG, scales={"400": 400})
+    tradeoff_figure(predictions=both["predictions"], conditions=CONDITIONS, png=tmp_path / "a.png", config=CONFIG)
+    tradeoff_figure(predictions=both["predictions"], conditions=CONDITIONS, png=tmp_path / "b.png", config=CONFIG)
     png = (tmp_path / "a.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == (tmp_path / "b.png").read_bytes()
     assert b"Software" not in png
@@ -161,7 +175,7 @@ def test_scaling_table_and_figure(preds, tmp_path):
 def test_semantic_table_has_a_column_per_relation_in_the_data(preds, tmp_path):
     """Every relation the predictions hold gets its own column (new relations included), titled by what it asks."""
     relation = {0: "meronym", 1: "hypernym2", 2: "cohyponym"}
-    for path in preds["semantic"]:
+    for path in preds["semantic"].values():
         rows = [json.loads(line) for line in open(path)]
         write_jsonl([{**r, "relation": relation[i % 3]} for i, r in enumerate(rows)], path)
     _semantic_outputs(preds, tmp_path / "t")
@@ -172,18 +186,16 @@ def test_semantic_table_has_a_column_per_relation_in_the_data(preds, tmp_path):
 
 def test_perception_table_locates_the_failure(preds, tmp_path):
     """Reasoning given perception, the same model's blind and text-oracle controls, and the paired gap."""
-    everything = {c.name: {**c.as_dict(), "model": MODEL} for c in study_conditions({"400": 400}, False)}
+    everything = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}
     names = ["original", "zeroshot_interleaved", "blind", "text_oracle", "ft_400", "blind_ft_400", "text_oracle_ft_400"]
-    semantic = []
+    semantic = {}
     for cond in names:
         write_jsonl(_semantic(cond), tmp_path / "p" / cond / "semantic.jsonl")
-        semantic.append(str(tmp_path / "p" / cond / "semantic.jsonl"))
-    labelling = dict(zip(NAMES, preds["labelling"]))  # in table order: the conditions scored on labelling
-    perception_table(semantic_predictions=semantic,
-                     labelling_predictions=[labelling[n] for n in names if n in labelling],
+        semantic[MODEL, 0, cond] = str(tmp_path / "p" / cond / "semantic.jsonl")
+    perception_table(predictions={"semantic": semantic, "labelling": preds["labelling"]},
                      conditions=[everything[n] for n in names], csv=tmp_path / "x.csv", md=tmp_path / "x.md",
                      provenance=tmp_path / "x.json", config=CONFIG, wordnet_source=preds["wordnet"],
-                     summaries=preds["summaries"])
+                     summaries={"semantic": preds["summaries"]})
     df = pl.read_csv(tmp_path / "x.csv")
     # the controls are columns, not rows; every condition that hears the clips is a row
     assert df["condition"].to_list() == ["original", "zeroshot_interleaved", "ft_400"]
@@ -203,15 +215,15 @@ def test_perception_table_locates_the_failure(preds, tmp_path):
 def test_seeds_pool_answers_and_report_their_spread(preds, tmp_path):
     """Several replicates per condition: accuracy over every seed's answers, ± the sd of per-seed accuracies,
     McNemar on (seed, item) pairs; one replicate gives no sd."""
-    files = []
+    files = {}
     for cond in NAMES:
         for seed, flip in ((0, set()), (1, {0, 1, 2, 3})):  # seed 1 answers items 0-3 the other way
             rows = [{**r, "correct": r["correct"] != (i in flip)} for i, r in enumerate(_semantic(cond))]
             write_jsonl(rows, tmp_path / f"seed{seed}" / cond / "semantic.jsonl")
-            files.append(str(tmp_path / f"seed{seed}" / cond / "semantic.jsonl"))
+            files[MODEL, seed, cond] = str(tmp_path / f"seed{seed}" / cond / "semantic.jsonl")
     paths = dict(csv=tmp_path / "s.csv", md=tmp_path / "s.md", tex=tmp_path / "s.tex", provenance=tmp_path / "s.json")
-    semantic_table(predictions=files, conditions=CONDITIONS, **paths, config=CONFIG, wordnet_source=preds["wordnet"],
-                   summaries=preds["summaries"])
+    semantic_table(predictions={"semantic": files}, conditions=CONDITIONS, **paths, config=CONFIG,
+                   wordnet_source=preds["wordnet"], summaries={"semantic": preds["summaries"]})
     df = pl.read_csv(tmp_path / "s.csv")
     ft = df.row(NAMES.index("ft_400"), named=True)
     per_seed = [10 / 12, 6 / 12]  # ft_400 gets items 0-3 right on seed 0, wrong on seed 1
@@ -220,9 +232,88 @@ def test_seeds_pool_answers_and_report_their_spread(preds, tmp_path):
     assert ft["n_paired_vs_original"] == 24
     assert f"± {100 * ft['overall_sd']:.1f} [" in (tmp_path / "s.md").read_text()
     # one replicate: no spread, no "±"
-    semantic_table(predictions=files[::2], conditions=CONDITIONS, **paths, config=CONFIG,
-                   wordnet_source=preds["wordnet"], summaries=preds["summaries"])
+    seed0 = {key: path for key, path in files.items() if key[1] == 0}
+    semantic_table(predictions={"semantic": seed0}, conditions=CONDITIONS, **paths, config=CONFIG,
+                   wordnet_source=preds["wordnet"], summaries={"semantic": preds["summaries"]})
     assert pl.read_csv(tmp_path / "s.csv")["overall_sd"].null_count() == len(NAMES) + 1
+
+
+def test_rows_are_looked_up_by_key_not_by_position(preds, tmp_path):
+    """The same evaluations in another order give the same table; a (model, seed, condition) without its file
+    stops the table with the key it lacks."""
+    files = {}
+    for seed in (0, 1):
+        for cond in NAMES:
+            rows = [{**r, "correct": r["correct"] != (seed and i < 3)} for i, r in enumerate(_semantic(cond))]
+            write_jsonl(rows, tmp_path / f"seed{seed}" / cond / "semantic.jsonl")
+            files[MODEL, seed, cond] = str(tmp_path / f"seed{seed}" / cond / "semantic.jsonl")
+    tables = []
+    for order in (list(files), list(reversed(files))):
+        out = tmp_path / f"t{len(tables)}"
+        semantic_table(predictions={"semantic": {key: files[key] for key in order}}, conditions=CONDITIONS,
+                       csv=out / "s.csv", md=out / "s.md", provenance=out / "s.json", config=CONFIG,
+                       wordnet_source=preds["wordnet"], summaries={})
+        tables.append((out / "s.csv").read_bytes() + (out / "s.md").read_bytes())
+    assert tables[0] == tables[1]
+    del files[MODEL, 1, "ft_400"]
+    with pytest.raises(ShardError, match=r"\('mini_ltu', 1, 'ft_400'\)"):
+        semantic_table(predictions={"semantic": files}, conditions=CONDITIONS, csv=tmp_path / "x.csv",
+                       md=tmp_path / "x.md", provenance=tmp_path / "x.json", config=CONFIG,
+                       wordnet_source=preds["wordnet"], summaries={})
+
+
+def test_every_table_is_one_record():
+    """The registry names each table's rule, builder and outputs (the paths the workflow has always written)."""
+    import pkgutil
+
+    assert {t.rule for t in TABLES.values()} == {"semantic_table", "labelling_table", "scaling_table", "tradeoff_figure",
+                                                  "perception_table", "models_table", "forgetting_table"}
+    assert TABLES["semantic"].outputs("results") == {
+        "csv": "results/tables/semantic.csv", "md": "results/tables/semantic.md", "tex": "results/tables/semantic.tex",
+        "provenance": "results/tables/semantic.provenance.json"}
+    assert TABLES["forgetting"].outputs("r") == {"csv": "r/tables/forgetting.csv", "md": "r/tables/forgetting.md",
+                                                 "png": "r/figures/forgetting.png",
+                                                 "provenance": "r/tables/forgetting.provenance.json"}
+    assert TABLES["tradeoff"].outputs("r") == {"png": "r/figures/tradeoff.png"}
+    for table in TABLES.values():
+        assert callable(pkgutil.resolve_name(table.builder)) and (ROOT / table.caption).is_file()
+        assert set(table.tasks) <= set(TASKS)
+    # the controls are scored on SHARD only: on the tables that read both tasks, but not on the trade-off plane
+    blind_ft = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}["blind_ft_400"]
+    assert TABLES["perception"].reads(blind_ft["tasks"]) and not TABLES["scaling"].reads(blind_ft["tasks"])
+
+
+def count_table(*, predictions, conditions, config, csv) -> None:
+    """A table added by a test: the number of items each (model, seed, condition) answered."""
+    rows = [{"model": m, "seed": s, "condition": c, "items": read_jsonl(path).height}
+            for (m, s, c), path in predictions["semantic"].items()]
+    pl.DataFrame(rows).write_csv(csv)
+
+
+def test_a_new_table_is_one_record(preds, tmp_path, monkeypatch):
+    """A record (here defined in this test module, its builder too) is all a new table needs: the rules and
+    all_targets read the registry, and build_table dispatches to the builder."""
+    import shard.reporting.registry as registry
+
+    record = Table("counts", "tests.test_tables:count_table", ("semantic",), ("csv",), "report/semantic.rst",
+                   provenance=False)
+    monkeypatch.setitem(registry.TABLES, record.name, record)
+    assert record.rule == "counts_table" and record.outputs("results") == {"csv": "results/tables/counts.csv"}
+    build_table(table="counts", evaluated=list(preds["semantic"].values()), predictions={"semantic": preds["semantic"]},
+                conditions=CONDITIONS, config=CONFIG, csv=tmp_path / "counts.csv")
+    assert pl.read_csv(tmp_path / "counts.csv")["items"].to_list() == [12] * len(NAMES)
+
+
+def test_a_table_rule_reads_the_files_it_passes_by_key(preds, tmp_path):
+    """build_table (rules/scripts/table.py) refuses a rule whose input and keyed params name different files."""
+    kw = dict(predictions={"semantic": preds["semantic"]}, conditions=CONDITIONS, csv=tmp_path / "s.csv",
+              md=tmp_path / "s.md", provenance=tmp_path / "s.json", config=CONFIG, wordnet_source=preds["wordnet"],
+              summaries={"semantic": preds["summaries"]})
+    evaluated = [*preds["semantic"].values(), *preds["summaries"].values()]
+    build_table(table="semantic", evaluated=evaluated[::-1], **kw)
+    assert pl.read_csv(tmp_path / "s.csv")["condition"].to_list() == [*NAMES, "chance"]
+    with pytest.raises(ShardError, match="different files"):
+        build_table(table="semantic", evaluated=evaluated[1:], **kw)
 
 
 def test_pareto_front():
@@ -232,21 +323,21 @@ def test_pareto_front():
 
 
 def test_forgetting_table_places_every_run(preds, tmp_path):
-    conds = {c.name: {**c.as_dict(), "model": MODEL} for c in study_conditions({"400": 400}, False, (0.0, 0.3), ("mixed",))}
+    conds = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False, (0.0, 0.3), ("mixed",))}
     names = ["zeroshot_interleaved", "ft_400", "ft_400_r30"]
-    sem, lab = [], []
+    sem, lab = {}, {}
     right = {"zeroshot_interleaved": ({0, 1, 6}, {0, 1, 2}), "ft_400": ({0, 1, 2, 3, 4, 6, 7, 8, 9, 10}, {0, 1}),
              "ft_400_r30": ({0, 1, 2, 3, 6, 7, 8}, {0, 1, 2, 3})}
     for name in names:
         RIGHT[name], LABEL_RIGHT[name] = right[name]
         write_jsonl(_semantic(name), tmp_path / "f" / name / "semantic.jsonl")
         write_jsonl(_labelling(name), tmp_path / "f" / name / "labelling.jsonl")
-        sem.append(str(tmp_path / "f" / name / "semantic.jsonl"))
-        lab.append(str(tmp_path / "f" / name / "labelling.jsonl"))
-    forgetting_table(semantic_predictions=sem, labelling_predictions=lab, conditions=[conds[n] for n in names],
+        sem[MODEL, 0, name] = str(tmp_path / "f" / name / "semantic.jsonl")
+        lab[MODEL, 0, name] = str(tmp_path / "f" / name / "labelling.jsonl")
+    forgetting_table(predictions={"semantic": sem, "labelling": lab}, conditions=[conds[n] for n in names],
                      csv=tmp_path / "f.csv", md=tmp_path / "f.md", png=tmp_path / "f.png",
                      provenance=tmp_path / "f.json", config=CONFIG, wordnet_source=preds["wordnet"],
-                     summaries=preds["summaries"])
+                     summaries={"semantic": preds["summaries"]})
     df = pl.read_csv(tmp_path / "f.csv")
     assert df["condition"].to_list() == names and df["replay"].to_list() == [0.0, 0.0, 0.3]
     assert df["semantic_acc"].to_list() == pytest.approx([3 / 12, 10 / 12, 7 / 12])
@@ -261,26 +352,25 @@ def test_models_side_by_side(preds, tmp_path):
     """Two models on the same items: every table has a row per (model, condition), each model's Δ against its
     own `original`; tables/models sets them side by side with the second model's paired change."""
     second = {"original": {0, 1, 2, 3, 6, 7}, "zeroshot_interleaved": {0, 6}, "ft_400": set(range(12)), "blind": {0}}
-    files = {"semantic": list(preds["semantic"]), "labelling": list(preds["labelling"])}
-    for cond in NAMES:  # the second model's files follow the first's (rules/tables.smk: model by model)
+    files = {"semantic": dict(preds["semantic"]), "labelling": dict(preds["labelling"])}
+    for cond in NAMES:  # the second model's files, keyed by (model, seed, condition)
         rows = [{**r, "correct": i in second[cond]} for i, r in enumerate(_semantic(cond))]
         write_jsonl(rows, tmp_path / "b" / cond / "semantic.jsonl")
         write_jsonl(_labelling(cond), tmp_path / "b" / cond / "labelling.jsonl")
-        files["semantic"].append(str(tmp_path / "b" / cond / "semantic.jsonl"))
-        files["labelling"].append(str(tmp_path / "b" / cond / "labelling.jsonl"))
-    conditions = [*CONDITIONS, *({**c, "model": "mini_ltu_h256"} for c in CONDITIONS)]
+        files["semantic"]["mini_ltu_h256", 0, cond] = str(tmp_path / "b" / cond / "semantic.jsonl")
+        files["labelling"]["mini_ltu_h256", 0, cond] = str(tmp_path / "b" / cond / "labelling.jsonl")
     paths = dict(csv=tmp_path / "s.csv", md=tmp_path / "s.md", tex=None, provenance=tmp_path / "s.json")
-    semantic_table(predictions=files["semantic"], conditions=conditions, **paths, config=CONFIG,
-                   wordnet_source=preds["wordnet"], summaries=[])
+    semantic_table(predictions={"semantic": files["semantic"]}, conditions=CONDITIONS, **paths, config=CONFIG,
+                   wordnet_source=preds["wordnet"], summaries={})
     df = pl.read_csv(tmp_path / "s.csv").with_columns(pl.col("model").fill_null(""))
     assert df.select("model", "condition").rows() == [*((MODEL, n) for n in NAMES), *(("mini_ltu_h256", n) for n in NAMES),
                                                       ("", "chance")]
     ft_b = df.filter((pl.col("model") == "mini_ltu_h256") & (pl.col("condition") == "ft_400")).row(0, named=True)
     assert ft_b["overall_acc"] == 1.0 and ft_b["delta_vs_original"] == pytest.approx(1 - 6 / 12)  # its own original
 
-    models_table(semantic_predictions=files["semantic"], labelling_predictions=files["labelling"], conditions=conditions,
+    models_table(predictions=files, conditions=CONDITIONS,
                  csv=tmp_path / "m.csv", md=tmp_path / "m.md", provenance=tmp_path / "m.json", config=CONFIG,
-                 wordnet_source=preds["wordnet"], summaries=[])
+                 wordnet_source=preds["wordnet"], summaries={})
     m = pl.read_csv(tmp_path / "m.csv")
     assert m.select("condition", "model").rows()[:2] == [("original", MODEL), ("original", "mini_ltu_h256")]
     row = m.filter((pl.col("condition") == "ft_400") & (pl.col("model") == "mini_ltu_h256")).row(0, named=True)
@@ -291,11 +381,10 @@ def test_models_side_by_side(preds, tmp_path):
     assert header == ["Condition", "mini_ltu SHARD", "mini_ltu labelling", "mini_ltu_h256 SHARD",
                       "mini_ltu_h256 labelling", "Δ SHARD mini_ltu_h256 − mini_ltu", "p mini_ltu_h256"]
 
-    kw = dict(semantic_predictions=files["semantic"], labelling_predictions=files["labelling"], conditions=conditions,
-              config=CONFIG, scales={"400": 400})
+    kw = dict(predictions=files, conditions=CONDITIONS, config=CONFIG)
     tradeoff_figure(**kw, png=tmp_path / "t.png")
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     scaling_table(**kw, csv=tmp_path / "c.csv", md=tmp_path / "c.md", provenance=tmp_path / "c.json",
-                  wordnet_source=preds["wordnet"], summaries=[])
+                  wordnet_source=preds["wordnet"], summaries={})
     assert pl.read_csv(tmp_path / "c.csv").select("model", "n_prompts").rows() == [
         (MODEL, 0), (MODEL, 400), ("mini_ltu_h256", 0), ("mini_ltu_h256", 400)]

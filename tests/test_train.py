@@ -21,8 +21,8 @@ from shard.evaluate import base_metrics
 from shard.finetune import finetune, lora_config
 from shard.pretrain import pretrain_base
 from shard.prompts import audio_pretrain_prompts, build_pretrain_prompts, fact_pretrain_prompts
-from shard.train import KILL_ENV
 
+from tests.interrupt import interrupt_env
 from tests.test_models import N_FRAMES, N_MELS, PROMPTS, feats, tiny_llm
 
 LABELS = ["Dog", "Church bell", "Siren"]
@@ -217,7 +217,7 @@ def finetune_process(data, base, adapter_dir, prompts: str, kill_after: int | No
            "--threads", str(processes)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if kill_after is not None:
-        env[KILL_ENV] = str(kill_after)
+        env = interrupt_env("kill", kill_after, env)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -54,6 +54,7 @@ def lora_sha1(model: torch.nn.Module) -> str:
 DDP = dict(processes=2, batch_size=23, max_steps=3, checkpoint_every=1)
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_adapter_under_torchrun(data, base, tmp_path):
     from peft import PeftModel
 

@@ -7,6 +7,7 @@ import filecmp
 import json
 
 import polars as pl
+import pytest
 import yaml
 
 from tests.fixtures import results_files, snakemake, tiny_workflow_config
@@ -19,6 +20,7 @@ TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/mini_ltu/seed0/b
            "tables/models.md"]
 
 
+@pytest.mark.slow
 def test_builds_every_target(tiny_runs):
     results = tiny_runs[0] / "results"
     for target in TARGETS:
@@ -37,12 +39,14 @@ def test_builds_every_target(tiny_runs):
     assert {"clips.log", "mini_ltu/seed0/pretrain_base.log", "mini_ltu/seed0/finetune_500.log", "semantic_table.log"} <= logs
 
 
+@pytest.mark.slow
 def test_second_run_does_nothing(tiny_runs):
     out = snakemake(tiny_runs[0], "-n")
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_two_folders_same_bytes(tiny_runs):
     """Two checkouts with different folder names and path lengths write the same bytes, file for file."""
     a, b = tiny_runs
@@ -61,6 +65,7 @@ def test_two_folders_same_bytes(tiny_runs):
         assert str(b.parent).encode() not in data and b.name.encode() not in data, f
 
 
+@pytest.mark.slow
 def test_evaluation_setting_reruns_evaluation_not_training(tiny_runs, tmp_path):
     cfg = tiny_workflow_config()
     cfg["evaluate"]["bootstrap"] = 200

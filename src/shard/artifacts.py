@@ -214,7 +214,7 @@ def logistic_baseline(fmt: str, items: pl.DataFrame, features: list[np.ndarray],
 def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.DataFrame:
     """One row per (baseline, format): accuracy, 95% CI (clips resampled), n, per relation and
     overall; the chance level; whether chance lies inside every CI (of the relations the format has)."""
-    from .tables import ordered_relations
+    from .reporting.relations import ordered_relations
 
     items = items.sort("item_id")
     relations = ordered_relations(items["relation"])
@@ -244,7 +244,8 @@ def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.Dat
 
 
 def artifact_display(numeric: pl.DataFrame) -> pl.DataFrame:
-    from .tables import ci_cell, pct, relation_title
+    from .reporting.relations import relation_title
+    from .reporting.render import ci_cell, pct
 
     relations = [c[:-4] for c in numeric.columns if c.endswith("_acc") and c != "overall_acc"]
     rows = list(numeric.iter_rows(named=True))
@@ -267,7 +268,8 @@ NOTES = ["Accuracy in % with 95% bootstrap CI (clips resampled); text only (ques
 
 def artifacts_table(*, test, csv, md, provenance, config: dict, wordnet_source) -> None:
     """tables/artifacts.{csv,md}: the surface-cue baselines on the test items."""
-    from .tables import write_provenance, write_table
+    from .reporting.provenance import write_provenance
+    from .reporting.render import write_table
 
     numeric = artifact_stats(pl.read_parquet(test), surface.exact_embedder(), config["evaluate"]["bootstrap"], config["seed"])
     write_table(numeric, artifact_display(numeric), csv=csv, md=md, title=TITLE, notes=NOTES)

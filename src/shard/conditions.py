@@ -31,9 +31,6 @@ class Run:
     order: str  # mixed | curriculum
     prompt_set: str  # prompts/train_{prompt_set}.parquet: the scale and the replay fraction
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 ORDERS = ("mixed", "curriculum")
 
@@ -112,9 +109,9 @@ def display_name(model: str, condition: str, several_models: bool) -> str:
     return f"{model}: {condition}" if several_models else condition
 
 
-def with_task(conditions: list[Condition], task: str) -> list[Condition]:
-    """The conditions scored on `task`, in table order."""
-    return [c for c in conditions if task in c.tasks]
+def with_task(conditions: list[dict], task: str) -> list[dict]:
+    """The conditions (records) scored on `task`, in table order."""
+    return [c for c in conditions if task in c["tasks"]]
 
 
 def controls(conditions: list[dict], audio: str) -> dict[str | None, dict]:
@@ -122,13 +119,14 @@ def controls(conditions: list[dict], audio: str) -> dict[str | None, dict]:
     return {c["run"]: c for c in conditions if c["audio"] == audio}
 
 
-def heard(conditions: list[dict]) -> list[dict]:
-    """The interleaved conditions that hear the clips: the base model and every fine-tuning run."""
+def interleaved_with_audio(conditions: list[dict]) -> list[dict]:
+    """The conditions tested interleaved on the clips themselves: the base model and every fine-tuning run,
+    one each (no control, no audio-first format)."""
     return [c for c in conditions if c["prompt_format"] == "interleaved" and c["audio"] == "clip"]
 
 
-def scaling_curve(conditions: list[dict], scales: dict[str, int] | None = None) -> list[tuple[dict, int]]:
+def scaling_curve(conditions: list[dict]) -> list[tuple[dict, int]]:
     """(condition, training prompts) along the trade-off curve: the base model at 0, then each scale's
     default-recipe run, all interleaved with real audio."""
-    curve = [(c, c["n_prompts"]) for c in heard(conditions) if c["default_recipe"]]
+    curve = [(c, c["n_prompts"]) for c in interleaved_with_audio(conditions) if c["default_recipe"]]
     return sorted(curve, key=lambda cn: cn[1])

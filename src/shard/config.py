@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from .common import ShardError
+from .models.backends import BACKENDS
 
 NEEDS_ROOT = {"audioset", "audioset_strong", "esc50", "fsd50k", "manifest"}
 
@@ -26,9 +27,9 @@ SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
 # `x-registry: NAME` instead of an enum, and schema() fills the enum from the registry, so a new record
 # (a corpus kind, a front end, a relation, a backend) is a valid config value with no edit here.
 REGISTRIES = {
-    "backends": "shard.models.interface:BACKENDS",
+    "backends": "shard.models.backends:BACKENDS",
     "corpora": "shard.corpora:ADAPTERS",
-    "frontends": "shard.features:FRONTENDS",
+    "frontends": "shard.frontends:FRONTENDS",
     "relations": "shard.relations:RELATIONS",
 }
 
@@ -133,10 +134,11 @@ MODEL_SECTIONS = ("model", "pretrain", "finetune")
 
 
 def _merged(base: dict, over: dict) -> dict:
-    """`base` with `over`'s keys replaced, nested mappings merged key by key (as --configfile merges)."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    """A copy of `base` with `over`'s keys replaced, nested mappings merged key by key (as --configfile merges)."""
+    from snakemake.utils import update_config
+
+    out = copy.deepcopy(base)
+    update_config(out, over)
     return out
 
 
@@ -163,35 +165,27 @@ def _check_models(cfg: dict) -> None:
                 raise ShardError(_explain(error))
 
 
-# what each backend reads from disk, and the front end it was trained on
-BACKEND_FRONTEND = {"mini_ltu": ("logmel", "ltu_fbank"), "ltu": ("ltu_fbank",), "hf": ("hf",)}
-BASE_HINT = {
-    "mini_ltu": "a directory saved by the pretrain_base rule (or null to pretrain mini_ltu here)",
-    "ltu": "LTU's language model in Hugging Face format (a LLaMA-7B / Vicuna-7B directory with config.json and the tokenizer)",
-    "hf": "the audio LLM's local directory (config.json, weights, processor and chat template, as save_pretrained writes them)",
-}
-
-
 def _check_model(model: dict, at: str = "") -> None:
-    """Local weights only, checked before any job: a missing path names its key (under `at`, the listed
-    model's prefix) and what to put there."""
-    backend, base = model["backend"], model["base"]
-    if model["frontend"] not in BACKEND_FRONTEND[backend]:
-        raise ShardError(f"config key '{at}model.frontend': backend {backend} reads '{'/'.join(BACKEND_FRONTEND[backend])}' "
+    """By the backend's record (shard.models.backends): local weights only, checked before any job; a missing
+    path names its key (under `at`, the listed model's prefix) and what to put there."""
+    name, base, checkpoint = model["backend"], model["base"], model["checkpoint"]
+    backend, reads = BACKENDS[name], BACKENDS[name].reads()
+    if model["frontend"] not in reads:
+        raise ShardError(f"config key '{at}model.frontend': backend {name} reads '{'/'.join(reads)}' "
                          f"features, not '{model['frontend']}'; set it (and add it to features.frontends)")
-    if backend != "mini_ltu" and not base:
-        raise ShardError(f"config key '{at}model.base' is required for model.backend={backend} (weights are never "
-                         f"downloaded): set it to {BASE_HINT[backend]}")
+    if backend.base_required and not base:
+        raise ShardError(f"config key '{at}model.base' is required for model.backend={name} (weights are never "
+                         f"downloaded): set it to {backend.base}")
     if base and not (Path(base) / "config.json").is_file():
         raise ShardError(f"config key '{at}model.base': '{base}' is not a model directory (no config.json there); "
-                         f"set it to {BASE_HINT[backend]}")
-    checkpoint = model["checkpoint"]
-    if backend == "ltu" and not (checkpoint and Path(checkpoint).is_file()):
-        what = f": file '{checkpoint}' does not exist" if checkpoint else " is required for model.backend=ltu"
-        raise ShardError(f"config key '{at}model.checkpoint'{what}; set it to LTU's released weights "
-                         "(e.g. ltu_ori_paper.bin from github.com/YuanGongND/ltu, or a .safetensors copy)")
-    if backend != "ltu" and checkpoint:
-        raise ShardError(f"config key '{at}model.checkpoint' is read by the ltu backend only; remove it for {backend}")
+                         f"set it to {backend.base}")
+    if backend.checkpoint and not (checkpoint and Path(checkpoint).is_file()):
+        what = f": file '{checkpoint}' does not exist" if checkpoint else f" is required for model.backend={name}"
+        raise ShardError(f"config key '{at}model.checkpoint'{what}; set it to {backend.checkpoint}")
+    if not backend.checkpoint and checkpoint:
+        readers = "/".join(b.name for b in BACKENDS.values() if b.checkpoint)
+        raise ShardError(f"config key '{at}model.checkpoint' is read by the {readers} backend only; "
+                         f"remove it for {name}")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 SHARD items are scored the lm-evaluation-harness way by default: the log-likelihood of each option
 given the prompt (the prompt is encoded once and its cache shared by all options). `acc` takes the
-option with the highest summed log-prob; `acc_norm` divides by the option's length in UTF-8 bytes
-first, as lm-evaluation-harness does (byte length does not depend on the tokenizer, so conditions
-with different tokenizers stay comparable). With `evaluate.mode: generate` the model answers
+option with the highest summed log-prob; `acc_norm` is lm-evaluation-harness's: the log-prob divided by
+the option's length in characters first (lm_eval/api/task.py, `completion_len`; its byte-normalised
+metrics are other ones). Character length does not depend on the tokenizer, so conditions with
+different tokenizers stay comparable. With `evaluate.mode: generate` the model answers
 greedily, as LTU does, and the answer is extracted strictly: what cannot be parsed counts as wrong.
 
 Audio labelling follows LTU: the model writes a caption; "sound of {caption}" and every
@@ -22,7 +23,6 @@ import functools
 import logging
 import re
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -30,10 +30,11 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from . import templates as T
+from . import templates
 from .conditions import TASKS
-from .common import ShardError, seed_for, sha1_file, write_json, write_jsonl
-from .stats import chance, map_chance, mean_average_precision
+from .common import ShardError, seed_for, write_json, write_jsonl
+from .models.provenance import model_identity
+from .stats import chance, label_targets, map_chance, mean_average_precision
 
 log = logging.getLogger("shard")
 
@@ -43,11 +44,11 @@ FeaturesFor = Callable[[list[str]], list[np.ndarray]]
 
 # ---------------------------------------------------------------- option scoring (pure)
 def pick_options(scores: Sequence[tuple[float, int]], options: Sequence[str]) -> tuple[int, int]:
-    """(index by summed log-prob, index by log-prob per UTF-8 byte of the option string).
+    """(index by summed log-prob: `acc`, index by log-prob per character of the option: lm-eval's `acc_norm`).
     Ties go to the first option (np.argmax), so results do not depend on dict or set order."""
     logp = np.array([s for s, _ in scores], dtype=float)
-    n_bytes = np.array([max(len(o.encode("utf-8")), 1) for o in options], dtype=float)
-    return int(np.argmax(logp)), int(np.argmax(logp / n_bytes))
+    n_chars = np.array([max(len(o), 1) for o in options], dtype=float)  # an empty option counts one
+    return int(np.argmax(logp)), int(np.argmax(logp / n_chars))
 
 
 # ---------------------------------------------------------------- strict answer extraction (pure)
@@ -121,11 +122,17 @@ def sentence_embedder(device: str = "cpu", exact: bool = False) -> Callable[[lis
     return embed
 
 
-def nearest_labels(captions: list[str], labels: list[str], embed) -> np.ndarray:
-    """Cosine similarity of "sound of {caption}" to every "sound of {label}": (n_captions, n_labels)."""
-    label_vecs = embed([T.sound_of(l) for l in labels])
-    caption_vecs = embed([T.sound_of(c) for c in captions])
-    return caption_vecs @ label_vecs.T
+class LabelMatcher:
+    """LTU's labelling protocol: a caption's label is the one whose "sound of {label}" is nearest (cosine) to
+    "sound of {caption}"; the labels are embedded once."""
+
+    def __init__(self, labels: Sequence[str], embed):
+        self.embed = embed
+        self.label_vectors = embed([templates.sound_of(label) for label in labels])
+
+    def similarities(self, captions: Sequence[str]) -> np.ndarray:
+        """(n_captions, n_labels) cosine similarities; the prediction is each row's argmax."""
+        return self.embed([templates.sound_of(caption.strip()) for caption in captions]) @ self.label_vectors.T
 
 
 # ---------------------------------------------------------------- scoring loops
@@ -151,7 +158,7 @@ def score_choices(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: st
                   desc: str) -> list[dict]:
     """Log-likelihood multiple choice (lm-evaluation-harness): per prompt, the summed log-prob of each
     option given the prompt (its cache shared by the options); `correct` by the summed score,
-    `correct_norm` by the score per UTF-8 byte."""
+    `correct_norm` by the score per character (lm-eval's acc_norm)."""
     records: list[dict] = []
     for batch in _batches(prompts, batch_size, desc):
         rows = batch.to_dicts()
@@ -206,24 +213,25 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
     if any(list(o) != labels for o in prompts["options"]):
         raise ShardError("labelling prompts must share one option list (every label of the corpus); "
                          "rebuild prompts/labelling_*.parquet")
-    index = {l: i for i, l in enumerate(labels)}
+    index = {label: i for i, label in enumerate(labels)}
     clip_labels = dict(zip(clips["clip_id"], clips["labels"]))
     multi = bool((clips["labels"].list.len() > 1).any())
-    label_vecs = embed([T.sound_of(l) for l in labels]) if labels else None
+    matcher = LabelMatcher(labels, embed) if labels else None
 
     records: list[dict] = []
     for batch in _batches(prompts, cfg["batch_size"], f"labelling/{fmt}"):
         rows = batch.to_dicts()
         feats = _features(batch, features_for)
         captions = llm.generate(batch["text"].to_list(), feats, fmt, cfg["max_new_tokens"])
-        sims = embed([T.sound_of(c.strip()) for c in captions]) @ label_vecs.T
+        sims = matcher.similarities(captions)
         scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, [labels] * len(rows))
         for r, caption, sim, sc in zip(rows, captions, sims, scored):
             clip = r["clip_ids"][0]
             if clip not in clip_labels:
                 raise ShardError(f"labelling prompt {r['prompt_id']}: clip '{clip}' is not in clips.parquet; "
                                  "rebuild the prompts from the same clips")
-            gold = sorted({index[T.caption_answer(l)] for l in clip_labels[clip] if T.caption_answer(l) in index})
+            answers = {templates.caption_answer(label) for label in clip_labels[clip]}
+            gold = sorted(index[answer] for answer in answers if answer in index)
             best_sim = int(np.argmax(sim))
             best, best_norm = pick_options(sc, labels)
             records.append({**_base_record(r), "generation": caption, "gold_index": gold,
@@ -248,35 +256,12 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
     return records, metrics
 
 
-def label_targets(gold_index: Sequence[Sequence[int]], n_labels: int) -> np.ndarray:
-    targets = np.zeros((len(gold_index), n_labels), dtype=bool)
-    for i, gold in enumerate(gold_index):
-        targets[i, list(gold)] = True
-    return targets
-
-
 def _mean(values) -> float:
     values = [float(v) for v in values]
     return float(np.mean(values)) if values else float("nan")
 
 
 # ---------------------------------------------------------------- IO
-def model_identity(model_cfg: dict, base_dir: str, adapter_dir: str | None) -> dict:
-    """What identifies the scored model in summaries and table provenance (no timestamps)."""
-    ident = {"backend": model_cfg["backend"], "frontend": model_cfg["frontend"],
-             "base": str(base_dir), "adapter": None if adapter_dir is None else str(adapter_dir)}
-    weights = {"base_sha1": Path(base_dir) / "model.safetensors"}
-    if model_cfg.get("checkpoint"):  # ltu: LTU's released audio branch + LoRA, on top of the base LLaMA
-        ident["checkpoint"] = Path(model_cfg["checkpoint"]).name
-        weights["checkpoint_sha1"] = Path(model_cfg["checkpoint"])
-    if adapter_dir is not None:
-        weights["adapter_sha1"] = Path(adapter_dir) / "adapter_model.safetensors"
-    for key, path in weights.items():
-        if path.is_file() and path.stat().st_size < (1 << 30):  # hash small checkpoints only
-            ident[key] = sha1_file(path)
-    return ident
-
-
 def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary, base_dir, adapter_dir=None,
              model: dict, evaluate: dict, condition: dict, task: str, threads: int) -> None:
     """Rule `evaluate`: one (condition, task) -> `predictions` (jsonl, one record per item) and `summary` (json).
@@ -303,7 +288,7 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
         features_for = lambda ids: [quiet] * len(ids)
     elif condition["audio"] == "label":  # perception given: the clip's labels as text, no audio at all
         labels = dict(zip(clip_table["clip_id"], clip_table["labels"]))
-        df = df.with_columns(pl.Series("text", [T.labels_in_place(text, [labels[c] for c in ids])
+        df = df.with_columns(pl.Series("text", [templates.labels_in_place(text, [labels[c] for c in ids])
                                                 for text, ids in zip(df["text"], df["clip_ids"])]))
         features_for = lambda ids: []
 

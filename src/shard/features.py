@@ -1,6 +1,7 @@
 """Audio front ends (rule `features`): computed once per clip from clips/audio.npy, stored as float16.
 
-    FRONTENDS[name](batch float32 (B, samples), params, sample_rate) -> float32 (B, bins, frames)
+    shard.frontends.FRONTENDS[name]: its function (batch float32 (B, samples), params, sample_rate)
+    -> float32 (B, bins, frames); `logmel` and `ltu_fbank` are here, `hf` is the model's own extractor
 
 `build_features` runs one front end over every clip in row order; `featurize` runs it on one
 waveform (e.g. the silence of the `blind` control); `FeatureStore` reads stored rows by clip_id.
@@ -12,7 +13,6 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Callable
 
 import librosa
 import numpy as np
@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from .common import ShardError, save_npy, write_json
+from .frontends import FRONTENDS
 
 log = logging.getLogger("shard")
 SAMPLE_RATE = 16000
@@ -79,22 +80,10 @@ def ltu_fbank(batch: np.ndarray, params: dict, sr: int = SAMPLE_RATE) -> np.ndar
     return out.transpose(1, 2).numpy()
 
 
-def hf(batch: np.ndarray, params: dict, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The `hf` backend's front end: the model's own feature extractor (params.model = the model folder), not
-    padded to its 30 s window; the processor pads per batch (shard.models.hf)."""
-    from .models.hf import hf_features
-
-    return hf_features(batch, params, sr)
-
-
-FRONTENDS: dict[str, Callable[[np.ndarray, dict, int], np.ndarray]] = {"logmel": logmel, "ltu_fbank": ltu_fbank,
-                                                                       "hf": hf}
-
-
 def _frontend(name: str):
     if name not in FRONTENDS:
         raise ShardError(f"config key 'features.frontends': unknown front end '{name}'; use one of {sorted(FRONTENDS)}")
-    return FRONTENDS[name]
+    return FRONTENDS[name].compute()
 
 
 def featurize(waveform: np.ndarray, frontend: str, params: dict, sr: int = SAMPLE_RATE) -> np.ndarray:

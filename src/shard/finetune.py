@@ -22,9 +22,10 @@ import torch
 from .common import ShardError, atomic_path, config_hash, seed_for, setup_logging, sha1_file, write_json
 from .conditions import ORDERS
 from .features import FeatureStore
-from .models.interface import load_model
-from .train import (Examples, local_device, process_group, rank_world, set_threads, train_loop,
-                    write_train_log)
+from .models.backends import load_model
+from .models.interface import resolve_device
+from .models.provenance import base_checksums
+from .train import Examples, process_group, rank_world, set_threads, train_loop, write_train_log
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,6 @@ def lora_config(lora: dict, language_model: str = r".*language_model.*", project
     return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], bias="none",
                       target_modules=rf"{language_model}\.({names})$",
                       modules_to_save=[projector] if lora["train_projector"] else None)
-
-
-def _base_checksums(base_dir: str) -> dict[str, str]:
-    """sha1 of the base model's weights, config and tokenizer: a retrained base changes it."""
-    files = [p for pattern in ("*.safetensors", "*.bin", "config.json", "tokenizer.json")
-             for p in Path(base_dir).glob(pattern)]
-    return {p.name: sha1_file(p) for p in sorted(files)}
 
 
 def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, adapter_dir: str, finetune: dict,
@@ -65,7 +59,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
                     FeatureStore(features, clips_parquet).per_clip, names=df["prompt_id"].to_list())
 
-    llm = load_model(model, base_dir, device=str(local_device(model)))
+    llm = load_model(model, base_dir)
     llm.processor.train_on_prompt = finetune["train_on_prompt"]
     torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
     llm.model = get_peft_model(llm.model, lora_config(finetune["lora"], llm.language_model, llm.projector))
@@ -75,7 +69,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
         raise ShardError(f"config key 'prompts.orders': unknown order '{order}'; use one of {ORDERS}")
     phases = (df["task"] != "labelling").cast(pl.Int8).to_numpy() if order == "curriculum" else None
     fingerprint = config_hash({"finetune": finetune, "seed": seed, "order": order, "n": len(data), "prompts": sha1_file(prompts),
-                               "base": _base_checksums(base_dir)})
+                               "base": base_checksums(base_dir)})
     rows = train_loop(llm, data, params, epochs=finetune["epochs"], max_steps=finetune["max_steps"],
                       batch_size=finetune["batch_size"], grad_accum=finetune["grad_accum"], lr=finetune["lr"],
                       warmup_steps=finetune["warmup_steps"], grad_clip=finetune["grad_clip"], seed=seed,
@@ -88,7 +82,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
         write_train_log(rows, tmp / "train_log.csv")
         write_json({"finetune": finetune, "model": model, "seed": seed, "order": order, "n_prompts": len(data),
                     "steps": len(rows),
-                    "prompts_sha1": sha1_file(prompts), "base": _base_checksums(base_dir),
+                    "prompts_sha1": sha1_file(prompts), "base": base_checksums(base_dir),
                     "trainable_parameters": sum(p.numel() for p in params)}, tmp / "train_config.json")
     shutil.rmtree(str(adapter_dir).rstrip("/") + ".ckpt", ignore_errors=True)
     log.info("fine-tuned %d steps on %d prompts -> %s", len(rows), len(data), adapter_dir)
@@ -105,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = json.loads(args.settings)  # {finetune, model, seed, order}: what this job reads of the config
     setup_logging(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING)
     world = int(os.environ.get("WORLD_SIZE", 1))
-    with process_group(local_device(settings["model"])):
+    with process_group(resolve_device(settings["model"]["device"])):
         try:
             finetune(base_dir=args.base_dir, prompts=args.prompts, clips_parquet=args.clips, features=args.features,
                      adapter_dir=args.adapter_dir, finetune=settings["finetune"], model=settings["model"],

@@ -83,22 +83,25 @@ def chance(n_options: Sequence[int] | np.ndarray) -> float:
     return float(np.mean(1.0 / n)) if n.size else float("nan")
 
 
-def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-    """AP of one class: precision summed over the recall gained at each distinct score.
+def label_targets(gold_index: Sequence[Sequence[int]], n_labels: int) -> np.ndarray:
+    """(n_items, n_labels) booleans: True where the label is one of the item's gold labels."""
+    targets = np.zeros((len(gold_index), n_labels), dtype=bool)
+    for i, gold in enumerate(gold_index):
+        targets[i, list(gold)] = True
+    return targets
 
-    Items with equal scores form one block (one threshold), as in scikit-learn, so the result never
-    depends on item order (the blind control gives every clip the same scores)."""
+
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """AP of one class (scikit-learn's): precision summed over the recall gained at each distinct score.
+
+    Items with equal scores form one block (one threshold), so the result never depends on item order
+    (the blind control gives every clip the same scores); nan for a class with no positive item."""
+    from sklearn.metrics import average_precision_score
+
     positive = np.asarray(positive, dtype=bool)
     if not positive.any():
         return float("nan")
-    scores = np.asarray(scores, dtype=float)
-    order = np.argsort(-scores, kind="stable")
-    ranked, hits = scores[order], positive[order]
-    block_end = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
-    true_pos = np.cumsum(hits)[block_end]
-    precision = true_pos / (block_end + 1)
-    recall_gain = np.diff(np.r_[0, true_pos]) / positive.sum()
-    return float(np.sum(precision * recall_gain))
+    return float(average_precision_score(positive, np.asarray(scores, dtype=float)))
 
 
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:

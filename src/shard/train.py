@@ -19,7 +19,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,13 +30,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .common import atomic_path, rng
-from .models.interface import AudioLLM, resolve_device
+from .models.interface import AudioLLM
 from .models.processor import AudioProcessor
 
 log = logging.getLogger(__name__)
 
-KILL_ENV = "SHARD_TRAIN_KILL_AFTER_STEP"  # tests: SIGKILL the process right after this checkpoint
-HOLD_ENV = "SHARD_TRAIN_HOLD_AFTER_STEP"  # tests: wait (up to 10 min) right after this checkpoint, to be cancelled there
 LOG_FIELDS = ["stage", "step", "loss", "lr", "tokens"]
 
 
@@ -64,14 +61,6 @@ def rank_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
-
-
-def local_device(model: dict) -> torch.device:
-    """This process's device: model.device, and under torchrun on GPUs the rank's own cuda:LOCAL_RANK."""
-    device = resolve_device(model["device"])
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return device
 
 
 @contextlib.contextmanager
@@ -112,6 +101,11 @@ def _set_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def checkpoint_saved(step: int) -> None:
+    """Called right after the checkpoint of `step` is written (rank 0). Does nothing: tests replace it to stop a
+    run there (tests/interrupt.py)."""
 
 
 def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -236,11 +230,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
             for old in ckpt_dir.glob("step_*"):
                 if old.name != f"step_{step + 1:08d}":
                     shutil.rmtree(old, ignore_errors=True)
-            if os.environ.get(KILL_ENV) == str(step + 1):
-                os.kill(os.getpid(), signal.SIGKILL)
-            if os.environ.get(HOLD_ENV) == str(step + 1):
-                log.warning("%s=%d: holding after checkpoint step %d", HOLD_ENV, step + 1, step + 1)
-                time.sleep(600)
+            checkpoint_saved(step + 1)
     bar.close()
     llm.model = unwrapped
     llm.model.eval()

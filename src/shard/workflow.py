@@ -43,9 +43,9 @@ def _redirect_std(log_file: str):
 
 
 def run(smk, fn: Callable) -> None:
-    # inputs named after_* only order jobs (e.g. training waits for the leakage audit)
-    inputs = {k: v for k, v in _named(smk.input).items() if not k.startswith("after_")}
-    kwargs = {**inputs, **_named(smk.output), **_named(smk.params)}
+    """Call `fn` with the job's named inputs, outputs and params (and `threads` where it takes them), its
+    stdout and stderr in the rule's log; a ShardError ends the job with its one-line message."""
+    kwargs = {**_named(smk.input), **_named(smk.output), **_named(smk.params)}
     if "threads" in inspect.signature(fn).parameters:
         kwargs["threads"] = smk.threads
     log_file = smk.log[0] if smk.log else None

@@ -9,12 +9,11 @@ Data flow, the same as for mini_ltu:
     HFAudioProcessor(texts with <audio>, per-prompt clip features, fmt[, answers])
         -> the model's chat template (each <audio> an audio content item: at its place for `interleaved`,
            all first for `original`) -> its audio token expanded to each clip's length by the model's own
-           processor (`_process_audio`, fed the cached features) -> the model's keyword arguments
+           processor (its public call, fed the cached features: `expand_audio`) -> the model's keyword arguments
     AudioLLM        loss / option scoring / generate(), unchanged
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import logging
@@ -28,7 +27,7 @@ import torch
 
 from ..common import ShardError
 from ..templates import AUDIO
-from .interface import AudioLLM
+from .interface import AudioLLM, with_adapter
 from .processor import check_batch, check_prompt, labelled_row, pad_rows, position_ids_from_mask
 
 log = logging.getLogger("shard")
@@ -96,7 +95,7 @@ class _CachedExtractor:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-    def fetch_audio(self, audio):
+    def fetch_audio(self, audio, **kwargs):
         return audio
 
     def __call__(self, audio, **kwargs):
@@ -107,6 +106,31 @@ class _CachedExtractor:
                              f"longer than the model's window ({getattr(self.real, 'chunk_length', '?')} s) are not "
                              "supported: shorten clips.seconds")
         return BatchFeature({"input_features": self.features, "attention_mask": self.mask})
+
+
+def expand_audio(processor, feats: torch.Tensor, mask: torch.Tensor, lengths: list[int]) -> tuple[dict, list[str]]:
+    """The model's audio inputs and each clip's audio-token text, from features computed beforehand.
+
+    transformers' processors compute features themselves and take none: this calls the processor's public
+    `processor(text=[audio token per clip], audio=waveforms, return_text_replacement_offsets=True)` on stand-in
+    waveforms of each clip's length, with `_CachedExtractor` (handing back `feats`) set as the processor's
+    `feature_extractor` / `audio_processor` for the call. That the processor reads its extractor from those
+    attributes is the one thing relied on beyond the public API; tests/test_hf_backend.py checks it."""
+    extractor = processor.feature_extractor
+    hop = getattr(extractor, "hop_length", 1)
+    waves = [np.zeros(n * hop, np.float32) for n in lengths]  # only their lengths are read
+    names = [n for n in ("feature_extractor", "audio_processor") if n in vars(processor)]
+    saved = {n: getattr(processor, n) for n in names}
+    try:
+        for n in names:
+            setattr(processor, n, _CachedExtractor(extractor, feats, mask))
+        out = processor(text=[processor.audio_token] * len(waves), audio=waves, return_text_replacement_offsets=True)
+    finally:
+        for n, v in saved.items():
+            setattr(processor, n, v)
+    replacements = [r["replacement"] for row in out["text_replacement_offsets"] for r in row]
+    text_keys = {*processor.tokenizer.model_input_names, "text_replacement_offsets"}
+    return {k: torch.as_tensor(v) for k, v in out.items() if k not in text_keys}, replacements
 
 
 # ---------------------------------------------------------------- the processor
@@ -127,7 +151,6 @@ class HFAudioProcessor:
                              "feature extractor or chat template; the hf backend needs an audio chat model")
         self.audio_token_id = self.tokenizer.convert_tokens_to_ids(self.audio_token)
         self.position_ids, self.train_on_prompt = position_ids, train_on_prompt
-        self.audio_kwargs = processor._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs)["audio_kwargs"]
         self.eos_id = self._end_of_turn()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
         self.bos_id = self.tokenizer.bos_token_id
@@ -207,21 +230,8 @@ class HFAudioProcessor:
         return self._expand(torch.from_numpy(feats), torch.from_numpy(mask), lengths)
 
     def _expand(self, feats: torch.Tensor, mask: torch.Tensor, lengths: list[int]) -> tuple[dict, list[str]]:
-        """The model's audio inputs and each clip's audio-token text, by its processor's `_process_audio`."""
-        hop = getattr(self.extractor, "hop_length", 1)
-        waves = [np.zeros(n * hop, np.float32) for n in lengths]  # only their lengths are read
-        stub = _CachedExtractor(self.extractor, feats, mask)
-        names = [n for n in ("feature_extractor", "audio_processor") if n in vars(self.processor)]
-        saved = {n: getattr(self.processor, n) for n in names}
-        try:
-            for n in names:
-                setattr(self.processor, n, stub)
-            audio_inputs, replacements = self.processor._process_audio(waves, **dict(self.audio_kwargs))
-        finally:
-            for n, v in saved.items():
-                setattr(self.processor, n, v)
-        unused = set(getattr(self.processor, "unused_input_names", []) or [])
-        return {k: torch.as_tensor(v) for k, v in audio_inputs.items() if k not in unused}, list(replacements)
+        """The model's audio inputs and each clip's audio-token text, by its own processor."""
+        return expand_audio(self.processor, feats, mask, lengths)
 
     # ------------------------------------------------------------------ a batch
     def __call__(self, texts: Sequence[str], features: Sequence[Sequence[np.ndarray]], fmt: str,
@@ -318,10 +328,10 @@ PROCESSORS = {"voxtral": VoxtralAudioProcessor}  # model_type -> its processor, 
 def _model_class(config):
     """AutoModelForMultimodalLM's class for this config, else the class its `architectures` names."""
     import transformers
-    from transformers import AutoModelForMultimodalLM
+    from transformers import MODEL_FOR_MULTIMODAL_LM_MAPPING  # the auto class's own mapping
 
-    with contextlib.suppress(KeyError):
-        return AutoModelForMultimodalLM._model_mapping[type(config)]
+    if type(config) in MODEL_FOR_MULTIMODAL_LM_MAPPING:
+        return MODEL_FOR_MULTIMODAL_LM_MAPPING[type(config)]
     for arch in getattr(config, "architectures", None) or []:
         if hasattr(transformers, arch):
             return getattr(transformers, arch)
@@ -351,13 +361,7 @@ def load_hf(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: tor
     mrope = hasattr(core, "get_rope_index")
     if model_cfg.get("gradient_checkpointing"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    if adapter_dir is not None:
-        if not (Path(adapter_dir) / "adapter_config.json").is_file():
-            raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter_dir)
-    model.eval()
+    model = with_adapter(model, adapter_dir).eval()
     processor = PROCESSORS.get(config.model_type, HFAudioProcessor)(processor, str(base_dir), position_ids=not mrope)
     return AudioLLM(model, processor, device, "hf",
                     language_model=LANGUAGE_MODEL, projector=PROJECTOR, shared_cache=not mrope)

@@ -6,11 +6,15 @@ attention_mask, labels with answers, its audio inputs, position_ids where the mo
 and a model whose forward takes that dict plus `cache, use_cache` and returns transformers'
 CausalLMOutputWithPast. The backend also says which modules LoRA may wrap (`language_model`, a
 module-name regex; `projector`) and whether a prompt's cache can be extended per option (`shared_cache`).
+
+Backends import this module, never the reverse: each loader (registered in shard.models.backends, which
+`load_model` dispatches through) builds its model, adds its adapter with `with_adapter` and returns an AudioLLM.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -20,17 +24,31 @@ import torch
 from ..common import ShardError
 from .processor import AudioProcessor, position_ids_from_mask
 
-BACKENDS = ("mini_ltu", "ltu", "hf")
 log = logging.getLogger("shard")
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu."""
+    """The one place a device is chosen: 'auto' -> cuda when available, else cpu; under torchrun on GPUs each
+    process's own cuda:LOCAL_RANK."""
     if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda" and not torch.cuda.is_available():
         raise ShardError("config key 'model.device' is 'cuda' but no GPU is visible; set it to auto or cpu")
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return torch.device(name)
+
+
+def with_adapter(model: torch.nn.Module, adapter_dir: str | None) -> torch.nn.Module:
+    """`model` with the PEFT (LoRA) adapter the finetune rule wrote to `adapter_dir`; `model` itself when None.
+    Every backend's loader adds its adapter here."""
+    if adapter_dir is None:
+        return model
+    if not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter_dir)
 
 
 class AudioLLM:
@@ -145,45 +163,9 @@ class AudioLLM:
         The audio token is never generated: it is a placeholder, not a word."""
         self.model.eval()
         batch = self.encode(texts, features, fmt)
-        batch.pop("audio_mask", None)
         batch.pop("position_ids", None)  # generate() derives them from the attention mask at every step
         out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                   suppress_tokens=[self.processor.audio_token_id],
                                   pad_token_id=self.processor.pad_id, eos_token_id=self.processor.eos_id)
         new = out[:, batch["input_ids"].shape[1]:].tolist()
         return [self.processor.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
-
-
-def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None,
-               device: str | None = None) -> AudioLLM:
-    """The configured backend from local files (never downloads). `device` defaults to model_cfg['device']."""
-    backend = model_cfg["backend"]
-    if backend not in BACKENDS:
-        raise ShardError(f"config key 'model.backend': unknown backend {backend!r}; choose one of {BACKENDS}")
-    dev = resolve_device(device or model_cfg["device"])
-    if backend == "hf":
-        from .hf import load_hf
-
-        return load_hf(model_cfg, base_dir, adapter_dir, dev)
-    if backend == "ltu":
-        from .ltu import load_ltu
-
-        return load_ltu(model_cfg, base_dir, adapter_dir, dev)
-    if not (Path(base_dir) / "config.json").is_file():
-        raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
-                         "or point model.base at a saved mini_ltu")
-    from transformers import PreTrainedTokenizerFast
-
-    from .mini_ltu import MiniLTUForConditionalGeneration
-
-    model = MiniLTUForConditionalGeneration.from_pretrained(base_dir, local_files_only=True)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(base_dir, local_files_only=True)
-    processor = AudioProcessor(tokenizer, model.config.audio_tokens)
-    if adapter_dir is not None:
-        if not (Path(adapter_dir) / "adapter_config.json").is_file():
-            raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; rerun its fine-tuning rule")
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter_dir)
-    model.eval()
-    return AudioLLM(model, processor, dev, backend)

@@ -43,7 +43,9 @@ from transformers import LlamaConfig, LlamaForCausalLM, PretrainedConfig
 
 from ..common import ShardError
 from ..templates import AUDIO
+from .interface import AudioLLM, with_adapter
 from .mini_ltu import MiniLTUForConditionalGeneration
+from .processor import AudioProcessor
 
 PEFT_PREFIX = "base_model.model."  # PeftModel -> LoraModel -> LTU's LlamaForCausalLM
 LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<half>[AB])(?:\.default)?\.weight$")
@@ -269,23 +271,19 @@ def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, tor
             w.copy_((w.float() + scale * ab["B"].float() @ ab["A"].float()).to(w.dtype))
 
 
-def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, device=None):
+def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: torch.device) -> AudioLLM:
     """LTU from local files: LLaMA / Vicuna from `base_dir` (model.base), LTU's weights from model.checkpoint,
     and an optional PEFT adapter of ours. bf16 on GPU, fp32 on CPU. model.architecture (optional) overrides
     LTUConfig's audio sizes, whose defaults are the release's: for tests and benchmarks at toy scale."""
     from transformers import AutoTokenizer
 
-    from .interface import AudioLLM, resolve_device
-    from .processor import AudioProcessor
-
-    dev = resolve_device(device or model_cfg["device"])
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"LLaMA directory '{base_dir}' has no config.json; point model.base at a local Hugging Face "
                          "LLaMA-7B / Vicuna directory (LTU's vicuna_ltu)")
     if not model_cfg.get("checkpoint"):
         raise ShardError("config key 'model.checkpoint' is required for model.backend=ltu: LTU's released weights "
                          "(e.g. ltu_ori_paper.bin)")
-    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     lm = LlamaForCausalLM.from_pretrained(base_dir, dtype=dtype, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     if tokenizer.pad_token is None:  # LLaMA has none; LTU pads with <unk> (id 0)
@@ -301,12 +299,5 @@ def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, dev
     load_ltu_checkpoint(model, read_weights(model_cfg["checkpoint"]), model_cfg["checkpoint"])
     if model_cfg.get("gradient_checkpointing"):
         model.language_model.activation_checkpointing_enable({"use_reentrant": False})
-    if adapter_dir is not None:
-        if not (Path(adapter_dir) / "adapter_config.json").is_file():
-            raise ShardError(f"adapter directory '{adapter_dir}' has no adapter_config.json; "
-                             "rerun its fine-tuning rule")
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter_dir)
-    model.eval()
-    return AudioLLM(model, AudioProcessor(tokenizer, config.audio_tokens), dev, "ltu")
+    model = with_adapter(model, adapter_dir).eval()
+    return AudioLLM(model, AudioProcessor(tokenizer, config.audio_tokens), device, "ltu")

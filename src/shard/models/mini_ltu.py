@@ -9,6 +9,7 @@ model's: LoRA targets must be limited to `language_model` by a regex, and the te
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -16,8 +17,10 @@ from torch import nn
 from transformers import (GenerationMixin, LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerFast)
 
+from ..common import ShardError
 from ..templates import AUDIO
-from .processor import build_tokenizer
+from .interface import AudioLLM, with_adapter
+from .processor import AudioProcessor, build_tokenizer
 
 
 class MiniLTUConfig(PretrainedConfig):
@@ -131,13 +134,10 @@ class MiniLTUForConditionalGeneration(PreTrainedModel, GenerationMixin):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, audio_features: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, cache=None, use_cache: bool | None = None,
-                audio_mask: torch.Tensor | None = None, **kwargs):
-        # audio_mask (from the processor) is implied by input_ids; accepted so a batch can be passed as **batch
+                labels: torch.Tensor | None = None, cache=None, use_cache: bool | None = None, **kwargs):
         embeds = self.merge_audio(input_ids, audio_features)
         return self.language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                                    labels=labels, cache=cache, use_cache=use_cache, **kwargs)
-
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         """transformers' generate(): the audio is merged in the first forward only; later steps read it from
@@ -178,3 +178,15 @@ def random_mini_ltu(texts: Sequence[str], pretrain: dict, *, required: Sequence[
                            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                            eos_token_id=tokenizer.eos_token_id, n_mels=n_mels, n_frames=n_frames)
     return model, tokenizer
+
+
+def load_mini_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: torch.device) -> AudioLLM:
+    """A mini_ltu the pretrain_base rule saved (model + tokenizer), optionally with a LoRA adapter."""
+    if not (Path(base_dir) / "config.json").is_file():
+        raise ShardError(f"base model directory '{base_dir}' has no config.json; run the pretraining rule first "
+                         "or point model.base at a saved mini_ltu")
+    model = MiniLTUForConditionalGeneration.from_pretrained(base_dir, local_files_only=True)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(base_dir, local_files_only=True)
+    processor = AudioProcessor(tokenizer, model.config.audio_tokens)
+    model = with_adapter(model, adapter_dir).eval()
+    return AudioLLM(model, processor, device, "mini_ltu")

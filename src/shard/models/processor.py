@@ -89,9 +89,8 @@ class AudioProcessor:
                  names: Sequence[str] | None = None, add_eos: bool = True) -> dict[str, torch.Tensor]:
         """Batch of prompts (and, for training, their answers + EOS; `add_eos=False` to score an option).
 
-        Returns input_ids, attention_mask, position_ids, labels (only with answers), audio_features
-        (all clips of the batch stacked in order of appearance, float32; None when no clip) and
-        audio_mask (True at audio-token positions).
+        Returns input_ids, attention_mask, position_ids, labels (only with answers) and audio_features
+        (all clips of the batch stacked in order of appearance, float32; None when no clip).
         """
         check_batch(texts, features, answers, padding_side)
         rows, targets, clips = [], [], []
@@ -110,7 +109,6 @@ class AudioProcessor:
             "attention_mask": attention_mask,
             "position_ids": position_ids_from_mask(attention_mask),
             "audio_features": torch.from_numpy(np.stack(clips)) if clips else None,
-            "audio_mask": input_ids == self.audio_token_id,
         }
         if answers is not None:
             batch["labels"] = labels

@@ -1,4 +1,0 @@
-from shard.tables import tradeoff_figure
-from shard.workflow import run
-
-run(snakemake, tradeoff_figure)
