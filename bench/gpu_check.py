@@ -126,7 +126,7 @@ def bench_training(llm: AudioLLM, config: LTUConfig, batch: int, seconds: float,
 def scoring_items(n: int, config: LTUConfig) -> tuple[list[str], list[list[np.ndarray]], list[list[str]]]:
     """SHARD's semantic questions in the original format (one clip each): yes/no (2 options) and mc4 (4)."""
     g = np.random.default_rng(0)
-    templates = [t for t in T.TEMPLATES if t.task == "semantic" and t.text.count(T.AUDIO) == 1]
+    templates = [t for t in T.all_templates() if t.task == "semantic" and t.text.count(T.AUDIO) == 1]
     texts, feats, options = [], [], []
     for i in range(n):
         t = templates[(i * 7) % len(templates)]  # a stride that mixes the question formats

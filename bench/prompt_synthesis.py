@@ -20,7 +20,7 @@ import time
 import polars as pl
 
 from shard import templates as T
-from shard.prompts import PERMUTATIONS4, SEMANTIC_TEMPLATES, assemble_train_prompts, plan_train_prompts
+from shard.prompts import PERMUTATIONS4, PromptTask, assemble_train_prompts, plan_train_prompts, semantic_templates
 
 
 def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
@@ -37,19 +37,20 @@ def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
     """The obvious implementation: one Python dict per prompt, built in a loop over the plan."""
     plan = plan_train_prompts(pool, clips, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
     items = pool.select("relation", "format", "candidate", "options", "answer", "label").to_dicts()
+    templates = semantic_templates()[0]
     rows = []
     for i in range(n):
-        kind, it = plan["kind"][i], items[plan["item"][i]]
+        task, it = plan["task"][i], items[plan["item"][i]]
         clip, clip2 = plan["clip_ids"][plan["clip"][i]], plan["clip_ids"][plan["clip2"][i]]
         row = {"prompt_id": f"bench-{i:07d}", "clip_ids": [clip], "format": "interleaved"}
-        if kind == 0:
-            text = SEMANTIC_TEMPLATES[plan["template"][i]].text.replace("{word}", it["candidate"])
+        if task == PromptTask.SEMANTIC:
+            text = templates[plan["template"][i]].text.replace("{word}", it["candidate"])
             if it["format"] == "mc4":
                 opts = [it["options"][j] for j in PERMUTATIONS4[plan["perm"][i]]]
                 text += T.MC_OPTIONS_PREFIX + T.MC_OPTIONS_SEP.join(opts) + T.MC_OPTIONS_END
             row.update(text=text, answer=it["answer"], task="semantic", relation=it["relation"],
                        question_format=it["format"])
-        elif kind == 1:
+        elif task == PromptTask.LABELLING:
             row.update(text=T.CAPTION.text, answer=T.caption_answer(plan["clip_labels"][plan["clip"][i]]),
                        task="labelling", relation=None, question_format="caption")
         else:

@@ -1,5 +1,6 @@
-# Clips + relations -> SHARD items (test; clip-disjoint train pool), the word facts, the surface-cue audit of
-# the test items (tables/artifacts: can their text alone answer them?) and the dataset card.
+# Clips + relations -> SHARD items (test; clip-disjoint train pool), the word facts, the summary the card
+# reads (clips kept, words left out, labels without items), the surface-cue audit of the test items
+# (tables/artifacts: can their text alone answer them?) and the dataset card.
 
 
 rule shard_items:
@@ -12,6 +13,7 @@ rule shard_items:
         test=f"{R}/shard/test.parquet",
         train_pool=f"{R}/shard/train_pool.parquet",
         words=f"{R}/shard/words.parquet",
+        summary=f"{R}/shard/summary.json",
     params:
         shard=config["shard"],
         seed=config["seed"],
@@ -53,11 +55,10 @@ rule shard_card:
         test=rules.shard_items.output.test,
         train_pool=rules.shard_items.output.train_pool,
         words=rules.shard_items.output.words,
-        clips_parquet=rules.clips.output.clips_parquet,
+        summary=rules.shard_items.output.summary,
         label_synsets=rules.wordnet.output.label_synsets,
-        relations=rules.wordnet.output.relations,
         wordnet_source=rules.wordnet.output.source,
-        artifacts=f"{R}/tables/artifacts.md",
+        artifacts=rules.artifacts_table.output.md,
     output:
         card=report(f"{R}/shard/card.md", caption="../report/card.rst", category="Dataset"),
     params:

@@ -1,4 +1,4 @@
-# Clip labels + offline WordNet -> one noun synset per label -> synonyms, hypernyms, hyponyms, co-hyponyms.
+# Clip labels + offline WordNet -> one noun synset per label -> its rows of every relation in shard.relations.
 
 
 rule wordnet:

@@ -318,7 +318,7 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
     from shard.artifacts import artifacts_table
     from shard.card import build_card
     from shard.items import build_items
-    from shard.wordnet import build_wordnet
+    from shard.mining import build_wordnet
 
     results = build_tiny_results(tmp_path, **kwargs)
     clips, wn, out = results / "clips" / "clips.parquet", results / "wordnet", results / "shard"
@@ -330,14 +330,14 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
              "synset_disjoint": False, "min_zipf": 2.0}
     build_items(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
                 wordnet_source=wn / "source.json", test=out / "test.parquet", train_pool=out / "train_pool.parquet",
-                words=out / "words.parquet", shard=shard, seed=0)
+                words=out / "words.parquet", summary=out / "summary.json", shard=shard, seed=0)
     config = {"seed": 0, "shard": shard, "wordnet": wordnet, "evaluate": {"bootstrap": 200}}
     tables = results / "tables"
     artifacts_table(test=out / "test.parquet", csv=tables / "artifacts.csv", md=tables / "artifacts.md",
                     provenance=tables / "artifacts.provenance.json", config=config,
                     wordnet_source=wn / "source.json")
     build_card(test=out / "test.parquet", train_pool=out / "train_pool.parquet", words=out / "words.parquet",
-               clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
+               summary=out / "summary.json", label_synsets=wn / "label_synsets.parquet",
                wordnet_source=wn / "source.json", artifacts=tables / "artifacts.md", card=out / "card.md",
                config=config)
     return results

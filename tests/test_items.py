@@ -7,10 +7,15 @@ import polars as pl
 import pytest
 
 from shard import templates
-from shard import wordnet as W
 from shard.card import build_card
-from shard.items import WordBank, build_items, common_words
+from shard.items import build_items
+from shard.mining import build_wordnet
+from shard.relations import MERONYM_DEPTH
 from shard.surface import zipf
+from shard.taxonomy import part_closure
+from shard.vocabulary import common_words
+from shard.wordbank import WordBank
+from shard.wordnet import reader
 
 LABELS = ["Dog", "Cat", "Car", "Thunder", "Bird", "Drum", "Siren", "Piano", "Rain", "Bass", "Xyzzy blorp"]
 CLIPS_PER_LABEL = 8  # 5 test, 3 train
@@ -28,7 +33,7 @@ def wordnet_dir(tmp_path_factory, wordnet_reader):
     rows = [{"clip_id": f"{label.replace(' ', '_')}-{i}", "label": label, "labels": [label],
              "split": "test" if i < 5 else "train"} for label in LABELS for i in range(CLIPS_PER_LABEL)]
     pl.DataFrame(rows).sort("clip_id").write_parquet(d / "clips.parquet")
-    W.build_wordnet(clips_parquet=d / "clips.parquet", label_synsets=d / "label_synsets.parquet",
+    build_wordnet(clips_parquet=d / "clips.parquet", label_synsets=d / "label_synsets.parquet",
                     relations=d / "relations.parquet", source=d / "source.json", wordnet=WORDNET_CFG, curated_map=None)
     yield d
 
@@ -39,13 +44,15 @@ ARTIFACTS_MD = "**Surface-cue baselines on the SHARD test items (text only)**\n\
 def _run(wordnet_dir, out, seed=0, **shard):
     """Rule shard_items, then rule shard_card (with a stand-in for tables/artifacts.md: tests/test_artifacts.py)."""
     cfg = {**SHARD_CFG, **shard}
-    paths = {k: out / f"{k}.{'md' if k == 'card' else 'parquet'}" for k in ("test", "train_pool", "words", "card")}
-    inputs = {"label_synsets": wordnet_dir / "label_synsets.parquet", "relations": wordnet_dir / "relations.parquet",
-              "wordnet_source": wordnet_dir / "source.json", "clips_parquet": wordnet_dir / "clips.parquet"}
-    build_items(**inputs, test=paths["test"], train_pool=paths["train_pool"], words=paths["words"], shard=cfg, seed=seed)
+    paths = {k: out / f"{k}.{ext}" for k, ext in
+             (("test", "parquet"), ("train_pool", "parquet"), ("words", "parquet"), ("summary", "json"), ("card", "md"))}
+    made = {k: paths[k] for k in ("test", "train_pool", "words", "summary")}
+    wordnet = {"label_synsets": wordnet_dir / "label_synsets.parquet", "wordnet_source": wordnet_dir / "source.json"}
+    build_items(**wordnet, **made, relations=wordnet_dir / "relations.parquet", clips_parquet=wordnet_dir / "clips.parquet",
+                shard=cfg, seed=seed)
     (out / "artifacts.md").write_text(ARTIFACTS_MD)
-    build_card(**inputs, test=paths["test"], train_pool=paths["train_pool"], words=paths["words"],
-               artifacts=out / "artifacts.md", card=paths["card"], config={"seed": seed, "shard": cfg, "wordnet": WORDNET_CFG})
+    build_card(**wordnet, **made, artifacts=out / "artifacts.md", card=paths["card"],
+               config={"seed": seed, "shard": cfg, "wordnet": WORDNET_CFG})
     return paths
 
 
@@ -68,7 +75,7 @@ def test_items_follow_the_format(built):
         mc = items.filter(pl.col("format") == "mc4")
         assert all(len(set(map(str.lower, o))) == 4 for o in mc["options"].to_list())
         assert all(q.endswith(" Options: " + ", ".join(o) + ".") for q, o in mc.select("question", "options").iter_rows())
-        assert all(q == templates.render_one(templates.BY_ID[t].text, o if f == "mc4" else None, word=c)
+        assert all(q == templates.render_one(templates.by_id(t).text, o if f == "mc4" else None, word=c)
                    for q, o, f, t, c in items.select("question", "options", "format", "template_id", "candidate").iter_rows())
         # items_per_clip items per (clip, relation, format)
         assert set(items.group_by("clip_id", "relation", "format").len()["len"]) == {2}
@@ -94,7 +101,7 @@ def test_yes_no_balanced_and_answer_positions_uniform(built):
 
 def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
     _, test, pool = built
-    wn = W.reader()
+    wn = reader()
     mapping = dict(pl.read_parquet(wordnet_dir / "label_synsets.parquet").select("label", "synset").iter_rows())
     up = lambda s: s.hypernyms() + s.instance_hypernyms()  # noqa: E731
     down = lambda s: s.hyponyms() + s.instance_hyponyms()  # noqa: E731
@@ -108,10 +115,10 @@ def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
             rel = row["relation"]
             ok = {"synonym": {s}, "hypernym": ancestors, "hyponym": set(s.closure(down, depth=2)),
                   "cohyponym": {c for p in up(s) for c in down(p)} - {s},
-                  "meronym": {p for h in {s, *s.closure(up, depth=W.MERONYM_DEPTH)} for p in h.part_meronyms()},
+                  "meronym": {p for h in {s, *s.closure(up, depth=MERONYM_DEPTH)} for p in h.part_meronyms()},
                   "hypernym2": {g for p in up(s) for g in up(p)} - set(up(s))}[rel]
             assert senses & ok, row
-        has = W.part_closure(s) if row["relation"] == "meronym" else set()
+        has = part_closure(s) if row["relation"] == "meronym" else set()
         negatives = [row["candidate"]] if not positive else [o for o in row["options"] if o != row["answer"]]
         for word in negatives:
             senses = set(wn.synsets(word.replace(" ", "_"), "n"))
@@ -146,7 +153,7 @@ def test_parts_asked_of_sources_and_the_card_says_why_labels_have_none(built):
 
 def test_ambiguous_words_are_guarded(wordnet_dir):
     """"bass" names an instrument, a voice and a fish: never a negative for anything any sense is under."""
-    wn = W.reader()
+    wn = reader()
     bank = WordBank(wn, common_words(wn, pl.read_parquet(wordnet_dir / "relations.parquet"), 2.0)[0])
     assert not bank.unrelated("bass", ("fish.n.01",))  # bass.n.08 (the fish) is a kind of fish
     assert not bank.unrelated("bass", ("bass.n.07",))
@@ -183,7 +190,7 @@ def test_synset_disjoint(wordnet_dir, tmp_path):
 def test_deterministic_bytes_and_seed_matters(built, wordnet_dir, tmp_path):
     first, _, _ = built
     again = _run(wordnet_dir, tmp_path / "again")
-    for key in ("test", "train_pool", "words", "card"):
+    for key in ("test", "train_pool", "words", "summary", "card"):
         assert first[key].read_bytes() == again[key].read_bytes(), key
     other = _run(wordnet_dir, tmp_path / "other", seed=1)
     assert first["test"].read_bytes() != other["test"].read_bytes()
@@ -203,7 +210,7 @@ def test_words_people_know(built, wordnet_dir, tmp_path):
     assert "Canis familiaris" in set(relations["word"]) and zipf("Canis familiaris") < 2.0
     assert "Canis familiaris" not in offered | set(words["word"])
     card = paths["card"].read_text()
-    _, removed = common_words(W.reader(), relations.filter(pl.col("relation").is_in(SHARD_CFG["relations"])), 2.0)
+    _, removed = common_words(reader(), relations.filter(pl.col("relation").is_in(SHARD_CFG["relations"])), 2.0)
     assert removed.height > 0 and f"- words people know: {removed.height} relation words rarer than Zipf 2.0" in card
     everything = _run(wordnet_dir, tmp_path, min_zipf=0.0)
     assert "Canis familiaris" in set(pl.read_parquet(everything["words"])["word"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from shard import wordnet as W
+from shard import senses as S
 from shard.corpora import label_maps as L
 
 # A mapped synset of these lexnames cannot name a sound or what makes it.
@@ -128,38 +128,58 @@ def test_hints_and_lookup():
 @pytest.mark.parametrize("label,head", [("Drum machine", "machine"), ("Trance music", "music"),
                                          ("Male speech, man speaking", "speech"), ("Baby laughter", "laughter")])
 def test_auto_mapper_rejects_a_head_noun(wn, label, head):
-    synset, reason = W.auto_synset(wn, label)
+    synset, reason = S.auto_synset(wn, label)
     assert synset is None
     assert reason == f"only the head noun '{head}' is in WordNet: broader than the label"
 
 
 def test_auto_mapper_still_takes_a_full_multiword_lemma(wn):
-    assert W.auto_synset(wn, "Car horn")[0].name() == "automobile_horn.n.01"
-    assert W.auto_synset(wn, "Vehicle horn, car horn, honking")[0].name() == "automobile_horn.n.01"
-    assert W.auto_synset(wn, "Bass drum")[0].name() == "bass_drum.n.01"
-    assert W.auto_synset(wn, "crying_baby")[0] is None  # underscores are spaces: head noun 'baby' rejected
+    assert S.auto_synset(wn, "Car horn")[0].name() == "automobile_horn.n.01"
+    assert S.auto_synset(wn, "Vehicle horn, car horn, honking")[0].name() == "automobile_horn.n.01"
+    assert S.auto_synset(wn, "Bass drum")[0].name() == "bass_drum.n.01"
+    assert S.auto_synset(wn, "crying_baby")[0] is None  # underscores are spaces: head noun 'baby' rejected
 
 
 @pytest.mark.parametrize("label,lexname", [("Inside, small room", "noun.location"),
                                            ("Coin (dropping)", "noun.possession")])
 def test_auto_mapper_never_takes_a_non_sound_lexname(wn, label, lexname):
-    synset, reason = W.auto_synset(wn, label)
+    synset, reason = S.auto_synset(wn, label)
     assert synset is None
-    assert reason.startswith("only senses whose lexname cannot name a sound or its source") and lexname in reason
+    assert reason.startswith("only senses that cannot name a sound or its source") and f"({lexname})" in reason
+
+
+def test_auto_mapper_never_takes_a_sense_seen_not_heard(wn):
+    """A happening whose gloss is a sight and no sound cannot be heard, whatever its lexname: "Spark" is
+    flicker.n.01 ("a momentary flash of light", noun.event) by WordNet's tagged frequency, but the
+    electrical discharge (noun.phenomenon, as the builtin map has it) is what sounds."""
+    flicker = wn.synset("flicker.n.01")
+    assert flicker.lexname() == "noun.event" and flicker.definition() == "a momentary flash of light"
+    assert flicker.lexname() not in S.NON_SOUND_LEXNAMES  # the lexname alone would let it through
+    assert S.unheard(flicker) == "noun.event, seen, not heard: 'a momentary flash of light'"
+    assert S.unheard(wn.synset("flash.n.02")).startswith("noun.attribute, seen")  # "a momentary brightness"
+    synset, _ = S.auto_synset(wn, "Spark")
+    assert synset == wn.synset("discharge.n.05") and S.unheard(synset) is None
+    assert L.hints("builtin")["Spark"] == "discharge.n.05"
+    # only flashes of light: unmapped, each sense with its reason
+    synset, reason = S.auto_synset(wn, "Gleam")
+    assert synset is None and reason.startswith("only senses that cannot name a sound or its source")
+    assert "gleam.n.02 (noun.event, seen, not heard: 'a flash of light" in reason
+    # a happening that speaks of a sound passes, and a thing may make one whatever its gloss
+    assert S.unheard(wn.synset("thunder.n.01")) is None and S.unheard(wn.synset("flash.n.10")) is None
 
 
 def test_auto_mapper_skips_non_sound_senses_for_a_usable_one(wn):
     # fill.n.01 is a quantity: the auto mapper passes over it (to the material, a sound-capable lexname)
-    assert W.auto_synset(wn, "Fill (with liquid)")[0].name() != "fill.n.01"
-    assert W.auto_synset(wn, "Orchestra")[0].name() == "orchestra.n.01"  # not the theatre seating
-    assert W.auto_synset(wn, "Slam")[0].name() == "slam.n.02"  # the noise, not the bridge term
+    assert S.auto_synset(wn, "Fill (with liquid)")[0].name() != "fill.n.01"
+    assert S.auto_synset(wn, "Orchestra")[0].name() == "orchestra.n.01"  # not the theatre seating
+    assert S.auto_synset(wn, "Slam")[0].name() == "slam.n.02"  # the noise, not the bridge term
 
 
 @pytest.mark.parametrize("name", L.NAMES)
 def test_no_auto_mapping_has_a_forbidden_lexname(wn, name):
     for label in L.load(name)["label"]:
-        synset, _ = W.auto_synset(wn, label)
-        assert synset is None or synset.lexname() not in W.NON_SOUND_LEXNAMES, label
+        synset, _ = S.auto_synset(wn, label)
+        assert synset is None or synset.lexname() not in S.NON_SOUND_LEXNAMES, label
 
 
 def test_auto_mapper_agrees_with_the_curated_audioset_map(wn):
@@ -167,6 +187,6 @@ def test_auto_mapper_agrees_with_the_curated_audioset_map(wn):
     table = L.load("audioset")
     agree = 0
     for label, want in table.select("label", "synset").iter_rows():
-        got, _ = W.auto_synset(wn, label)
+        got, _ = S.auto_synset(wn, label)
         agree += (got is None) if want is None else (got is not None and got == wn.synset(want))
     assert agree / table.height >= 0.82

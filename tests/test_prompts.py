@@ -9,6 +9,7 @@ import pytest
 
 from shard import templates as T
 from shard.common import ShardError
+from shard.relations import RELATIONS
 from shard.prompts import (assemble_train_prompts, build_eval_prompts, build_train_prompts,
                            leakage_audit, plan_train_prompts)
 
@@ -19,7 +20,7 @@ LABELS = {"Dog": ("dog.n.01", "canine"), "Piano": ("piano.n.01", "keyboard instr
 def make_pool(n_clips_per_label: int = 4, split: str = "train") -> pl.DataFrame:
     rows = []
     for li, (label, (synset, hyper)) in enumerate(LABELS.items()):
-        kind = "event" if label == "Thunder" else "source"
+        role = "event" if label == "Thunder" else "source"
         for c in range(n_clips_per_label):
             clip = f"{split}_{label.lower()}_{c}"
             for fmt in ("yesno", "mc4"):
@@ -28,12 +29,12 @@ def make_pool(n_clips_per_label: int = 4, split: str = "train") -> pl.DataFrame:
                 else:
                     options = [hyper, "vehicle", "tree", "fish"]
                     answer, cand = hyper, hyper
-                q = T.render_one(T.semantic_templates("hypernym", kind, fmt)[0].text,
+                q = T.render_one(T.semantic_templates("hypernym", role, fmt)[0].text,
                                  options if fmt == "mc4" else None, word=cand)
                 rows.append(dict(item_id=f"{clip}.hypernym.{fmt}.0", clip_id=clip, label=label, synset=synset,
-                                 relation="hypernym", format=fmt, template_id=f"hypernym.{kind}.{fmt}.0",
+                                 relation="hypernym", format=fmt, template_id=f"hypernym.{role}.{fmt}.0",
                                  question=q, options=options, answer=answer,
-                                 answer_index=options.index(answer), candidate=cand, source_kind=kind))
+                                 answer_index=options.index(answer), candidate=cand, source_kind=role))
     return pl.DataFrame(rows)
 
 
@@ -160,10 +161,12 @@ def test_tokenizer_learns_a_new_relation_only_where_it_is_asked():
     after it joins the tokenizer's texts only in runs that ask it."""
     default = T.tokenizer_texts(["synonym", "hypernym"])
     assert default == T.tokenizer_texts() and not any("part" in t.split() for t in default)
-    assert default == [x for t in T.TEMPLATES if t.relation in (None, *T.TOKENIZER_RELATIONS)
+    tokenizer_relations = [r.name for r in RELATIONS.values() if r.in_tokenizer]
+    assert tokenizer_relations == ["synonym", "hypernym", "hyponym", "cohyponym"]  # the published default's
+    assert default == [x for t in T.all_templates() if t.relation in (None, *tokenizer_relations)
                        for x in ([t.text, T.to_original(t.text)] if t.text.count(T.AUDIO) == 1 else [t.text])]
     parts = T.semantic_templates("meronym", "source", "yesno")[0].text
     assert parts in T.tokenizer_texts(["meronym"]) and T.to_original(parts) in T.tokenizer_texts(["meronym"])
-    assert T.asked_kinds("meronym") == {"source"} and T.asked_kinds("hypernym2") == {"source", "event"}
-    texts = lambda rel: {t.text.replace("type", "kind") for t in T.TEMPLATES if t.relation == rel and t.task == "semantic"}  # noqa: E731
+    assert RELATIONS["meronym"].roles == {"source"} and RELATIONS["hypernym2"].roles == {"source", "event"}
+    texts = lambda rel: {t.text.replace("type", "kind") for t in T.all_templates() if t.relation == rel and t.task == "semantic"}  # noqa: E731
     assert not texts("hypernym2") & texts("hypernym")  # worded apart: the two columns ask different things

@@ -1,4 +1,4 @@
-from shard.wordnet import build_wordnet
+from shard.mining import build_wordnet
 from shard.workflow import run
 
 run(snakemake, build_wordnet)

@@ -4,11 +4,16 @@ Byte-deterministic: no timestamps, every table sorted, examples picked by seed.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import polars as pl
 import yaml
 
 from .common import config_hash, rng, write_text
+from .items import MISSING_SCHEMA
 from .markdown import markdown_table
+from .vocabulary import WORD_COUNTS_SCHEMA
 
 PRETRAINING = (
     "What the base model saw in pretraining: audio labelling and label yes/no QA (\"Is <audio> the "
@@ -50,14 +55,6 @@ def _examples(items: pl.DataFrame, seed: int) -> pl.DataFrame:
     return pl.concat(picks).sort("relation", "format", "item_id").select("relation", "format", "label", "question", "answer")
 
 
-def _word_counts(kept: pl.DataFrame, removed: pl.DataFrame, min_zipf: float) -> pl.DataFrame:
-    """Relation words per relation: kept, left out as rarer than min_zipf, kept though rarer (the only word left)."""
-    counts = lambda df, name: df.group_by("relation").agg(pl.len().alias(name))  # noqa: E731
-    out = (counts(kept, "kept").join(counts(removed, "left_out"), on="relation", how="full", coalesce=True)
-           .join(counts(kept.filter(pl.col("zipf") < min_zipf), "kept_though_rarer"), on="relation", how="full", coalesce=True))
-    return out.fill_null(0).sort("relation")
-
-
 def _per_relation(both: pl.DataFrame, missing: pl.DataFrame, relations: list[str]) -> pl.DataFrame:
     """Items (test, train pool) and labels with and without any, per configured relation, in config order."""
     rows = []
@@ -72,10 +69,13 @@ def _per_relation(both: pl.DataFrame, missing: pl.DataFrame, relations: list[str
 
 
 def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, label_synsets: pl.DataFrame,
-                source: dict, config: dict, stats: dict, kept: pl.DataFrame, removed: pl.DataFrame,
-                artifacts: str, missing: pl.DataFrame) -> str:
+                source: dict, config: dict, summary: dict, artifacts: str) -> str:
+    """The card's Markdown; `summary` is the items stage's summary.json (shard.items.build_items)."""
     seed = int(config["seed"])
     min_zipf = config["shard"]["min_zipf"]
+    stats, threshold = summary["clips"], summary["words"]
+    missing = pl.DataFrame(summary["labels_without_items"], schema=MISSING_SCHEMA)
+    word_counts = pl.DataFrame(threshold["per_relation"], schema=WORD_COUNTS_SCHEMA)
     both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
     mapped = label_synsets.filter(pl.col("synset").is_not_null())
     unmapped = label_synsets.filter(pl.col("synset").is_null())
@@ -91,8 +91,8 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
               if stats.get("synset_side") else ""),
            f"- items: {test.height} test ({test['clip_id'].n_unique()} clips), {pool.height} train pool "
            f"({pool['clip_id'].n_unique()} clips); word facts: {words.height}",
-           f"- words people know: {removed.height} relation words rarer than Zipf {min_zipf} (wordfreq) left out "
-           f"({removed['word'].n_unique()} distinct); {kept.height} kept, {kept.filter(pl.col('zipf') < min_zipf).height} "
+           f"- words people know: {threshold['left_out']} relation words rarer than Zipf {min_zipf} (wordfreq) left out "
+           f"({threshold['left_out_distinct']} distinct); {threshold['kept']} kept, {threshold['kept_though_rarer']} "
            f"of them rarer but the only word of their synset and relation\n",
            "## Items per relation\n", markdown_table(_per_relation(both, missing, config["shard"]["relations"])),
            "## Labels without items, per relation\n",
@@ -103,7 +103,7 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
            markdown_table(both.group_by("label", "synset").agg(
                (pl.col("part") == "test").sum().alias("test"), (pl.col("part") == "train_pool").sum().alias("train_pool"))
                .sort("label")),
-           f"## Relation words and the Zipf threshold ({min_zipf})\n", markdown_table(_word_counts(kept, removed, min_zipf)),
+           f"## Relation words and the Zipf threshold ({min_zipf})\n", markdown_table(word_counts),
            "## Yes/no answer balance (test)\n", markdown_table(_yes_balance(test)),
            "## Yes/no answer balance (train pool)\n", markdown_table(_yes_balance(pool)),
            "## mc4 answer position (test)\n", markdown_table(_position_balance(test)),
@@ -125,20 +125,10 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
     return "\n".join(out)
 
 
-def build_card(*, test, train_pool, words, clips_parquet, label_synsets, relations, wordnet_source, artifacts,
-               card, config: dict) -> None:
-    """Rule `shard_card`: shard/card.md, from the items, the words, the clips' selection, the WordNet
-    source and the surface-cue table (tables/artifacts.md, included as it is)."""
-    from pathlib import Path
-
-    from .items import check_wordnet, labels_without_items, select_clips, usable_relations
-    from .wordnet import reader
-
-    source = check_wordnet(wordnet_source)
-    table, _, clips, stats = select_clips(clips_parquet, label_synsets, config["shard"], config["seed"])
-    kept, removed = usable_relations(reader(), relations, config["shard"])
-    test, pool = pl.read_parquet(test), pl.read_parquet(train_pool)
-    missing = labels_without_items(pl.concat([test, pool]), table, clips, kept, config["shard"]["relations"])
-    write_text(render_card(test=test, pool=pool, words=pl.read_parquet(words), label_synsets=table, source=source,
-                           config=config, stats=stats, kept=kept, removed=removed,
-                           artifacts=Path(artifacts).read_text(), missing=missing), card)
+def build_card(*, test, train_pool, words, summary, label_synsets, wordnet_source, artifacts, card, config: dict) -> None:
+    """Rule `shard_card`: shard/card.md, from the items, the words, the items stage's summary.json, the label
+    map, the WordNet source and the surface-cue table (tables/artifacts.md, included as it is)."""
+    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool), words=pl.read_parquet(words),
+                           label_synsets=pl.read_parquet(label_synsets), source=json.loads(Path(wordnet_source).read_text()),
+                           config=config, summary=json.loads(Path(summary).read_text()),
+                           artifacts=Path(artifacts).read_text()), card)

@@ -29,7 +29,7 @@ REGISTRIES = {
     "backends": "shard.models.backends:BACKENDS",
     "corpora": "shard.corpora.kinds:CORPUS_KINDS",
     "frontends": "shard.frontends:FRONTENDS",
-    "relations": "shard.wordnet:RELATIONS",
+    "relations": "shard.relations:RELATIONS",
 }
 
 

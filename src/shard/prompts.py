@@ -9,8 +9,10 @@ seconds (bench/prompt_synthesis.py compares it with a per-row Python loop over t
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+from enum import IntEnum
 
 import numpy as np
 import polars as pl
@@ -160,14 +162,28 @@ def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
 
 
 # ---------------------------------------------------------------- training prompts
-# a plan draws template indices into this list: the SHARD paraphrases, grouped by (relation, kind, format)
-SEMANTIC_TEMPLATES = sorted((t for t in T.TEMPLATES if t.task == "semantic"),
-                            key=lambda t: (t.relation, t.source_kind, t.question_format))
-# (relation, kind, format) -> (offset, count) into SEMANTIC_TEMPLATES
-TEMPLATE_SPANS: dict[tuple, tuple[int, int]] = {}
-for _key, _group in itertools.groupby(SEMANTIC_TEMPLATES, key=lambda t: (t.relation, t.source_kind, t.question_format)):
-    _offset = sum(n for _, n in TEMPLATE_SPANS.values())
-    TEMPLATE_SPANS[_key] = (_offset, len(list(_group)))
+class PromptTask(IntEnum):
+    """What a training prompt asks (a plan's `task` codes)."""
+
+    SEMANTIC = 0  # a SHARD question of a pool item
+    LABELLING = 1  # a replayed caption prompt
+    COMPARE = 2  # two clips: the same thing?
+
+
+def semantic_templates() -> tuple[list[T.Template], dict[tuple, tuple[int, int]]]:
+    """(the SHARD paraphrases grouped by (relation, role, format), which a plan draws template indices
+    into; (relation, role, format) -> its (offset, count) in that list), of the relations registered now."""
+    return _semantic_templates(T.all_templates())
+
+
+@functools.cache
+def _semantic_templates(templates: tuple[T.Template, ...]):
+    key = lambda t: (t.relation, t.role, t.question_format)  # noqa: E731
+    ordered = sorted((t for t in templates if t.task == "semantic"), key=key)
+    spans: dict[tuple, tuple[int, int]] = {}
+    for group, members in itertools.groupby(ordered, key=key):
+        spans[group] = (sum(n for _, n in spans.values()), len(list(members)))
+    return ordered, spans
 
 
 def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
@@ -176,7 +192,7 @@ def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed:
 
     Each SHARD prompt takes a pool item (its candidate word and answer stay together), then redraws
     the clip among the pool's clips with the same *set* of labels (so the answer stays right on
-    multi-label corpora too), the template among the paraphrases of its (relation, kind, format),
+    multi-label corpora too), the template among the paraphrases of its (relation, role, format),
     and the order of mc4 options. `clips` gives each clip's labels (clips.parquet).
     """
     if pool.is_empty():
@@ -195,11 +211,13 @@ def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed:
     key_of_clip = dict(zip(pool_clips["clip_id"], np.searchsorted(uniq, keys)))
     key_of_item = np.array([key_of_clip[c] for c in pool["clip_id"]], dtype=np.int64)
 
-    spans_of_item = [TEMPLATE_SPANS[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
+    spans = semantic_templates()[1]
+    spans_of_item = [spans[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
     t_off = np.array([o for o, _ in spans_of_item]); t_cnt = np.array([c for _, c in spans_of_item])
 
     u = g.random(n)
-    kind = np.where(u < replay_fraction, 1, np.where(u < replay_fraction + multi_clip_fraction, 2, 0))
+    task = np.where(u < replay_fraction, PromptTask.LABELLING,
+                    np.where(u < replay_fraction + multi_clip_fraction, PromptTask.COMPARE, PromptTask.SEMANTIC))
     item = g.integers(0, pool.height, n)
     key = key_of_item[item]
     clip = key_order[first[key] + (g.random(n) * count[key]).astype(np.int64)]
@@ -210,7 +228,7 @@ def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed:
     other = np.where(same, key, (key + 1 + (g.random(n) * max(len(uniq) - 1, 1)).astype(np.int64)) % len(uniq))
     clip2 = key_order[first[other] + (g.random(n) * count[other]).astype(np.int64)]
     same = same | (other == key)
-    return {"kind": kind, "item": item, "clip": clip, "template": template, "perm": perm,
+    return {"task": task, "item": item, "clip": clip, "template": template, "perm": perm,
             "clip2": clip2, "same": same, "clip_ids": pool_clips["clip_id"].to_numpy(),
             "clip_labels": pool_clips["label"].to_numpy()}
 
@@ -221,11 +239,11 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
     items = pool.select("relation", "format", "candidate", "options", "answer")[plan["item"]]
     perm_rows = pl.Series("perm", PERMUTATIONS4[plan["perm"]]).cast(pl.List(pl.Int64))
     df = items.with_columns(
-        pl.Series("template", [t.text for t in SEMANTIC_TEMPLATES]).gather(plan["template"]),
+        pl.Series("template", [t.text for t in semantic_templates()[0]]).gather(plan["template"]),
         perm_rows,
         pl.Series("clip", plan["clip_ids"][plan["clip"]]),
         pl.Series("clip2", plan["clip_ids"][plan["clip2"]]),
-        pl.Series("kind", plan["kind"]),
+        pl.Series("task", plan["task"]),
         pl.Series("same", plan["same"]),
         pl.Series("label", plan["clip_labels"][plan["clip"]]),
     )
@@ -233,21 +251,22 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
     is_mc = pl.col("format") == "mc4"
     options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
     shard_text = T.render(pl.col("template"), pl.when(is_mc).then(options), word=pl.col("candidate"))
-    kind = pl.col("kind")
+    task = pl.col("task")
+    semantic, labelling = task == PromptTask.SEMANTIC, task == PromptTask.LABELLING
     out = df.select(
         (pl.lit(f"{prefix}-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7)).alias("prompt_id"),
-        pl.when(kind == 2).then(pl.concat_list("clip", "clip2")).otherwise(pl.concat_list("clip")).alias("clip_ids"),
-        pl.when(kind == 0).then(shard_text)
-          .when(kind == 1).then(pl.lit(T.CAPTION.text))
+        pl.when(task == PromptTask.COMPARE).then(pl.concat_list("clip", "clip2")).otherwise(pl.concat_list("clip")).alias("clip_ids"),
+        pl.when(semantic).then(shard_text)
+          .when(labelling).then(pl.lit(T.CAPTION.text))
           .otherwise(pl.lit(T.COMPARE.text)).alias("text"),
-        pl.when(kind == 0).then(pl.col("answer"))
-          .when(kind == 1).then(pl.col("label").replace_strict(captions))
+        pl.when(semantic).then(pl.col("answer"))
+          .when(labelling).then(pl.col("label").replace_strict(captions))
           .otherwise(pl.when(pl.col("same")).then(pl.lit(T.YES)).otherwise(pl.lit(T.NO))).alias("answer"),
-        pl.when(kind == 0).then(pl.lit("semantic")).when(kind == 1).then(pl.lit("labelling"))
+        pl.when(semantic).then(pl.lit("semantic")).when(labelling).then(pl.lit("labelling"))
           .otherwise(pl.lit("compare")).alias("task"),
-        pl.when(kind == 0).then(pl.col("relation")).otherwise(pl.lit(None, pl.String)).alias("relation"),
+        pl.when(semantic).then(pl.col("relation")).otherwise(pl.lit(None, pl.String)).alias("relation"),
         pl.lit("interleaved").alias("format"),
-        pl.when(kind == 0).then(pl.col("format")).when(kind == 1).then(pl.lit("caption"))
+        pl.when(semantic).then(pl.col("format")).when(labelling).then(pl.lit("caption"))
           .otherwise(pl.lit("yesno")).alias("question_format"),
     )
     return out

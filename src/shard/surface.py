@@ -1,5 +1,5 @@
 """Surface features of a word offered in a SHARD item, in one place: what the item generator matches
-negatives on (shard.items) and what the text-only baselines guess from (shard.artifacts).
+negatives on (shard.wordbank) and what the text-only baselines guess from (shard.artifacts).
 
 - Zipf frequency: wordfreq's English estimate (a phrase by wordfreq's own rule for phrases; 0: unknown);
 - length in characters and in words;
@@ -30,7 +30,7 @@ def n_words(word: str) -> int:
 
 def question_stem(template_id: str) -> str:
     """The question a reader sees around the words it asks about: the template text, slot left empty."""
-    return " ".join(templates.BY_ID[template_id].text.replace("{word}", "").split())
+    return " ".join(templates.by_id(template_id).text.replace("{word}", "").split())
 
 
 def exact_embedder() -> Callable[[list[str]], np.ndarray]:

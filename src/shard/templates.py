@@ -1,26 +1,23 @@
 """Every piece of instruction text the workflow writes, in one place.
 
-SHARD questions carry an `<audio>` placeholder and a `{word}` slot. Which templates apply depends on
-what the clip's synset names: a sound *source* (noun.animal, noun.artifact, noun.person, ...) or a
-sound / event itself (noun.event, noun.phenomenon, noun.act, noun.communication, ...).
+SHARD questions carry an `<audio>` placeholder and a `{word}` slot; their texts, and the text-only facts of
+base-model pretraining, are those of the relation records (shard.relations). Which of a relation's
+questions apply depends on the role of the clip's synset: the sound's source or the sound itself
+(shard.senses.role_of).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 import polars as pl
 
+from .relations import RELATIONS, Relation
+
 AUDIO = "<audio>"
 YES, NO = "yes", "no"
-
-EVENT_LEXNAMES = {"noun.event", "noun.phenomenon", "noun.act", "noun.communication",
-                  "noun.process", "noun.state", "noun.attribute", "noun.time"}
-
-
-def source_kind(lexname: str) -> str:
-    """'event' when the synset names the sound itself, else 'source' (the thing making it)."""
-    return "event" if lexname in EVENT_LEXNAMES else "source"
+QUESTION_FORMATS = ("yesno", "mc4")
 
 
 # ---------------------------------------------------------------- the one list of instruction templates
@@ -33,140 +30,61 @@ class Template:
     task: str
     text: str
     relation: str | None = None
-    source_kind: str | None = None
+    role: str | None = None  # semantic: the role of clip it is worded for (shard.relations.ROLES)
     question_format: str | None = None  # yesno | mc4 | caption
 
 
-# SHARD questions: (relation, source_kind, question format) -> paraphrases; id = f"{relation}.{kind}.{fmt}.{i}"
-_SEMANTIC: dict[tuple[str, str, str], list[str]] = {
-    ("synonym", "source", "yesno"): [
-        "Is the thing making <audio> also called {word}?",
-        "Could the source of <audio> be called {word}?",
-        "Is <audio> made by something also known as {word}?",
-    ],
-    ("synonym", "event", "yesno"): [
-        "Is <audio> also called {word}?",
-        "Could <audio> be described as {word}?",
-        "Is another name for <audio> {word}?",
-    ],
-    ("hypernym", "source", "yesno"): [
-        "Is the thing making <audio> a kind of {word}?",
-        "Is the source of <audio> a type of {word}?",
-        "Does <audio> come from some kind of {word}?",
-    ],
-    ("hypernym", "event", "yesno"): [
-        "Is <audio> a kind of {word}?",
-        "Is <audio> a type of {word}?",
-        "Would you class <audio> as a kind of {word}?",
-    ],
-    ("hyponym", "source", "yesno"): [
-        "Is {word} a kind of the thing making <audio>?",
-        "Is {word} a special type of the source of <audio>?",
-    ],
-    ("hyponym", "event", "yesno"): [
-        "Is {word} a kind of <audio>?",
-        "Is {word} a special type of <audio>?",
-    ],
-    ("cohyponym", "source", "yesno"): [
-        "Is the thing making <audio> a sibling kind of {word}?",
-        "Do the source of <audio> and {word} belong to the same kind?",
-    ],
-    ("cohyponym", "event", "yesno"): [
-        "Is <audio> a sibling kind of {word}?",
-        "Do <audio> and {word} belong to the same kind?",
-    ],
-    # two hops up: worded apart from the one-hop hypernym, so the table's column means what it says
-    ("hypernym2", "source", "yesno"): [
-        "Is the thing making <audio> a kind of something that is a kind of {word}?",
-        "Is the source of <audio> a type of a type of {word}?",
-    ],
-    ("hypernym2", "event", "yesno"): [
-        "Is <audio> a kind of something that is a kind of {word}?",
-        "Is <audio> a type of a type of {word}?",
-    ],
-    # parts: asked of sources only (a sound has no parts)
-    ("meronym", "source", "yesno"): [
-        "Does the thing making <audio> have a part called {word}?",
-        "Is {word} a part of the source of <audio>?",
-    ],
-    ("synonym", "source", "mc4"): [
-        "Which word is another name for the thing making <audio>?",
-        "What else is the source of <audio> called?",
-    ],
-    ("synonym", "event", "mc4"): [
-        "Which word is another name for <audio>?",
-        "What else is <audio> called?",
-    ],
-    ("hypernym", "source", "mc4"): [
-        "The thing making <audio> is a kind of what?",
-        "Which of these is the source of <audio> a type of?",
-    ],
-    ("hypernym", "event", "mc4"): [
-        "<audio> is a kind of what?",
-        "Which of these is <audio> a type of?",
-    ],
-    ("hyponym", "source", "mc4"): ["Which of these is a kind of the thing making <audio>?"],
-    ("hyponym", "event", "mc4"): ["Which of these is a kind of <audio>?"],
-    ("cohyponym", "source", "mc4"): ["Which of these is a sibling kind of the thing making <audio>?"],
-    ("cohyponym", "event", "mc4"): ["Which of these is a sibling kind of <audio>?"],
-    ("hypernym2", "source", "mc4"): ["The thing making <audio> is a kind of something that is a kind of what?"],
-    ("hypernym2", "event", "mc4"): ["<audio> is a kind of something that is a kind of what?"],
-    ("meronym", "source", "mc4"): ["Which of these is a part of the thing making <audio>?"],
-}
 CAPTION = Template("caption", "labelling", "Write an audio caption describing <audio>.", question_format="caption")
 # base-model pretraining only: is the clip a given label (never a SHARD relation)
 LABEL_QA = Template("label_qa", "label_qa", "Is <audio> the sound of {label}?", question_format="yesno")
 # training only: a two-clip interleaved question (answer yes when both clips share a label)
 COMPARE = Template("compare", "compare", "Are <audio> and <audio> sounds of the same thing?", question_format="yesno")
-# base-model pretraining only: text-only WordNet facts, {a} the label, {b} the related word
-_FACTS = {
-    ("synonym", "yesno"): "Is {a} also called {b}?",
-    ("hypernym", "yesno"): "Is {a} a kind of {b}?",
-    ("hyponym", "yesno"): "Is {b} a kind of {a}?",
-    ("cohyponym", "yesno"): "Are {a} and {b} sibling kinds?",
-    ("synonym", "mc4"): "Which word is another name for {a}?",
-    ("hypernym", "mc4"): "{a} is a kind of what?",
-    ("hyponym", "mc4"): "Which of these is a kind of {a}?",
-    ("cohyponym", "mc4"): "Which of these is a sibling kind of {a}?",
-    ("hypernym2", "yesno"): "Is {a} a kind of something that is a kind of {b}?",
-    ("meronym", "yesno"): "Is {b} a part of {a}?",
-    ("hypernym2", "mc4"): "{a} is a kind of something that is a kind of what?",
-    ("meronym", "mc4"): "Which of these is a part of {a}?",
-}
-# The relations whose texts every mini_ltu tokenizer learns, asked or not: those of the published default
-# model. A relation added since joins the tokenizer only in runs that ask it, so the default's
-# vocabulary, weights and quoted numbers stay as they were.
-TOKENIZER_RELATIONS = ("synonym", "hypernym", "hyponym", "cohyponym")
-
-TEMPLATES: tuple[Template, ...] = (
-    *(Template(f"{rel}.{kind}.{fmt}.{i}", "semantic", text, rel, kind, fmt)
-      for (rel, kind, fmt), texts in _SEMANTIC.items() for i, text in enumerate(texts)),
-    CAPTION, LABEL_QA, COMPARE,
-    *(Template(f"fact.{rel}.{fmt}", "fact", text, rel, None, fmt) for (rel, fmt), text in _FACTS.items()),
-)
-BY_ID = {t.id: t for t in TEMPLATES}
 
 
-def semantic_templates(relation: str, kind: str, fmt: str) -> list[Template]:
+def all_templates() -> tuple[Template, ...]:
+    """Every template, of the relations registered now: each relation's questions (id
+    f"{relation}.{role}.{format}.{i}"), then caption, label QA and compare, then each relation's facts
+    (id f"fact.{relation}.{format}"); question format first, then registration order."""
+    return _templates(tuple(RELATIONS.values()))
+
+
+@functools.cache
+def _templates(relations: tuple[Relation, ...]) -> tuple[Template, ...]:
+    return (
+        *(Template(f"{r.name}.{role}.{fmt}.{i}", "semantic", text, r.name, role, fmt)
+          for fmt in QUESTION_FORMATS for r in relations for (role, question_format), texts in r.questions.items()
+          if question_format == fmt for i, text in enumerate(texts)),
+        CAPTION, LABEL_QA, COMPARE,
+        *(Template(f"fact.{r.name}.{fmt}", "fact", r.facts[fmt], r.name, None, fmt)
+          for fmt in QUESTION_FORMATS for r in relations if fmt in r.facts),
+    )
+
+
+def by_id(template_id: str) -> Template:
+    return _by_id(all_templates())[template_id]
+
+
+@functools.cache
+def _by_id(templates: tuple[Template, ...]) -> dict[str, Template]:
+    return {t.id: t for t in templates}
+
+
+def semantic_templates(relation: str, role: str, fmt: str) -> list[Template]:
     """The paraphrases of one SHARD question type, in id order."""
-    return [t for t in TEMPLATES if t.task == "semantic" and (t.relation, t.source_kind, t.question_format) == (relation, kind, fmt)]
-
-
-def asked_kinds(relation: str) -> set[str]:
-    """The kinds of clip ("source", "event") a relation has questions for: a part is asked of a source only."""
-    return {t.source_kind for t in TEMPLATES if t.task == "semantic" and t.relation == relation}
+    return [t for t in all_templates() if t.task == "semantic" and (t.relation, t.role, t.question_format) == (relation, role, fmt)]
 
 
 def fact_template(relation: str, fmt: str) -> Template | None:
-    return BY_ID.get(f"fact.{relation}.{fmt}")
+    return _by_id(all_templates()).get(f"fact.{relation}.{fmt}")
 
 
 def tokenizer_texts(relations=()) -> list[str]:
-    """Every template text of TOKENIZER_RELATIONS, of `relations` (a run's) and of no relation, and its
-    original-format form where it has one clip: what a tokenizer must know."""
-    known = {*TOKENIZER_RELATIONS, *relations}
+    """Every template text of the relations every tokenizer learns (Relation.in_tokenizer), of `relations`
+    (a run's) and of no relation, and its original-format form where it has one clip: what a tokenizer
+    must know."""
+    known = {*(r.name for r in RELATIONS.values() if r.in_tokenizer), *relations}
     out = []
-    for t in TEMPLATES:
+    for t in all_templates():
         if t.relation is not None and t.relation not in known:
             continue
         out.append(t.text)
