@@ -230,7 +230,7 @@ def logistic_baseline(fmt: str, items: pl.DataFrame, features: list[np.ndarray],
 def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.DataFrame:
     """One row per (baseline, format): accuracy, 95% CI (clips resampled), n, per relation and
     overall; the chance level; whether chance lies inside every CI (of the relations the format has)."""
-    from .reporting.relations import ordered_relations
+    from .relations import ordered_relations
 
     items = items.sort("item_id")
     relations = ordered_relations(items["relation"])
@@ -267,7 +267,7 @@ def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.Dat
 
 
 def artifact_display(numeric: pl.DataFrame) -> pl.DataFrame:
-    from .reporting.relations import relation_title
+    from .relations import relation_title
     from .reporting.render import ci_cell, pct
 
     relations = [c[:-4] for c in numeric.columns if c.endswith("_acc") and c != "overall_acc"]

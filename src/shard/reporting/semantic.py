@@ -9,7 +9,7 @@ from ..conditions import BASELINE
 from ..stats import chance
 from .evaluations import SEED_NOTE, Evaluations, per_model
 from .provenance import publish_table
-from .relations import ordered_relations, relation_title
+from ..relations import ordered_relations, relation_title
 from .render import chance_or_stats_cell, delta_cell, n_suffix, p_cell
 from .statistics import NO_BASELINE, accuracy, paired_change
 
