@@ -5,7 +5,7 @@
 Uses the trained mini_ltu when --base points at one, else a small random mini_ltu built here (the
 speed ratio and the agreement of scores do not depend on training). Prints the speed ratio of
 share_cache=True over False (target >= 2x), the largest absolute difference between their option
-scores (target <= 1e-4), and items/s for the loglik and generation modes of shard.evaluate.
+scores (target <= 1e-4), and items/s for the loglik and generation modes of shard.evaluation.evaluate.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from shard import templates as T
-from shard.evaluate import score_semantic
+from shard.prompts import templates as T
+from shard.evaluation.evaluate import score_semantic
 from shard.models import load_model
 from shard.models.mini_ltu import random_mini_ltu
 

@@ -6,7 +6,7 @@ with the shared prompt cache vs one forward per option. Nothing is read from dis
 
 Model: LLaMA-7B (hidden 4096, 32 layers, 32 heads, intermediate 11008, vocab 32000) + LTU's CAV-MAE audio branch
 (768 wide, 11 + 1 blocks, 512 patches of a 128 x 1024 fbank -> 32 tokens) + projector, bf16, built directly on
-the GPU. Training: LTU's LoRA (r=8, alpha=16, q/v of the language model only: shard.finetune.lora_config),
+the GPU. Training: LTU's LoRA (r=8, alpha=16, q/v of the language model only: shard.models.finetune.lora_config),
 batch 16 x (32 audio + 108 text tokens: LTU's cutoff_len, src/ltu/train_script/stage4_all_mix.sh), AdamW.
 
 MFU = model FLOPs per second / peak bf16 dense FLOPs (H100 SXM and H200: 989e12), model FLOPs per step =
@@ -27,8 +27,8 @@ import torch
 from peft import get_peft_model
 from transformers import LlamaConfig
 
-from shard import templates as T
-from shard.finetune import lora_config
+from shard.prompts import templates as T
+from shard.models.finetune import lora_config
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, resolve_device
 from shard.models.ltu import LTUConfig, LTUForConditionalGeneration
 

@@ -1,7 +1,7 @@
 """Bench: synthesizing 1,000,000 interleaved training prompts.
 
 Runs, side by side on the same train pool and the same random plan:
-  - shard.prompts (column-wise polars), in a child process so its peak memory is its own;
+  - shard.prompts.synthesis (column-wise polars), in a child process so its peak memory is its own;
   - a straightforward per-row Python loop producing the same rows;
 checks that both outputs are equal and prints wall times, the speed ratio and peak memory.
 Targets (issue): <= 10 s wall, <= 2 GB peak, >= 10x faster than the per-row loop.
@@ -19,8 +19,8 @@ import time
 
 import polars as pl
 
-from shard import templates as T
-from shard.prompts import PERMUTATIONS4, PromptTask, assemble_train_prompts, plan_train_prompts, semantic_templates
+from shard.prompts import templates as T
+from shard.prompts.synthesis import PERMUTATIONS4, PromptTask, assemble_train_prompts, plan_train_prompts, semantic_templates
 
 
 def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
@@ -83,7 +83,7 @@ def main() -> None:
     fast_df = pl.read_parquet(args.out)
     same = fast_df.equals(slow.select(fast_df.columns))
     print(f"prompts: {args.n:,} from a pool of {pool.height:,} items")
-    print(f"column-wise (shard.prompts): {fast['wall_s']:.2f} s wall, peak {fast['peak_mb']:.0f} MB")
+    print(f"column-wise (shard.prompts.synthesis): {fast['wall_s']:.2f} s wall, peak {fast['peak_mb']:.0f} MB")
     print(f"per-row Python loop:         {slow_wall:.2f} s wall")
     print(f"speed-up: {slow_wall / fast['wall_s']:.1f}x   outputs identical: {same}")
     ok = fast["wall_s"] <= 10 and fast["peak_mb"] <= 2048 and slow_wall / fast["wall_s"] >= 10 and same

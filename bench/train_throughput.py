@@ -1,4 +1,4 @@
-"""Tokens/s of shard.train.train_loop vs a plain PyTorch loop: same LoRA-wrapped mini_ltu, batches, data.
+"""Tokens/s of shard.models.train.train_loop vs a plain PyTorch loop: same LoRA-wrapped mini_ltu, batches, data.
 
     HF_HUB_OFFLINE=1 python bench/train_throughput.py [--steps 30] [--batch 32]
 
@@ -17,11 +17,11 @@ import torch
 from peft import get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
-from shard import templates as T
+from shard.prompts import templates as T
 from shard.models import AudioLLM, AudioProcessor
 from shard.models.mini_ltu import random_mini_ltu
-from shard.finetune import lora_config
-from shard.train import Examples, train_loop
+from shard.models.finetune import lora_config
+from shard.models.train import Examples, train_loop
 
 PRETRAIN = {"hidden_size": 128, "layers": 4, "heads": 4, "audio_tokens": 8}
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "train_projector": False}

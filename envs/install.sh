@@ -33,5 +33,5 @@ LOCK=envs/constraints.txt
 # metadata pins numpy < 2.4 on Python <= 3.12 and would replace the numpy every result here was computed with
 NO_DEPS=(mistral-common tiktoken pycountry pydantic-extra-types)
 "$VENV/bin/python" -m pip install -q -c "$LOCK" --no-deps "${NO_DEPS[@]}"
-"$VENV/bin/python" -m shard.wordnet
+"$VENV/bin/python" -m shard.dataset.wordnet
 echo "setup done: activate with 'source $VENV/bin/activate'"

@@ -12,9 +12,9 @@ sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
 from shard.common import ShardError
-from shard.conditions import TASKS, display_name, study_conditions, training_runs, with_task
+from shard.evaluation.conditions import TASKS, display_name, study_conditions, training_runs, with_task
 from shard.config import scale_name, study_models, validate_config
-from shard.frontends import feature_sets, model_feature_set
+from shard.dataset.frontends import feature_sets, model_feature_set
 
 try:
     validate_config(config)  # fills the schema's defaults; a bad config stops here, before any job
@@ -86,7 +86,7 @@ def feature_frontend(feature_set):
 
 def feature_params(feature_set):
     """What the features rule passes to the front end: config features.<name>, and for a per-model front end
-    the model's folder (shard.frontends.FrontEnd.params)."""
+    the model's folder (shard.dataset.frontends.FrontEnd.params)."""
     frontend, model = FEATURE_SETS[feature_set]
     return frontend.params(config["features"], MODELS[model]["model"] if model else None)
 
@@ -127,6 +127,6 @@ def all_targets():
 
 
 def curated_map():
-    from shard.corpora import curated_map_name
+    from shard.dataset.corpora import curated_map_name
 
     return curated_map_name(config["corpus"], config["wordnet"])

@@ -52,6 +52,6 @@ rule finetune:
     conda:
         CONDA_ENV
     shell:
-        "{params.launch} -m shard.finetune --base-dir {input.base_dir:q} --prompts {input.prompts:q}"
+        "{params.launch} -m shard.models.finetune --base-dir {input.base_dir:q} --prompts {input.prompts:q}"
         " --clips {input.clips_parquet:q} --features {input.features:q} --adapter-dir {output.adapter_dir:q}"
         " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"

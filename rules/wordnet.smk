@@ -1,4 +1,4 @@
-# Clip labels + offline WordNet -> one noun synset per label -> its rows of every relation in shard.relations.
+# Clip labels + offline WordNet -> one noun synset per label -> its rows of every relation the config's shard.relations lists.
 
 
 rule wordnet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import nltk
 import pytest
 
-from shard import wordnet as W
+from shard.dataset import wordnet as W
 
 
 @pytest.fixture(scope="session")

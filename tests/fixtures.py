@@ -219,8 +219,8 @@ def build(results: Path, corpus: dict, seed: int = 0, min_test_clips: int = 0,
     """Run the corpus and clips stages into `results` (paths as the workflow lays them out); return the clips
     stage's three outputs. Unlike the workflow, no test clip is needed (one recording per label is enough for
     clips and features)."""
-    from shard.clips import build_clips
-    from shard.corpora import build_corpus
+    from shard.dataset.clips import build_clips
+    from shard.dataset.corpora import build_corpus
     results = Path(results)
     out, corpus_dir = results / "clips", results / "corpus"
     build_corpus(segments=corpus_dir / "segments.parquet", rejects=corpus_dir / "rejects.parquet",
@@ -235,7 +235,7 @@ def build(results: Path, corpus: dict, seed: int = 0, min_test_clips: int = 0,
 def build_tiny_results(tmp_path: Path, classes=("Dog", "Siren", "Piano", "Speech"), scenes: int = 2,
                        events: int = 3, frontends=("logmel",), seed: int = 0) -> Path:
     """results/ with clips/ and features/{frontend}.npy|json of a tiny synth corpus (a few seconds)."""
-    from shard.features import build_features
+    from shard.dataset.features import build_features
     results = Path(tmp_path) / "results"
     build(results, synth_corpus(classes, scenes, events, 3.0), seed=seed)
     for fe in frontends:
@@ -257,7 +257,7 @@ def tiny_workflow_config() -> dict:
     """The embedded default, shrunk to run end to end in a few minutes: 4 synth classes, a tiny mini_ltu,
     fine-tuning scales 20 and 500."""
     import yaml
-    from shard.corpora.synth import CLASSES
+    from shard.dataset.corpora.synth import CLASSES
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     classes = [c.label for c in CLASSES.values() if c.default][:4]
@@ -315,10 +315,10 @@ def results_files(project: Path) -> list[str]:
 def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
     """build_tiny_results plus wordnet/ and shard/ (test.parquet, card.md, ...) on the real WordNet (use the
     `wordnet_reader` fixture first) with the builtin label map: about 80 test items over 12 clips."""
-    from shard.artifacts import artifacts_table
-    from shard.card import build_card
-    from shard.items import build_items
-    from shard.mining import build_wordnet
+    from shard.dataset.artifacts import artifacts_table
+    from shard.dataset.card import build_card
+    from shard.dataset.items import build_items
+    from shard.dataset.mining import build_wordnet
 
     results = build_tiny_results(tmp_path, **kwargs)
     clips, wn, out = results / "clips" / "clips.parquet", results / "wordnet", results / "shard"

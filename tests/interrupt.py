@@ -1,9 +1,9 @@
 """Stop a training job right after one of its checkpoints, from outside the training code.
 
-    env = interrupt_env("kill", 4)   # for a subprocess: `python -m shard.finetune ...`, or a whole snakemake run
+    env = interrupt_env("kill", 4)   # for a subprocess: `python -m shard.models.finetune ...`, or a whole snakemake run
 
-Every Python process started with `env` replaces shard.train.checkpoint_saved (a no-op) as soon as it imports
-shard.train: right after writing the checkpoint of step 4 it SIGKILLs itself ("kill"), or waits there for up to
+Every Python process started with `env` replaces shard.models.train.checkpoint_saved (a no-op) as soon as it imports
+shard.models.train: right after writing the checkpoint of step 4 it SIGKILLs itself ("kill"), or waits there for up to
 10 minutes to be cancelled ("hold"). The replacement is tests/interrupt_hook/sitecustomize.py, first on
 PYTHONPATH, which Python imports at start-up.
 """

@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from shard import templates as T
+from shard.prompts import templates as T
 
 # audio: 32 mels x 128 frames -> 2 x 8 patches -> 4 tokens; text: hidden 64
 ARCH = {"n_mels": 32, "n_frames": 128, "patch_size": 16, "audio_hidden": 48, "audio_heads": 4, "audio_layers": 2,

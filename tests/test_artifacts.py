@@ -5,9 +5,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard import artifacts as A
-from shard import surface
-from shard.items import ITEM_SCHEMA
+from shard.dataset import artifacts as A
+from shard.dataset import surface
+from shard.dataset.items import ITEM_SCHEMA
 
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200}}
 MC, YN = "hypernym.source.mc4.0", "hypernym.source.yesno.0"
@@ -26,7 +26,7 @@ def fake_embed(texts):
 
 
 def items(rows) -> pl.DataFrame:
-    """Item rows from (clip, format, options or candidate, answer) tuples, in shard.items' schema."""
+    """Item rows from (clip, format, options or candidate, answer) tuples, in shard.dataset.items' schema."""
     out = []
     for i, (clip, fmt, words, answer) in enumerate(rows):
         if fmt == "mc4":

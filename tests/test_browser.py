@@ -1,4 +1,4 @@
-"""The SHARD browser (shard.browser) in a real headless Chromium, driven over the DevTools protocol.
+"""The SHARD browser (shard.reporting.browser) in a real headless Chromium, driven over the DevTools protocol.
 
 The page is opened from disk (file://), as a user opens it: it must load with no console error, its
 filters must change the rows shown, and a clip must play. Skipped where Debian's `chromium` or the
@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard.browser import audio_names, build_browser, load_predictions
+from shard.reporting.browser import audio_names, build_browser, load_predictions
 from shard.common import ShardError
 from tests.fixtures import build_tiny_shard
 

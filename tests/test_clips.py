@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-import shard.audio
-from shard.clips import CLIP_SCHEMA, fit_length
+import shard.dataset.audio
+from shard.dataset.clips import CLIP_SCHEMA, fit_length
 from shard.common import ShardError
-from shard.corpora import REJECT_REASONS, REJECT_SCHEMA
+from shard.dataset.corpora import REJECT_REASONS, REJECT_SCHEMA
 from tests.fixtures import (build, make_audioset_strong, make_manifest, synth_corpus, write_audio,
                             write_bad)
 
@@ -77,8 +77,8 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
 def test_each_source_file_is_decoded_once(tmp_path, monkeypatch):
     root = make_audioset_strong(tmp_path / "strong")  # 2 files, 4 events
     calls = []
-    real = shard.audio.load_audio
-    monkeypatch.setattr(shard.audio, "load_audio", lambda path, sr: calls.append(path) or real(path, sr))
+    real = shard.dataset.audio.load_audio
+    monkeypatch.setattr(shard.dataset.audio, "load_audio", lambda path, sr: calls.append(path) or real(path, sr))
     corpus = {"kind": "audioset_strong", "root": str(root), "files": {}, "label_map": {}}
     clips, _, rejects = build(tmp_path / "results", corpus)
     assert clips.height == 4 and rejects.height == 0

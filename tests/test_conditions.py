@@ -1,5 +1,5 @@
 """The study's conditions: every model gets its blind and text-oracle controls, scored on SHARD only."""
-from shard.conditions import controls, scaling_curve, study_conditions, training_runs, with_task
+from shard.evaluation.conditions import controls, scaling_curve, study_conditions, training_runs, with_task
 
 
 def test_every_model_has_its_controls():

@@ -17,10 +17,10 @@ import yaml
 
 from shard.common import ShardError
 from shard.config import schema, validate_config
-from shard.corpora import (CORPUS_KINDS, REJECT_SCHEMA, SEGMENT_SCHEMA, CorpusKind, corpus_kind, curated_map_name,
+from shard.dataset.corpora import (CORPUS_KINDS, REJECT_SCHEMA, SEGMENT_SCHEMA, CorpusKind, corpus_kind, curated_map_name,
                            label_maps, load_segments)
-from shard.corpora import on_disk, sfx, synth
-from shard.corpora.kinds import corpus_files
+from shard.dataset.corpora import on_disk, sfx, synth
+from shard.dataset.corpora.kinds import corpus_files
 from tests.fixtures import (ROOT, build, copy_project, make_audioset, make_audioset_strong, make_esc50, make_fsd50k,
                             make_manifest, make_opensfx_cat, snakemake, synth_corpus, tiny_manifest_project, tone,
                             write_audio)
@@ -300,9 +300,9 @@ def test_every_kind_record_points_at_real_code_and_maps():
 def test_the_kind_registry_is_light():
     """The Snakefile reads it to check the config: no adapter (nor what adapters import) is imported with it."""
     code = ("import sys; from shard.config import registry_names; registry_names('corpora'); "
-            "print(sorted(m for m in sys.modules if m.startswith('shard.corpora.') or m in ('librosa', 'scipy', 'torch')))")
+            "print(sorted(m for m in sys.modules if m.startswith('shard.dataset.corpora.') or m in ('librosa', 'scipy', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "['shard.corpora.kinds']"
+    assert out.stdout.strip() == "['shard.dataset.corpora.kinds']"
 
 
 def read_sound_list(corpus_cfg: dict, seed: int, files_dir: Path):

@@ -3,9 +3,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard import templates
+from shard.prompts import templates
 from shard.common import read_jsonl, write_jsonl
-from shard.evaluate import (PARSE_FAILURES, LabelMatcher, extract_answer, pick_options, score_labelling,
+from shard.evaluation.evaluate import (PARSE_FAILURES, LabelMatcher, extract_answer, pick_options, score_labelling,
                             score_semantic, sentence_embedder)
 EVAL = {"mode": "loglik", "batch_size": 64, "max_new_tokens": 16}  # the config's evaluate section
 
@@ -260,9 +260,9 @@ def workdir(tmp_path_factory):
 
 
 def _run(d, condition, task, prompts, mode="loglik"):
-    from shard.conditions import study_conditions
-    from shard.evaluate import evaluate
-    from shard.features import featurize
+    from shard.evaluation.conditions import study_conditions
+    from shard.evaluation.evaluate import evaluate
+    from shard.dataset.features import featurize
 
     out = d / condition
     record = {c.name: c.as_dict() for c in study_conditions({}, False)}[condition]
@@ -309,7 +309,7 @@ def test_text_oracle_reads_the_label_in_place_of_the_audio(workdir):
 
 
 def test_labels_in_place():
-    from shard.templates import labels_in_place
+    from shard.prompts.templates import labels_in_place
 
     text = "Is <audio> louder than <audio>? Options: yes, no."
     assert labels_in_place(text, [["Dog"], ["Church bell", "Bell"]]) == \

@@ -1,4 +1,4 @@
-"""The Hugging Face export (shard.export): `datasets.load_dataset(folder)` reads it offline, with an Audio column.
+"""The Hugging Face export (shard.dataset.export): `datasets.load_dataset(folder)` reads it offline, with an Audio column.
 
 Skipped where `datasets` is not installed. The Audio column is read undecoded and its WAV bytes decoded
 with soundfile: `datasets` decodes audio through torchcodec, whose PyPI wheels need CUDA libraries
@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from shard.export import SPLIT_FILE, export_hf
+from shard.dataset.export import SPLIT_FILE, export_hf
 from tests.fixtures import build_tiny_shard
 
 datasets = pytest.importorskip("datasets", reason="the `datasets` package reads the export (pip install datasets)")

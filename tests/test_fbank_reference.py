@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shard import features as F
+from shard.dataset import features as F
 
 REF = Path(__file__).parent / "data" / "kaldi_fbank_reference.npz"
 CLIPS = ["tone440", "chirp", "noise", "dc_offset", "quiet", "silence", "long10s5"]

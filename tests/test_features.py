@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard import features as F
+from shard.dataset import features as F
 from shard.common import ShardError
 from tests.fixtures import build_tiny_results, tone
 

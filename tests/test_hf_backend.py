@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from shard.common import ShardError
-from shard.features import featurize
-from shard.finetune import lora_config
+from shard.dataset.features import featurize
+from shard.models.finetune import lora_config
 from shard.models import load_model
 from shard.models.hf import _model_class, expand_audio, feature_extractor
 
@@ -173,7 +173,7 @@ def test_formats_put_the_audio_where_they_should(tiny):
 def test_features_rule_stores_the_hf_front_end_unpadded(tiny, tmp_path):
     """The features rule's function with front end `hf`: one (bins, frames) row per clip, float16, far from
     the extractor's 3000 frames; FeatureStore.per_clip reads it back for the processor."""
-    from shard import features as F
+    from shard.dataset import features as F
     from tests.fixtures import build_tiny_results
 
     path, llm = tiny

@@ -6,16 +6,16 @@ import re
 import polars as pl
 import pytest
 
-from shard import templates
-from shard.card import build_card
-from shard.items import build_items
-from shard.mining import build_wordnet
-from shard.relations import MERONYM_DEPTH
-from shard.surface import zipf
-from shard.taxonomy import part_closure
-from shard.vocabulary import common_words
-from shard.wordbank import WordBank
-from shard.wordnet import reader
+from shard.prompts import templates
+from shard.dataset.card import build_card
+from shard.dataset.items import build_items
+from shard.dataset.mining import build_wordnet
+from shard.dataset.relations import MERONYM_DEPTH
+from shard.dataset.surface import zipf
+from shard.dataset.taxonomy import part_closure
+from shard.dataset.vocabulary import common_words
+from shard.dataset.wordbank import WordBank
+from shard.dataset.wordnet import reader
 
 LABELS = ["Dog", "Cat", "Car", "Thunder", "Bird", "Drum", "Siren", "Piano", "Rain", "Bass", "Xyzzy blorp"]
 CLIPS_PER_LABEL = 8  # 5 test, 3 train

@@ -1,4 +1,4 @@
-"""Curated label -> synset maps (shard.corpora.label_maps) and the automatic mapper's safety rules."""
+"""Curated label -> synset maps (shard.dataset.corpora.label_maps) and the automatic mapper's safety rules."""
 from __future__ import annotations
 
 import csv
@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from shard import senses as S
-from shard.corpora import label_maps as L
+from shard.dataset import senses as S
+from shard.dataset.corpora import label_maps as L
 
 # A mapped synset of these lexnames cannot name a sound or what makes it.
 FORBIDDEN_LEXNAMES = {"noun.location", "noun.cognition", "noun.quantity", "noun.time", "noun.feeling",

@@ -6,9 +6,9 @@ import pytest
 import torch
 from peft import get_peft_model
 
-from shard import templates as T
+from shard.prompts import templates as T
 from shard.common import ShardError
-from shard.finetune import lora_config
+from shard.models.finetune import lora_config
 from shard.models import load_model
 from tests.ltu_tiny import ARCH, N_AUDIO, release_shapes, tiny_model_cfg, write_tiny_ltu
 

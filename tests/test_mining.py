@@ -1,5 +1,5 @@
-"""Rule `wordnet` on the real WordNet: label -> synset (shard.senses) and the relation rows of each
-registered relation's walk (shard.mining, shard.relations)."""
+"""Rule `wordnet` on the real WordNet: label -> synset (shard.dataset.senses) and the relation rows of each
+registered relation's walk (shard.dataset.mining, shard.dataset.relations)."""
 from __future__ import annotations
 
 import json
@@ -7,11 +7,11 @@ import json
 import polars as pl
 import pytest
 
-from shard import mining as M
-from shard import senses as S
+from shard.dataset import mining as M
+from shard.dataset import senses as S
 from shard.common import ShardError
-from shard.relations import MERONYM_DEPTH
-from shard.taxonomy import parents, part_closure
+from shard.dataset.relations import MERONYM_DEPTH
+from shard.dataset.taxonomy import parents, part_closure
 
 WORDNET_CFG = {"overrides": {}, "max_hypernym_depth": 6,
                "skip_hypernyms": ["entity.n.01", "physical_entity.n.01", "abstraction.n.06", "object.n.01",

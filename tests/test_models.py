@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from shard import templates as T
+from shard.prompts import templates as T
 from shard.common import ShardError
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, load_model, resolve_device
 from shard.models.mini_ltu import random_mini_ltu

@@ -7,10 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard import templates as T
+from shard.prompts import templates as T
 from shard.common import ShardError
-from shard.relations import RELATIONS
-from shard.prompts import (assemble_train_prompts, build_eval_prompts, build_train_prompts,
+from shard.dataset.relations import RELATIONS
+from shard.prompts.synthesis import (assemble_train_prompts, build_eval_prompts, build_train_prompts,
                            leakage_audit, plan_train_prompts)
 
 LABELS = {"Dog": ("dog.n.01", "canine"), "Piano": ("piano.n.01", "keyboard instrument"),

@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from shard import features as F
+from shard.dataset import features as F
 from shard.common import ShardError
 from shard.config import SCHEMA, registry_names, schema, validate_config
-from shard.frontends import FRONTENDS, FrontEnd, feature_sets, model_feature_set
+from shard.dataset.frontends import FRONTENDS, FrontEnd, feature_sets, model_feature_set
 from shard.models import load_model
 from shard.models.backends import BACKENDS, Backend
 from tests.fixtures import build_tiny_results

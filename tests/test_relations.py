@@ -1,4 +1,4 @@
-"""A new relation is one record (shard.relations): registered here, with no other edit, the config accepts
+"""A new relation is one record (shard.dataset.relations): registered here, with no other edit, the config accepts
 it, the wordnet rule mines its rows from the real WordNet for the default corpus's labels, the items rule
 asks it, the card explains the labels without it, and prompts and tables render it."""
 from __future__ import annotations
@@ -11,16 +11,16 @@ import polars as pl
 import pytest
 import yaml
 
-from shard import templates as T
-from shard.card import build_card
+from shard.prompts import templates as T
+from shard.dataset.card import build_card
 from shard.common import ShardError
 from shard.config import schema, validate_config
-from shard.corpora.synth import class_list
-from shard.items import build_items
-from shard.mining import build_wordnet
-from shard.prompts import assemble_train_prompts, build_eval_prompts, fact_pretrain_prompts, plan_train_prompts
-from shard.relations import EVENT, RELATIONS, SOURCE, Relation, Target, ordered_relations, register, relation_title
-from shard.taxonomy import by_depth, parents
+from shard.dataset.corpora.synth import class_list
+from shard.dataset.items import build_items
+from shard.dataset.mining import build_wordnet
+from shard.prompts.synthesis import assemble_train_prompts, build_eval_prompts, fact_pretrain_prompts, plan_train_prompts
+from shard.dataset.relations import EVENT, RELATIONS, SOURCE, Relation, Target, ordered_relations, register, relation_title
+from shard.dataset.taxonomy import by_depth, parents
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())

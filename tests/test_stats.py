@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from shard.stats import (average_precision, bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar,
+from shard.evaluation.stats import (average_precision, bootstrap_ci, bootstrap_metric, chance, map_chance, mcnemar,
                          mean_average_precision)
 
 

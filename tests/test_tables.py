@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from shard.common import ShardError, read_jsonl, write_jsonl
-from shard.conditions import TASKS, study_conditions
-from shard.stats import mcnemar
+from shard.evaluation.conditions import TASKS, study_conditions
+from shard.evaluation.stats import mcnemar
 from tests.fixtures import ROOT
 from shard.reporting.figures import tradeoff_figure
 from shard.reporting.forgetting import forgetting_table, pareto_front

@@ -15,12 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from shard import templates as T
+from shard.prompts import templates as T
 from shard.models import load_model
-from shard.evaluate import base_metrics
-from shard.finetune import finetune, lora_config
-from shard.pretrain import pretrain_base
-from shard.prompts import audio_pretrain_prompts, build_pretrain_prompts, fact_pretrain_prompts
+from shard.evaluation.evaluate import base_metrics
+from shard.models.finetune import finetune, lora_config
+from shard.models.pretrain import pretrain_base
+from shard.prompts.synthesis import audio_pretrain_prompts, build_pretrain_prompts, fact_pretrain_prompts
 
 from tests.interrupt import interrupt_env
 from tests.test_models import N_FRAMES, N_MELS, PROMPTS, feats, tiny_llm
@@ -137,7 +137,7 @@ def test_pretraining_writes_a_loadable_base_that_learned(data, base, tmp_path):
 
 
 def test_loss_decreases_on_a_tiny_run():
-    from shard.train import Examples, train_loop
+    from shard.models.train import Examples, train_loop
 
     llm = tiny_llm()
     fs = {f"c{i}": f for i, f in enumerate(feats(4))}
@@ -206,13 +206,13 @@ def test_finetune_writes_a_peft_adapter(data, base, tmp_path):
 
 def finetune_process(data, base, adapter_dir, prompts: str, kill_after: int | None = None, processes: int = 1,
                      **overrides):
-    """The `finetune` rule's command in a fresh process (so it can be SIGKILLed): `python -m shard.finetune`,
+    """The `finetune` rule's command in a fresh process (so it can be SIGKILLed): `python -m shard.models.finetune`,
     under torchrun when processes > 1, exactly as rules/train.smk launches it."""
     launch = [sys.executable] + (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
                                  if processes > 1 else [])
     settings = json.dumps({"finetune": {**FINETUNE, **overrides, "processes": processes}, "model": MODEL, "seed": 0,
                            "order": "mixed"})
-    cmd = [*launch, "-m", "shard.finetune", "--base-dir", base, "--prompts", prompts, "--clips", data["clips_parquet"],
+    cmd = [*launch, "-m", "shard.models.finetune", "--base-dir", base, "--prompts", prompts, "--clips", data["clips_parquet"],
            "--features", data["features"], "--adapter-dir", str(adapter_dir), "--settings", settings,
            "--threads", str(processes)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -267,7 +267,7 @@ def test_curriculum_orders_each_epoch_by_phase():
     import numpy as np
 
     from shard.common import rng
-    from shard.train import epoch_order
+    from shard.models.train import epoch_order
 
     phases = np.array([1, 0, 1, 1, 0, 1, 0, 1])
     order = epoch_order(8, rng(0, "finetune", "epoch", 0), phases)

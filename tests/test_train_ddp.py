@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from shard import templates as T
+from shard.prompts import templates as T
 from shard.models.mini_ltu import random_mini_ltu
 
 from tests.test_models import N_FRAMES, N_MELS, TINY
@@ -105,7 +105,7 @@ def test_the_rule_shows_how_the_job_is_launched(tmp_path, processes):
                           str(tmp_path), "--configfile", str(tmp_path / "c.yaml"), "-n", "-p", "--cores", "2",
                           "results/models/mini_ltu/seed0/ft_400"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    command = next(line for line in out.stdout.splitlines() if "-m shard.finetune" in line)
-    torchrun = "-m torch.distributed.run --standalone --nproc_per_node 2 -m shard.finetune"
+    command = next(line for line in out.stdout.splitlines() if "-m shard.models.finetune" in line)
+    torchrun = "-m torch.distributed.run --standalone --nproc_per_node 2 -m shard.models.finetune"
     assert (torchrun in command) == (processes == 2)
     assert "--settings" in command and "--adapter-dir results/models/mini_ltu/seed0/ft_400" in command

@@ -1,4 +1,4 @@
-"""WordNet setup from Debian's files (shard.wordnet), and its reader on the real WordNet."""
+"""WordNet setup from Debian's files (shard.dataset.wordnet), and its reader on the real WordNet."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import sys
 import nltk
 import pytest
 
-from shard import wordnet as W
+from shard.dataset import wordnet as W
 from shard.common import ShardError, sha1_file
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_ensure_wordnet_without_any_wordnet_names_the_fix(tmp_path, monkeypatch)
 
 def test_cli_prints_the_source(tmp_path):
     env = {**os.environ, "NLTK_DATA": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "shard.wordnet"], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "shard.dataset.wordnet"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("WordNet 3.0 at ") and "sha1(data.noun)=" in out.stdout
 

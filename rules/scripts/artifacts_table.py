@@ -1,4 +1,4 @@
-from shard.artifacts import artifacts_table
+from shard.dataset.artifacts import artifacts_table
 from shard.workflow import run
 
 run(snakemake, artifacts_table)

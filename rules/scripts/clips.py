@@ -1,4 +1,4 @@
-from shard.clips import build_clips
+from shard.dataset.clips import build_clips
 from shard.workflow import run
 
 run(snakemake, build_clips)

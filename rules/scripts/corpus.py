@@ -1,4 +1,4 @@
-from shard.corpora import build_corpus
+from shard.dataset.corpora import build_corpus
 from shard.workflow import run
 
 run(snakemake, build_corpus)

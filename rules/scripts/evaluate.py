@@ -1,4 +1,4 @@
-from shard.evaluate import evaluate
+from shard.evaluation.evaluate import evaluate
 from shard.workflow import run
 
 run(snakemake, evaluate)

@@ -1,4 +1,4 @@
-from shard.export import export_hf
+from shard.dataset.export import export_hf
 from shard.workflow import run
 
 run(snakemake, export_hf)

@@ -1,4 +1,4 @@
-from shard.prompts import leakage_audit
+from shard.prompts.synthesis import leakage_audit
 from shard.workflow import run
 
 run(snakemake, leakage_audit)

@@ -1,4 +1,4 @@
-from shard.pretrain import pretrain_base
+from shard.models.pretrain import pretrain_base
 from shard.workflow import run
 
 run(snakemake, pretrain_base)

@@ -1,4 +1,4 @@
-from shard.browser import build_browser
+from shard.reporting.browser import build_browser
 from shard.workflow import run
 
 run(snakemake, build_browser)

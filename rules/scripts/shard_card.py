@@ -1,4 +1,4 @@
-from shard.card import build_card
+from shard.dataset.card import build_card
 from shard.workflow import run
 
 run(snakemake, build_card)

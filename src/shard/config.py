@@ -14,9 +14,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .common import ShardError
-from .corpora.kinds import corpus_kind
-from .models.backends import BACKENDS
+from shard.common import ShardError
+from shard.dataset.corpora.kinds import corpus_kind
+from shard.models.backends import BACKENDS
 
 
 SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
@@ -27,9 +27,9 @@ SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
 # (a corpus kind, a front end, a relation, a backend) is a valid config value with no edit here.
 REGISTRIES = {
     "backends": "shard.models.backends:BACKENDS",
-    "corpora": "shard.corpora.kinds:CORPUS_KINDS",
-    "frontends": "shard.frontends:FRONTENDS",
-    "relations": "shard.relations:RELATIONS",
+    "corpora": "shard.dataset.corpora.kinds:CORPUS_KINDS",
+    "frontends": "shard.dataset.frontends:FRONTENDS",
+    "relations": "shard.dataset.relations:RELATIONS",
 }
 
 

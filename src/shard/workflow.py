@@ -7,7 +7,7 @@ the function can be called the same way from tests:
         input: ...
         output: clips_parquet=..., audio=...
         params: corpus=config["corpus"], ...
-        script: "scripts/clips.py"      # run(snakemake, shard.clips.build_clips)
+        script: "scripts/clips.py"      # run(snakemake, shard.dataset.clips.build_clips)
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Callable
 
-from .common import ShardError, setup_logging
+from shard.common import ShardError, setup_logging
 
 log = logging.getLogger("shard")
 

@@ -14,7 +14,7 @@ The recipe is LTU's `load_audio` (YuanGongND/ltu, src/ltu/inference_gradio.py), 
 and resampling: mean removal, torchaudio.compliance.kaldi.fbank(htk_compat=True,
 sample_frequency=16000, use_energy=False, window_type='hanning', num_mel_bins=128, dither=0.0,
 frame_shift=10), zero-pad / cut to 1024 frames, (fbank + 5.081) / 4.4849. Stored transposed,
-(128, 1024), as shard.features.ltu_fbank returns it.
+(128, 1024), as shard.dataset.features.ltu_fbank returns it.
 
 Waveforms are int16 PCM (k / 32768 in [-1, 1) is what the features rule feeds from clips/audio.npy).
 Keys: names, versions, and per clip

@@ -1,5 +1,5 @@
 """Test-only start-up hook (tests/interrupt.py): with SHARD_TEST_INTERRUPT=kill:STEP or hold:STEP, replaces
-shard.train.checkpoint_saved once shard.train is imported, so the run stops right after that checkpoint."""
+shard.models.train.checkpoint_saved once shard.models.train is imported, so the run stops right after that checkpoint."""
 import importlib.abc
 import importlib.machinery
 import logging
@@ -17,20 +17,20 @@ def _stop_after(action: str, at: int):
             return
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
-        logging.getLogger("shard.train").warning("SHARD_TEST_INTERRUPT=%s: holding after checkpoint step %d",
+        logging.getLogger("shard.models.train").warning("SHARD_TEST_INTERRUPT=%s: holding after checkpoint step %d",
                                                  SETTING, step)
         time.sleep(600)
     return checkpoint_saved
 
 
 class _PatchTrain(importlib.abc.MetaPathFinder):
-    """Finds shard.train like the path finder does, and patches the module right after it runs."""
+    """Finds shard.models.train like the path finder does, and patches the module right after it runs."""
 
     def __init__(self, hook):
         self.hook = hook
 
     def find_spec(self, name, path=None, target=None):
-        if name != "shard.train":
+        if name != "shard.models.train":
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:

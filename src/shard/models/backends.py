@@ -10,8 +10,8 @@ from __future__ import annotations
 import pkgutil
 from dataclasses import dataclass
 
-from ..common import ShardError
-from ..frontends import shared_frontends
+from shard.common import ShardError
+from shard.dataset.frontends import shared_frontends
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def backend(name: str) -> Backend:
 def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, device: str | None = None):
     """The configured backend's `AudioLLM` from local files (never downloads), with the PEFT adapter in
     `adapter_dir` if given. `device` defaults to model_cfg['device'] (shard.models.interface.resolve_device)."""
-    from .interface import resolve_device
+    from shard.models.interface import resolve_device
 
     loader = pkgutil.resolve_name(backend(model_cfg["backend"]).loader)
     return loader(model_cfg, base_dir, adapter_dir, resolve_device(device or model_cfg["device"]))

@@ -25,10 +25,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..common import ShardError
-from ..templates import AUDIO
-from .interface import AudioLLM, with_adapter
-from .processor import check_batch, check_prompt, labelled_row, pad_rows, position_ids_from_mask
+from shard.common import ShardError
+from shard.prompts.templates import AUDIO
+from shard.models.interface import AudioLLM, with_adapter
+from shard.models.processor import check_batch, check_prompt, labelled_row, pad_rows, position_ids_from_mask
 
 log = logging.getLogger("shard")
 LANGUAGE_MODEL = r".*language_model.*"  # every supported model keeps its LLM under `model.language_model`

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..common import ShardError
-from .processor import AudioProcessor, position_ids_from_mask
+from shard.common import ShardError
+from shard.models.processor import AudioProcessor, position_ids_from_mask
 
 log = logging.getLogger("shard")
 

@@ -12,7 +12,7 @@ Read from the repository (commit 2002aad):
     the audio concatenated *before* the text embeddings (BOS follows the audio; positions count the audio first).
     The block's `x + 0.0 * (norms...)` (a DDP workaround) adds zero and is left out.
   src/ltu/finetune.py, src/ltu/train_script/stage4_all_mix.sh: LoRA r=8, alpha=16, dropout 0.05 on q_proj/v_proj,
-    cutoff_len 108, template alpaca_short (src/ltu/templates/alpaca_short.json = shard.templates.LTU_PROMPT),
+    cutoff_len 108, template alpaca_short (src/ltu/templates/alpaca_short.json = shard.prompts.templates.LTU_PROMPT),
     pad id 0 (<unk>), bf16 training.
   src/ltu/peft-main (peft 0.3.0.dev0): LoRA weights live in ModuleDicts, so their keys read `lora_A.default.weight`.
   src/ltu/convert_pretrained_weights.py: the released files (ltu_ori_paper.bin) are the PEFT model's state_dict()
@@ -41,11 +41,11 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PretrainedConfig
 
-from ..common import ShardError
-from ..templates import AUDIO
-from .interface import AudioLLM, with_adapter
-from .mini_ltu import MiniLTUForConditionalGeneration
-from .processor import AudioProcessor
+from shard.common import ShardError
+from shard.prompts.templates import AUDIO
+from shard.models.interface import AudioLLM, with_adapter
+from shard.models.mini_ltu import MiniLTUForConditionalGeneration
+from shard.models.processor import AudioProcessor
 
 PEFT_PREFIX = "base_model.model."  # PeftModel -> LoraModel -> LTU's LlamaForCausalLM
 LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<half>[AB])(?:\.default)?\.weight$")

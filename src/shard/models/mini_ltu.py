@@ -17,10 +17,10 @@ from torch import nn
 from transformers import (GenerationMixin, LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerFast)
 
-from ..common import ShardError
-from ..templates import AUDIO
-from .interface import AudioLLM, with_adapter
-from .processor import AudioProcessor, build_tokenizer
+from shard.common import ShardError
+from shard.prompts.templates import AUDIO
+from shard.models.interface import AudioLLM, with_adapter
+from shard.models.processor import AudioProcessor, build_tokenizer
 
 
 class MiniLTUConfig(PretrainedConfig):

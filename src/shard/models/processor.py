@@ -19,7 +19,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from ..templates import AUDIO, LTU_PROMPT
+from shard.prompts.templates import AUDIO, LTU_PROMPT
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, AUDIO]
@@ -126,7 +126,7 @@ def check_prompt(text: str, n_clips: int, fmt: str, name: str = "prompt") -> int
                          "the prompt's clip_ids must list one clip per placeholder")
     if fmt == "original" and n_placeholders and not text.startswith(AUDIO):
         raise ValueError(f"{name}: an original-format prompt starts with {AUDIO} "
-                         f"(see shard.templates.to_original): {text!r}")
+                         f"(see shard.prompts.templates.to_original): {text!r}")
     return n_placeholders
 
 

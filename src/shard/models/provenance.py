@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..common import sha1_file
-from .backends import backend
+from shard.common import sha1_file
+from shard.models.backends import backend
 
 BASE_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json")  # what makes a base model what it is
 HASH_LIMIT = 1 << 30  # summaries hash weight files below 1 GiB only (a 7B model's are left unhashed)

@@ -10,8 +10,8 @@ from typing import Callable, Mapping, Sequence
 
 import polars as pl
 
-from ..common import ShardError, read_jsonl
-from ..conditions import with_task
+from shard.common import ShardError, read_jsonl
+from shard.evaluation.conditions import with_task
 
 Key = tuple[str, int, str]  # (model, seed, condition)
 Evaluations = Mapping[Key, str]  # key -> an eval/{model}/seed{k}/{condition}/{task}.* file

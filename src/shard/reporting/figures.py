@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from ..common import atomic_path
-from ..conditions import display_name, scaling_curve
-from ..stats import chance
-from .evaluations import Evaluations, load_predictions, models_of
-from .statistics import shard_and_labelling
+from shard.common import atomic_path
+from shard.evaluation.conditions import display_name, scaling_curve
+from shard.evaluation.stats import chance
+from shard.reporting.evaluations import Evaluations, load_predictions, models_of
+from shard.reporting.statistics import shard_and_labelling
 
 
 def plane_figure(png, points: Sequence[tuple[str, dict, dict]], *, metric: str, title: str,

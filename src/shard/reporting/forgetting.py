@@ -6,12 +6,12 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..conditions import display_name, interleaved_with_audio
-from .evaluations import SEED_NOTE, Evaluations, per_model, several_models
-from .figures import plane_figure
-from .provenance import publish_table
-from .render import labelling_metric_name, stats_cell
-from .statistics import shard_and_labelling, shard_and_labelling_columns
+from shard.evaluation.conditions import display_name, interleaved_with_audio
+from shard.reporting.evaluations import SEED_NOTE, Evaluations, per_model, several_models
+from shard.reporting.figures import plane_figure
+from shard.reporting.provenance import publish_table
+from shard.reporting.render import labelling_metric_name, stats_cell
+from shard.reporting.statistics import shard_and_labelling, shard_and_labelling_columns
 
 
 def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[bool]:

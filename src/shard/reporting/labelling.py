@@ -5,11 +5,11 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..conditions import BASELINE
-from .evaluations import SEED_NOTE, Evaluations, per_model
-from .provenance import publish_table
-from .render import chance_or_stats_cell, delta_cell, labelling_metric_name, n_suffix, p_cell
-from .statistics import labelling_chance, labelling_metric, paired_change
+from shard.evaluation.conditions import BASELINE
+from shard.reporting.evaluations import SEED_NOTE, Evaluations, per_model
+from shard.reporting.provenance import publish_table
+from shard.reporting.render import chance_or_stats_cell, delta_cell, labelling_metric_name, n_suffix, p_cell
+from shard.reporting.statistics import labelling_chance, labelling_metric, paired_change
 
 PROTOCOLS = {"caption": "Caption + embedding", "loglik": "Constrained log-lik"}
 

@@ -5,11 +5,11 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..conditions import with_task
-from .evaluations import SEED_NOTE, Evaluations, load_predictions, models_of
-from .provenance import publish_table
-from .render import delta_cell, labelling_metric_name, p_cell, stats_cell
-from .statistics import paired_change, shard_and_labelling, shard_and_labelling_columns
+from shard.evaluation.conditions import with_task
+from shard.reporting.evaluations import SEED_NOTE, Evaluations, load_predictions, models_of
+from shard.reporting.provenance import publish_table
+from shard.reporting.render import delta_cell, labelling_metric_name, p_cell, stats_cell
+from shard.reporting.statistics import paired_change, shard_and_labelling, shard_and_labelling_columns
 
 
 def models_stats(predictions: Mapping[str, Evaluations], conditions: Sequence[dict], config: dict) -> pl.DataFrame:

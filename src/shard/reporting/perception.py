@@ -5,12 +5,12 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..conditions import controls
-from ..stats import bootstrap_ci
-from .evaluations import Evaluations, per_model
-from .provenance import publish_table
-from .render import gap_cell, pct, stats_cell
-from .statistics import accuracy
+from shard.evaluation.conditions import controls
+from shard.evaluation.stats import bootstrap_ci
+from shard.reporting.evaluations import Evaluations, per_model
+from shard.reporting.provenance import publish_table
+from shard.reporting.render import gap_cell, pct, stats_cell
+from shard.reporting.statistics import accuracy
 
 
 def perception_stats(predictions: Mapping[str, dict[str, pl.DataFrame]], conditions: Sequence[dict],

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..common import config_hash, package_versions, sha1_file, write_json
-from .evaluations import Evaluations, every_file
-from .render import write_table
+from shard.common import config_hash, package_versions, sha1_file, write_json
+from shard.reporting.evaluations import Evaluations, every_file
+from shard.reporting.render import write_table
 
 
 def write_provenance(path, *, config: dict, inputs: Iterable[str], wordnet_source,

@@ -19,7 +19,7 @@ class Table:
     # (records in table order), `config`, one path per output and, with provenance, `summaries` (keyed as
     # `predictions`) and `wordnet_source`
     builder: str
-    tasks: tuple[str, ...]  # the evaluations it reads (shard.conditions.TASKS)
+    tasks: tuple[str, ...]  # the evaluations it reads (shard.evaluation.conditions.TASKS)
     formats: tuple[str, ...]  # csv | md | tex: tables/{name}.{format}; png: figures/{name}.png
     caption: str  # reStructuredText for the Snakemake report, relative to the workflow folder
     # only the conditions scored on every one of `tasks` (a point that sets reasoning against labelling
@@ -65,8 +65,8 @@ def build_table(*, table: str, evaluated: Sequence[str], **arguments) -> None:
     """Every table rule (rules/scripts/table.py): the record's builder on the rule's params and outputs.
     `evaluated`, the rule's input, is every file of `predictions` and `summaries` (so Snakemake runs the
     table after them); the builder reads those files by their keys, never by their place in a list."""
-    from ..common import ShardError
-    from .evaluations import every_file
+    from shard.common import ShardError
+    from shard.reporting.evaluations import every_file
 
     keyed = every_file(arguments["predictions"]) + every_file(arguments.get("summaries", {}))
     if sorted(map(str, evaluated)) != sorted(keyed):

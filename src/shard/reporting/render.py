@@ -10,8 +10,8 @@ from typing import Sequence
 
 import polars as pl
 
-from ..common import write_text
-from ..markdown import markdown_table
+from shard.common import write_text
+from shard.markdown import markdown_table
 
 NA = "–"
 LABEL_COLUMNS = ("Model", "Condition")  # a row's name; every other column holds numbers

@@ -5,16 +5,16 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..conditions import scaling_curve
-from .evaluations import SEED_NOTE, Evaluations, per_model
-from .provenance import publish_table
-from .render import labelling_metric_name, stats_cell
-from .statistics import shard_and_labelling, shard_and_labelling_columns
+from shard.evaluation.conditions import scaling_curve
+from shard.reporting.evaluations import SEED_NOTE, Evaluations, per_model
+from shard.reporting.provenance import publish_table
+from shard.reporting.render import labelling_metric_name, stats_cell
+from shard.reporting.statistics import shard_and_labelling, shard_and_labelling_columns
 
 
 def scaling_stats(predictions: Mapping[str, dict[str, pl.DataFrame]], conditions: Sequence[dict],
                   config: dict) -> pl.DataFrame:
-    """One row per point of the trade-off curve (shard.conditions.scaling_curve)."""
+    """One row per point of the trade-off curve (shard.evaluation.conditions.scaling_curve)."""
     rows = []
     for cond, n_prompts in scaling_curve(list(conditions)):
         rows.append({"scale": cond["scale"] or "0", "n_prompts": n_prompts, "condition": cond["name"],

@@ -5,13 +5,13 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..conditions import BASELINE
-from ..stats import chance
-from .evaluations import SEED_NOTE, Evaluations, per_model
-from .provenance import publish_table
-from ..relations import ordered_relations, relation_title
-from .render import chance_or_stats_cell, delta_cell, n_suffix, p_cell
-from .statistics import NO_BASELINE, accuracy, paired_change
+from shard.evaluation.conditions import BASELINE
+from shard.evaluation.stats import chance
+from shard.reporting.evaluations import SEED_NOTE, Evaluations, per_model
+from shard.reporting.provenance import publish_table
+from shard.dataset.relations import ordered_relations, relation_title
+from shard.reporting.render import chance_or_stats_cell, delta_cell, n_suffix, p_cell
+from shard.reporting.statistics import NO_BASELINE, accuracy, paired_change
 
 
 def semantic_stats(predictions: Mapping[str, dict[str, pl.DataFrame]], conditions: Sequence[dict],

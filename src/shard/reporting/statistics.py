@@ -2,14 +2,14 @@
 
 Accuracy comes from the per-item `correct` field: the summed log-prob choice in loglik mode (acc_norm stays
 in the summaries), the strictly parsed answer in generate mode. Confidence intervals resample clips
-(shard.stats.bootstrap_ci); changes are paired on (replicate, item) with an exact McNemar test.
+(shard.evaluation.stats.bootstrap_ci); changes are paired on (replicate, item) with an exact McNemar test.
 """
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from ..stats import bootstrap_ci, bootstrap_metric, label_targets, map_chance, mcnemar, mean_average_precision
+from shard.evaluation.stats import bootstrap_ci, bootstrap_metric, label_targets, map_chance, mcnemar, mean_average_precision
 
 STAT_KEYS = ("acc", "lo", "hi", "sd", "n")
 NO_BASELINE = {"delta": None, "p": None, "n_paired": None}

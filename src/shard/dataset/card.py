@@ -1,0 +1,134 @@
+"""The SHARD dataset card (shard/card.md): what was built, from what, and how balanced it is.
+
+Byte-deterministic: no timestamps, every table sorted, examples picked by seed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from shard.common import config_hash, rng, write_text
+from shard.dataset.items import MISSING_SCHEMA
+from shard.markdown import markdown_table
+from shard.dataset.vocabulary import WORD_COUNTS_SCHEMA
+
+PRETRAINING = (
+    "What the base model saw in pretraining: audio labelling and label yes/no QA (\"Is <audio> the "
+    "sound of {label}?\") in the original format (audio first), plus text-only WordNet facts from "
+    "`words.parquet` (relation statements about each label's synset, with at least as many unrelated "
+    "words as related ones); never a SHARD question with audio. Whether it connects what it hears "
+    "to what it knows is what this benchmark measures."
+)
+
+
+def _counts(items: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    return items.group_by(by).len("items").sort(by)
+
+
+def _yes_balance(items: pl.DataFrame) -> pl.DataFrame:
+    yesno = items.filter(pl.col("format") == "yesno")
+    return (yesno.group_by("relation")
+            .agg(pl.len().alias("items"), (pl.col("answer") == "yes").sum().alias("yes"))
+            .with_columns(no=pl.col("items") - pl.col("yes"),
+                          yes_pct=(100 * pl.col("yes") / pl.col("items")).round(1))
+            .sort("relation"))
+
+
+def _position_balance(items: pl.DataFrame) -> pl.DataFrame:
+    mc = items.filter(pl.col("format") == "mc4")
+    return (mc.group_by("relation")
+            .agg(*[(pl.col("answer_index") == i).sum().alias(f"pos{i}") for i in range(4)], pl.len().alias("items"))
+            .sort("relation"))
+
+
+def _examples(items: pl.DataFrame, seed: int) -> pl.DataFrame:
+    picks = []
+    for (relation, fmt), group in items.group_by(["relation", "format"], maintain_order=True):
+        group = group.sort("item_id")
+        idx = sorted(rng(seed, "card", relation, fmt).permutation(group.height)[:3].tolist())
+        picks.append(group[idx])
+    if not picks:
+        return items.select("relation", "format", "label", "question", "answer")
+    return pl.concat(picks).sort("relation", "format", "item_id").select("relation", "format", "label", "question", "answer")
+
+
+def _per_relation(both: pl.DataFrame, missing: pl.DataFrame, relations: list[str]) -> pl.DataFrame:
+    """Items (test, train pool) and labels with and without any, per configured relation, in config order."""
+    rows = []
+    for relation in relations:
+        part = both.filter(pl.col("relation") == relation)
+        rows.append({"relation": relation, "test": part.filter(pl.col("part") == "test").height,
+                     "train_pool": part.filter(pl.col("part") == "train_pool").height,
+                     "labels_with_items": part["label"].n_unique(),
+                     "labels_without": missing.filter(pl.col("relation") == relation).height})
+    return pl.DataFrame(rows, schema={"relation": pl.String, "test": pl.Int64, "train_pool": pl.Int64,
+                                      "labels_with_items": pl.Int64, "labels_without": pl.Int64})
+
+
+def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, label_synsets: pl.DataFrame,
+                source: dict, config: dict, summary: dict, artifacts: str) -> str:
+    """The card's Markdown; `summary` is the items stage's summary.json (shard.dataset.items.build_items)."""
+    seed = int(config["seed"])
+    min_zipf = config["shard"]["min_zipf"]
+    stats, threshold = summary["clips"], summary["words"]
+    missing = pl.DataFrame(summary["labels_without_items"], schema=MISSING_SCHEMA)
+    word_counts = pl.DataFrame(threshold["per_relation"], schema=WORD_COUNTS_SCHEMA)
+    both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
+    mapped = label_synsets.filter(pl.col("synset").is_not_null())
+    unmapped = label_synsets.filter(pl.col("synset").is_null())
+    skipped = dict(stats.get("unmapped_clips", []))
+    out = ["# SHARD dataset card\n",
+           "Synonym and Hypernym Audio Reasoning Dataset: each item pairs a clip with a question about "
+           "a WordNet relation of what is sounding.\n",
+           "## Provenance\n",
+           f"- WordNet {source['version']} ({source['origin']}), sha1(data.noun) = `{source['checksum']}`",
+           f"- config hash `{config_hash(config)}`, seed {seed}",
+           f"- clips read: {stats.get('clips', 0)}; skipped for an unmapped label: {sum(skipped.values())}"
+           + (f"; dropped to keep train pool and test synset-disjoint: {stats.get('dropped_disjoint', 0)}"
+              if stats.get("synset_side") else ""),
+           f"- items: {test.height} test ({test['clip_id'].n_unique()} clips), {pool.height} train pool "
+           f"({pool['clip_id'].n_unique()} clips); word facts: {words.height}",
+           f"- words people know: {threshold['left_out']} relation words rarer than Zipf {min_zipf} (wordfreq) left out "
+           f"({threshold['left_out_distinct']} distinct); {threshold['kept']} kept, {threshold['kept_though_rarer']} "
+           f"of them rarer but the only word of their synset and relation\n",
+           "## Items per relation\n", markdown_table(_per_relation(both, missing, config["shard"]["relations"])),
+           "## Labels without items, per relation\n",
+           "A mapped label with no item of a relation, and why.\n",
+           markdown_table(missing),
+           "## Items per relation and format\n", markdown_table(_counts(both, ["part", "relation", "format"])),
+           "## Items per label\n",
+           markdown_table(both.group_by("label", "synset").agg(
+               (pl.col("part") == "test").sum().alias("test"), (pl.col("part") == "train_pool").sum().alias("train_pool"))
+               .sort("label")),
+           f"## Relation words and the Zipf threshold ({min_zipf})\n", markdown_table(word_counts),
+           "## Yes/no answer balance (test)\n", markdown_table(_yes_balance(test)),
+           "## Yes/no answer balance (train pool)\n", markdown_table(_yes_balance(pool)),
+           "## mc4 answer position (test)\n", markdown_table(_position_balance(test)),
+           "## mc4 answer position (train pool)\n", markdown_table(_position_balance(pool)),
+           "## Label to synset\n", markdown_table(mapped.select("label", "synset", "method", "lexname", "gloss").sort("label")),
+           "## Unmapped labels\n",
+           markdown_table(unmapped.select("label", "reason").with_columns(
+               clips_skipped=pl.col("label").replace_strict(skipped, default=0, return_dtype=pl.Int64)).sort("label")),
+           ]
+    if stats.get("synset_side"):
+        side = pl.DataFrame(sorted(stats["synset_side"].items()), schema=["synset", "side"], orient="row")
+        out += ["## Synset-disjoint assignment\n", markdown_table(side)]
+    out += ["## Surface-cue baselines (test)\n",
+            "Text-only guesses (no audio) that must sit at chance; the same table as `tables/artifacts.md`.\n",
+            artifacts.rstrip("\n") + "\n",
+            "## Examples (test)\n", markdown_table(_examples(test, seed)),
+            "## What the base model saw in pretraining\n", PRETRAINING + "\n",
+            "## Config\n", "```yaml\n" + yaml.safe_dump(config, sort_keys=True, default_flow_style=False) + "```\n"]
+    return "\n".join(out)
+
+
+def build_card(*, test, train_pool, words, summary, label_synsets, wordnet_source, artifacts, card, config: dict) -> None:
+    """Rule `shard_card`: shard/card.md, from the items, the words, the items stage's summary.json, the label
+    map, the WordNet source and the surface-cue table (tables/artifacts.md, included as it is)."""
+    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool), words=pl.read_parquet(words),
+                           label_synsets=pl.read_parquet(label_synsets), source=json.loads(Path(wordnet_source).read_text()),
+                           config=config, summary=json.loads(Path(summary).read_text()),
+                           artifacts=Path(artifacts).read_text()), card)

@@ -1,0 +1,79 @@
+"""mini_ltu pretraining (rule `pretrain_base`): LTU's curriculum at toy scale, from prompts/pretrain.parquet.
+
+Stage 1 trains the audio encoder + projector on the audio prompts (labelling, label QA; language model
+frozen); stage 2 trains everything on those plus the text-only WordNet facts, each fact `fact_repeats`
+times per epoch. The prompts come from the prompts stage (train clips only, never a SHARD question);
+how well the result learned them is scored by the evaluation stage (rule `base_metrics`).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import polars as pl
+import torch
+
+from shard.prompts import templates as T
+from shard.common import atomic_path, seed_for, write_json
+from shard.dataset.features import FeatureStore
+from shard.models.interface import AudioLLM, resolve_device
+from shard.models.processor import AudioProcessor, build_tokenizer
+from shard.models.train import Examples, set_threads, train_loop, write_train_log
+
+log = logging.getLogger(__name__)
+
+
+def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain: dict, model: dict, seed: int,
+                  threads: int) -> None:
+    from shard.models.mini_ltu import build_mini_ltu
+
+    set_threads(threads)
+    df = pl.read_parquet(prompts)
+    audio = df.filter(pl.col("clip_ids").list.len() > 0)
+    facts = df.filter(pl.col("clip_ids").list.len() == 0)
+    # every option and benchmark word must be a whole token, whatever vocab_size cuts
+    facts_table = pl.read_parquet(words)
+    required = sorted(set(df["options"].explode().to_list()) | set(facts_table["word"]))
+    tokenizer = build_tokenizer([T.LTU_PROMPT, *T.tokenizer_texts(facts_table["relation"].unique()), *df["text"], *df["answer"]],
+                                pretrain["vocab_size"], required=required)
+
+    store = FeatureStore(features, clips_parquet)
+    train_ids = pl.read_parquet(clips_parquet).filter(pl.col("split") == "train").sort("row")["clip_id"].to_list()
+    sample = store.get(train_ids).astype(np.float64)
+    torch.manual_seed(seed_for(seed, "pretrain", "init"))
+    net = build_mini_ltu(pretrain, vocab_size=len(tokenizer), audio_token_id=tokenizer.convert_tokens_to_ids(T.AUDIO),
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, n_mels=store.shape[1], n_frames=store.shape[2],
+                         feature_mean=float(sample.mean()), feature_std=float(sample.std() or 1.0))
+    llm = AudioLLM(net, AudioProcessor(tokenizer, pretrain["audio_tokens"]), resolve_device(model["device"]), "mini_ltu")
+
+    feats = store.per_clip
+    reps = pretrain["fact_repeats"]  # facts are few and must be memorised
+    audio_only = Examples(audio["text"].to_list(), audio["clip_ids"].to_list(), audio["answer"].to_list(),
+                          "original", feats)
+    everything = Examples(audio["text"].to_list() + facts["text"].to_list() * reps,
+                          audio["clip_ids"].to_list() + facts["clip_ids"].to_list() * reps,
+                          audio["answer"].to_list() + facts["answer"].to_list() * reps, "original", feats)
+    schedule = dict(batch_size=pretrain["batch_size"], grad_accum=1, lr=pretrain["lr"], max_steps=None,
+                    grad_clip=1.0, seed=seed)
+
+    t0, rows = time.perf_counter(), []
+    if pretrain["projector_epochs"]:
+        net.language_model.requires_grad_(False)  # LTU stage 1: only what maps audio into the LM
+        rows += train_loop(llm, audio_only, [p for p in net.parameters() if p.requires_grad],
+                           epochs=pretrain["projector_epochs"], warmup_steps=10, stage="pretrain_projector", **schedule)
+        net.language_model.requires_grad_(True)
+    steps = pretrain["epochs"] * math.ceil(len(everything) / pretrain["batch_size"])
+    rows += train_loop(llm, everything, list(net.parameters()), epochs=pretrain["epochs"],
+                       warmup_steps=max(1, steps // 20), stage="pretrain_all", **schedule)
+    log.info("pretraining took %.0f s (%d steps, %s parameters, vocabulary %d); final loss %.4f",
+             time.perf_counter() - t0, len(rows), f"{sum(p.numel() for p in net.parameters()):,}", len(tokenizer),
+             rows[-1]["loss"])
+    with atomic_path(base_dir) as tmp:
+        net.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_train_log(rows, tmp / "train_log.csv")
+        write_json({"pretrain": pretrain, "model": model, "seed": seed, "n_prompts": {
+            "audio": audio.height, "facts": facts.height}}, tmp / "train_config.json")

@@ -1,0 +1,1 @@
+"""Stage 2, the prompts: templates, and the evaluation, pretraining and training prompts written from the items."""

@@ -1,0 +1,312 @@
+"""Prompts: SHARD items and clips -> instruction prompts in the original and interleaved formats.
+
+Evaluation prompts are one per test item (and one labelling prompt per test clip). Pretraining
+prompts (mini_ltu's curriculum: audio labelling and label QA on train clips, text-only WordNet facts)
+are written here too, so every prompt the workflow trains or scores on is a file target. Training prompts
+are synthesized at scale from the train pool only, column-wise with polars: a *plan* of random draws
+(numpy, seeded) is turned into text by vectorised string operations, so a million prompts take
+seconds (bench/prompt_synthesis.py compares it with a per-row Python loop over the same plan).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+from enum import IntEnum
+
+import numpy as np
+import polars as pl
+
+from shard.prompts import templates as T
+from shard.common import ShardError, rng, write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+PROMPT_COLUMNS = ["prompt_id", "item_id", "clip_ids", "text", "options", "answer", "answer_index",
+                  "task", "relation", "format", "question_format"]
+TRAIN_COLUMNS = ["prompt_id", "clip_ids", "text", "answer", "task", "relation", "format", "question_format"]
+# the 24 orders of four mc4 options; drawing one uniformly puts the answer at a uniform position
+PERMUTATIONS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int64)
+
+
+# ---------------------------------------------------------------- evaluation prompts
+def _in_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    if fmt == "original":
+        df = df.with_columns(pl.col("text").map_elements(T.to_original, return_dtype=pl.String))
+    return df.with_columns(pl.lit(fmt).alias("format")).select(PROMPT_COLUMNS)
+
+
+def semantic_prompts(test: pl.DataFrame) -> pl.DataFrame:
+    """Interleaved SHARD prompts, one per test item (the question keeps its <audio>)."""
+    return test.select(
+        pl.col("item_id").alias("prompt_id"), "item_id",
+        pl.concat_list("clip_id").alias("clip_ids"),
+        pl.col("question").alias("text"), "options", "answer", "answer_index",
+        pl.lit("semantic").alias("task"), "relation", pl.lit("interleaved").alias("format"),
+        pl.col("format").alias("question_format"),
+    )
+
+
+def labelling_prompts(clips: pl.DataFrame) -> pl.DataFrame:
+    """One caption prompt per test clip; options are every label of the corpus (constrained variant)."""
+    test = clips.filter(pl.col("split") == "test").sort("clip_id")
+    options = sorted({T.caption_answer(l) for ls in clips["labels"] for l in ls})
+    answers = [T.caption_answer(l) for l in test["label"]]
+    return pl.DataFrame({
+        "prompt_id": [f"{c}.labelling" for c in test["clip_id"]],
+        "item_id": [f"{c}.labelling" for c in test["clip_id"]],
+        "clip_ids": [[c] for c in test["clip_id"]],
+        "text": [T.CAPTION.text] * test.height,
+        "options": [options] * test.height,
+        "answer": answers,
+        "answer_index": [options.index(a) for a in answers],
+        "task": ["labelling"] * test.height,
+        "relation": pl.Series([None] * test.height, dtype=pl.String),
+        "format": ["interleaved"] * test.height,
+        "question_format": ["caption"] * test.height,
+    }, schema_overrides={"clip_ids": pl.List(pl.String), "options": pl.List(pl.String)})
+
+
+def build_eval_prompts(*, test, clips_parquet, semantic_original, semantic_interleaved,
+                       labelling_original, labelling_interleaved) -> None:
+    items = pl.read_parquet(test)
+    clips = pl.read_parquet(clips_parquet)
+    semantic, labelling = semantic_prompts(items), labelling_prompts(clips)
+    for df, fmt, path in [(semantic, "original", semantic_original), (semantic, "interleaved", semantic_interleaved),
+                          (labelling, "original", labelling_original),
+                          (labelling, "interleaved", labelling_interleaved)]:
+        out = _in_format(df, fmt)
+        write_parquet(out, path)
+        log.info("wrote %d %s prompts to %s", out.height, fmt, path)
+
+
+# ---------------------------------------------------------------- pretraining prompts (mini_ltu)
+def _original(text: pl.Expr) -> pl.Expr:
+    return text.map_elements(T.to_original, return_dtype=pl.String)
+
+
+def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """LTU's audio tasks on the train clips, in the original format: a caption prompt per clip, and a label
+    question per clip (yes and no alternating over the sorted clips, the wrong label drawn at random)."""
+    train = clips.filter(pl.col("split") == "train").sort("clip_id")
+    labels = sorted(set(clips["label"]))
+    captions = sorted({T.caption_answer(l) for l in labels})
+    asked = []
+    for i, (cid, label) in enumerate(train.select("clip_id", "label").iter_rows()):
+        others = [l for l in labels if l != label]
+        wrong = i % 2 and others
+        asked.append((others[int(rng(seed, "pretrain", "label_qa", cid).integers(len(others)))] if wrong else label,
+                      T.NO if wrong else T.YES))
+    n = train.height
+    caption = pl.DataFrame({
+        "prompt_id": [f"{c}.caption" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
+        "text": [T.to_original(T.CAPTION.text)] * n, "options": [captions] * n,
+        "answer": [T.caption_answer(l) for l in train["label"]], "task": ["labelling"] * n,
+        "relation": [None] * n, "question_format": ["caption"] * n})
+    qa = pl.DataFrame({
+        "prompt_id": [f"{c}.label_qa" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
+        "text": [T.LABEL_QA.text] * n, "label": [T.caption_answer(a) for a, _ in asked],
+        "options": [[T.YES, T.NO]] * n, "answer": [y for _, y in asked], "task": ["label_qa"] * n,
+        "relation": [None] * n, "question_format": ["yesno"] * n,
+    }).with_columns(text=_original(T.render(pl.col("text"), label=pl.col("label")))).drop("label")
+    return pl.concat([caption, qa], how="vertical_relaxed")
+
+
+def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Text-only WordNet facts about each label (words.parquet): a yes/no question per (label, word) and a
+    4-option question per related word (three unrelated words as distractors)."""
+    words = words.sort("label", "relation", "word")
+    rows = []
+    for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows():
+        if t := T.fact_template(relation, "yesno"):
+            rows.append({"id": f"{label}.{relation}.{word}.yesno", "template": t.text, "a": T.caption_answer(label),
+                         "b": word, "options": [T.YES, T.NO], "mc": None, "answer": T.YES if related else T.NO,
+                         "relation": relation, "question_format": "yesno"})
+    all_words = sorted(set(words["word"]))
+    for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
+        if not (t := T.fact_template(relation, "mc4")):
+            continue
+        related_any = set(words.filter((pl.col("label") == label) & pl.col("related"))["word"])
+        wrong = [w for w in group.filter(~pl.col("related"))["word"].to_list() if w not in related_any]
+        wrong += [w for w in all_words if w not in related_any and w not in wrong]
+        for word in group.filter(pl.col("related"))["word"].to_list():
+            g = rng(seed, "pretrain", "fact_mc", label, relation, word)
+            options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
+            options = [options[i] for i in g.permutation(len(options))]
+            rows.append({"id": f"{label}.{relation}.{word}.mc4", "template": t.text, "a": T.caption_answer(label),
+                         "b": "", "options": options, "mc": options, "answer": word, "relation": relation,
+                         "question_format": "mc4"})
+    df = pl.DataFrame(rows, schema={"id": pl.String, "template": pl.String, "a": pl.String, "b": pl.String,
+                                    "options": pl.List(pl.String), "mc": pl.List(pl.String), "answer": pl.String,
+                                    "relation": pl.String, "question_format": pl.String})
+    return df.select(
+        (pl.lit("fact.") + pl.col("id")).alias("prompt_id"), pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"),
+        T.render(pl.col("template"), pl.col("mc"), a=pl.col("a"), b=pl.col("b")).alias("text"), "options", "answer",
+        pl.lit("fact").alias("task"), "relation", "question_format")
+
+
+def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
+    """Rule `pretrain_prompts`: everything mini_ltu's pretraining sees (train clips only; never a SHARD question)."""
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "split"])
+    if clips.filter(pl.col("split") == "train").is_empty():
+        raise ShardError(f"'{clips_parquet}' has no train-split clips: lower clips.test_fraction or use a larger corpus")
+    df = pl.concat([audio_pretrain_prompts(clips, seed), fact_pretrain_prompts(pl.read_parquet(words), seed)],
+                   how="vertical_relaxed")
+    df = df.with_columns(
+        answer_index=pl.struct("options", "answer").map_elements(lambda r: r["options"].index(r["answer"]),
+                                                                 return_dtype=pl.Int64),
+        format=pl.lit("original"), relation=pl.col("relation").cast(pl.String), item_id=pl.col("prompt_id"))
+    write_parquet(df.select(PROMPT_COLUMNS), out)
+    log.info("wrote %d pretraining prompts to %s (by task: %s)", df.height, out,
+             df.group_by("task").len().sort("task").rows())
+
+
+# ---------------------------------------------------------------- training prompts
+class PromptTask(IntEnum):
+    """What a training prompt asks (a plan's `task` codes)."""
+
+    SEMANTIC = 0  # a SHARD question of a pool item
+    LABELLING = 1  # a replayed caption prompt
+    COMPARE = 2  # two clips: the same thing?
+
+
+def semantic_templates() -> tuple[list[T.Template], dict[tuple, tuple[int, int]]]:
+    """(the SHARD paraphrases grouped by (relation, role, format), which a plan draws template indices
+    into; (relation, role, format) -> its (offset, count) in that list), of the relations registered now."""
+    return _semantic_templates(T.all_templates())
+
+
+@functools.cache
+def _semantic_templates(templates: tuple[T.Template, ...]):
+    key = lambda t: (t.relation, t.role, t.question_format)  # noqa: E731
+    ordered = sorted((t for t in templates if t.task == "semantic"), key=key)
+    spans: dict[tuple, tuple[int, int]] = {}
+    for group, members in itertools.groupby(ordered, key=key):
+        spans[group] = (sum(n for _, n in spans.values()), len(list(members)))
+    return ordered, spans
+
+
+def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
+                       multi_clip_fraction: float) -> dict[str, np.ndarray]:
+    """All random draws for `n` training prompts, as arrays (no text yet).
+
+    Each SHARD prompt takes a pool item (its candidate word and answer stay together), then redraws
+    the clip among the pool's clips with the same *set* of labels (so the answer stays right on
+    multi-label corpora too), the template among the paraphrases of its (relation, role, format),
+    and the order of mc4 options. `clips` gives each clip's labels (clips.parquet).
+    """
+    if pool.is_empty():
+        raise ShardError("results/shard/train_pool.parquet is empty: no training prompts can be drawn; "
+                         "lower clips.test_fraction or use a larger corpus")
+    g = rng(seed, "train_prompts", n)
+    pool_clips = (pool.select("clip_id").unique()
+                  .join(clips.select("clip_id", "label", pl.col("labels").list.sort().list.join("\x1f").alias("key")),
+                        on="clip_id", how="left").sort("clip_id"))
+    if pool_clips["key"].null_count():
+        raise ShardError("results/shard/train_pool.parquet names clips missing from results/clips/clips.parquet; "
+                         "rebuild results/shard/")
+    keys = pool_clips["key"].to_numpy()
+    key_order = np.argsort(keys, kind="stable")
+    uniq, first, count = np.unique(keys[key_order], return_index=True, return_counts=True)
+    key_of_clip = dict(zip(pool_clips["clip_id"], np.searchsorted(uniq, keys)))
+    key_of_item = np.array([key_of_clip[c] for c in pool["clip_id"]], dtype=np.int64)
+
+    spans = semantic_templates()[1]
+    spans_of_item = [spans[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
+    t_off = np.array([o for o, _ in spans_of_item]); t_cnt = np.array([c for _, c in spans_of_item])
+
+    u = g.random(n)
+    task = np.where(u < replay_fraction, PromptTask.LABELLING,
+                    np.where(u < replay_fraction + multi_clip_fraction, PromptTask.COMPARE, PromptTask.SEMANTIC))
+    item = g.integers(0, pool.height, n)
+    key = key_of_item[item]
+    clip = key_order[first[key] + (g.random(n) * count[key]).astype(np.int64)]
+    template = t_off[item] + (g.random(n) * t_cnt[item]).astype(np.int64)
+    perm = g.integers(0, len(PERMUTATIONS4), n)
+    # a second clip for two-clip prompts: one with the same labels half of the time
+    same = g.random(n) < 0.5
+    other = np.where(same, key, (key + 1 + (g.random(n) * max(len(uniq) - 1, 1)).astype(np.int64)) % len(uniq))
+    clip2 = key_order[first[other] + (g.random(n) * count[other]).astype(np.int64)]
+    same = same | (other == key)
+    return {"task": task, "item": item, "clip": clip, "template": template, "perm": perm,
+            "clip2": clip2, "same": same, "clip_ids": pool_clips["clip_id"].to_numpy(),
+            "clip_labels": pool_clips["label"].to_numpy()}
+
+
+def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], prefix: str) -> pl.DataFrame:
+    """Turn a plan into prompt rows, column-wise."""
+    n = len(plan["item"])
+    items = pool.select("relation", "format", "candidate", "options", "answer")[plan["item"]]
+    perm_rows = pl.Series("perm", PERMUTATIONS4[plan["perm"]]).cast(pl.List(pl.Int64))
+    df = items.with_columns(
+        pl.Series("template", [t.text for t in semantic_templates()[0]]).gather(plan["template"]),
+        perm_rows,
+        pl.Series("clip", plan["clip_ids"][plan["clip"]]),
+        pl.Series("clip2", plan["clip_ids"][plan["clip2"]]),
+        pl.Series("task", plan["task"]),
+        pl.Series("same", plan["same"]),
+        pl.Series("label", plan["clip_labels"][plan["clip"]]),
+    )
+    captions = {l: T.caption_answer(l) for l in np.unique(plan["clip_labels"])}
+    is_mc = pl.col("format") == "mc4"
+    options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
+    shard_text = T.render(pl.col("template"), pl.when(is_mc).then(options), word=pl.col("candidate"))
+    task = pl.col("task")
+    semantic, labelling = task == PromptTask.SEMANTIC, task == PromptTask.LABELLING
+    out = df.select(
+        (pl.lit(f"{prefix}-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7)).alias("prompt_id"),
+        pl.when(task == PromptTask.COMPARE).then(pl.concat_list("clip", "clip2")).otherwise(pl.concat_list("clip")).alias("clip_ids"),
+        pl.when(semantic).then(shard_text)
+          .when(labelling).then(pl.lit(T.CAPTION.text))
+          .otherwise(pl.lit(T.COMPARE.text)).alias("text"),
+        pl.when(semantic).then(pl.col("answer"))
+          .when(labelling).then(pl.col("label").replace_strict(captions))
+          .otherwise(pl.when(pl.col("same")).then(pl.lit(T.YES)).otherwise(pl.lit(T.NO))).alias("answer"),
+        pl.when(semantic).then(pl.lit("semantic")).when(labelling).then(pl.lit("labelling"))
+          .otherwise(pl.lit("compare")).alias("task"),
+        pl.when(semantic).then(pl.col("relation")).otherwise(pl.lit(None, pl.String)).alias("relation"),
+        pl.lit("interleaved").alias("format"),
+        pl.when(semantic).then(pl.col("format")).when(labelling).then(pl.lit("caption"))
+          .otherwise(pl.lit("yesno")).alias("question_format"),
+    )
+    return out
+
+
+def build_train_prompts(*, train_pool, clips_parquet, out, n, seed, replay_fraction, multi_clip_fraction,
+                        name) -> None:
+    pool = pl.read_parquet(train_pool)
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "labels"])
+    plan = plan_train_prompts(pool, clips, int(n), seed=seed, replay_fraction=replay_fraction,
+                              multi_clip_fraction=multi_clip_fraction)
+    df = assemble_train_prompts(pool, plan, prefix=name)
+    write_parquet(df, out)
+    counts = df.group_by("task").len().sort("task").rows()
+    log.info("wrote %d training prompts to %s (by task: %s)", df.height, out, counts)
+
+
+# ---------------------------------------------------------------- leakage audit
+def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_disjoint) -> None:
+    """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt."""
+    items = pl.read_parquet(test)
+    clips = pl.read_parquet(clips_parquet).select("clip_id", "label", "split")
+    synsets = pl.read_parquet(label_synsets).select("label", "synset")
+    # every test-split clip, not only those with SHARD items: the labelling evaluation uses them all
+    test_clips = set(clips.filter(pl.col("split") == "test")["clip_id"])
+    test_synsets = set(items["synset"])
+    findings = {}
+    for path in train:
+        used = pl.read_parquet(path, columns=["clip_ids"]).explode("clip_ids")["clip_ids"].unique()
+        leaked = sorted(test_clips.intersection(used))
+        used_synsets = (clips.filter(pl.col("clip_id").is_in(used.implode()))
+                        .join(synsets, on="label", how="left")["synset"].drop_nulls().unique())
+        leaked_synsets = sorted(test_synsets.intersection(used_synsets)) if synset_disjoint else []
+        findings[str(path)] = {"test_clips": leaked, "test_synsets": leaked_synsets}
+    bad = {p: f for p, f in findings.items() if f["test_clips"] or f["test_synsets"]}
+    if bad:
+        path, f = next(iter(bad.items()))
+        raise ShardError(f"leakage: training prompts {path} use {len(f['test_clips'])} test clips "
+                         f"(e.g. {f['test_clips'][:3]}) and {len(f['test_synsets'])} test synsets "
+                         f"(e.g. {f['test_synsets'][:3]}); rebuild results/shard/ and results/prompts/")
+    write_json({"ok": True, "checked": sorted(findings), "synset_disjoint": synset_disjoint,
+                "test_clips": len(test_clips), "test_synsets": len(test_synsets)}, report)
+    log.info("leakage audit passed for %d training sets", len(findings))
