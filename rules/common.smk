@@ -21,7 +21,7 @@ try:
 except ShardError as err:
     raise WorkflowError(f"invalid configuration: {err}")
 
-R = config["results"]
+RESULTS = config["results"]  # every target lives under this folder
 # model replicates: each seed pretrains (mini_ltu), fine-tunes and evaluates its own models on the same items
 SEEDS = config["seeds"]
 SCALES = {scale_name(n): n for n in config["prompts"]["train_scales"]}
@@ -66,7 +66,7 @@ def dataset_config():
 
 def models(model="{model}", seed="{seed}"):
     """Where one model's replicate lives (its base, if pretrained here, and one adapter per fine-tuning run)."""
-    return f"{R}/models/{model}/seed{seed}"
+    return f"{RESULTS}/models/{model}/seed{seed}"
 
 
 def base_dir(w):
@@ -93,7 +93,7 @@ def feature_params(feature_set):
 
 def features(w, kind="npy"):
     """A model's feature file (`kind` silence.npy: the silent clip the blind controls hear)."""
-    return f"{R}/features/{feature_set(w.model)}.{kind}"
+    return f"{RESULTS}/features/{feature_set(w.model)}.{kind}"
 
 
 def gpus(w):
@@ -116,13 +116,13 @@ def all_targets():
     from shard.reporting.registry import TABLES
 
     return [
-        f"{R}/shard/card.md",
-        f"{R}/prompts/leakage_audit.json",
-        *[f"{R}/eval/{m}/seed{s}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
-        *[path for table in TABLES.values() for fmt, path in table.outputs(R).items() if fmt in table.formats],
-        *[f"{R}/tables/artifacts.{ext}" for ext in ("csv", "md")],
-        f"{R}/shard/browser",  # audit the items by ear, with every condition's answers
-        f"{R}/export/hf",  # SHARD in the Hugging Face datasets layout
+        f"{RESULTS}/shard/card.md",
+        f"{RESULTS}/prompts/leakage_audit.json",
+        *[f"{RESULTS}/eval/{m}/seed{s}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
+        *[path for table in TABLES.values() for fmt, path in table.outputs(RESULTS).items() if fmt in table.formats],
+        *[f"{RESULTS}/tables/artifacts.{ext}" for ext in ("csv", "md")],
+        f"{RESULTS}/shard/browser",  # audit the items by ear, with every condition's answers
+        f"{RESULTS}/export/hf",  # SHARD in the Hugging Face datasets layout
     ]
 
 

@@ -4,16 +4,16 @@
 
 rule corpus:
     output:
-        segments=f"{R}/corpus/segments.parquet",
-        rejects=f"{R}/corpus/rejects.parquet",
-        files=directory(f"{R}/corpus/files"),
+        segments=f"{RESULTS}/corpus/segments.parquet",
+        rejects=f"{RESULTS}/corpus/rejects.parquet",
+        files=directory(f"{RESULTS}/corpus/files"),
     params:
         corpus=config["corpus"],
         seed=config["seed"],
     log:
-        f"{R}/logs/corpus.log",
+        f"{RESULTS}/logs/corpus.log",
     benchmark:
-        f"{R}/benchmarks/corpus.tsv"
+        f"{RESULTS}/benchmarks/corpus.tsv"
     conda:
         CONDA_ENV
     script:
@@ -26,17 +26,17 @@ rule clips:
         corpus_rejects=rules.corpus.output.rejects,
         files=rules.corpus.output.files,
     output:
-        clips_parquet=f"{R}/clips/clips.parquet",
-        audio=f"{R}/clips/audio.npy",
-        rejects=f"{R}/clips/rejects.parquet",
+        clips_parquet=f"{RESULTS}/clips/clips.parquet",
+        audio=f"{RESULTS}/clips/audio.npy",
+        rejects=f"{RESULTS}/clips/rejects.parquet",
     params:
         corpus=config["corpus"],
         clips=config["clips"],
         seed=config["seed"],
     log:
-        f"{R}/logs/clips.log",
+        f"{RESULTS}/logs/clips.log",
     benchmark:
-        f"{R}/benchmarks/clips.tsv"
+        f"{RESULTS}/benchmarks/clips.tsv"
     conda:
         CONDA_ENV
     script:
@@ -48,18 +48,18 @@ rule features:
         clips_parquet=rules.clips.output.clips_parquet,
         audio=rules.clips.output.audio,
     output:
-        features=f"{R}/features/{{feature_set}}.npy",
-        meta=f"{R}/features/{{feature_set}}.json",
-        silence=f"{R}/features/{{feature_set}}.silence.npy",
+        features=f"{RESULTS}/features/{{feature_set}}.npy",
+        meta=f"{RESULTS}/features/{{feature_set}}.json",
+        silence=f"{RESULTS}/features/{{feature_set}}.silence.npy",
     params:
         frontend=lambda w: feature_frontend(w.feature_set),
         params=lambda w: feature_params(w.feature_set),
         sample_rate=config["clips"]["sample_rate"],
         seconds=config["clips"]["seconds"],
     log:
-        f"{R}/logs/features_{{feature_set}}.log",
+        f"{RESULTS}/logs/features_{{feature_set}}.log",
     benchmark:
-        f"{R}/benchmarks/features_{{feature_set}}.tsv"
+        f"{RESULTS}/benchmarks/features_{{feature_set}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -10,14 +10,14 @@ def adapter(w):
 rule evaluate:
     input:
         unpack(adapter),
-        prompts=lambda w: f"{R}/prompts/{w.task}_{CONDITIONS[w.condition].prompt_format}.parquet",
+        prompts=lambda w: f"{RESULTS}/prompts/{w.task}_{CONDITIONS[w.condition].prompt_format}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=features,
         silence=lambda w: features(w, "silence.npy"),
         base_dir=base_dir,
     output:
-        predictions=f"{R}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.jsonl",
-        summary=f"{R}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.summary.json",
+        predictions=f"{RESULTS}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.jsonl",
+        summary=f"{RESULTS}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.summary.json",
     params:
         model=lambda w: MODELS[w.model]["model"],
         evaluate=config["evaluate"],
@@ -27,9 +27,9 @@ rule evaluate:
     resources:
         gpu=gpus,
     log:
-        f"{R}/logs/{{model}}/seed{{seed}}/evaluate_{{condition}}_{{task}}.log",
+        f"{RESULTS}/logs/{{model}}/seed{{seed}}/evaluate_{{condition}}_{{task}}.log",
     benchmark:
-        f"{R}/benchmarks/{{model}}/seed{{seed}}/evaluate_{{condition}}_{{task}}.tsv"
+        f"{RESULTS}/benchmarks/{{model}}/seed{{seed}}/evaluate_{{condition}}_{{task}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -43,7 +43,7 @@ rule base_metrics:
         features=features,
         base_dir=base_dir,
     output:
-        metrics=f"{R}/eval/{{model}}/seed{{seed}}/base_model.json",
+        metrics=f"{RESULTS}/eval/{{model}}/seed{{seed}}/base_model.json",
     params:
         model=lambda w: MODELS[w.model]["model"],
         evaluate=config["evaluate"],
@@ -52,9 +52,9 @@ rule base_metrics:
     resources:
         gpu=gpus,
     log:
-        f"{R}/logs/{{model}}/seed{{seed}}/base_metrics.log",
+        f"{RESULTS}/logs/{{model}}/seed{{seed}}/base_metrics.log",
     benchmark:
-        f"{R}/benchmarks/{{model}}/seed{{seed}}/base_metrics.tsv"
+        f"{RESULTS}/benchmarks/{{model}}/seed{{seed}}/base_metrics.tsv"
     conda:
         CONDA_ENV
     script:

@@ -9,16 +9,16 @@ rule shard_browser:
         audio=rules.clips.output.audio,
         label_synsets=rules.wordnet.output.label_synsets,
         # every model's answers, the first seed's
-        predictions=[f"{R}/eval/{m}/seed{SEEDS[0]}/{c}/semantic.jsonl" for m in MODELS for c in scored_on("semantic")],
+        predictions=[f"{RESULTS}/eval/{m}/seed{SEEDS[0]}/{c}/semantic.jsonl" for m in MODELS for c in scored_on("semantic")],
     output:
-        out_dir=directory(f"{R}/shard/browser"),
+        out_dir=directory(f"{RESULTS}/shard/browser"),
     params:
         columns=[display_name(m, c, len(MODELS) > 1) for m in MODELS for c in scored_on("semantic")],
         sample_rate=config["clips"]["sample_rate"],
     log:
-        f"{R}/logs/shard_browser.log",
+        f"{RESULTS}/logs/shard_browser.log",
     benchmark:
-        f"{R}/benchmarks/shard_browser.tsv"
+        f"{RESULTS}/benchmarks/shard_browser.tsv"
     conda:
         CONDA_ENV
     script:
@@ -33,13 +33,13 @@ rule export_hf:
         label_synsets=rules.wordnet.output.label_synsets,
         card=rules.shard_card.output.card,
     output:
-        out_dir=directory(f"{R}/export/hf"),
+        out_dir=directory(f"{RESULTS}/export/hf"),
     params:
         sample_rate=config["clips"]["sample_rate"],
     log:
-        f"{R}/logs/export_hf.log",
+        f"{RESULTS}/logs/export_hf.log",
     benchmark:
-        f"{R}/benchmarks/export_hf.tsv"
+        f"{RESULTS}/benchmarks/export_hf.tsv"
     conda:
         CONDA_ENV
     script:

@@ -7,11 +7,11 @@ rule eval_prompts:
         test=rules.shard_items.output.test,
         clips_parquet=rules.clips.output.clips_parquet,
     output:
-        **{f"{t}_{f}": f"{R}/prompts/{t}_{f}.parquet" for t in TASKS for f in ("original", "interleaved")},
+        **{f"{t}_{f}": f"{RESULTS}/prompts/{t}_{f}.parquet" for t in TASKS for f in ("original", "interleaved")},
     log:
-        f"{R}/logs/eval_prompts.log",
+        f"{RESULTS}/logs/eval_prompts.log",
     benchmark:
-        f"{R}/benchmarks/eval_prompts.tsv"
+        f"{RESULTS}/benchmarks/eval_prompts.tsv"
     conda:
         CONDA_ENV
     script:
@@ -23,13 +23,13 @@ rule pretrain_prompts:
         clips_parquet=rules.clips.output.clips_parquet,
         words=rules.shard_items.output.words,
     output:
-        out=f"{R}/prompts/pretrain.parquet",
+        out=f"{RESULTS}/prompts/pretrain.parquet",
     params:
         seed=config["seed"],
     log:
-        f"{R}/logs/pretrain_prompts.log",
+        f"{RESULTS}/logs/pretrain_prompts.log",
     benchmark:
-        f"{R}/benchmarks/pretrain_prompts.tsv"
+        f"{RESULTS}/benchmarks/pretrain_prompts.tsv"
     conda:
         CONDA_ENV
     script:
@@ -41,7 +41,7 @@ rule train_prompts:
         train_pool=rules.shard_items.output.train_pool,
         clips_parquet=rules.clips.output.clips_parquet,
     output:
-        out=f"{R}/prompts/train_{{prompt_set}}.parquet",
+        out=f"{RESULTS}/prompts/train_{{prompt_set}}.parquet",
     params:
         n=lambda w: PROMPT_SETS[w.prompt_set].n_prompts,
         name=lambda w: w.prompt_set,
@@ -49,9 +49,9 @@ rule train_prompts:
         replay_fraction=lambda w: PROMPT_SETS[w.prompt_set].replay,
         multi_clip_fraction=config["prompts"]["multi_clip_fraction"],
     log:
-        f"{R}/logs/train_prompts_{{prompt_set}}.log",
+        f"{RESULTS}/logs/train_prompts_{{prompt_set}}.log",
     benchmark:
-        f"{R}/benchmarks/train_prompts_{{prompt_set}}.tsv"
+        f"{RESULTS}/benchmarks/train_prompts_{{prompt_set}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -63,15 +63,15 @@ rule leakage_audit:
         test=rules.shard_items.output.test,
         clips_parquet=rules.clips.output.clips_parquet,
         label_synsets=rules.wordnet.output.label_synsets,
-        train=expand(f"{R}/prompts/train_{{p}}.parquet", p=PROMPT_SETS),
+        train=expand(f"{RESULTS}/prompts/train_{{p}}.parquet", p=PROMPT_SETS),
     output:
-        report=f"{R}/prompts/leakage_audit.json",
+        report=f"{RESULTS}/prompts/leakage_audit.json",
     params:
         synset_disjoint=config["shard"]["synset_disjoint"],
     log:
-        f"{R}/logs/leakage_audit.log",
+        f"{RESULTS}/logs/leakage_audit.log",
     benchmark:
-        f"{R}/benchmarks/leakage_audit.tsv"
+        f"{RESULTS}/benchmarks/leakage_audit.tsv"
     conda:
         CONDA_ENV
     script:

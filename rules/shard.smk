@@ -10,17 +10,17 @@ rule shard_items:
         relations=rules.wordnet.output.relations,
         wordnet_source=rules.wordnet.output.source,
     output:
-        test=f"{R}/shard/test.parquet",
-        train_pool=f"{R}/shard/train_pool.parquet",
-        words=f"{R}/shard/words.parquet",
-        summary=f"{R}/shard/summary.json",
+        test=f"{RESULTS}/shard/test.parquet",
+        train_pool=f"{RESULTS}/shard/train_pool.parquet",
+        words=f"{RESULTS}/shard/words.parquet",
+        summary=f"{RESULTS}/shard/summary.json",
     params:
         shard=config["shard"],
         seed=config["seed"],
     log:
-        f"{R}/logs/shard_items.log",
+        f"{RESULTS}/logs/shard_items.log",
     benchmark:
-        f"{R}/benchmarks/shard_items.tsv"
+        f"{RESULTS}/benchmarks/shard_items.tsv"
     conda:
         CONDA_ENV
     script:
@@ -33,15 +33,15 @@ rule artifacts_table:
         test=rules.shard_items.output.test,
         wordnet_source=rules.wordnet.output.source,
     output:
-        csv=report(f"{R}/tables/artifacts.csv", caption="../report/artifacts.rst", category="Dataset"),
-        md=f"{R}/tables/artifacts.md",
-        provenance=report(f"{R}/tables/artifacts.provenance.json", category="Provenance"),
+        csv=report(f"{RESULTS}/tables/artifacts.csv", caption="../report/artifacts.rst", category="Dataset"),
+        md=f"{RESULTS}/tables/artifacts.md",
+        provenance=report(f"{RESULTS}/tables/artifacts.provenance.json", category="Provenance"),
     params:
         config=config,
     log:
-        f"{R}/logs/artifacts_table.log",
+        f"{RESULTS}/logs/artifacts_table.log",
     benchmark:
-        f"{R}/benchmarks/artifacts_table.tsv"
+        f"{RESULTS}/benchmarks/artifacts_table.tsv"
     conda:
         CONDA_ENV
     script:
@@ -60,13 +60,13 @@ rule shard_card:
         wordnet_source=rules.wordnet.output.source,
         artifacts=rules.artifacts_table.output.md,
     output:
-        card=report(f"{R}/shard/card.md", caption="../report/card.rst", category="Dataset"),
+        card=report(f"{RESULTS}/shard/card.md", caption="../report/card.rst", category="Dataset"),
     params:
         config=dataset_config(),
     log:
-        f"{R}/logs/shard_card.log",
+        f"{RESULTS}/logs/shard_card.log",
     benchmark:
-        f"{R}/benchmarks/shard_card.tsv"
+        f"{RESULTS}/benchmarks/shard_card.tsv"
     conda:
         CONDA_ENV
     script:

@@ -6,7 +6,7 @@ from shard.reporting.registry import TABLES
 
 def evaluations(task, names, kind):
     """{(model, seed, condition): its eval file} on `task` of the conditions `names`: what a table reads, by key."""
-    return {(model, seed, name): f"{R}/eval/{model}/seed{seed}/{name}/{task}.{kind}"
+    return {(model, seed, name): f"{RESULTS}/eval/{model}/seed{seed}/{name}/{task}.{kind}"
             for model in MODELS for seed in SEEDS for name in names}
 
 
@@ -32,16 +32,16 @@ for table in TABLES.values():
             evaluated=[path for files in keyed.values() for by_key in files.values() for path in by_key.values()],
             **({"wordnet_source": rules.wordnet.output.source} if table.provenance else {}),
         output:
-            **{fmt: report_output(table, fmt, path) for fmt, path in table.outputs(R).items()},
+            **{fmt: report_output(table, fmt, path) for fmt, path in table.outputs(RESULTS).items()},
         params:
             table=table.name,
             **keyed,
             conditions=conditions,
             config=config,
         log:
-            f"{R}/logs/{table.rule}.log",
+            f"{RESULTS}/logs/{table.rule}.log",
         benchmark:
-            f"{R}/benchmarks/{table.rule}.tsv"
+            f"{RESULTS}/benchmarks/{table.rule}.tsv"
         conda:
             CONDA_ENV
         script:

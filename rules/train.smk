@@ -19,9 +19,9 @@ rule pretrain_base:
     resources:
         gpu=gpus,
     log:
-        f"{R}/logs/{{model}}/seed{{seed}}/pretrain_base.log",
+        f"{RESULTS}/logs/{{model}}/seed{{seed}}/pretrain_base.log",
     benchmark:
-        f"{R}/benchmarks/{{model}}/seed{{seed}}/pretrain_base.tsv"
+        f"{RESULTS}/benchmarks/{{model}}/seed{{seed}}/pretrain_base.tsv"
     conda:
         CONDA_ENV
     script:
@@ -31,10 +31,10 @@ rule pretrain_base:
 rule finetune:
     input:
         base_dir=base_dir,
-        prompts=lambda w: f"{R}/prompts/train_{RUNS[w.run].prompt_set}.parquet",
+        prompts=lambda w: f"{RESULTS}/prompts/train_{RUNS[w.run].prompt_set}.parquet",
         clips_parquet=rules.clips.output.clips_parquet,
         features=features,
-        after_audit=rules.leakage_audit.output.report,  # never train on a leaking set
+        leakage_audit=rules.leakage_audit.output.report,  # never train on a leaking set
     output:
         adapter_dir=directory(f"{models()}/ft_{{run}}"),
     params:
@@ -46,9 +46,9 @@ rule finetune:
     resources:
         gpu=lambda w: MODELS[w.model]["finetune"]["processes"] * gpus(w),
     log:
-        f"{R}/logs/{{model}}/seed{{seed}}/finetune_{{run}}.log",
+        f"{RESULTS}/logs/{{model}}/seed{{seed}}/finetune_{{run}}.log",
     benchmark:
-        f"{R}/benchmarks/{{model}}/seed{{seed}}/finetune_{{run}}.tsv"
+        f"{RESULTS}/benchmarks/{{model}}/seed{{seed}}/finetune_{{run}}.tsv"
     conda:
         CONDA_ENV
     shell:

@@ -5,16 +5,16 @@ rule wordnet:
     input:
         clips_parquet=rules.clips.output.clips_parquet,
     output:
-        label_synsets=f"{R}/wordnet/label_synsets.parquet",
-        relations=f"{R}/wordnet/relations.parquet",
-        source=f"{R}/wordnet/source.json",
+        label_synsets=f"{RESULTS}/wordnet/label_synsets.parquet",
+        relations=f"{RESULTS}/wordnet/relations.parquet",
+        source=f"{RESULTS}/wordnet/source.json",
     params:
         wordnet=config["wordnet"],
         curated_map=curated_map(),
     log:
-        f"{R}/logs/wordnet.log",
+        f"{RESULTS}/logs/wordnet.log",
     benchmark:
-        f"{R}/benchmarks/wordnet.tsv"
+        f"{RESULTS}/benchmarks/wordnet.tsv"
     conda:
         CONDA_ENV
     script:
