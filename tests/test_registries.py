@@ -28,12 +28,16 @@ HOP = 160
 
 
 def frame_stats(batch: np.ndarray, params: dict, sr: int) -> np.ndarray:
-    """A front end of four bins: mean, standard deviation, max and min of every 10 ms frame."""
-    frames = batch[:, :batch.shape[1] // HOP * HOP].reshape(len(batch), -1, HOP)
+    """A front end of four bins: mean, standard deviation, max and min of every frame of `hop` samples."""
+    hop = params["hop"]
+    frames = batch[:, :batch.shape[1] // hop * hop].reshape(len(batch), -1, hop)
     return np.stack([frames.mean(-1), frames.std(-1), frames.max(-1), frames.min(-1)], 1).astype(np.float32)
 
 
-FRAME_STATS = FrontEnd("frame_stats", "tests.test_registries:frame_stats")
+# with settings of its own: the config section features.frame_stats, defaults filled like every other key's
+FRAME_STATS = FrontEnd("frame_stats", "tests.test_registries:frame_stats", settings={
+    "type": "object", "additionalProperties": False, "default": {},
+    "properties": {"hop": {"type": "integer", "minimum": 1, "default": HOP}}})
 
 
 def load_tiny(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: torch.device):
@@ -71,23 +75,30 @@ def test_a_new_front_end_is_one_record(frame_stats_registered, tmp_path):
     assert cfg["model"]["frontend"] == "frame_stats"  # mini_ltu trains on any shared front end
     with pytest.raises(ShardError, match="'features.frontends.0': 'mfcc' is not one of"):
         validate_config(config(features={"frontends": ["mfcc"]}))
+    # its settings are a config section checked by its record's schema, defaults filled
+    assert cfg["features"]["frame_stats"] == {"hop": HOP}
+    with pytest.raises(ShardError, match="'features.frame_stats.hop': 0 is less than the minimum of 1"):
+        validate_config(config(features={"frontends": ["frame_stats"], "frame_stats": {"hop": 0}}))
+    with pytest.raises(ShardError, match="config key 'features'.*'frame_statz' was unexpected"):
+        validate_config(config(features={"frontends": ["frame_stats"], "frame_statz": {}}))
 
     # its features file, params and the features stage
     models = {"mini_ltu": {"model": cfg["model"]}}
     assert model_feature_set("mini_ltu", models["mini_ltu"]) == "frame_stats"
     assert feature_sets(models)["frame_stats"] == (FRAME_STATS, None)
-    assert FRAME_STATS.params(cfg["features"]) == {}
+    params = FRAME_STATS.params(cfg["features"])
+    assert params == {"hop": HOP}
     results = build_tiny_results(tmp_path, classes=("Dog", "Siren"), scenes=1, events=2)
     out = results / "features"
     F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
                      features=out / "frame_stats.npy", meta=out / "frame_stats.json",
-                     silence=out / "frame_stats.silence.npy", frontend="frame_stats", params={}, sample_rate=16000,
+                     silence=out / "frame_stats.silence.npy", frontend="frame_stats", params=params, sample_rate=16000,
                      seconds=1.0)
     pcm = np.load(results / "clips" / "audio.npy")
     stored = np.load(out / "frame_stats.npy")
     assert stored.shape == (len(pcm), 4, 100) and stored.dtype == np.float16
     clips = pl.read_parquet(results / "clips" / "clips.parquet").sort("row")
-    np.testing.assert_array_equal(stored, frame_stats(pcm.astype(np.float32) / 32768, {}, 16000).astype(np.float16))
+    np.testing.assert_array_equal(stored, frame_stats(pcm.astype(np.float32) / 32768, params, 16000).astype(np.float16))
     assert json.loads((out / "frame_stats.json").read_text())["frontend"] == "frame_stats"
     assert F.FeatureStore(out / "frame_stats.npy", results / "clips" / "clips.parquet").shape[0] == clips.height
     assert (np.load(out / "frame_stats.silence.npy") == 0).all()

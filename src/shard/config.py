@@ -24,7 +24,9 @@ SCHEMA = Path(str(resources.files("shard").joinpath("config.schema.yaml")))
 
 # Keys whose allowed values are the names of a registry's records: in config.schema.yaml they carry
 # `x-registry: NAME` instead of an enum, and schema() fills the enum from the registry, so a new record
-# (a corpus kind, a front end, a relation, a backend) is a valid config value with no edit here.
+# (a corpus kind, a front end, a relation, a backend) is a valid config value with no edit here. A section
+# marked `x-registry-sections: NAME` also takes one key per record that carries its own `settings` (the
+# JSON Schema of that key), e.g. features.NAME for a front end with settings.
 REGISTRIES = {
     "backends": "shard.models.backends:BACKENDS",
     "corpora": "shard.dataset.corpora.kinds:CORPUS_KINDS",
@@ -33,16 +35,25 @@ REGISTRIES = {
 }
 
 
-def registry_names(name: str) -> list[str]:
-    """The record names of registry `name` (REGISTRIES), in registration order."""
+def registry(name: str) -> dict:
+    """Registry `name` (REGISTRIES): record name -> record, in registration order."""
     module, attribute = REGISTRIES[name].split(":")
-    return list(getattr(importlib.import_module(module), attribute))
+    return getattr(importlib.import_module(module), attribute)
+
+
+def registry_names(name: str) -> list[str]:
+    """The record names of registry `name`, in registration order."""
+    return list(registry(name))
 
 
 def _fill_enums(node):
     if isinstance(node, dict):
         if "x-registry" in node:
             node["enum"] = registry_names(node.pop("x-registry"))
+        if "x-registry-sections" in node:
+            for name, record in registry(node.pop("x-registry-sections")).items():
+                if getattr(record, "settings", None) is not None:
+                    node["properties"].setdefault(name, copy.deepcopy(record.settings))
         for value in node.values():
             _fill_enums(value)
     elif isinstance(node, list):

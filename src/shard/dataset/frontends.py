@@ -9,7 +9,7 @@ on it. Light on purpose (no numpy, torch or librosa here): the Snakefile reads i
 from __future__ import annotations
 
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 
@@ -25,6 +25,9 @@ class FrontEnd:
     name: str
     function: str  # "module:function", (batch, params, sample_rate) -> features; imported only when called
     per_model: bool = False
+    # the JSON Schema of its config section features.{name}, for a front end with settings that
+    # config.schema.yaml does not list (logmel's and ltu_fbank's are there, with their descriptions)
+    settings: dict | None = field(default=None, compare=False)
 
     def compute(self) -> Callable:
         return pkgutil.resolve_name(self.function)
