@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.evaluation.evaluate import score_semantic
 from shard.models import load_model
 from shard.models.mini_ltu import random_mini_ltu
@@ -31,7 +31,7 @@ PRETRAIN = {"hidden_size": 128, "layers": 4, "heads": 4, "audio_tokens": 8, "voc
 
 def random_base(directory: Path, n_mels: int = 64, n_frames: int = 101) -> Path:
     """A random mini_ltu (the default config's size) and a tokenizer over the benchmark's words."""
-    texts = [T.LTU_PROMPT, *T.tokenizer_texts()] + WORDS + ["yes", "no"]
+    texts = [templates.LTU_PROMPT, *templates.tokenizer_texts()] + WORDS + ["yes", "no"]
     net, tok = random_mini_ltu(texts, PRETRAIN, required=WORDS + ["yes", "no"], n_mels=n_mels, n_frames=n_frames)
     net.save_pretrained(directory)
     tok.save_pretrained(directory)
@@ -46,8 +46,8 @@ def bench_prompts(n: int, seed: int = 0) -> pl.DataFrame:
         mc = i % 2 == 1
         words = list(gen.choice(WORDS, 4, replace=False))
         options = words if mc else ["yes", "no"]
-        template = T.semantic_templates("hypernym", "source", "mc4" if mc else "yesno")[0]
-        text = T.render_one(template.text, options if mc else None, word=words[0])
+        template = templates.semantic_templates("hypernym", "source", "mc4" if mc else "yesno")[0]
+        text = templates.render_one(template.text, options if mc else None, word=words[0])
         answer_index = int(gen.integers(len(options)))
         rows.append({"prompt_id": f"p{i}", "item_id": f"i{i}", "clip_ids": [f"c{i}"], "text": text,
                      "options": options, "answer": options[answer_index], "answer_index": answer_index,

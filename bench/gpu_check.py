@@ -27,7 +27,7 @@ import torch
 from peft import get_peft_model
 from transformers import LlamaConfig
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.models.finetune import lora_config
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, resolve_device
 from shard.models.ltu import LTUConfig, LTUForConditionalGeneration
@@ -46,11 +46,13 @@ WORDS = ["dog", "canine", "bell", "siren", "alarm", "device", "animal", "instrum
 
 def build(tiny: bool, device: torch.device) -> tuple[AudioLLM, LTUConfig]:
     """Random LTU, created on `device` in bf16 on GPU (no CPU copy, no init pass over 7B weights on CPU)."""
-    tok = build_tokenizer(T.tokenizer_texts() + [T.LTU_PROMPT], 400, required=WORDS + [T.YES, T.NO])
+    tok = build_tokenizer(templates.tokenizer_texts() + [templates.LTU_PROMPT], 400,
+                          required=WORDS + [templates.YES, templates.NO])
     sizes = {**TINY_TEXT, "vocab_size": len(tok)} if tiny else LLAMA_7B
     text = LlamaConfig(**sizes, max_position_embeddings=2048, tie_word_embeddings=False,
                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    config = LTUConfig(text_config=text, audio_token_id=tok.convert_tokens_to_ids(T.AUDIO), attn_implementation="sdpa",
+    config = LTUConfig(text_config=text, audio_token_id=tok.convert_tokens_to_ids(templates.AUDIO),
+                       attn_implementation="sdpa",
                        **(TINY_AUDIO if tiny else {}))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     default = torch.get_default_dtype()
@@ -126,15 +128,15 @@ def bench_training(llm: AudioLLM, config: LTUConfig, batch: int, seconds: float,
 def scoring_items(n: int, config: LTUConfig) -> tuple[list[str], list[list[np.ndarray]], list[list[str]]]:
     """SHARD's semantic questions in the original format (one clip each): yes/no (2 options) and mc4 (4)."""
     g = np.random.default_rng(0)
-    templates = [t for t in T.all_templates() if t.task == "semantic" and t.text.count(T.AUDIO) == 1]
+    questions = [t for t in templates.all_templates() if t.task == "semantic" and t.text.count(templates.AUDIO) == 1]
     texts, feats, options = [], [], []
     for i in range(n):
-        t = templates[(i * 7) % len(templates)]  # a stride that mixes the question formats
+        t = questions[(i * 7) % len(questions)]  # a stride that mixes the question formats
         words = [str(w) for w in g.choice(WORDS, size=4, replace=False)]
         mc = t.question_format != "yesno"
-        texts.append(T.to_original(T.render_one(t.text, words if mc else None, word=words[0])))
+        texts.append(templates.to_original(templates.render_one(t.text, words if mc else None, word=words[0])))
         feats.append([g.normal(size=(config.n_mels, config.n_frames)).astype(np.float16)])
-        options.append(words if mc else [T.YES, T.NO])
+        options.append(words if mc else [templates.YES, templates.NO])
     return texts, feats, options
 
 

@@ -19,8 +19,9 @@ import time
 
 import polars as pl
 
-from shard.prompts import templates as T
-from shard.prompts.synthesis import PERMUTATIONS4, PromptTask, assemble_train_prompts, plan_train_prompts, semantic_templates
+from shard.prompts import templates
+from shard.prompts.synthesis import (PERMUTATIONS4, PromptTask, assemble_train_prompts, plan_train_prompts,
+                                     semantic_templates)
 
 
 def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
@@ -37,25 +38,26 @@ def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
     """The obvious implementation: one Python dict per prompt, built in a loop over the plan."""
     plan = plan_train_prompts(pool, clips, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
     items = pool.select("relation", "format", "candidate", "options", "answer", "label").to_dicts()
-    templates = semantic_templates()[0]
+    questions = semantic_templates()[0]
     rows = []
     for i in range(n):
         task, it = plan["task"][i], items[plan["item"][i]]
         clip, clip2 = plan["clip_ids"][plan["clip"][i]], plan["clip_ids"][plan["clip2"][i]]
         row = {"prompt_id": f"bench-{i:07d}", "clip_ids": [clip], "format": "interleaved"}
         if task == PromptTask.SEMANTIC:
-            text = templates[plan["template"][i]].text.replace("{word}", it["candidate"])
+            text = questions[plan["template"][i]].text.replace("{word}", it["candidate"])
             if it["format"] == "mc4":
                 opts = [it["options"][j] for j in PERMUTATIONS4[plan["perm"][i]]]
-                text += T.MC_OPTIONS_PREFIX + T.MC_OPTIONS_SEP.join(opts) + T.MC_OPTIONS_END
+                text += templates.MC_OPTIONS_PREFIX + templates.MC_OPTIONS_SEP.join(opts) + templates.MC_OPTIONS_END
             row.update(text=text, answer=it["answer"], task="semantic", relation=it["relation"],
                        question_format=it["format"])
         elif task == PromptTask.LABELLING:
-            row.update(text=T.CAPTION.text, answer=T.caption_answer(plan["clip_labels"][plan["clip"][i]]),
+            row.update(text=templates.CAPTION.text,
+                       answer=templates.caption_answer(plan["clip_labels"][plan["clip"][i]]),
                        task="labelling", relation=None, question_format="caption")
         else:
-            row.update(clip_ids=[clip, clip2], text=T.COMPARE.text,
-                       answer=T.YES if plan["same"][i] else T.NO, task="compare", relation=None,
+            row.update(clip_ids=[clip, clip2], text=templates.COMPARE.text,
+                       answer=templates.YES if plan["same"][i] else templates.NO, task="compare", relation=None,
                        question_format="yesno")
         rows.append(row)
     cols = ["prompt_id", "clip_ids", "text", "answer", "task", "relation", "format", "question_format"]

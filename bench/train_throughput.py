@@ -17,7 +17,7 @@ import torch
 from peft import get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.models import AudioLLM, AudioProcessor
 from shard.models.mini_ltu import random_mini_ltu
 from shard.models.finetune import lora_config
@@ -33,9 +33,9 @@ def make_data(n: int) -> tuple[Examples, list[str]]:
     clips = {f"c{i}": g.normal(-40, 15, (64, 101)).astype(np.float16) for i in range(64)}
     texts, clip_ids, answers = [], [], []
     for i in range(n):
-        template = T.semantic_templates("hypernym", "source", "yesno")[i % 3]
-        texts.append(T.render_one(template.text, word=WORDS[i % len(WORDS)]))
-        clip_ids.append([f"c{i % 64}"]); answers.append(T.YES if i % 2 else T.NO)
+        template = templates.semantic_templates("hypernym", "source", "yesno")[i % 3]
+        texts.append(templates.render_one(template.text, word=WORDS[i % len(WORDS)]))
+        clip_ids.append([f"c{i % 64}"]); answers.append(templates.YES if i % 2 else templates.NO)
     return Examples(texts, clip_ids, answers, "interleaved", lambda ids: [clips[c] for c in ids]), texts
 
 
@@ -62,7 +62,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
     data, texts = make_data(args.steps * args.batch)
-    model, tok = random_mini_ltu([T.LTU_PROMPT, *texts], {**PRETRAIN, "vocab_size": 500}, required=WORDS + [T.YES, T.NO])
+    model, tok = random_mini_ltu([templates.LTU_PROMPT, *texts], {**PRETRAIN, "vocab_size": 500},
+                                 required=WORDS + [templates.YES, templates.NO])
     llm = AudioLLM(get_peft_model(model, lora_config(LORA)), AudioProcessor(tok, PRETRAIN["audio_tokens"]),
                    torch.device("cpu"), "mini_ltu")
     params = [p for p in llm.model.parameters() if p.requires_grad]

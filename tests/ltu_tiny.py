@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 
 # audio: 32 mels x 128 frames -> 2 x 8 patches -> 4 tokens; text: hidden 64
 ARCH = {"n_mels": 32, "n_frames": 128, "patch_size": 16, "audio_hidden": 48, "audio_heads": 4, "audio_layers": 2,
@@ -25,7 +25,8 @@ N_AUDIO = 4
 TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 4}
 WORDS = ["dog", "church bell", "siren", "canine", "hound", "bell", "alarm", "signal", "device", "yes", "no", "animal"]
-TEXTS = [T.LTU_PROMPT, T.to_original(T.CAPTION.text), T.CAPTION.text, "Is <audio> a kind of ? Options: , .",
+TEXTS = [templates.LTU_PROMPT, templates.to_original(templates.CAPTION.text), templates.CAPTION.text,
+         "Is <audio> a kind of ? Options: , .",
          "Which of these is <audio> and <audio> the same ?", *WORDS]
 
 

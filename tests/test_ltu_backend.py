@@ -6,7 +6,7 @@ import pytest
 import torch
 from peft import get_peft_model
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.common import ShardError
 from shard.models.finetune import lora_config
 from shard.models import load_model
@@ -139,7 +139,7 @@ def test_missing_files_are_clear_errors(paths, tmp_path):
 def test_audio_positions_and_merged_embeddings(llm):
     model, p = llm.model, llm.processor
     assert p.audio_token_id == len(p.tokenizer) - 1 == model.language_model.config.vocab_size  # no resize
-    for fmt, text, n in [("original", T.to_original(T.CAPTION.text), 1),
+    for fmt, text, n in [("original", templates.to_original(templates.CAPTION.text), 1),
                          ("interleaved", "Is <audio> a kind of <audio> ?", 2)]:
         b = p([text], [feats(n, 3)], fmt)
         ids = b["input_ids"][0]
@@ -188,7 +188,7 @@ def test_loss_is_finite_and_decreases(paths):
 
 @pytest.mark.parametrize("fmt", ["interleaved", "original"])
 def test_shared_cache_scores_equal_full_forward(llm, fmt):
-    texts = PROMPTS if fmt == "interleaved" else [T.to_original(T.CAPTION.text)] * 3
+    texts = PROMPTS if fmt == "interleaved" else [templates.to_original(templates.CAPTION.text)] * 3
     fs = [feats(1, 1), feats(2, 2), feats(1, 3)] if fmt == "interleaved" else [feats(1, i) for i in range(3)]
     shared = llm.option_logprobs(texts, fs, fmt, OPTIONS, share_cache=True)
     full = llm.option_logprobs(texts, fs, fmt, OPTIONS, share_cache=False)

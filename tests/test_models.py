@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.common import ShardError
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, load_model, resolve_device
 from shard.models.mini_ltu import random_mini_ltu
@@ -20,7 +20,8 @@ WORDS = ["canine", "hound", "bell", "alarm", "signal", "device"]
 TINY = {"hidden_size": 32, "layers": 2, "heads": 2, "audio_tokens": N_AUDIO}
 
 
-TINY_TEXTS = [T.LTU_PROMPT, T.to_original(T.CAPTION.text), T.CAPTION.text, "Is <audio> a kind of?",
+TINY_TEXTS = [templates.LTU_PROMPT, templates.to_original(templates.CAPTION.text), templates.CAPTION.text,
+              "Is <audio> a kind of?",
               "Options: yes no , .", "Which of these is <audio> and <audio> the same ?"]
 
 
@@ -62,7 +63,7 @@ def test_interleaved_blocks_stay_at_their_placeholders(llm):
     runs = audio_runs(ids, p.audio_token_id)
     assert [n for _, n in runs] == [N_AUDIO, N_AUDIO]
     # the words around each block are exactly the text around each placeholder
-    head = p.tokenizer.encode(T.LTU_PROMPT.format(instruction="Is ").split("\n\n")[0], add_special_tokens=False)
+    head = p.tokenizer.encode(templates.LTU_PROMPT.format(instruction="Is ").split("\n\n")[0], add_special_tokens=False)
     assert ids[1:runs[0][0]] == head
     between = ids[runs[0][0] + N_AUDIO:runs[1][0]]
     assert p.tokenizer.decode(between) == "a kind of"
@@ -70,11 +71,11 @@ def test_interleaved_blocks_stay_at_their_placeholders(llm):
 
 def test_original_puts_the_audio_block_before_bos(llm):
     p = llm.processor
-    ids = p.encode_prompt(T.to_original(T.CAPTION.text), 1, "original")
+    ids = p.encode_prompt(templates.to_original(templates.CAPTION.text), 1, "original")
     assert ids[:N_AUDIO] == [p.audio_token_id] * N_AUDIO and ids[N_AUDIO] == p.bos_id
     assert p.audio_token_id not in ids[N_AUDIO:]
     with pytest.raises(ValueError, match="starts with <audio>"):
-        p.encode_prompt(T.CAPTION.text, 1, "original")
+        p.encode_prompt(templates.CAPTION.text, 1, "original")
 
 
 def test_placeholder_count_mismatch_names_the_prompt(llm):
@@ -115,7 +116,7 @@ def test_right_padding_gives_the_same_loss(llm):
 def test_audio_embeddings_land_exactly_at_audio_positions(llm):
     model, p = llm.model, llm.processor
     for fmt, text, n in [("interleaved", "Is <audio> a kind of <audio> ?", 2),
-                         ("original", T.to_original(T.CAPTION.text), 1)]:
+                         ("original", templates.to_original(templates.CAPTION.text), 1)]:
         b = p([text], [feats(n, 3)], fmt)
         with torch.no_grad():
             merged = model.merge_audio(b["input_ids"], b["audio_features"])[0]
@@ -147,7 +148,7 @@ def test_shared_cache_scores_equal_full_forward(llm):
     assert [[n for _, n in row] for row in shared] == [[1, 1], [1, 2, 3, 1], [1, 1, 2]]
     for a, b in zip(shared, full):
         assert np.allclose([s for s, _ in a], [s for s, _ in b], atol=1e-4, rtol=0)
-    orig = [T.to_original(T.CAPTION.text)] * 2
+    orig = [templates.to_original(templates.CAPTION.text)] * 2
     s1 = llm.option_logprobs(orig, [feats(1, 4), feats(1, 5)], "original", [LABELS, LABELS], share_cache=True)
     s2 = llm.option_logprobs(orig, [feats(1, 4), feats(1, 5)], "original", [LABELS, LABELS], share_cache=False)
     assert np.allclose(np.array(s1)[..., 0], np.array(s2)[..., 0], atol=1e-4, rtol=0)
@@ -195,7 +196,7 @@ def test_tokenizer_covers_required_words_even_when_vocab_is_small():
     assert tok.decode(tok.encode("Church bell hound", add_special_tokens=False)) == "church bell hound"
     tok = build_tokenizer(["a b c , ."], 100, required=["church bell", "Hound"])
     assert tok.decode(tok.encode("Church bell, hound.", add_special_tokens=False)) == "church bell, hound."
-    assert tok.convert_tokens_to_ids(T.AUDIO) == tok.convert_tokens_to_ids("<audio>") != tok.unk_token_id
+    assert tok.convert_tokens_to_ids(templates.AUDIO) == tok.convert_tokens_to_ids("<audio>") != tok.unk_token_id
 
 
 def test_a_missing_adapter_is_a_clear_error(llm, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.common import ShardError
 from shard.dataset.relations import RELATIONS
 from shard.prompts.synthesis import (assemble_train_prompts, build_eval_prompts, build_train_prompts,
@@ -29,7 +29,7 @@ def make_pool(n_clips_per_label: int = 4, split: str = "train") -> pl.DataFrame:
                 else:
                     options = [hyper, "vehicle", "tree", "fish"]
                     answer, cand = hyper, hyper
-                q = T.render_one(T.semantic_templates("hypernym", role, fmt)[0].text,
+                q = templates.render_one(templates.semantic_templates("hypernym", role, fmt)[0].text,
                                  options if fmt == "mc4" else None, word=cand)
                 rows.append(dict(item_id=f"{clip}.hypernym.{fmt}.0", clip_id=clip, label=label, synset=synset,
                                  relation="hypernym", format=fmt, template_id=f"hypernym.{role}.{fmt}.0",
@@ -56,8 +56,9 @@ def test_eval_prompts_both_formats(tmp_path):
     assert orig.height == inter.height == test.height
     assert orig["prompt_id"].to_list() == inter["prompt_id"].to_list()
     # original: audio block first, the text refers to "the sound"; interleaved: placeholder inside
-    assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 and "the sound" in t.lower() for t in orig["text"])
-    assert all(T.AUDIO in t and not t.startswith(T.AUDIO + "Is") for t in inter["text"])
+    assert all(t.startswith(templates.AUDIO) and t.count(templates.AUDIO) == 1 and "the sound" in t.lower()
+               for t in orig["text"])
+    assert all(templates.AUDIO in t and not t.startswith(templates.AUDIO + "Is") for t in inter["text"])
     assert inter["text"].to_list() == test["question"].to_list()
     lab = pl.read_parquet(out["labelling_interleaved"])
     assert lab.height == clips.filter(pl.col("split") == "test").height
@@ -74,7 +75,7 @@ def test_train_prompts_keep_answers_right_and_balanced():
     assert df.height == 20000 and df["prompt_id"].n_unique() == 20000
     clip_label = dict(zip(pool["clip_id"], pool["label"]))
     # every placeholder has its clip, and every clip comes from the pool
-    assert (df["text"].str.count_matches(T.AUDIO, literal=True) == df["clip_ids"].list.len()).all()
+    assert (df["text"].str.count_matches(templates.AUDIO, literal=True) == df["clip_ids"].list.len()).all()
     assert set(df["clip_ids"].explode()) <= set(pool["clip_id"])
     shard = df.filter(pl.col("task") == "semantic").with_columns(pl.col("clip_ids").list.first().alias("clip"))
     # a redrawn clip keeps its label, so the pool's answer stays right: yes exactly for the true hypernym
@@ -92,7 +93,7 @@ def test_train_prompts_keep_answers_right_and_balanced():
     for (a, b), ans in zip(comp["clip_ids"].to_list(), comp["answer"]):
         assert (ans == "yes") == (clip_label[a] == clip_label[b])
     for (clip,), ans in df.filter(pl.col("task") == "labelling").select("clip_ids", "answer").rows():
-        assert ans == T.caption_answer(clip_label[clip])
+        assert ans == templates.caption_answer(clip_label[clip])
 
 
 def test_redrawn_clips_keep_their_label_set():
@@ -159,14 +160,17 @@ def test_leakage_audit(tmp_path):
 def test_tokenizer_learns_a_new_relation_only_where_it_is_asked():
     """The default's tokenizer (and so its weights and quoted numbers) stays as it was: a relation added
     after it joins the tokenizer's texts only in runs that ask it."""
-    default = T.tokenizer_texts(["synonym", "hypernym"])
-    assert default == T.tokenizer_texts() and not any("part" in t.split() for t in default)
+    default = templates.tokenizer_texts(["synonym", "hypernym"])
+    assert default == templates.tokenizer_texts() and not any("part" in t.split() for t in default)
     tokenizer_relations = [r.name for r in RELATIONS.values() if r.in_tokenizer]
     assert tokenizer_relations == ["synonym", "hypernym", "hyponym", "cohyponym"]  # the published default's
-    assert default == [x for t in T.all_templates() if t.relation in (None, *tokenizer_relations)
-                       for x in ([t.text, T.to_original(t.text)] if t.text.count(T.AUDIO) == 1 else [t.text])]
-    parts = T.semantic_templates("meronym", "source", "yesno")[0].text
-    assert parts in T.tokenizer_texts(["meronym"]) and T.to_original(parts) in T.tokenizer_texts(["meronym"])
+    audio_once = lambda t: t.text.count(templates.AUDIO) == 1  # noqa: E731
+    assert default == [x for t in templates.all_templates() if t.relation in (None, *tokenizer_relations)
+                       for x in ([t.text, templates.to_original(t.text)] if audio_once(t) else [t.text])]
+    parts = templates.semantic_templates("meronym", "source", "yesno")[0].text
+    meronym_texts = templates.tokenizer_texts(["meronym"])
+    assert parts in meronym_texts and templates.to_original(parts) in meronym_texts
     assert RELATIONS["meronym"].roles == {"source"} and RELATIONS["hypernym2"].roles == {"source", "event"}
-    texts = lambda rel: {t.text.replace("type", "kind") for t in T.all_templates() if t.relation == rel and t.task == "semantic"}  # noqa: E731
+    texts = lambda rel: {t.text.replace("type", "kind") for t in templates.all_templates()  # noqa: E731
+                         if t.relation == rel and t.task == "semantic"}
     assert not texts("hypernym2") & texts("hypernym")  # worded apart: the two columns ask different things

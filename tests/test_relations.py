@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import yaml
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.dataset.card import build_card
 from shard.common import ShardError
 from shard.config import schema, validate_config
@@ -146,7 +146,7 @@ def test_prompts_render_it(built, tmp_path):
     holonym_texts = train.filter(pl.col("relation") == "holonym")["text"]
     assert holonym_texts.len() and holonym_texts.str.contains("a part or a member of").all()
     # the tokenizer learns its texts only in runs that ask it (Relation.in_tokenizer is False)
-    question = T.semantic_templates("holonym", SOURCE, "yesno")[0].text
-    assert question in T.tokenizer_texts(["holonym"]) and question not in T.tokenizer_texts()
-    assert T.semantic_templates("holonym", EVENT, "yesno") == []
+    question = templates.semantic_templates("holonym", SOURCE, "yesno")[0].text
+    assert question in templates.tokenizer_texts(["holonym"]) and question not in templates.tokenizer_texts()
+    assert templates.semantic_templates("holonym", EVENT, "yesno") == []
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.models import load_model
 from shard.evaluation.evaluate import base_metrics
 from shard.models.finetune import finetune, lora_config
@@ -61,7 +61,7 @@ def write_tiny_data(root: Path) -> dict[str, str]:
         a, b = train.row(i % train.height, named=True), train.row((5 * i + 3) % train.height, named=True)
         two = i % 4 == 0
         prompts.append({"prompt_id": f"p{i:03d}", "clip_ids": [a["clip_id"], b["clip_id"]] if two else [a["clip_id"]],
-                        "text": T.COMPARE.text if two else "Is <audio> a kind of canine?",
+                        "text": templates.COMPARE.text if two else "Is <audio> a kind of canine?",
                         "answer": ("yes" if a["label"] == b["label"] else "no") if two
                         else ("yes" if a["label"] == "Dog" else "no"),
                         "task": "compare" if two else "semantic", "relation": None if two else "hypernym",
@@ -96,12 +96,12 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
     train = clips.filter(pl.col("split") == "train")
     audio = audio_pretrain_prompts(clips, seed=0)
     assert set(audio["clip_ids"].explode()) == set(train["clip_id"])
-    assert all(t.startswith(T.AUDIO) and t.count(T.AUDIO) == 1 for t in audio["text"])
+    assert all(t.startswith(templates.AUDIO) and t.count(templates.AUDIO) == 1 for t in audio["text"])
     qa = audio.filter(pl.col("task") == "label_qa")["answer"].to_list()
     assert qa.count("yes") == qa.count("no") == train.height // 2
-    assert set(audio.filter(pl.col("task") == "labelling")["text"]) == {T.to_original(T.CAPTION.text)}
+    assert set(audio.filter(pl.col("task") == "labelling")["text"]) == {templates.to_original(templates.CAPTION.text)}
     facts = fact_pretrain_prompts(pl.read_parquet(data["words"]), seed=0)
-    assert not any(T.AUDIO in t for t in facts["text"]) and (facts["clip_ids"].list.len() == 0).all()
+    assert not any(templates.AUDIO in t for t in facts["text"]) and (facts["clip_ids"].list.len() == 0).all()
     kinds = facts["question_format"].to_list()
     assert kinds.count("yesno") == 8 and kinds.count("mc4") == 5
     assert "Is dog a kind of canine?" in facts["text"].to_list()  # one renderer fills {a} and {b}
@@ -111,7 +111,7 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
             assert len(listed) == 4 and a in listed
             assert o == listed  # the options carried as data are the ones the question lists
         else:
-            assert o == [T.YES, T.NO]
+            assert o == [templates.YES, templates.NO]
 
 
 def test_pretraining_writes_a_loadable_base_that_learned(data, base, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.models.mini_ltu import random_mini_ltu
 
 from tests.test_models import N_FRAMES, N_MELS, TINY
@@ -33,7 +33,7 @@ def data(tmp_path_factory):
 def base(data, tmp_path_factory):
     """An untrained mini_ltu saved like pretrain_base's output (DDP is about the loop, not the base)."""
     prompts = pl.read_parquet(data["prompts"])
-    net, tok = random_mini_ltu([T.LTU_PROMPT] + prompts["text"].to_list(), TINY, required=["yes", "no"],
+    net, tok = random_mini_ltu([templates.LTU_PROMPT] + prompts["text"].to_list(), TINY, required=["yes", "no"],
                                n_mels=N_MELS, n_frames=N_FRAMES)
     base_dir = tmp_path_factory.mktemp("models") / "base"
     net.save_pretrained(base_dir)

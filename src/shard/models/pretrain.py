@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.common import atomic_path, seed_for, write_json
 from shard.dataset.features import FeatureStore
 from shard.models.interface import AudioLLM, resolve_device
@@ -36,14 +36,15 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     # every option and benchmark word must be a whole token, whatever vocab_size cuts
     facts_table = pl.read_parquet(words)
     required = sorted(set(df["options"].explode().to_list()) | set(facts_table["word"]))
-    tokenizer = build_tokenizer([T.LTU_PROMPT, *T.tokenizer_texts(facts_table["relation"].unique()), *df["text"], *df["answer"]],
-                                pretrain["vocab_size"], required=required)
+    texts = [templates.LTU_PROMPT, *templates.tokenizer_texts(facts_table["relation"].unique()), *df["text"], *df["answer"]]
+    tokenizer = build_tokenizer(texts, pretrain["vocab_size"], required=required)
 
     store = FeatureStore(features, clips_parquet)
     train_ids = pl.read_parquet(clips_parquet).filter(pl.col("split") == "train").sort("row")["clip_id"].to_list()
     sample = store.get(train_ids).astype(np.float64)
     torch.manual_seed(seed_for(seed, "pretrain", "init"))
-    net = build_mini_ltu(pretrain, vocab_size=len(tokenizer), audio_token_id=tokenizer.convert_tokens_to_ids(T.AUDIO),
+    net = build_mini_ltu(pretrain, vocab_size=len(tokenizer),
+                         audio_token_id=tokenizer.convert_tokens_to_ids(templates.AUDIO),
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, n_mels=store.shape[1], n_frames=store.shape[2],
                          feature_mean=float(sample.mean()), feature_std=float(sample.std() or 1.0))

@@ -17,7 +17,7 @@ from enum import IntEnum
 import numpy as np
 import polars as pl
 
-from shard.prompts import templates as T
+from shard.prompts import templates
 from shard.common import ShardError, rng, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ PERMUTATIONS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int64)
 # ---------------------------------------------------------------- evaluation prompts
 def _in_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
     if fmt == "original":
-        df = df.with_columns(pl.col("text").map_elements(T.to_original, return_dtype=pl.String))
+        df = df.with_columns(pl.col("text").map_elements(templates.to_original, return_dtype=pl.String))
     return df.with_columns(pl.lit(fmt).alias("format")).select(PROMPT_COLUMNS)
 
 
@@ -50,13 +50,13 @@ def semantic_prompts(test: pl.DataFrame) -> pl.DataFrame:
 def labelling_prompts(clips: pl.DataFrame) -> pl.DataFrame:
     """One caption prompt per test clip; options are every label of the corpus (constrained variant)."""
     test = clips.filter(pl.col("split") == "test").sort("clip_id")
-    options = sorted({T.caption_answer(l) for ls in clips["labels"] for l in ls})
-    answers = [T.caption_answer(l) for l in test["label"]]
+    options = sorted({templates.caption_answer(l) for ls in clips["labels"] for l in ls})
+    answers = [templates.caption_answer(l) for l in test["label"]]
     return pl.DataFrame({
         "prompt_id": [f"{c}.labelling" for c in test["clip_id"]],
         "item_id": [f"{c}.labelling" for c in test["clip_id"]],
         "clip_ids": [[c] for c in test["clip_id"]],
-        "text": [T.CAPTION.text] * test.height,
+        "text": [templates.CAPTION.text] * test.height,
         "options": [options] * test.height,
         "answer": answers,
         "answer_index": [options.index(a) for a in answers],
@@ -82,7 +82,7 @@ def build_eval_prompts(*, test, clips_parquet, semantic_original, semantic_inter
 
 # ---------------------------------------------------------------- pretraining prompts (mini_ltu)
 def _original(text: pl.Expr) -> pl.Expr:
-    return text.map_elements(T.to_original, return_dtype=pl.String)
+    return text.map_elements(templates.to_original, return_dtype=pl.String)
 
 
 def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -90,25 +90,25 @@ def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
     question per clip (yes and no alternating over the sorted clips, the wrong label drawn at random)."""
     train = clips.filter(pl.col("split") == "train").sort("clip_id")
     labels = sorted(set(clips["label"]))
-    captions = sorted({T.caption_answer(l) for l in labels})
+    captions = sorted({templates.caption_answer(l) for l in labels})
     asked = []
     for i, (cid, label) in enumerate(train.select("clip_id", "label").iter_rows()):
         others = [l for l in labels if l != label]
         wrong = i % 2 and others
         asked.append((others[int(rng(seed, "pretrain", "label_qa", cid).integers(len(others)))] if wrong else label,
-                      T.NO if wrong else T.YES))
+                      templates.NO if wrong else templates.YES))
     n = train.height
     caption = pl.DataFrame({
         "prompt_id": [f"{c}.caption" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
-        "text": [T.to_original(T.CAPTION.text)] * n, "options": [captions] * n,
-        "answer": [T.caption_answer(l) for l in train["label"]], "task": ["labelling"] * n,
+        "text": [templates.to_original(templates.CAPTION.text)] * n, "options": [captions] * n,
+        "answer": [templates.caption_answer(l) for l in train["label"]], "task": ["labelling"] * n,
         "relation": [None] * n, "question_format": ["caption"] * n})
     qa = pl.DataFrame({
         "prompt_id": [f"{c}.label_qa" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
-        "text": [T.LABEL_QA.text] * n, "label": [T.caption_answer(a) for a, _ in asked],
-        "options": [[T.YES, T.NO]] * n, "answer": [y for _, y in asked], "task": ["label_qa"] * n,
+        "text": [templates.LABEL_QA.text] * n, "label": [templates.caption_answer(a) for a, _ in asked],
+        "options": [[templates.YES, templates.NO]] * n, "answer": [y for _, y in asked], "task": ["label_qa"] * n,
         "relation": [None] * n, "question_format": ["yesno"] * n,
-    }).with_columns(text=_original(T.render(pl.col("text"), label=pl.col("label")))).drop("label")
+    }).with_columns(text=_original(templates.render(pl.col("text"), label=pl.col("label")))).drop("label")
     return pl.concat([caption, qa], how="vertical_relaxed")
 
 
@@ -118,13 +118,14 @@ def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
     words = words.sort("label", "relation", "word")
     rows = []
     for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows():
-        if t := T.fact_template(relation, "yesno"):
-            rows.append({"id": f"{label}.{relation}.{word}.yesno", "template": t.text, "a": T.caption_answer(label),
-                         "b": word, "options": [T.YES, T.NO], "mc": None, "answer": T.YES if related else T.NO,
+        if t := templates.fact_template(relation, "yesno"):
+            rows.append({"id": f"{label}.{relation}.{word}.yesno", "template": t.text,
+                         "a": templates.caption_answer(label), "b": word, "options": [templates.YES, templates.NO],
+                         "mc": None, "answer": templates.YES if related else templates.NO,
                          "relation": relation, "question_format": "yesno"})
     all_words = sorted(set(words["word"]))
     for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
-        if not (t := T.fact_template(relation, "mc4")):
+        if not (t := templates.fact_template(relation, "mc4")):
             continue
         related_any = set(words.filter((pl.col("label") == label) & pl.col("related"))["word"])
         wrong = [w for w in group.filter(~pl.col("related"))["word"].to_list() if w not in related_any]
@@ -133,7 +134,8 @@ def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
             g = rng(seed, "pretrain", "fact_mc", label, relation, word)
             options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
             options = [options[i] for i in g.permutation(len(options))]
-            rows.append({"id": f"{label}.{relation}.{word}.mc4", "template": t.text, "a": T.caption_answer(label),
+            rows.append({"id": f"{label}.{relation}.{word}.mc4", "template": t.text,
+                         "a": templates.caption_answer(label),
                          "b": "", "options": options, "mc": options, "answer": word, "relation": relation,
                          "question_format": "mc4"})
     df = pl.DataFrame(rows, schema={"id": pl.String, "template": pl.String, "a": pl.String, "b": pl.String,
@@ -141,7 +143,8 @@ def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
                                     "relation": pl.String, "question_format": pl.String})
     return df.select(
         (pl.lit("fact.") + pl.col("id")).alias("prompt_id"), pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"),
-        T.render(pl.col("template"), pl.col("mc"), a=pl.col("a"), b=pl.col("b")).alias("text"), "options", "answer",
+        templates.render(pl.col("template"), pl.col("mc"), a=pl.col("a"), b=pl.col("b")).alias("text"),
+        "options", "answer",
         pl.lit("fact").alias("task"), "relation", "question_format")
 
 
@@ -170,16 +173,16 @@ class PromptTask(IntEnum):
     COMPARE = 2  # two clips: the same thing?
 
 
-def semantic_templates() -> tuple[list[T.Template], dict[tuple, tuple[int, int]]]:
+def semantic_templates() -> tuple[list[templates.Template], dict[tuple, tuple[int, int]]]:
     """(the SHARD paraphrases grouped by (relation, role, format), which a plan draws template indices
     into; (relation, role, format) -> its (offset, count) in that list), of the relations registered now."""
-    return _semantic_templates(T.all_templates())
+    return _semantic_templates(templates.all_templates())
 
 
 @functools.cache
-def _semantic_templates(templates: tuple[T.Template, ...]):
+def _semantic_templates(candidates: tuple[templates.Template, ...]):
     key = lambda t: (t.relation, t.role, t.question_format)  # noqa: E731
-    ordered = sorted((t for t in templates if t.task == "semantic"), key=key)
+    ordered = sorted((t for t in candidates if t.task == "semantic"), key=key)
     spans: dict[tuple, tuple[int, int]] = {}
     for group, members in itertools.groupby(ordered, key=key):
         spans[group] = (sum(n for _, n in spans.values()), len(list(members)))
@@ -247,21 +250,22 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
         pl.Series("same", plan["same"]),
         pl.Series("label", plan["clip_labels"][plan["clip"]]),
     )
-    captions = {l: T.caption_answer(l) for l in np.unique(plan["clip_labels"])}
+    captions = {l: templates.caption_answer(l) for l in np.unique(plan["clip_labels"])}
     is_mc = pl.col("format") == "mc4"
     options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
-    shard_text = T.render(pl.col("template"), pl.when(is_mc).then(options), word=pl.col("candidate"))
+    shard_text = templates.render(pl.col("template"), pl.when(is_mc).then(options), word=pl.col("candidate"))
     task = pl.col("task")
     semantic, labelling = task == PromptTask.SEMANTIC, task == PromptTask.LABELLING
     out = df.select(
         (pl.lit(f"{prefix}-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7)).alias("prompt_id"),
         pl.when(task == PromptTask.COMPARE).then(pl.concat_list("clip", "clip2")).otherwise(pl.concat_list("clip")).alias("clip_ids"),
         pl.when(semantic).then(shard_text)
-          .when(labelling).then(pl.lit(T.CAPTION.text))
-          .otherwise(pl.lit(T.COMPARE.text)).alias("text"),
+          .when(labelling).then(pl.lit(templates.CAPTION.text))
+          .otherwise(pl.lit(templates.COMPARE.text)).alias("text"),
         pl.when(semantic).then(pl.col("answer"))
           .when(labelling).then(pl.col("label").replace_strict(captions))
-          .otherwise(pl.when(pl.col("same")).then(pl.lit(T.YES)).otherwise(pl.lit(T.NO))).alias("answer"),
+          .otherwise(pl.when(pl.col("same")).then(pl.lit(templates.YES)).otherwise(pl.lit(templates.NO)))
+          .alias("answer"),
         pl.when(semantic).then(pl.lit("semantic")).when(labelling).then(pl.lit("labelling"))
           .otherwise(pl.lit("compare")).alias("task"),
         pl.when(semantic).then(pl.col("relation")).otherwise(pl.lit(None, pl.String)).alias("relation"),
