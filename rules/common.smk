@@ -69,6 +69,11 @@ def models(model="{model}", seed="{seed}"):
     return f"{RESULTS}/models/{model}/seed{seed}"
 
 
+def evaluations(model="{model}", seed="{seed}"):
+    """Where one model's replicate is evaluated: base_model.json and {condition}/{task}.jsonl|.summary.json."""
+    return f"{RESULTS}/eval/{model}/seed{seed}"
+
+
 def base_dir(w):
     """The base model: a configured local checkpoint, or mini_ltu pretrained by the workflow for this seed."""
     return MODELS[w.model]["model"]["base"] or f"{models(w.model, w.seed)}/base"
@@ -118,7 +123,7 @@ def all_targets():
     return [
         f"{RESULTS}/shard/card.md",
         f"{RESULTS}/prompts/leakage_audit.json",
-        *[f"{RESULTS}/eval/{m}/seed{s}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
+        *[f"{evaluations(m, s)}/base_model.json" for m in MODELS if not MODELS[m]["model"]["base"] for s in SEEDS],
         *[path for table in TABLES.values() for fmt, path in table.outputs(RESULTS).items() if fmt in table.formats],
         *[f"{RESULTS}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{RESULTS}/shard/browser",  # audit the items by ear, with every condition's answers

@@ -16,8 +16,8 @@ rule evaluate:
         silence=lambda w: features(w, "silence.npy"),
         base_dir=base_dir,
     output:
-        predictions=f"{RESULTS}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.jsonl",
-        summary=f"{RESULTS}/eval/{{model}}/seed{{seed}}/{{condition}}/{{task}}.summary.json",
+        predictions=f"{evaluations()}/{{condition}}/{{task}}.jsonl",
+        summary=f"{evaluations()}/{{condition}}/{{task}}.summary.json",
     params:
         model=lambda w: MODELS[w.model]["model"],
         evaluate=config["evaluate"],
@@ -43,7 +43,7 @@ rule base_metrics:
         features=features,
         base_dir=base_dir,
     output:
-        metrics=f"{RESULTS}/eval/{{model}}/seed{{seed}}/base_model.json",
+        metrics=f"{evaluations()}/base_model.json",
     params:
         model=lambda w: MODELS[w.model]["model"],
         evaluate=config["evaluate"],

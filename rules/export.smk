@@ -9,7 +9,7 @@ rule shard_browser:
         audio=rules.clips.output.audio,
         label_synsets=rules.wordnet.output.label_synsets,
         # every model's answers, the first seed's
-        predictions=[f"{RESULTS}/eval/{m}/seed{SEEDS[0]}/{c}/semantic.jsonl" for m in MODELS for c in scored_on("semantic")],
+        predictions=[f"{evaluations(m, SEEDS[0])}/{c}/semantic.jsonl" for m in MODELS for c in scored_on("semantic")],
     output:
         out_dir=directory(f"{RESULTS}/shard/browser"),
     params:

@@ -4,9 +4,9 @@
 from shard.reporting.registry import TABLES
 
 
-def evaluations(task, names, kind):
+def keyed_evaluations(task, names, kind):
     """{(model, seed, condition): its eval file} on `task` of the conditions `names`: what a table reads, by key."""
-    return {(model, seed, name): f"{RESULTS}/eval/{model}/seed{seed}/{name}/{task}.{kind}"
+    return {(model, seed, name): f"{evaluations(model, seed)}/{name}/{task}.{kind}"
             for model in MODELS for seed in SEEDS for name in names}
 
 
@@ -21,9 +21,9 @@ for table in TABLES.values():
     conditions = [c for c in condition_records() if table.reads(c["tasks"])]
     scored = {task: [c["name"] for c in with_task(conditions, task)] for task in table.tasks}
     # what the builder reads, keyed: per-item predictions, and the summaries that name each evaluated model
-    keyed = {"predictions": {task: evaluations(task, names, "jsonl") for task, names in scored.items()}}
+    keyed = {"predictions": {task: keyed_evaluations(task, names, "jsonl") for task, names in scored.items()}}
     if table.provenance:
-        keyed["summaries"] = {task: evaluations(task, names, "summary.json") for task, names in scored.items()}
+        keyed["summaries"] = {task: keyed_evaluations(task, names, "summary.json") for task, names in scored.items()}
 
     rule:
         name:
