@@ -34,6 +34,9 @@ def test_default_config_is_valid():
     assert cfg["features"].pop("ltu_fbank") == {"num_mel_bins": 128, "target_length": 1024, "mean": -5.081, "std": 4.4849}
     assert {k: cfg["model"].pop(k) for k in ("checkpoint", "dtype", "architecture", "gradient_checkpointing")} == {
         "checkpoint": None, "dtype": None, "architecture": {}, "gradient_checkpointing": False}
+    assert cfg["model"].pop("generate") == {"do_sample": False, "temperature": None, "top_p": None, "top_k": None,
+                                            "repetition_penalty": None, "max_new_tokens": None, "seed": 0}
+    assert cfg["finetune"].pop("recipe") == "lora"
     assert cfg.pop("models") == {}
     assert cfg == DEFAULT
 
@@ -70,6 +73,8 @@ def test_missing_key_is_named():
     ({"models": {"qwen": {"model": {"backend": "hf", "frontend": "hf"}}}}, "models.qwen.model.base", "never downloaded"),
     ({"models": {"big": {"modle": {}}}}, "models.big", "fix its spelling"),
     ({"models": {"a/b": {}}}, "models", "allowed values"),
+    ({"finetune__recipe": "authors"}, "finetune.recipe", "no fine-tuning recipe of its authors'"),
+    ({"models": {"x": {"finetune": {"recipe": "authors"}}}}, "models.x.finetune.recipe", "set it to lora"),
 ])
 def test_bad_config_names_the_key(edits, key, fix):
     with pytest.raises(ShardError) as err:

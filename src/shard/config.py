@@ -121,6 +121,9 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
                              f"'{at['pretrain']}pretrain.heads' ({pre['heads']}): the hidden size must be a multiple "
                              "of the number of heads")
         _check_model(model, at["model"])
+        if sections["finetune"]["recipe"] == "authors" and not BACKENDS[model["backend"]].authors_recipe:
+            raise ShardError(f"config key '{at['finetune']}finetune.recipe': backend {model['backend']} has no "
+                             "fine-tuning recipe of its authors' (ltu has: LTU's stage 4); set it to lora")
         if model["frontend"] not in cfg["features"]["frontends"]:
             raise ShardError(f"config key '{at['model']}model.frontend': '{model['frontend']}' is not in "
                              f"features.frontends {cfg['features']['frontends']}; add it there")

@@ -64,6 +64,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
                     FeatureStore(features, clips_parquet).per_clip, names=df["prompt_id"].to_list())
 
     if finetune.get("recipe", "lora") == "authors":  # e.g. LTU's stage 4: its own LoRA continued, audio trained
+        torch.manual_seed(seed_for(seed, "finetune", "lora_init"))  # the recipe's LoRA dropout draws
         llm, params = authors_recipe(model, base_dir, finetune)
         llm.processor.train_on_prompt = finetune["train_on_prompt"]
     else:
