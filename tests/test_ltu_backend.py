@@ -272,7 +272,7 @@ def embed():
 def test_sentencepiece_llama_tokenizer_reads_as_ltu_sets_it(sp_paths):
     """vicuna_ltu's kind of tokenizer (tokenizer.model, LlamaTokenizer): pad/bos/eos 0/1/2, and LTU's labelling
     prompt gets LTU's ids: the audio first, then tokenizer(Prompter's prompt) with its BOS."""
-    from shard.evaluation.evaluate import caption_instruction
+    from shard.evaluation.decoding import caption_instruction
     from shard.models.backends import backend
 
     llm = load_model(tiny_model_cfg(sp_paths), sp_paths["base"])
@@ -304,7 +304,7 @@ def test_a_tokenizer_with_other_special_ids_is_refused(paths, tmp_path):
 
 def test_caption_split_embeds_what_eval_esc_embeds(embed):
     """eval_esc.py: 'sound of ' + pred.split(':')[-1].lstrip().lower(); ours: sound_of(the last piece)."""
-    from shard.evaluation.evaluate import embedded_caption
+    from shard.evaluation.decoding import embedded_caption
     from shard.models.backends import backend
 
     split = backend("ltu").caption_split
@@ -318,7 +318,7 @@ def test_caption_split_embeds_what_eval_esc_embeds(embed):
 def test_default_decoding_is_greedy_and_calls_generate_as_before():
     """The schema's model.generate defaults pass nothing beyond the cap: mini_ltu is called exactly as before."""
     from shard.config import schema
-    from shard.evaluation.evaluate import Decoding
+    from shard.evaluation.decoding import Decoding
 
     spec = schema()["properties"]["model"]["properties"]["generate"]["properties"]
     defaults = {k: v["default"] for k, v in spec.items()}
@@ -334,7 +334,7 @@ def test_ltu_sampling_is_ltus_generate_call_seeded(llm):
     from transformers import GenerationConfig
 
     from shard.common import seed_for
-    from shard.evaluation.evaluate import Decoding
+    from shard.evaluation.decoding import Decoding
 
     decoding = Decoding({"generate": {**LTU_SAMPLING, "max_new_tokens": 12, "seed": 3}}, {"max_new_tokens": 4})
     text = templates.AUDIO + LTU_INSTRUCTION
@@ -378,7 +378,8 @@ def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
 
     from shard.common import read_jsonl, save_npy, write_parquet
     from shard.evaluation.conditions import study_conditions
-    from shard.evaluation.evaluate import Decoding, embedded_caption, evaluate, sentence_embedder, LabelMatcher
+    from shard.evaluation.decoding import Decoding, embedded_caption
+    from shard.evaluation.evaluate import LabelMatcher, evaluate, sentence_embedder
     from shard.prompts.synthesis import labelling_prompts
 
     clips = pl.DataFrame({"clip_id": ["c0", "c1", "c2"], "row": [0, 1, 2], "split": ["test"] * 3,
