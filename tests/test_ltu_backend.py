@@ -340,7 +340,9 @@ def test_ltu_sampling_is_ltus_generate_call_seeded(llm):
     text = templates.AUDIO + LTU_INSTRUCTION
     batch = pl.DataFrame({"prompt_id": ["a", "b"], "text": [text, text]})
     fs = [feats(1, 1), feats(1, 2)]
+    rng_before = torch.get_rng_state()
     out = decoding(llm, batch, fs, "original")
+    assert torch.equal(torch.get_rng_state(), rng_before)  # sampled on a forked RNG: nothing else moves
     assert out == decoding(llm, batch, fs, "original")
     enc = llm.encode([text, text], fs, "original")
     enc.pop("position_ids")
