@@ -6,6 +6,13 @@ The front ends (LTU's fbank, the Whisper extractor) and the processors run for r
 run on meta under `MetaWithIntegers`, which keeps the integer bookkeeping (token ids, masks) real beside them."""
 from __future__ import annotations
 
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -143,3 +150,38 @@ def test_qwen2_audio_interleaved_batch_of_two_5s_clips(qwen2_audio):
     audio = batch["input_ids"][0] == llm.processor.audio_token_id
     assert int(audio.sum()) == 2 * 125
     assert out.logits.shape == (1, batch["input_ids"].shape[1], 156032) and out.loss.shape == ()
+
+
+# ---------------------------------------------------------------- bench/gpu_check.py --plan
+@pytest.fixture(scope="module")
+def plan():
+    """`bench/gpu_check.py --plan --json` on configs/ltu.yaml and configs/qwen2_audio.yaml (a few seconds)."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
+           "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, str(root / "bench" / "gpu_check.py"), "--plan", "--json"], env=env,
+                         capture_output=True, text=True, timeout=300, check=True)
+    return {row["model"]: row for row in json.loads(out.stdout)}
+
+
+@pytest.mark.parametrize("name, fixture, per_clip, encoder", [("ltu", "ltu", 32, 512),
+                                                             ("qwen2_audio", "qwen2_audio", 125, 1500)])
+def test_plan_counts_are_the_meta_devices(plan, request, name, fixture, per_clip, encoder):
+    model = request.getfixturevalue(fixture)
+    model = model[1].model if isinstance(model, tuple) else model.model
+    row, sizes = plan[name], parts(model)
+    assert row["parameters"] == sizes
+    assert row["lora_modules"] == LORA_MODULES and row["lora_trainable"] == LORA_PARAMS
+    assert row["weights_gib"] == pytest.approx(2 * sizes["total"] / 2**30, rel=1e-3)  # bf16 (+ LTU's buffers: none)
+    assert row["lora_adamw_gib"] == pytest.approx(16 * LORA_PARAMS / 2**30)
+    # both configs: 5 s clips, 1.1 clips per prompt (multi_clip_fraction 0.1), 108 text positions, 16 x 16 prompts
+    assert (row["audio_tokens_per_clip"], row["encoder_positions_per_clip"]) == (per_clip, encoder)
+    assert row["positions_per_prompt"] == math.ceil(1.1 * per_clip + 108)
+    assert row["tokens_per_step"] == 256 * row["positions_per_prompt"]
+    embeddings = model.get_input_embeddings().weight.numel()
+    flops = 6 * (sizes["language_model"] - embeddings) * row["tokens_per_step"] \
+        + 2 * sizes["audio_encoder"] * 256 * 1.1 * encoder
+    assert row["flops_per_step"] == pytest.approx(flops)
+    # the study's scales, one epoch: 157 steps for 40k prompts, 3907 for 1M, at 35% of 989 TFLOP/s
+    assert row["hours_per_scale"]["1000000"] == pytest.approx(3907 * flops / (0.35 * 989e12) / 3600)
+    assert row["hours_per_scale"]["40000"] == pytest.approx(157 * flops / (0.35 * 989e12) / 3600)
