@@ -6,6 +6,7 @@ The front ends (LTU's fbank, the Whisper extractor) and the processors run for r
 run on meta under `MetaWithIntegers`, which keeps the integer bookkeeping (token ids, masks) real beside them."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -37,6 +38,17 @@ PROMPT = COMPARE.text  # "Are <audio> and <audio> sounds of the same thing?": on
 def _clips(n: int = 2) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     return [0.1 * rng.standard_normal(int(SECONDS * SR)).astype(np.float32) for _ in range(n)]
+
+
+def _lora_step(llm: AudioLLM, features: list[np.ndarray]) -> tuple[list[str], int, dict[str, torch.Tensor]]:
+    """finetune's LoRA on a copy of the model (its regex and projector from the backend), then one training step's
+    loss and backward on the interleaved batch, on meta: (wrapped modules, trainable parameters, gradients)."""
+    peft, wrapped, trainable = lora_on_meta(copy.deepcopy(llm.model), LORA, llm.language_model, llm.projector)
+    tuned = AudioLLM(peft.train(), llm.processor, torch.device("meta"), llm.backend)
+    batch = llm.processor([PROMPT], [features], "interleaved", answers=["yes"])
+    with MetaWithIntegers():
+        tuned.loss(batch).backward()
+    return wrapped, trainable, {n: p.grad for n, p in peft.named_parameters() if p.grad is not None}
 
 
 def _forward(llm: AudioLLM, features: list[np.ndarray]):
@@ -72,9 +84,12 @@ def test_ltu_parameters_are_llama_7b_plus_cavmae(ltu):
 
 
 def test_ltu_lora_wraps_the_language_models_q_and_v_only(ltu):
-    _, wrapped, trainable = lora_on_meta(ltu_on_meta(), LORA, ltu.language_model, ltu.projector)
+    wrapped, trainable, grads = _lora_step(ltu, [featurize(c, "ltu_fbank", {}) for c in _clips()])
     assert len(wrapped) == LORA_MODULES and trainable == LORA_PARAMS  # 4.19M
     assert all(".language_model.model.layers." in n and n.endswith(("q_proj", "v_proj")) for n in wrapped)
+    # a training step reaches every adapter weight and nothing else (the CAV-MAE attention is `qkv`, not q/v)
+    assert len(grads) == 2 * LORA_MODULES and sum(g.numel() for g in grads.values()) == LORA_PARAMS
+    assert all("lora_" in n for n in grads)
 
 
 def test_ltu_interleaved_batch_of_two_5s_clips(ltu):
@@ -128,11 +143,12 @@ def test_qwen2_audio_parameters_are_the_published_8_4b(qwen2_audio):
 
 
 def test_qwen2_audio_lora_wraps_the_language_models_q_and_v_only(qwen2_audio):
-    llm = qwen2_audio[1]
-    _, wrapped, trainable = lora_on_meta(hf_on_meta(qwen2_audio_config()), LORA, llm.language_model, llm.projector)
+    folder, llm = qwen2_audio
+    wrapped, trainable, grads = _lora_step(llm, [featurize(c, "hf", {"model": str(folder)}) for c in _clips()])
     # the Whisper encoder's 32 layers have q_proj / v_proj too: none is wrapped
     assert len(wrapped) == LORA_MODULES and trainable == LORA_PARAMS
-    assert all(".language_model.layers." in n and "audio_tower" not in n for n in wrapped)
+    assert all(".language_model.layers." in n and n.endswith(("q_proj", "v_proj")) for n in wrapped)
+    assert len(grads) == 2 * LORA_MODULES and all("lora_" in n and "audio_tower" not in n for n in grads)
 
 
 def test_qwen2_audio_interleaved_batch_of_two_5s_clips(qwen2_audio):
