@@ -54,6 +54,7 @@ from shard.models.finetune import lora_config
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, resolve_device
 from shard.models.ltu import LTUConfig, LTUForConditionalGeneration
 from shard.models import sizes
+from shard.config import scale_name, study_models
 
 LLAMA_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
             "num_key_value_heads": 32, "vocab_size": 32000}
@@ -192,7 +193,7 @@ def study_config(configfile: str) -> dict:
     paths need not exist for a plan)."""
     import yaml
 
-    from shard.config import _merged
+    from shard.config import _merged  # the merge --configfile does
 
     base = yaml.safe_load((ROOT / "config.yaml").read_text())
     return _merged(base, yaml.safe_load((ROOT / configfile).read_text()) or {})
@@ -276,31 +277,37 @@ def plan_model(name: str, cfg: dict, sections: dict, args) -> dict:
             "mfu": args.mfu, "peak_tflops": args.peak_tflops}
 
 
+def _count(n: float) -> str:
+    """6.83B, 85.7M, 4.19M, 12.3k: three significant digits."""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.0f}"
+
+
 def print_plan(row: dict, configfile: str) -> None:
     if "skipped" in row:
         print(f"\n{row['model']} ({configfile}): not planned: {row['skipped']}")
         return
-    p, b = row["parameters"], 1e9
+    p = row["parameters"]
     print(f"\n{row['model']} ({configfile}; sizes: {row['sizes_from']}), {row['dtype']}")
-    print(f"  parameters        {p['total'] / b:.2f}B: audio encoder {p['audio_encoder'] / b:.3f}B, projector "
-          f"{p['projector'] / 1e6:.1f}M, language model {p['language_model'] / b:.2f}B")
-    print(f"  LoRA              {row['lora_trainable'] / 1e6:.2f}M trainable on {row['lora_modules']} modules "
+    print(f"  parameters        {_count(p['total'])}: audio encoder {_count(p['audio_encoder'])}, projector "
+          f"{_count(p['projector'])}, language model {_count(p['language_model'])}")
+    print(f"  LoRA              {_count(row['lora_trainable'])} trainable on {row['lora_modules']} modules "
           "(the language model's)")
-    print(f"  weights           {row['weights_gib']:6.1f} GiB")
-    print(f"  LoRA + AdamW      {row['lora_adamw_gib']:6.2f} GiB")
-    print(f"  activations       {row['activations_gib']:6.1f} GiB  (micro-batch {row['micro_batch']} x "
+    print(f"  weights           {row['weights_gib']:8.3g} GiB")
+    print(f"  LoRA + AdamW      {row['lora_adamw_gib']:8.3g} GiB")
+    print(f"  activations       {row['activations_gib']:8.3g} GiB  (micro-batch {row['micro_batch']} x "
           f"{row['positions_per_prompt']} positions{', gradient checkpointing' if row['gradient_checkpointing'] else ''})")
-    print(f"  total             {row['total_gib']:6.1f} GiB  (plus the CUDA context and allocator slack)")
+    print(f"  total             {row['total_gib']:8.3g} GiB  (plus the CUDA context and allocator slack)")
     print(f"  positions/prompt  {row['positions_per_prompt']}: {row['audio_tokens_per_clip']} audio tokens per clip "
           f"(encoder: {row['encoder_positions_per_clip']} positions per clip)")
     print(f"  tokens per step   {row['tokens_per_step']:,} ({row['micro_batch']} x {row['grad_accum']} prompts)")
-    hours = ", ".join(f"{scale_label(n)}: {h:.1f} h" for n, h in row["hours_per_scale"].items())
+    hours = ", ".join(f"{scale_label(n)}: {h:.3g} h" for n, h in row["hours_per_scale"].items())
     print(f"  hours per job     {hours}  (one GPU at MFU {row['mfu']:.2f} of {row['peak_tflops']:.0f} TFLOP/s)")
 
 
 def scale_label(n: str) -> str:
-    from shard.config import scale_name
-
     return "ft_" + scale_name(int(n))
 
 
@@ -308,8 +315,6 @@ def plan(args) -> None:
     rows = []
     for configfile in args.configfile or PLAN_CONFIGS:
         cfg = study_config(configfile)
-        from shard.config import study_models
-
         for name, sections in study_models(cfg).items():
             row = {**plan_model(name, cfg, sections, args), "configfile": configfile}
             rows.append(row)

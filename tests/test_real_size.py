@@ -6,7 +6,9 @@ The front ends (LTU's fbank, the Whisper extractor) and the processors run for r
 run on meta under `MetaWithIntegers`, which keeps the integer bookkeeping (token ids, masks) real beside them."""
 from __future__ import annotations
 
+import argparse
 import copy
+import importlib.util
 import json
 import math
 import os
@@ -25,7 +27,7 @@ from shard.models.sizes import (LLAMA_7B, WHISPER_V3_EXTRACTOR, MetaWithIntegers
                                 ltu_on_meta, parts, qwen2_audio_config)
 from shard.prompts.templates import AUDIO, COMPARE
 
-from .hf_tiny import _tokenizer
+from .hf_tiny import _tokenizer, build_tiny
 from .ltu_tiny import llama_like_tokenizer
 
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "train_projector": False}
@@ -169,10 +171,13 @@ def test_qwen2_audio_interleaved_batch_of_two_5s_clips(qwen2_audio):
 
 
 # ---------------------------------------------------------------- bench/gpu_check.py --plan
+ROOT = Path(__file__).resolve().parent.parent
+
+
 @pytest.fixture(scope="module")
 def plan():
     """`bench/gpu_check.py --plan --json` on configs/ltu.yaml and configs/qwen2_audio.yaml (a few seconds)."""
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
            "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, str(root / "bench" / "gpu_check.py"), "--plan", "--json"], env=env,
@@ -201,3 +206,27 @@ def test_plan_counts_are_the_meta_devices(plan, request, name, fixture, per_clip
     # the study's scales, one epoch: 157 steps for 40k prompts, 3907 for 1M, at 35% of 989 TFLOP/s
     assert row["hours_per_scale"]["1000000"] == pytest.approx(3907 * flops / (0.35 * 989e12) / 3600)
     assert row["hours_per_scale"]["40000"] == pytest.approx(157 * flops / (0.35 * 989e12) / 3600)
+
+
+def test_plan_builds_any_hf_model_from_its_config_json(tmp_path):
+    """A config listing another hf model (a tiny Audio Flamingo 3 here): planned from model.base/config.json;
+    mini_ltu is named and left out."""
+    import yaml
+    from transformers import AutoConfig
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    base = build_tiny("audioflamingo3", tmp_path)
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump({"features": {"frontends": ["logmel", "hf"]}, "models": {
+        "af3": {"model": {"backend": "hf", "base": str(base), "frontend": "hf"}}, "mini_ltu": {}}}))
+    args = argparse.Namespace(text_tokens=108, mfu=0.35, peak_tflops=989.0)
+    cfg = gpu_check.study_config(str(tmp_path / "study.yaml"))
+    rows = {name: gpu_check.plan_model(name, cfg, sections, args)
+            for name, sections in gpu_check.study_models(cfg).items()}
+    af3 = rows["af3"]
+    assert af3["sizes_from"] == f"{base}/config.json"
+    assert af3["parameters"] == parts(hf_on_meta(AutoConfig.from_pretrained(base, local_files_only=True)))
+    assert af3["lora_modules"] == 2 * 2  # q and v of its 2 language-model layers; its encoder's are left alone
+    assert af3["audio_tokens_per_clip"] == 25  # the default's 1 s clips: 100 frames -> 50 -> 25
+    assert "mini_ltu" in rows["mini_ltu"]["skipped"]
