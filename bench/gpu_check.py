@@ -304,7 +304,8 @@ def print_plan(row: dict, configfile: str) -> None:
           f"(encoder: {row['encoder_positions_per_clip']} positions per clip)")
     print(f"  tokens per step   {row['tokens_per_step']:,} ({row['micro_batch']} x {row['grad_accum']} prompts)")
     hours = ", ".join(f"{scale_label(n)}: {h:.3g} h" for n, h in row["hours_per_scale"].items())
-    print(f"  hours per job     {hours}  (one GPU at MFU {row['mfu']:.2f} of {row['peak_tflops']:.0f} TFLOP/s)")
+    print(f"  fine-tuning job   {hours}  (one GPU at MFU {row['mfu']:.2f} of {row['peak_tflops']:.0f} TFLOP/s; "
+          "evaluation not included)")
 
 
 def scale_label(n: str) -> str:

@@ -208,15 +208,30 @@ def test_plan_counts_are_the_meta_devices(plan, request, name, fixture, per_clip
     assert row["hours_per_scale"]["40000"] == pytest.approx(157 * flops / (0.35 * 989e12) / 3600)
 
 
-def test_plan_builds_any_hf_model_from_its_config_json(tmp_path):
+@pytest.fixture(scope="module")
+def gpu_check():
+    """bench/gpu_check.py as a module (the bench folder is no package)."""
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_quotes_the_plan(plan, gpu_check, capsys):
+    """The README's quote of `--plan` is what the script prints for these rows."""
+    readme = (ROOT / "README.md").read_text()
+    for row in plan.values():
+        gpu_check.print_plan(row, row["configfile"])
+        printed = capsys.readouterr().out.strip("\n")
+        assert "\n".join(("  " + line) if line else "" for line in printed.split("\n")) in readme
+
+
+def test_plan_builds_any_hf_model_from_its_config_json(gpu_check, tmp_path):
     """A config listing another hf model (a tiny Audio Flamingo 3 here): planned from model.base/config.json;
     mini_ltu is named and left out."""
     import yaml
     from transformers import AutoConfig
 
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
     base = build_tiny("audioflamingo3", tmp_path)
     (tmp_path / "study.yaml").write_text(yaml.safe_dump({"features": {"frontends": ["logmel", "hf"]}, "models": {
         "af3": {"model": {"backend": "hf", "base": str(base), "frontend": "hf"}}, "mini_ltu": {}}}))
