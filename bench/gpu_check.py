@@ -54,6 +54,7 @@ from shard.models.finetune import lora_config
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, resolve_device
 from shard.models.ltu import LTUConfig, LTUForConditionalGeneration
 from shard.models import sizes
+from shard.models.hf import LANGUAGE_MODEL, PROJECTOR
 from shard.config import scale_name, study_models
 
 LLAMA_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
@@ -186,6 +187,8 @@ PLAN_CONFIGS = ("configs/ltu.yaml", "configs/qwen2_audio.yaml")
 FRAMES_PER_SECOND = 100  # Whisper's extractor: 10 ms hop at 16 kHz
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 GIB = 2 ** 30
+# what each loader's AudioLLM names for LoRA (language_model regex, projector): load_ltu keeps the defaults
+LORA_SCOPE = {"ltu": (LANGUAGE_MODEL, "projector"), "hf": (LANGUAGE_MODEL, PROJECTOR)}
 
 
 def study_config(configfile: str) -> dict:
@@ -249,14 +252,12 @@ def plan_model(name: str, cfg: dict, sections: dict, args) -> dict:
     dtype = model_cfg.get("dtype") or "bfloat16"
     model = model.to(DTYPES[dtype])
     counts = sizes.parts(model)
-    llm = getattr(model, "language_model", None) or model.model.language_model
+    llm = model.language_model if hasattr(model, "language_model") else model.model.language_model
     embeddings = llm.get_input_embeddings().weight.numel()
     lm_matmul = counts["language_model"] - embeddings  # lm_head included, the embedding table (a lookup) not
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    regex = r".*language_model.*"  # both backends' AudioLLM.language_model
-    projector = "projector" if model_cfg["backend"] == "ltu" else "multi_modal_projector"
-    _, wrapped, trainable = sizes.lora_on_meta(model, ft["lora"], regex, projector)
     per_clip, encoder_positions = audio_shape(model, cfg["clips"]["seconds"])
+    _, wrapped, trainable = sizes.lora_on_meta(model, ft["lora"], *LORA_SCOPE[model_cfg["backend"]])
     clips = 1 + cfg["prompts"]["multi_clip_fraction"]
     seq = math.ceil(clips * per_clip + args.text_tokens)
     batch, accum, ckpt = ft["batch_size"], ft["grad_accum"], bool(model_cfg.get("gradient_checkpointing"))
@@ -297,8 +298,9 @@ def print_plan(row: dict, configfile: str) -> None:
           "(the language model's)")
     print(f"  weights           {row['weights_gib']:8.3g} GiB")
     print(f"  LoRA + AdamW      {row['lora_adamw_gib']:8.3g} GiB")
+    ckpt = ", gradient checkpointing" if row["gradient_checkpointing"] else ""
     print(f"  activations       {row['activations_gib']:8.3g} GiB  (micro-batch {row['micro_batch']} x "
-          f"{row['positions_per_prompt']} positions{', gradient checkpointing' if row['gradient_checkpointing'] else ''})")
+          f"{row['positions_per_prompt']} positions{ckpt})")
     print(f"  total             {row['total_gib']:8.3g} GiB  (plus the CUDA context and allocator slack)")
     print(f"  positions/prompt  {row['positions_per_prompt']}: {row['audio_tokens_per_clip']} audio tokens per clip "
           f"(encoder: {row['encoder_positions_per_clip']} positions per clip)")

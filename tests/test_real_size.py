@@ -54,7 +54,8 @@ def _lora_step(llm: AudioLLM, features: list[np.ndarray]) -> tuple[list[str], in
 
 
 def _forward(llm: AudioLLM, features: list[np.ndarray]):
-    """Our encode -> forward (the training loss) for one interleaved prompt with `features`, model on meta.
+    """Our encode (`AudioLLM.encode`: the processor, then to_device) -> forward (with the training loss) for one
+    interleaved prompt with `features`, model on meta.
     Returns (the processor's real batch, the model's output)."""
     batch = llm.processor([PROMPT], [features], "interleaved", answers=["yes"])
     with MetaWithIntegers():

@@ -73,8 +73,8 @@ def parts(model: torch.nn.Module) -> dict[str, int]:
     """Parameters of the audio encoder, the projector and the language model (embeddings and head included),
     found by the names both backends use; `total` counts every parameter once."""
     core = getattr(model, "model", model)  # transformers' *ForConditionalGeneration keeps its parts under .model
-    audio = getattr(core, "audio_encoder", None) or getattr(core, "audio_tower")
-    projector = getattr(core, "projector", None) or getattr(core, "multi_modal_projector")
+    audio = core.audio_encoder if hasattr(core, "audio_encoder") else core.audio_tower  # ltu's, transformers'
+    projector = core.projector if hasattr(core, "projector") else core.multi_modal_projector
     total = count(model)
     out = {"audio_encoder": count(audio), "projector": count(projector)}
     out["language_model"] = total - out["audio_encoder"] - out["projector"]
@@ -129,7 +129,7 @@ class MetaWithIntegers(TorchDispatchMode):
             return self.real[args[0]].item()
         try:
             out = func(*args, **kwargs)
-        except (NotImplementedError, RuntimeError):  # data-dependent shape (nonzero, boolean index): real indices
+        except (NotImplementedError, RuntimeError):  # a data-dependent shape (a boolean index): the real indices
             args, kwargs = self._with_real(args, kwargs, integers_only=True)
             return func(*args, **kwargs)
         metas = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and t.is_meta]
