@@ -66,13 +66,12 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     if finetune.get("recipe", "lora") == "authors":  # e.g. LTU's stage 4: its own LoRA continued, audio trained
         torch.manual_seed(seed_for(seed, "finetune", "lora_init"))  # the recipe's LoRA dropout draws
         llm, params = authors_recipe(model, base_dir, finetune)
-        llm.processor.train_on_prompt = finetune["train_on_prompt"]
     else:
         llm = load_model(model, base_dir)
-        llm.processor.train_on_prompt = finetune["train_on_prompt"]
         torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
         llm.model = get_peft_model(llm.model, lora_config(finetune["lora"], llm.language_model, llm.projector))
         params = [p for p in llm.model.parameters() if p.requires_grad]
+    llm.processor.train_on_prompt = finetune["train_on_prompt"]
     # a checkpoint is resumed only by a run on the same prompts, base model and settings
     if order not in ORDERS:
         raise ShardError(f"config key 'prompts.orders': unknown order '{order}'; use one of {ORDERS}")
