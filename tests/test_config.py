@@ -35,6 +35,7 @@ def test_default_config_is_valid():
     assert {k: cfg["model"].pop(k) for k in ("checkpoint", "dtype", "architecture", "gradient_checkpointing")} == {
         "checkpoint": None, "dtype": None, "architecture": {}, "gradient_checkpointing": False}
     assert cfg.pop("models") == {}
+    assert cfg.pop("external_models") == []
     assert cfg == DEFAULT
 
 
