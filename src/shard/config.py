@@ -146,9 +146,13 @@ def study_models(cfg: dict[str, Any]) -> dict[str, dict]:
     """name -> the `model`, `pretrain` and `finetune` sections of each model the study compares on the same
     items: the config's own sections with the model's overrides merged in (config `models`). Without
     `models`, the one model is the config's own, named by its backend (mini_ltu, ltu, hf)."""
-    listed = cfg.get("models") or {cfg["model"]["backend"]: {}}
     return {name: {k: _merged(cfg[k], (over or {}).get(k) or {}) for k in MODEL_SECTIONS}
-            for name, over in listed.items()}
+            for name, over in _listed_models(cfg).items()}
+
+
+def _listed_models(cfg: dict[str, Any]) -> dict[str, dict | None]:
+    """name -> overrides of each model the study compares (config `models`, else the one named by its backend)."""
+    return cfg.get("models") or {cfg["model"]["backend"]: {}}
 
 
 def external_models(cfg: dict[str, Any]) -> dict[str, str]:
@@ -157,7 +161,7 @@ def external_models(cfg: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for folder in cfg.get("external_models") or []:
         name = Path(folder).name
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name) or name in out or name in study_models(cfg):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name) or name in out or name in _listed_models(cfg):
             raise ShardError(f"config key 'external_models': the folder name '{name}' of {folder} names the model's "
                              "rows: make it unique among models and external_models, letters, digits, _ and - only")
         out[name] = folder

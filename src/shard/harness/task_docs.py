@@ -21,7 +21,7 @@ def process_docs(dataset, question_format):
     torchcodec (FFmpeg); doc_to_visual reads the WAV bytes with soundfile instead."""
     from datasets import Audio
 
-    dataset = dataset.cast_column("audio", Audio(decode=False))
+    dataset = dataset.cast_column("audio", Audio(sampling_rate=dataset.features["audio"].sampling_rate, decode=False))
     return dataset.filter(lambda fmt: fmt == question_format, input_columns="format")
 
 
