@@ -326,3 +326,34 @@ def test_lmms_eval_runs_the_task_with_its_dummy_model(tasks, tiny_export, tmp_pa
     assert import_samples(logs=project / "logs", hf=project / HF, out=tmp_path / "dummy") == ["original"]
     assert pl.read_ndjson(tmp_path / "dummy" / "original" / "semantic.jsonl").height == \
         pl.read_parquet(project / HF / SPLIT_FILE, columns=["item_id"]).height
+
+
+def test_external_models_are_named_by_their_folder():
+    from shard.config import external_models, validate_config
+    from tests.fixtures import ROOT
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert external_models(validate_config({**cfg, "external_models": ["results/external/qwen2_audio"]})) == {
+        "qwen2_audio": "results/external/qwen2_audio"}
+    for folders in (["results/external/mini_ltu"], ["a/qwen", "b/qwen"], ["results/external/qwen audio"]):
+        with pytest.raises(ShardError, match="config key 'external_models'"):
+            validate_config({**cfg, "external_models": folders})
+
+
+def test_table_rules_read_the_imported_files(tasks, dataset, tiny_export, tmp_path):
+    """rules/tables.smk: an external model's imported files are inputs of the semantic, perception and models
+    tables only (a dry run of the tiny config; ~15 s)."""
+    from tests.fixtures import copy_project, dry_run, tiny_workflow_config
+
+    project = copy_project(tmp_path / "project")
+    out = project / "results" / "external" / "qwen2_audio"
+    logs = tmp_path / "logs"
+    _lmms_samples(dataset, tasks["lmms_utils"], logs)
+    import_samples(logs=logs, hf=tiny_export / "export" / "hf", out=out)
+    (project / "tiny.yaml").write_text(yaml.safe_dump({**tiny_workflow_config(),
+                                                       "external_models": ["results/external/qwen2_audio"]}))
+    _, jobs = dry_run(project, "results/tables/semantic.md", "results/tables/labelling.md",
+                      "results/tables/models.md")
+    reading = {job.split("rule ")[1].split(":")[0] for job in jobs
+               if "rule " in job and "results/external/qwen2_audio/original/semantic.jsonl" in job}
+    assert reading == {"semantic_table", "models_table"}
