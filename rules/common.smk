@@ -32,7 +32,7 @@ PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
 # the models compared on the same items (config `models`; one by default): name -> model, pretrain, finetune
 MODELS = study_models(config)
-# models scored outside the workflow (config `external_models`): name -> the folder `python -m shard.harness import` wrote
+# models scored outside the workflow (config `external_models`): name -> the folder the harness import wrote
 EXTERNAL_MODELS = external_models(config)
 for _folder in EXTERNAL_MODELS.values():
     if not list(Path(_folder).glob("*/semantic.jsonl")):

@@ -244,6 +244,8 @@ def test_log_samples_import_into_the_tables(tasks, dataset, tiny_export, tmp_pat
     logs = tmp_path / "logs"
     heard = _lmms_samples(dataset, tasks["lmms_utils"], logs / "lmms" / "qwen2_audio")
     read = _lm_eval_samples(items.drop("audio"), logs / "lm_eval" / "Qwen__Qwen2-7B")
+    (logs / "lm_eval" / "Qwen__Qwen2-7B" / "results_2026-12-05T01-02-03.123456.json").write_text(
+        json.dumps({"config": {"model": "hf", "model_args": "pretrained=Qwen/Qwen2-7B"}}))
     out = tmp_path / "external" / "qwen2_audio"
     assert import_samples(logs=logs, hf=tiny_export / "export" / "hf", out=out) == ["original", "text_oracle"]
 
@@ -256,7 +258,8 @@ def test_log_samples_import_into_the_tables(tasks, dataset, tiny_export, tmp_pat
     assert summary["acc"] == pytest.approx(sum(heard.values()) / len(heard))
     oracle = pl.read_ndjson(out / "text_oracle" / "semantic.jsonl")
     assert dict(zip(oracle["item_id"], oracle["correct"])) == read
-    assert json.loads((out / "text_oracle" / "semantic.summary.json").read_text())["audio"] == "label"
+    summary = json.loads((out / "text_oracle" / "semantic.summary.json").read_text())
+    assert summary["audio"] == "label" and summary["model"]["model_args"] == "pretrained=Qwen/Qwen2-7B"
 
     preds, conditions = _ours(items, tmp_path / "ours")
     for cond in ("original", "text_oracle"):

@@ -105,9 +105,9 @@ def _records(items: pl.DataFrame, files: list[Path], mode: str) -> list[dict]:
              **score(by_item[item["item_id"]][0], item)} for item in items.iter_rows(named=True)]
 
 
-def _run_config(logs: Path) -> dict:
-    """What the harness's results file says of the model (its name and arguments), where there is one."""
-    for path in sorted(logs.rglob("*results*.json")):
+def _run_config(folder: Path) -> dict:
+    """What the results file beside the samples says of the model (its name and arguments), where there is one."""
+    for path in sorted(folder.glob("*results*.json")):
         try:
             config = json.loads(path.read_text(encoding="utf-8")).get("config", {})
         except (json.JSONDecodeError, AttributeError):
@@ -135,7 +135,7 @@ def import_samples(*, logs, hf, out) -> list[str]:
         files = [found[t] for t in tasks]
         records = _records(items, files, mode)
         write_jsonl(records, out / condition / "semantic.jsonl")
-        model = {"harness": harness, **_run_config(logs), "name": out.name,
+        model = {"harness": harness, **_run_config(files[0].parent), "name": out.name,
                  "samples": {f.name: sha1_file(f) for f in files}}
         write_json({"condition": condition, "task": "semantic", "format": fmt, "mode": mode, "audio": audio,
                     **semantic_metrics(records, mode), "model": model}, out / condition / "semantic.summary.json")
