@@ -13,7 +13,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 
 from shard.common import ShardError
 from shard.evaluation.conditions import TASKS, display_name, study_conditions, training_runs, with_task
-from shard.config import scale_name, study_models, validate_config
+from shard.config import external_models, scale_name, study_models, validate_config
 from shard.dataset.frontends import feature_sets, model_feature_set
 
 try:
@@ -32,6 +32,12 @@ PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
 # the models compared on the same items (config `models`; one by default): name -> model, pretrain, finetune
 MODELS = study_models(config)
+# models scored outside the workflow (config `external_models`): name -> the folder the harness import wrote
+EXTERNAL_MODELS = external_models(config)
+for _folder in EXTERNAL_MODELS.values():
+    if not list(Path(_folder).glob("*/semantic.jsonl")):
+        raise WorkflowError(f"config external_models: {_folder} holds no {{condition}}/semantic.jsonl; write it with "
+                            "python -m shard.harness import LOGS --out FOLDER")
 # the features files the models may read: name -> (front end record, the model whose own extractor it is, or None)
 FEATURE_SETS = feature_sets(MODELS)
 # conda environments for --software-deployment-method conda (ignored otherwise)
@@ -128,6 +134,8 @@ def all_targets():
         *[f"{RESULTS}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{RESULTS}/shard/browser",  # audit the items by ear, with every condition's answers
         f"{RESULTS}/export/hf",  # SHARD in the Hugging Face datasets layout
+        f"{RESULTS}/export/lmms_eval/shard",  # ... as an lmms-eval task group
+        f"{RESULTS}/export/lm_eval/shard_text_oracle",  # ... and lm-eval's text oracle
     ]
 
 

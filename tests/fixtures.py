@@ -343,6 +343,16 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
     return results
 
 
+def export_tiny(results: Path, out: Path) -> Path:
+    """export/hf (shard.dataset.export) of build_tiny_shard's results, written to `out`."""
+    from shard.dataset.export import export_hf
+
+    export_hf(test=results / "shard" / "test.parquet", clips_parquet=results / "clips" / "clips.parquet",
+              audio=results / "clips" / "audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
+              card=results / "shard" / "card.md", out_dir=out, sample_rate=16000)
+    return out
+
+
 def tiny_manifest_project(project: Path, per_label: int) -> Path:
     """The project with tiny.yaml on a 2-label manifest corpus of `per_label` recordings per label (plus a
     missing and a corrupt file), the smallest models and one training scale."""

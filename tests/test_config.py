@@ -38,6 +38,7 @@ def test_default_config_is_valid():
                                             "repetition_penalty": None, "max_new_tokens": None, "seed": 0}
     assert cfg["finetune"].pop("recipe") == "lora"
     assert cfg.pop("models") == {}
+    assert cfg.pop("external_models") == []
     assert cfg == DEFAULT
 
 

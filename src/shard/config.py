@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ShardError(_explain(first))
 
     _check_models(cfg)
+    external_models(cfg)  # their names against the study's
     corpus_kind(cfg["corpus"]).check_config(cfg["corpus"])  # by its record: corpus.root, corpus.synth.classes, ...
     for name, sections in study_models(cfg).items():
         # name the key where the value was set: the model's own override, or the config's section
@@ -147,9 +149,26 @@ def study_models(cfg: dict[str, Any]) -> dict[str, dict]:
     """name -> the `model`, `pretrain` and `finetune` sections of each model the study compares on the same
     items: the config's own sections with the model's overrides merged in (config `models`). Without
     `models`, the one model is the config's own, named by its backend (mini_ltu, ltu, hf)."""
-    listed = cfg.get("models") or {cfg["model"]["backend"]: {}}
     return {name: {k: _merged(cfg[k], (over or {}).get(k) or {}) for k in MODEL_SECTIONS}
-            for name, over in listed.items()}
+            for name, over in _listed_models(cfg).items()}
+
+
+def _listed_models(cfg: dict[str, Any]) -> dict[str, dict | None]:
+    """name -> overrides of each model the study compares (config `models`, else the one named by its backend)."""
+    return cfg.get("models") or {cfg["model"]["backend"]: {}}
+
+
+def external_models(cfg: dict[str, Any]) -> dict[str, str]:
+    """name -> folder of each model scored outside the workflow (config `external_models`, written by
+    `python -m shard.harness import`): named by its folder, which no study model nor other folder may share."""
+    out: dict[str, str] = {}
+    for folder in cfg.get("external_models") or []:
+        name = Path(folder).name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name) or name in out or name in _listed_models(cfg):
+            raise ShardError(f"config key 'external_models': the folder name '{name}' of {folder} names the model's "
+                             "rows: make it unique among models and external_models, letters, digits, _ and - only")
+        out[name] = folder
+    return out
 
 
 def _check_models(cfg: dict) -> None:

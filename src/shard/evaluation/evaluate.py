@@ -200,9 +200,15 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
                                 "prediction": None if idx is None else opts[idx], "option_scores": None,
                                 "correct": idx == r["answer_index"], "parse_ok": failure is None,
                                 "parse_failure": failure})
+    return records, semantic_metrics(records, mode)
+
+
+def semantic_metrics(records: list[dict], mode: str) -> dict:
+    """A semantic summary's numbers from its per-item records (also those imported from lmms-eval / lm-eval):
+    accuracy, chance, and acc_norm (loglik) or the parse failures (generate)."""
     n = len(records)
     metrics = {"n": n, "acc": _mean(r["correct"] for r in records),
-               "chance": chance([len(o) for o in prompts["options"]])}
+               "chance": chance([r["n_options"] for r in records])}
     if mode == "loglik":
         metrics["acc_norm"] = _mean(r["correct_norm"] for r in records)
     else:
@@ -210,7 +216,7 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
         kinds = [r["parse_failure"] for r in records if r["parse_failure"]]
         metrics["parse_failure_rate"] = len(kinds) / n if n else float("nan")
         metrics["parse_failures"] = {k: kinds.count(k) for k in PARSE_FAILURES}
-    return records, metrics
+    return metrics
 
 
 def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
