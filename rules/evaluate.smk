@@ -1,5 +1,6 @@
 # Every (model, seed, condition, task): base or base + adapter, in the condition's prompt format, with the clip or
-# silence in place of the audio -> per-item jsonl + summary. And what the base model learned in pretraining.
+# silence in place of the audio -> per-item jsonl + summary (one job, or evaluate.shards jobs and a gather: the same
+# files). And what the base model learned in pretraining.
 
 
 def adapter(w):
