@@ -74,6 +74,8 @@ else:
             "scripts/evaluate_shard.py"
 
     rule evaluate_gather:
+        # reads the shards' records and writes two files: on a cluster it runs beside snakemake, not as a Slurm job
+        localrule: True
         input:
             unpack(adapter),
             records=[shard_records(k) for k in range(EVAL_SHARDS)],
