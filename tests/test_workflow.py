@@ -48,9 +48,14 @@ def test_second_run_does_nothing(tiny_runs):
 
 @pytest.mark.slow
 def test_two_folders_same_bytes(tiny_runs):
-    """Two checkouts with different folder names and path lengths write the same bytes, file for file."""
+    """Two checkouts with different folder names and path lengths write the same bytes, file for file; the second
+    evaluated each (condition, task) in 2 shards (evaluate.shards: conftest.second_clone_config), whose per-shard
+    records are temporary: its predictions, summaries and tables are the unsharded run's."""
     a, b = tiny_runs
     assert len(str(a)) != len(str(b)) and a.name != b.name
+    sharded = b / "results" / "logs" / "mini_ltu" / "seed0"
+    assert (sharded / "evaluate_ft_500_semantic.shard1.log").is_file() and (sharded / "evaluate_ft_500_semantic.log").is_file()
+    assert not list((b / "results" / "eval").rglob("*.shards"))  # temporary: gone once gathered, folder and all
     files = results_files(a)
     assert files == results_files(b)
     assert {"corpus/segments.parquet", "clips/clips.parquet", "models/mini_ltu/seed0/base/tokenizer.json",

@@ -69,6 +69,27 @@ def schema() -> dict:
     return _fill_enums(yaml.safe_load(SCHEMA.read_text()))
 
 
+def _layout_keys(node, path=()) -> list[tuple[str, ...]]:
+    """The paths of the keys marked `x-layout: true` in the schema."""
+    if node.get("x-layout"):
+        return [path]
+    return [found for key, sub in (node.get("properties") or {}).items() for found in _layout_keys(sub, (*path, key))]
+
+
+def without_layout(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the config without its layout keys (`x-layout: true` in the schema, e.g. evaluate.shards): how
+    the work is cut into jobs, never a byte of any output, so what records the config (a table's provenance)
+    leaves them out and is the same for any layout."""
+    out = copy.deepcopy(cfg)
+    for path in _layout_keys(yaml.safe_load(SCHEMA.read_text())):
+        section = out
+        for key in path[:-1]:
+            section = section.get(key) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            section.pop(path[-1], None)
+    return out
+
+
 def _filling_defaults(validator_class):
     """A validator that fills each property's `default` in place before checking it (jsonschema's FAQ recipe,
     as snakemake.utils.validate does)."""

@@ -204,8 +204,8 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
 
 
 def semantic_metrics(records: list[dict], mode: str) -> dict:
-    """A semantic summary's numbers from its per-item records (also those imported from lmms-eval / lm-eval):
-    accuracy, chance, and acc_norm (loglik) or the parse failures (generate)."""
+    """A semantic summary's numbers from its per-item records alone (a sharded evaluation's gathered records, or
+    those imported from lmms-eval / lm-eval): accuracy, chance, and acc_norm (loglik) or the parse failures (generate)."""
     n = len(records)
     metrics = {"n": n, "acc": _mean(r["correct"] for r in records),
                "chance": chance([r["n_options"] for r in records])}
@@ -225,13 +225,9 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
     """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood. `caption_split`: the
     backend's (embedded_caption); `decoding` as in score_semantic."""
     decoding = decoding or Decoding(None, cfg)
-    labels = list(prompts["options"][0]) if prompts.height else []
-    if any(list(o) != labels for o in prompts["options"]):
-        raise ShardError("labelling prompts must share one option list (every label of the corpus); "
-                         "rebuild prompts/labelling_*.parquet")
+    labels = labelling_labels(prompts)
     index = {label: i for i, label in enumerate(labels)}
     clip_labels = dict(zip(clips["clip_id"], clips["labels"]))
-    multi = bool((clips["labels"].list.len() > 1).any())
     matcher = LabelMatcher(labels, embed) if labels else None
 
     records: list[dict] = []
@@ -255,6 +251,25 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
                             "correct": best_sim in gold,
                             "prediction_loglik": labels[best], "loglik_scores": [float(s) for s, _ in sc],
                             "correct_loglik": best in gold, "correct_norm_loglik": best_norm in gold})
+    return records, labelling_metrics(records, labels, multi_label(clips))
+
+
+def labelling_labels(prompts: pl.DataFrame) -> list[str]:
+    """The labels every labelling prompt offers (one shared list: every label of the corpus)."""
+    labels = list(prompts["options"][0]) if prompts.height else []
+    if any(list(o) != labels for o in prompts["options"]):
+        raise ShardError("labelling prompts must share one option list (every label of the corpus); "
+                         "rebuild prompts/labelling_*.parquet")
+    return labels
+
+
+def multi_label(clips: pl.DataFrame) -> bool:
+    return bool((clips["labels"].list.len() > 1).any())
+
+
+def labelling_metrics(records: list[dict], labels: list[str], multi: bool) -> dict:
+    """The summary's metrics of labelling records (score_labelling's), from the records, the label list and
+    whether the corpus is multi-label."""
     n = len(records)
     metrics = {"n": n, "n_labels": len(labels), "labels": labels, "multi_label": multi,
                "metric": "map" if multi else "acc",
@@ -269,7 +284,7 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
         metrics["map_caption"] = mean_average_precision(np.array([r["option_scores"] for r in records]), targets)
         metrics["map_loglik"] = mean_average_precision(np.array([r["loglik_scores"] for r in records]), targets)
         metrics["chance_map"] = map_chance(targets)
-    return records, metrics
+    return metrics
 
 
 def _mean(values) -> float:
@@ -281,6 +296,19 @@ def _mean(values) -> float:
 def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary, base_dir, adapter_dir=None,
              model: dict, evaluate: dict, condition: dict, task: str, threads: int) -> None:
     """Rule `evaluate`: one (condition, task) -> `predictions` (jsonl, one record per item) and `summary` (json).
+    With `evaluate.shards` > 1 the rules `evaluate_shard` and `evaluate_gather` write the same two files
+    (shard.evaluation.shards)."""
+    records = score_items(prompts=prompts, clips_parquet=clips_parquet, features=features, silence=silence,
+                          base_dir=base_dir, adapter_dir=adapter_dir, model=model, evaluate=evaluate,
+                          condition=condition, task=task, threads=threads)
+    write_results(records, predictions, summary, prompts=prompts, clips_parquet=clips_parquet, base_dir=base_dir,
+                  adapter_dir=adapter_dir, model=model, evaluate=evaluate, condition=condition, task=task)
+
+
+def score_items(*, prompts, clips_parquet, features, silence, base_dir, adapter_dir=None, model: dict, evaluate: dict,
+                condition: dict, task: str, threads: int, rows: tuple[int, int] | None = None) -> list[dict]:
+    """One (condition, task)'s per-item records: of every prompt, or of the prompt table's rows [start, stop)
+    (`rows`: one shard's block of whole batches, so each batch is scored exactly as in an unsharded run).
 
     `condition` is a shard.evaluation.conditions.Condition record: its audio is the clip's features, `silence` (the
     features stage's silent clip) for the blind controls, or `label` (each clip's labels written in its
@@ -298,6 +326,10 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
         raise ShardError(f"{prompts}: condition '{condition['name']}' is tested in the {condition['prompt_format']} "
                          f"format but the file holds {sorted(fmts)}; rebuild results/prompts/")
     fmt = fmts[0]
+    if rows is not None:
+        df = df.slice(rows[0], rows[1] - rows[0])
+        if not df.height:  # a shard past the last batch: nothing to load a model for
+            return []
     clip_table = pl.read_parquet(clips_parquet)
     record = backend(model["backend"])
     if task == "labelling" and (instruction := caption_instruction(record, fmt)) is not None:
@@ -317,18 +349,32 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
     start = time.perf_counter()
     decoding = Decoding(model, evaluate)
     if task == "semantic":
-        records, metrics = score_semantic(llm, df, features_for, fmt, evaluate, decoding)
+        records, _ = score_semantic(llm, df, features_for, fmt, evaluate, decoding)
     else:
-        records, metrics = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
-                                           sentence_embedder(llm.device.type), decoding, record.caption_split)
+        records, _ = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
+                                     sentence_embedder(llm.device.type), decoding, record.caption_split)
+    log.info("%s/%s: %d items, %.1f items/s", condition["name"], task, len(records),
+             len(records) / max(time.perf_counter() - start, 1e-9))
+    return records
+
+
+def write_results(records: list[dict], predictions, summary, *, prompts, clips_parquet, base_dir, adapter_dir=None,
+                  model: dict, evaluate: dict, condition: dict, task: str) -> None:
+    """`predictions` (the records, one a line) and `summary` (the metrics over all of them, and what was scored) of
+    one (condition, task): an unsharded run's records, or every shard's gathered in order."""
+    if task == "semantic":
+        metrics = semantic_metrics(records, evaluate["mode"])
+    else:
+        metrics = labelling_metrics(records, labelling_labels(pl.read_parquet(prompts, columns=["options"])),
+                                    multi_label(pl.read_parquet(clips_parquet, columns=["labels"])))
     write_jsonl(records, predictions)
-    out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": fmt,
+    out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": condition["prompt_format"],
                            "mode": evaluate["mode"] if task == "semantic" else "caption+loglik",
                            "audio": condition["audio"], **metrics,
                            "model": model_identity(model, base_dir, adapter_dir)}
     write_json(out, summary)
-    log.info("%s/%s: n=%d acc=%.4f (chance %.3f), %.1f items/s", condition["name"], task, metrics["n"], metrics["acc"],
-             metrics["chance"], metrics["n"] / max(time.perf_counter() - start, 1e-9))
+    log.info("%s/%s: n=%d acc=%.4f (chance %.3f)", condition["name"], task, metrics["n"], metrics["acc"],
+             metrics["chance"])
 
 
 def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: dict, evaluate: dict, seed: int,
