@@ -37,7 +37,7 @@ for table in TABLES.values():
             table=table.name,
             **keyed,
             conditions=conditions,
-            config=config,
+            config=outcome_config(config),  # the same for any outcome-neutral setting (clips.shards)
         log:
             f"{RESULTS}/logs/{table.rule}.log",
         benchmark:

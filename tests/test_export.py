@@ -16,14 +16,14 @@ import soundfile as sf
 import yaml
 
 from shard.dataset.export import SPLIT_FILE, export_hf
-from tests.fixtures import build_tiny_shard
+from tests.fixtures import build_tiny_shard, clip_audio
 
 datasets = pytest.importorskip("datasets", reason="the `datasets` package reads the export (pip install datasets)")
 
 
 def _export(results, out):
     export_hf(test=results / "shard" / "test.parquet", clips_parquet=results / "clips" / "clips.parquet",
-              audio=results / "clips" / "audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
+              audio=results / "clips" / "test_audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
               card=results / "shard" / "card.md", out_dir=out, sample_rate=16000)
     return out
 
@@ -73,9 +73,9 @@ def test_load_dataset_reads_items_and_audio(results, offline):
     assert all(r[k] == by_clip[r["clip_id"]][k] for r in exported.iter_rows(named=True)
                for k in ("licence", "source", "recording_id", "onset", "offset"))
 
-    pcm = np.load(results / "clips" / "audio.npy")
+    pcm = clip_audio(results)
     for row in raw:
-        audio, expected = row["audio"], pcm[by_clip[row["clip_id"]]["row"]]
+        audio, expected = row["audio"], pcm[row["clip_id"]]
         assert audio["path"] == f"{row['clip_id']}.wav"
         data, sr = sf.read(io.BytesIO(audio["bytes"]), dtype="float32")
         assert sr == 16000 and data.shape == expected.shape

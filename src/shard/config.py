@@ -127,6 +127,27 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _neutral_keys(node: dict, at: tuple = ()) -> list[tuple[str, ...]]:
+    found = []
+    for key, sub in (node.get("properties") or {}).items():
+        if isinstance(sub, dict):
+            found += [(*at, key)] if sub.get("x-outcome-neutral") else _neutral_keys(sub, (*at, key))
+    return found
+
+
+def outcome_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config without the keys the schema marks `x-outcome-neutral` (how work is split into jobs, e.g.
+    clips.shards): what the card shows and the provenance hashes, so they are the same for any such setting."""
+    out = copy.deepcopy(cfg)
+    for path in _neutral_keys(schema()):
+        node = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
+
+
 # the sections a model of `models` may override: what it is, how it is pretrained (mini_ltu), how fine-tuned
 MODEL_SECTIONS = ("model", "pretrain", "finetune")
 

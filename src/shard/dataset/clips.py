@@ -1,7 +1,9 @@
-"""Clip extraction (rule `clips`): segments -> fixed-length mono clips, a recording-level split, rejects.
+"""Clip extraction: segments -> fixed-length mono clips, a recording-level split, rejects.
 
-Each source file is decoded exactly once (`shard.dataset.audio.load_audio`); every clip of that file is cut
-from the one decode. A bad file or clip is skipped and recorded in rejects.parquet with its reason.
+Rule `clips_shard` (one job per planned shard, `shard.dataset.shards`) decodes each of its source files
+exactly once (`shard.dataset.audio.load_audio`) and cuts every clip of that file from the one decode; a bad
+file or clip is recorded with its reason. Rule `clips` gathers the shards' metadata into clips.parquet,
+rejects.parquet and the clip index; rule `test_audio` keeps the test clips' audio.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import polars as pl
 from tqdm import tqdm
 
 from shard.dataset import audio as audio_io
-from shard.common import ShardError, rng, save_npy, write_parquet
+from shard.common import ShardError, atomic_path, rng, write_parquet
 from shard.dataset.corpora import REJECT_SCHEMA, audio_root, rejects_frame
 
 log = logging.getLogger("shard")
@@ -25,6 +27,8 @@ CLIP_SCHEMA = {
     "label": pl.String, "onset": pl.Float64, "offset": pl.Float64, "duration": pl.Float64,
     "split": pl.String, "checksum": pl.String, "source": pl.String, "licence": pl.String, "row": pl.Int64,
 }
+# a shard's candidate clips (rule clips_shard): no split nor row yet, and the clip's row in the shard's audio
+SHARD_CLIP_SCHEMA = {**{k: v for k, v in CLIP_SCHEMA.items() if k not in ("split", "row")}, "shard_row": pl.Int64}
 # An event may end this far past the end of its file (rounding of label times) before it counts as truncated.
 END_TOLERANCE = 0.05
 
@@ -115,58 +119,95 @@ def check_test_clips(table: pl.DataFrame, kind: str, needed: int) -> None:
                      "with 2 recordings or more: add recordings to the corpus")
 
 
-def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, rejects, corpus: dict, clips: dict,
-                seed: int, min_test_clips: int = 1) -> pl.DataFrame:
-    """Write clips.parquet, audio.npy (int16) and rejects.parquet (the corpus rule's rejects and the
-    clips that could not be cut) from the corpus rule's segments. Paths stay relative to the audio root.
-    Fewer than `min_test_clips` test clips stop the workflow here: its items and evaluation are made of them
-    (tests that only need clips and features pass 0)."""
+def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard: int, corpus: dict,
+              clips: dict) -> None:
+    """Rule `clips_shard`: decode the files of one planned shard, one at a time, and cut their segments straight
+    into a memory-mapped int16 array (`audio`, one row per segment; a rejected segment's row stays zero), with the
+    shard's candidate clips (`shard_row` locates each) and rejects. Nothing that needs the whole corpus happens
+    here: duplicates across files, caps and the split are the gather's (`gather_clips`)."""
+    from numpy.lib.format import open_memmap
+
+    from shard.dataset.shards import shard_segments
+
     cfg = clips
     sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
     kind = corpus["kind"]
     root = audio_root(corpus, files)
-    segments = pl.read_parquet(segments)
-    adapter_rejects = pl.read_parquet(corpus_rejects)
-
-    rows, pcm, bad = [], {}, []
-    multi_file = set(segments.group_by("recording_id").agg(pl.col("path").n_unique())
-                     .filter(pl.col("path") > 1)["recording_id"])
-    by_file = segments.sort("path", "onset", "offset", nulls_last=False).partition_by("path", maintain_order=True)
-    for group in tqdm(by_file, desc=f"decode {kind}", unit="file", mininterval=5):
-        path = group["path"][0]
-        try:
-            y = audio_io.load_audio(root / path, sr)  # the one decode of this file
-        except audio_io.DecodeError as err:
-            bad += [{"path": path, "recording_id": s["recording_id"], "clip_id": None, "reason": err.reason,
-                     "detail": err.detail} for s in group.iter_rows(named=True)]
-            continue
-        for seg in group.iter_rows(named=True):
-            x, onset, offset, reason, detail = _cut(y, seg, cfg)
-            rid = seg["recording_id"]
-            # a rejected non-finite time has no clip id (it cannot be written in ms)
-            cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
-                if np.isfinite([onset, offset]).all() else None
-            if x is None:
-                bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": reason,
-                            "detail": detail})
+    # a recording spread over several files names its clips by file too (decided over the whole corpus)
+    multi_file = set(pl.scan_parquet(segments).group_by("recording_id").agg(pl.col("path").n_unique())
+                     .filter(pl.col("path") > 1).select("recording_id").collect()["recording_id"])
+    mine = shard_segments(segments, plan, shard).sort("path", "onset", "offset", nulls_last=False)
+    with atomic_path(audio) as tmp:  # a crash leaves no half-written array under the final name
+        pcm = open_memmap(tmp, mode="w+", dtype=np.int16, shape=(mine.height, n))
+        rows, bad, shard_row = [], [], 0
+        for group in tqdm(mine.partition_by("path", maintain_order=True), desc=f"decode {kind} shard {shard}",
+                          unit="file", mininterval=5):
+            path = group["path"][0]
+            try:
+                y = audio_io.load_audio(root / path, sr)  # the one decode of this file
+            except audio_io.DecodeError as err:
+                bad += [{"path": path, "recording_id": s["recording_id"], "clip_id": None, "reason": err.reason,
+                         "detail": err.detail} for s in group.iter_rows(named=True)]
+                shard_row += group.height
                 continue
-            if cid in pcm:
-                bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": "duplicate_id",
-                            "detail": "same recording and times listed twice"})
-                continue
-            q = np.round(np.clip(fit_length(x, n), -1, 1) * 32767).astype(np.int16)
-            pcm[cid] = q
-            rows.append({"clip_id": cid, "recording_id": rid, "path": path,
-                         "labels": seg["labels"], "label": seg["labels"][0], "onset": onset, "offset": offset,
-                         "duration": len(x) / sr, "checksum": hashlib.sha1(q.tobytes()).hexdigest(),
-                         "source": seg["source"], "licence": seg["licence"]})
+            for seg in group.iter_rows(named=True):
+                x, onset, offset, reason, detail = _cut(y, seg, cfg)
+                rid = seg["recording_id"]
+                # a rejected non-finite time has no clip id (it cannot be written in ms)
+                cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
+                    if np.isfinite([onset, offset]).all() else None
+                if x is None:
+                    bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": reason, "detail": detail})
+                else:
+                    q = np.round(np.clip(fit_length(x, n), -1, 1) * 32767).astype(np.int16)
+                    pcm[shard_row] = q
+                    rows.append({"clip_id": cid, "recording_id": rid, "path": path,
+                                 "labels": seg["labels"], "label": seg["labels"][0], "onset": onset, "offset": offset,
+                                 "duration": len(x) / sr, "checksum": hashlib.sha1(q.tobytes()).hexdigest(),
+                                 "source": seg["source"], "licence": seg["licence"], "shard_row": shard_row})
+                shard_row += 1
+        pcm.flush()
+        del pcm
+    write_parquet(pl.DataFrame(rows, schema=SHARD_CLIP_SCHEMA), shard_clips)
+    write_parquet(rejects_frame(bad).cast(REJECT_SCHEMA), shard_rejects)
+    log.info("clips shard %d: %d files, %d segments, %d cut, %d rejected", shard, mine["path"].n_unique(),
+             mine.height, len(rows), len(bad))
 
-    all_rejects = pl.concat([adapter_rejects, rejects_frame(bad)]).cast(REJECT_SCHEMA)
-    all_rejects = all_rejects.sort("path", "clip_id", "reason", nulls_last=False)
+
+def _first_of_each_id(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the first clip of each clip_id in file order, the later ones as `duplicate_id` rejects)."""
+    first = candidates["clip_id"].is_first_distinct()
+    dupes = candidates.filter(~first).select(
+        "path", "recording_id", "clip_id", reason=pl.lit("duplicate_id"),
+        detail=pl.lit("same recording and times listed twice"))
+    return candidates.filter(first), dupes
+
+
+def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, rejects, index, corpus: dict,
+                 clips: dict, seed: int, min_test_clips: int = 1) -> pl.DataFrame:
+    """Rule `clips` (metadata only): the shards' candidate clips and rejects -> clips.parquet, rejects.parquet
+    (the corpus rule's rejects and the clips that could not be cut) and index.parquet (clip_id -> shard,
+    shard_row). Everything that needs the whole corpus happens here (duplicate ids, per-label caps, the
+    recording-level split, the row order), so clips.parquet is the same for any number of shards.
+    Fewer than `min_test_clips` test clips stop the workflow here: its items and evaluation are made of them
+    (tests that only need clips and features pass 0)."""
+    from shard.dataset.shards import INDEX_SCHEMA
+
+    cfg, kind = clips, corpus["kind"]
+    # shards in plan order, rows in file order: the order one job decoding every file would see
+    candidates = pl.concat([pl.read_parquet(p).with_columns(shard=pl.lit(k, pl.Int64))
+                            for k, p in enumerate(shard_clips)], how="vertical")
+    candidates, dupes = _first_of_each_id(candidates)
+    cut_rejects = pl.concat([pl.read_parquet(p) for p in shard_rejects])
+    # one job used to write rejects in file order with a duplicate right after its file's other rejects;
+    # the sort below makes the order of this concatenation irrelevant
+    all_rejects = pl.concat([pl.read_parquet(corpus_rejects), cut_rejects, dupes.cast(REJECT_SCHEMA)]).cast(REJECT_SCHEMA)
+    all_rejects = all_rejects.sort("path", "clip_id", "reason", "recording_id", "detail", nulls_last=False,
+                                   maintain_order=True)
     write_parquet(all_rejects, rejects)
     counts = Counter(all_rejects["reason"].to_list())
-    log.info("clips: %d usable, %d rejected %s", len(rows), all_rejects.height, dict(sorted(counts.items())))
-    if not rows:
+    log.info("clips: %d usable, %d rejected %s", candidates.height, all_rejects.height, dict(sorted(counts.items())))
+    if not candidates.height:
         if not counts:
             raise ShardError(f"corpus '{kind}' lists no segments; check corpus.root and corpus.files")
         reason, count = counts.most_common(1)[0]
@@ -174,13 +215,38 @@ def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, reject
         raise ShardError(f"corpus '{kind}': no usable clip; commonest reject reason '{reason}' "
                          f"({count} of {all_rejects.height}), e.g. {example['path']}: {example['detail']}")
 
-    table = pl.DataFrame(rows, schema={k: v for k, v in CLIP_SCHEMA.items() if k not in ("split", "row")})
-    table = cap_per_label(table, cfg["max_per_label"], seed).sort("clip_id")
+    table = cap_per_label(candidates, cfg["max_per_label"], seed).sort("clip_id")
     table = table.with_columns(assign_splits(table, cfg["test_fraction"], seed),
-                               pl.int_range(pl.len(), dtype=pl.Int64).alias("row")).select(list(CLIP_SCHEMA))
+                               pl.int_range(pl.len(), dtype=pl.Int64).alias("row"))
     check_test_clips(table, kind, min_test_clips)
-    save_npy(np.stack([pcm[c] for c in table["clip_id"]]), audio)
-    write_parquet(table, clips_parquet)
-    log.info("clips: %d train, %d test clips, %d labels", (table["split"] == "train").sum(),
-             (table["split"] == "test").sum(), table["label"].n_unique())
-    return table
+    write_parquet(table.select(list(CLIP_SCHEMA)), clips_parquet)
+    write_parquet(table.select(list(INDEX_SCHEMA)), index)
+    log.info("clips: %d train, %d test clips, %d labels, %d shards", (table["split"] == "train").sum(),
+             (table["split"] == "test").sum(), table["label"].n_unique(), len(shard_clips))
+    return table.select(list(CLIP_SCHEMA))
+
+
+def build_test_audio(*, clips_parquet, index, shard_audio, test_audio, batch: int = 1024) -> None:
+    """Rule `test_audio`: the test clips' int16 audio, in clips.parquet row order (what the browser and the
+    export play), read from the shards before their decoded audio is deleted. Written through a memory map."""
+    from numpy.lib.format import open_memmap
+
+    from shard.dataset.shards import ShardStore
+
+    shard_audio = list(shard_audio)
+    test_ids = test_clip_ids(clips_parquet)
+    store = ShardStore(index, lambda k: shard_audio[k])
+    shape, dtype = store.row_shape()
+    with atomic_path(test_audio) as tmp:
+        out = open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(test_ids), *shape))
+        for start in range(0, len(test_ids), batch):
+            out[start:start + batch] = store.get(test_ids[start:start + batch])
+        out.flush()
+        del out
+    log.info("test audio: %d clips -> %s", len(test_ids), test_audio)
+
+
+def test_clip_ids(clips_parquet) -> list[str]:
+    """The test clips in row order: row i of clips/test_audio.npy holds the i-th."""
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "split", "row"]).sort("row")
+    return clips.filter(pl.col("split") == "test")["clip_id"].to_list()
