@@ -61,9 +61,9 @@ rule clips_shard:
         corpus=config["corpus"],
         clips=config["clips"],
     log:
-        f"{RESULTS}/logs/clips_shard_{{shard}}.log",
+        f"{RESULTS}/logs/clips_shard/{{shard}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/clips_shard_{{shard}}.tsv"
+        f"{RESULTS}/benchmarks/clips_shard/{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -120,9 +120,9 @@ rule features_shard:
         params=lambda w: feature_params(w.feature_set),
         sample_rate=config["clips"]["sample_rate"],
     log:
-        f"{RESULTS}/logs/features_{{feature_set}}_{{shard}}.log",
+        f"{RESULTS}/logs/features_shard/{{feature_set}}/{{shard}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/features_{{feature_set}}_{{shard}}.tsv"
+        f"{RESULTS}/benchmarks/features_shard/{{feature_set}}/{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -119,6 +119,25 @@ def check_test_clips(table: pl.DataFrame, kind: str, needed: int) -> None:
                      "with 2 recordings or more: add recordings to the corpus")
 
 
+def _cut_file(y: np.ndarray, group: pl.DataFrame, path: str, multi_file: set, cfg: dict):
+    """Every segment of one decoded file: yields (clip row or None, int16 samples or None, reject or None)."""
+    sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
+    for seg in group.iter_rows(named=True):
+        x, onset, offset, reason, detail = _cut(y, seg, cfg)
+        rid = seg["recording_id"]
+        # a rejected non-finite time has no clip id (it cannot be written in ms)
+        cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
+            if np.isfinite([onset, offset]).all() else None
+        if x is None:
+            yield None, None, {"path": path, "recording_id": rid, "clip_id": cid, "reason": reason, "detail": detail}
+            continue
+        q = np.round(np.clip(fit_length(x, n), -1, 1) * 32767).astype(np.int16)
+        yield ({"clip_id": cid, "recording_id": rid, "path": path, "labels": seg["labels"], "label": seg["labels"][0],
+                "onset": onset, "offset": offset, "duration": len(x) / sr,
+                "checksum": hashlib.sha1(q.tobytes()).hexdigest(), "source": seg["source"],
+                "licence": seg["licence"]}, q, None)
+
+
 def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard: int, corpus: dict,
               clips: dict) -> None:
     """Rule `clips_shard`: decode the files of one planned shard, one at a time, and cut their segments straight
@@ -129,42 +148,33 @@ def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard
 
     from shard.dataset.shards import shard_segments
 
-    cfg = clips
-    sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
-    kind = corpus["kind"]
+    n = int(round(clips["sample_rate"] * clips["seconds"]))
     root = audio_root(corpus, files)
-    # a recording spread over several files names its clips by file too (decided over the whole corpus)
-    multi_file = set(pl.scan_parquet(segments).group_by("recording_id").agg(pl.col("path").n_unique())
-                     .filter(pl.col("path") > 1).select("recording_id").collect()["recording_id"])
     mine = shard_segments(segments, plan, shard).sort("path", "onset", "offset", nulls_last=False)
+    # a recording spread over several files (anywhere in the corpus) names its clips by file too
+    multi_file = set(pl.scan_parquet(segments).filter(pl.col("recording_id").is_in(mine["recording_id"].unique().implode()))
+                     .group_by("recording_id").agg(pl.col("path").n_unique()).filter(pl.col("path") > 1)
+                     .collect()["recording_id"])
+    rows, bad = [], []
     with atomic_path(audio) as tmp:  # a crash leaves no half-written array under the final name
         pcm = open_memmap(tmp, mode="w+", dtype=np.int16, shape=(mine.height, n))
-        rows, bad, shard_row = [], [], 0
-        for group in tqdm(mine.partition_by("path", maintain_order=True), desc=f"decode {kind} shard {shard}",
+        shard_row = 0
+        for group in tqdm(mine.partition_by("path", maintain_order=True), desc=f"decode {corpus['kind']} shard {shard}",
                           unit="file", mininterval=5):
             path = group["path"][0]
             try:
-                y = audio_io.load_audio(root / path, sr)  # the one decode of this file
+                y = audio_io.load_audio(root / path, clips["sample_rate"])  # the one decode of this file
             except audio_io.DecodeError as err:
-                bad += [{"path": path, "recording_id": s["recording_id"], "clip_id": None, "reason": err.reason,
-                         "detail": err.detail} for s in group.iter_rows(named=True)]
+                bad += [{"path": path, "recording_id": r, "clip_id": None, "reason": err.reason,
+                         "detail": err.detail} for r in group["recording_id"]]
                 shard_row += group.height
                 continue
-            for seg in group.iter_rows(named=True):
-                x, onset, offset, reason, detail = _cut(y, seg, cfg)
-                rid = seg["recording_id"]
-                # a rejected non-finite time has no clip id (it cannot be written in ms)
-                cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
-                    if np.isfinite([onset, offset]).all() else None
-                if x is None:
-                    bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": reason, "detail": detail})
+            for row, samples, reject in _cut_file(y, group, path, multi_file, clips):
+                if reject:
+                    bad.append(reject)
                 else:
-                    q = np.round(np.clip(fit_length(x, n), -1, 1) * 32767).astype(np.int16)
-                    pcm[shard_row] = q
-                    rows.append({"clip_id": cid, "recording_id": rid, "path": path,
-                                 "labels": seg["labels"], "label": seg["labels"][0], "onset": onset, "offset": offset,
-                                 "duration": len(x) / sr, "checksum": hashlib.sha1(q.tobytes()).hexdigest(),
-                                 "source": seg["source"], "licence": seg["licence"], "shard_row": shard_row})
+                    pcm[shard_row] = samples
+                    rows.append({**row, "shard_row": shard_row})
                 shard_row += 1
         pcm.flush()
         del pcm
