@@ -93,7 +93,7 @@ rule clips:
         "scripts/clips.py"
 
 
-rule test_audio:
+rule keep_test_audio:
     input:
         clips_parquet=rules.clips.output.clips_parquet,
         index=rules.clips.output.index,
@@ -101,13 +101,13 @@ rule test_audio:
     output:
         test_audio=f"{RESULTS}/clips/test_audio.npy",  # the test clips (what the browser and export play)
     log:
-        f"{RESULTS}/logs/test_audio.log",
+        f"{RESULTS}/logs/keep_test_audio.log",
     benchmark:
-        f"{RESULTS}/benchmarks/test_audio.tsv"
+        f"{RESULTS}/benchmarks/keep_test_audio.tsv"
     conda:
         CONDA_ENV
     script:
-        "scripts/test_audio.py"
+        "scripts/keep_test_audio.py"
 
 
 rule features_shard:

@@ -277,7 +277,7 @@ def build_features(results: Path, frontend: str, params: dict, name: str | None 
 
 
 def build_test_audio(results: Path) -> Path:
-    """clips/test_audio.npy (the test_audio rule) over built clips."""
+    """clips/test_audio.npy (the keep_test_audio rule) over built clips."""
     from shard.dataset.clips import build_test_audio as build_it
     results = Path(results)
     shards = json.loads((results / "clips" / "plan.json").read_text())["shards"]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shard.common import ShardError
-from shard.config import load_config, scale_name, study_models, validate_config
+from shard.config import load_config, outcome_config, scale_name, study_models, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -36,6 +36,21 @@ def test_default_config_is_valid():
         "checkpoint": None, "dtype": None, "architecture": {}, "gradient_checkpointing": False}
     assert cfg.pop("models") == {}
     assert cfg == DEFAULT
+
+
+def test_outcome_neutral_keys_leave_the_hashed_config():
+    """clips.shards splits work into jobs and changes no output: the card and the provenance see the config
+    without it, so the default's config hash is today's and the same for any number of shards."""
+    from shard.common import config_hash
+
+    cfg = load_config(ROOT / "config.yaml")
+    sharded = copy.deepcopy(cfg)
+    sharded["clips"]["shards"] = 7
+    assert "shards" not in outcome_config(cfg)["clips"] and "shards" in cfg["clips"]  # a copy: cfg untouched
+    assert config_hash(outcome_config(sharded)) == config_hash(outcome_config(cfg))
+    without = copy.deepcopy(cfg)
+    del without["clips"]["shards"]
+    assert outcome_config(cfg) == without
 
 
 def test_missing_key_is_named():

@@ -3,7 +3,7 @@
 Rule `clips_shard` (one job per planned shard, `shard.dataset.shards`) decodes each of its source files
 exactly once (`shard.dataset.audio.load_audio`) and cuts every clip of that file from the one decode; a bad
 file or clip is recorded with its reason. Rule `clips` gathers the shards' metadata into clips.parquet,
-rejects.parquet and the clip index; rule `test_audio` keeps the test clips' audio.
+rejects.parquet and the clip index; rule `keep_test_audio` keeps the test clips' audio.
 """
 from __future__ import annotations
 
@@ -237,7 +237,7 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
 
 
 def build_test_audio(*, clips_parquet, index, shard_audio, test_audio, batch: int = 1024) -> None:
-    """Rule `test_audio`: the test clips' int16 audio, in clips.parquet row order (what the browser and the
+    """Rule `keep_test_audio`: the test clips' int16 audio, in clips.parquet row order (what the browser and the
     export play), read from the shards before their decoded audio is deleted. Written through a memory map."""
     from numpy.lib.format import open_memmap
 

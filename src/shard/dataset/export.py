@@ -61,7 +61,7 @@ def load_test_clips(test, clips_parquet, audio, label_synsets) -> tuple[pl.DataF
     pcm = np.load(audio, mmap_mode="r")
     if pcm.ndim != 2 or pcm.dtype != np.int16 or pcm.shape[0] != len(test_ids):
         raise ShardError(f"{audio}: expected int16 (test clips={len(test_ids)}, samples), found {pcm.dtype} "
-                         f"{pcm.shape}; rerun the test_audio rule")
+                         f"{pcm.shape}; rerun the keep_test_audio rule")
     clips = clips.drop("row").join(pl.DataFrame({"clip_id": test_ids, "row": range(len(test_ids))},
                                                 schema={"clip_id": pl.String, "row": pl.Int64}), on="clip_id")
     missing = sorted(set(items["clip_id"]) - set(clips["clip_id"]))
