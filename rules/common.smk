@@ -62,7 +62,8 @@ def scored_on(task):
 def dataset_config():
     """The config sections that shape the dataset (for its card): a change elsewhere, e.g. to
     evaluation, must not rebuild the items and so retrain every model."""
-    return {k: v for k, v in outcome_config(config).items() if k in ("seed", "corpus", "clips", "features", "wordnet", "shard")}
+    shaping = ("seed", "corpus", "clips", "features", "wordnet", "shard")
+    return {k: v for k, v in outcome_config(config).items() if k in shaping}
 
 
 def models(model="{model}", seed="{seed}"):

@@ -152,7 +152,8 @@ def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard
     root = audio_root(corpus, files)
     mine = shard_segments(segments, plan, shard).sort("path", "onset", "offset", nulls_last=False)
     # a recording spread over several files (anywhere in the corpus) names its clips by file too
-    multi_file = set(pl.scan_parquet(segments).filter(pl.col("recording_id").is_in(mine["recording_id"].unique().implode()))
+    my_recordings = mine["recording_id"].unique().implode()
+    multi_file = set(pl.scan_parquet(segments).filter(pl.col("recording_id").is_in(my_recordings))
                      .group_by("recording_id").agg(pl.col("path").n_unique()).filter(pl.col("path") > 1)
                      .collect()["recording_id"])
     rows, bad = [], []
@@ -190,7 +191,7 @@ def _first_of_each_id(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
     dupes = candidates.filter(~first).select(
         "path", "recording_id", "clip_id", reason=pl.lit("duplicate_id"),
         detail=pl.lit("same recording and times listed twice"))
-    return candidates.filter(first), dupes
+    return candidates.filter(first), dupes.cast(REJECT_SCHEMA)
 
 
 def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, rejects, index, corpus: dict,
@@ -208,10 +209,10 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
     candidates = pl.concat([pl.read_parquet(p).with_columns(shard=pl.lit(k, pl.Int64))
                             for k, p in enumerate(shard_clips)], how="vertical")
     candidates, dupes = _first_of_each_id(candidates)
-    cut_rejects = pl.concat([pl.read_parquet(p) for p in shard_rejects])
+    cut_rejects = pl.concat([pl.read_parquet(p) for p in shard_rejects]).cast(REJECT_SCHEMA)
     # one job used to write rejects in file order with a duplicate right after its file's other rejects;
     # the sort below makes the order of this concatenation irrelevant
-    all_rejects = pl.concat([pl.read_parquet(corpus_rejects), cut_rejects, dupes.cast(REJECT_SCHEMA)]).cast(REJECT_SCHEMA)
+    all_rejects = pl.concat([pl.read_parquet(corpus_rejects), cut_rejects, dupes]).cast(REJECT_SCHEMA)
     all_rejects = all_rejects.sort("path", "clip_id", "reason", "recording_id", "detail", nulls_last=False,
                                    maintain_order=True)
     write_parquet(all_rejects, rejects)
