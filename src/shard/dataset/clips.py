@@ -17,7 +17,7 @@ import polars as pl
 from tqdm import tqdm
 
 from shard.dataset import audio as audio_io
-from shard.common import ShardError, atomic_path, rng, write_parquet
+from shard.common import ShardError, rng, write_parquet
 from shard.dataset.corpora import REJECT_SCHEMA, audio_root, rejects_frame
 
 log = logging.getLogger("shard")
@@ -140,13 +140,11 @@ def _cut_file(y: np.ndarray, group: pl.DataFrame, path: str, multi_file: set, cf
 
 def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard: int, corpus: dict,
               clips: dict) -> None:
-    """Rule `clips_shard`: decode the files of one planned shard, one at a time, and cut their segments straight
-    into a memory-mapped int16 array (`audio`, one row per segment; a rejected segment's row stays zero), with the
+    """Rule `clips_shard`: decode the files of one planned shard, one at a time, and write their segments straight
+    into an int16 array (`audio`, one row per segment, in order; a rejected segment's row stays zero), with the
     shard's candidate clips (`shard_row` locates each) and rejects. Nothing that needs the whole corpus happens
     here: duplicates across files, caps and the split are the gather's (`gather_clips`)."""
-    from numpy.lib.format import open_memmap
-
-    from shard.dataset.shards import shard_segments
+    from shard.dataset.shards import npy_rows, shard_segments
 
     n = int(round(clips["sample_rate"] * clips["seconds"]))
     root = audio_root(corpus, files)
@@ -157,9 +155,7 @@ def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard
                      .group_by("recording_id").agg(pl.col("path").n_unique()).filter(pl.col("path") > 1)
                      .collect()["recording_id"])
     rows, bad = [], []
-    with atomic_path(audio) as tmp:  # a crash leaves no half-written array under the final name
-        pcm = open_memmap(tmp, mode="w+", dtype=np.int16, shape=(mine.height, n))
-        shard_row = 0
+    with npy_rows(audio, (mine.height, n), np.int16) as pcm:  # row k: the shard's k-th segment (zeros if rejected)
         for group in tqdm(mine.partition_by("path", maintain_order=True), desc=f"decode {corpus['kind']} shard {shard}",
                           unit="file", mininterval=5):
             path = group["path"][0]
@@ -168,17 +164,15 @@ def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard
             except audio_io.DecodeError as err:
                 bad += [{"path": path, "recording_id": r, "clip_id": None, "reason": err.reason,
                          "detail": err.detail} for r in group["recording_id"]]
-                shard_row += group.height
+                pcm.skip(group.height)
                 continue
             for row, samples, reject in _cut_file(y, group, path, multi_file, clips):
                 if reject:
                     bad.append(reject)
+                    pcm.skip(1)
                 else:
-                    pcm[shard_row] = samples
-                    rows.append({**row, "shard_row": shard_row})
-                shard_row += 1
-        pcm.flush()
-        del pcm
+                    rows.append({**row, "shard_row": pcm.rows})
+                    pcm.write(samples[None])
     write_parquet(pl.DataFrame(rows, schema=SHARD_CLIP_SCHEMA), shard_clips)
     write_parquet(rejects_frame(bad).cast(REJECT_SCHEMA), shard_rejects)
     log.info("clips shard %d: %d files, %d segments, %d cut, %d rejected", shard, mine["path"].n_unique(),
@@ -239,21 +233,16 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
 
 def build_test_audio(*, clips_parquet, index, shard_audio, test_audio, batch: int = 1024) -> None:
     """Rule `keep_test_audio`: the test clips' int16 audio, in clips.parquet row order (what the browser and the
-    export play), read from the shards before their decoded audio is deleted. Written through a memory map."""
-    from numpy.lib.format import open_memmap
-
-    from shard.dataset.shards import ShardStore
+    export play), read from the shards before their decoded audio is deleted, a batch at a time."""
+    from shard.dataset.shards import ShardStore, npy_rows
 
     shard_audio = list(shard_audio)
     test_ids = test_clip_ids(clips_parquet)
     store = ShardStore(index, lambda k: shard_audio[k])
     shape, dtype = store.row_shape()
-    with atomic_path(test_audio) as tmp:
-        out = open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(test_ids), *shape))
+    with npy_rows(test_audio, (len(test_ids), *shape), dtype) as out:
         for start in range(0, len(test_ids), batch):
-            out[start:start + batch] = store.get(test_ids[start:start + batch])
-        out.flush()
-        del out
+            out.write(store.get(test_ids[start:start + batch]))
     log.info("test audio: %d clips -> %s", len(test_ids), test_audio)
 
 

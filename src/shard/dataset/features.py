@@ -22,9 +22,9 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from shard.common import ShardError, atomic_path, save_npy, write_json
+from shard.common import ShardError, save_npy, write_json
 from shard.dataset.frontends import FRONTENDS
-from shard.dataset.shards import MAX_OPEN, ShardStore
+from shard.dataset.shards import MAX_OPEN, ShardStore, npy_rows
 
 log = logging.getLogger("shard")
 SAMPLE_RATE = 16000
@@ -100,21 +100,15 @@ def clip_ids_sha1(clip_ids) -> str:
 
 def build_features_shard(*, audio, features, frontend: str, params: dict, sample_rate: int) -> None:
     """Rule `features_shard`: features/{set}/{k}.npy float16 (rows of clips/shards/{k}.npy, bins, frames),
-    computed BATCH rows at a time and written through a memory map (memory does not grow with the shard)."""
-    from numpy.lib.format import open_memmap
-
+    computed and written BATCH rows at a time (memory does not grow with the shard)."""
     fn, params = _frontend(frontend), dict(params)
     pcm = np.load(audio, mmap_mode="r")
     n_samples = pcm.shape[1]
     first = fn(np.zeros((1, n_samples), np.float32), params, sample_rate)
     shape = (pcm.shape[0], *first.shape[1:])
-    with atomic_path(features) as tmp:  # a crash leaves no half-written array under the final name
-        out = open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+    with npy_rows(features, shape, np.float16) as out:
         for start in tqdm(range(0, pcm.shape[0], BATCH), desc=f"features {frontend}", unit="batch", mininterval=5):
-            batch = pcm[start:start + BATCH].astype(np.float32) / 32768
-            out[start:start + len(batch)] = fn(batch, params, sample_rate)
-        out.flush()
-        del out
+            out.write(fn(pcm[start:start + BATCH].astype(np.float32) / 32768, params, sample_rate))
     log.info("features %s: %s float16 -> %s", frontend, shape, features)
 
 

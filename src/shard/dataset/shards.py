@@ -14,14 +14,16 @@ built from them (clips.parquet, the items, the prompts, models, tables) is the s
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from shard.common import ShardError, write_json
+from shard.common import ShardError, atomic_path, write_json
 
 INDEX_SCHEMA = {"clip_id": pl.String, "shard": pl.Int64, "shard_row": pl.Int64}
 MAX_OPEN = 8  # open shard files per store: one descriptor each (clusters often allow 1,024 per process)
@@ -61,6 +63,42 @@ def shard_segments(segments, plan, shard: int) -> pl.DataFrame:
     if r["files"] == 0:
         return pl.read_parquet(segments).clear()
     return pl.scan_parquet(segments).filter(pl.col("path").is_between(pl.lit(r["first"]), pl.lit(r["last"]))).collect()
+
+
+class _Rows:
+    def __init__(self, fh, path: Path, shape: tuple[int, ...], dtype: np.dtype):
+        self.fh, self.path, self.shape, self.dtype, self.rows = fh, path, shape, dtype, 0
+
+    def write(self, block: np.ndarray) -> None:
+        """The next rows, in order."""
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.shape[1:] or self.rows + len(block) > self.shape[0]:
+            raise ShardError(f"'{self.path}': a block of shape {block.shape} does not fit the rows left of {self.shape}")
+        self.fh.write(block.tobytes())
+        self.rows += len(block)
+
+    def skip(self, n: int) -> None:
+        """`n` rows of zeros."""
+        self.write(np.zeros((n, *self.shape[1:]), self.dtype))
+
+
+@contextlib.contextmanager
+def npy_rows(path, shape: tuple[int, ...], dtype) -> Iterator[_Rows]:
+    """An .npy file of known shape written block by block, in row order, with plain writes: memory stays at one
+    block however large the array (the dirty pages of a writable memory map count as the job's resident memory
+    and grow with the array). Moved into place only once every row is written.
+
+        with npy_rows(path, (n, 16000), np.int16) as out:
+            out.write(block)
+    """
+    shape, dtype = tuple(int(d) for d in shape), np.dtype(dtype)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        rows = _Rows(fh, Path(path), shape, dtype)
+        yield rows
+        if rows.rows != shape[0]:
+            raise ShardError(f"'{path}': {rows.rows} rows written of {shape[0]}")
 
 
 def read_index(index, columns=None) -> pl.DataFrame:
