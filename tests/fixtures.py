@@ -276,6 +276,22 @@ def build_features(results: Path, frontend: str, params: dict, name: str | None 
     return meta
 
 
+def write_feature_set(meta: Path, clip_ids, array: np.ndarray, frontend: str = "logmel") -> Path:
+    """A features array (one row per clip of `clip_ids`, in that order: clips.parquet's row order) stored as a
+    one-shard feature set, as the features rules lay it out: `meta` (NAME.json), NAME/0.npy and an index.parquet
+    beside the json. Returns `meta`, what FeatureStore and the training and evaluation stages take."""
+    from shard.common import save_npy, write_json, write_parquet
+    from shard.dataset.features import clip_ids_sha1
+    meta, clip_ids = Path(meta), list(clip_ids)
+    save_npy(np.asarray(array, np.float16), meta.with_suffix("") / "0.npy")
+    write_parquet(pl.DataFrame({"clip_id": clip_ids, "shard": [0] * len(clip_ids), "shard_row": range(len(clip_ids))},
+                               schema={"clip_id": pl.String, "shard": pl.Int64, "shard_row": pl.Int64}),
+                  meta.parent / "index.parquet")
+    write_json({"frontend": frontend, "params": {}, "sample_rate": SR, "shape": list(np.shape(array)),
+                "dtype": "float16", "clip_ids_sha1": clip_ids_sha1(clip_ids), "index": "index.parquet"}, meta)
+    return meta
+
+
 def build_test_audio(results: Path) -> Path:
     """clips/test_audio.npy (the keep_test_audio rule) over built clips."""
     from shard.dataset.clips import build_test_audio as build_it
