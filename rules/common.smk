@@ -66,6 +66,12 @@ def dataset_config():
     return {k: v for k, v in outcome_config(config).items() if k in shaping}
 
 
+def shard_files(pattern):
+    """One path per clip shard (config clips.shards: jobs that each decode a contiguous range of the sorted source
+    files); `pattern` names the shard `{shard}`. Only gather rules take these lists."""
+    return [pattern.format(shard=k) for k in range(config["clips"]["shards"])]
+
+
 def models(model="{model}", seed="{seed}"):
     """Where one model's replicate lives (its base, if pretrained here, and one adapter per fine-tuning run)."""
     return f"{RESULTS}/models/{model}/seed{seed}"

@@ -21,14 +21,6 @@ rule corpus:
         "scripts/corpus.py"
 
 
-# clips.shards jobs, each decoding a contiguous range of the sorted source files (clips_plan), gathered as metadata
-SHARDS = range(config["clips"]["shards"])
-
-
-def shard_files(pattern):
-    return [pattern.format(shard=k) for k in SHARDS]
-
-
 rule clips_plan:
     input:
         segments=rules.corpus.output.segments,
