@@ -6,7 +6,7 @@ rule shard_browser:
     input:
         test=rules.shard_items.output.test,
         clips_parquet=rules.clips.output.clips_parquet,
-        audio=rules.clips.output.audio,
+        audio=rules.keep_test_audio.output.test_audio,
         label_synsets=rules.wordnet.output.label_synsets,
         # every model's answers, the first seed's
         predictions=[f"{evaluations(m, SEEDS[0])}/{c}/semantic.jsonl" for m in MODELS for c in scored_on("semantic")],
@@ -29,7 +29,7 @@ rule export_hf:
     input:
         test=rules.shard_items.output.test,
         clips_parquet=rules.clips.output.clips_parquet,
-        audio=rules.clips.output.audio,
+        audio=rules.keep_test_audio.output.test_audio,
         label_synsets=rules.wordnet.output.label_synsets,
         card=rules.shard_card.output.card,
     output:

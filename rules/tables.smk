@@ -43,7 +43,7 @@ for table in TABLES.values():
             table=table.name,
             **keyed,
             conditions=conditions,
-            config=config,
+            config=outcome_config(config),  # the same for any layout (x-layout: clips.shards, evaluate.shards)
         log:
             f"{RESULTS}/logs/{table.rule}.log",
         benchmark:

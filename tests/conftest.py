@@ -20,11 +20,14 @@ def wordnet_reader(tmp_path_factory):
 
 
 def second_clone_config() -> dict:
-    """The tiny config of `tiny_runs`' second clone: the same, with layout settings that must not change a byte of
-    results/ switched on (evaluation in 2 shards, tests/test_workflow.py::test_two_folders_same_bytes)."""
+    """The tiny config as tiny_runs' second clone (local or Slurm) runs it: with layout settings that must not change
+    a byte of results/ outside the shard layout, so that the byte-for-byte comparison of the two clones checks them
+    for free (tests/test_workflow.py::test_two_folders_same_bytes): clips.shards: 3 cuts clips and features into 3
+    jobs, evaluate.shards: 2 each (condition, task)'s evaluation into 2."""
     from tests.fixtures import tiny_workflow_config
 
     cfg = tiny_workflow_config()
+    cfg["clips"]["shards"] = 3
     cfg["evaluate"]["shards"] = 2
     return cfg
 

@@ -34,8 +34,9 @@ def test_two_models_run_the_study_side_by_side(two_models_on_a_tiny_corpus):
     side = pl.read_csv(results / "tables" / "models.csv")
     assert side.filter(pl.col("model") == "qwen2_audio")["delta_vs_first"].null_count() == 0
     # each model's own front end: Qwen2-Audio's unpadded (1 s clips are 100 Whisper frames, not 3000)
-    features = __import__("numpy").load(results / "features" / "hf_qwen2_audio.npy", mmap_mode="r")
-    assert features.shape[1:] == (16, 100) and (results / "features" / "logmel.npy").is_file()
+    from shard.dataset.features import FeatureStore
+    features = FeatureStore(results / "features" / "hf_qwen2_audio.json", results / "clips" / "clips.parquet")
+    assert features.shape[1:] == (16, 100) and (results / "features" / "logmel.json").is_file()
     adapter = yaml.safe_load((results / "models" / "qwen2_audio" / "seed0" / "ft_20" / "adapter_config.json").read_text())
     assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
     log = (results / "logs" / "qwen2_audio" / "seed0" / "finetune_20.log").read_text()

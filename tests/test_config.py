@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shard.common import ShardError
-from shard.config import load_config, scale_name, study_models, validate_config
+from shard.config import load_config, outcome_config, scale_name, study_models, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -40,6 +40,22 @@ def test_default_config_is_valid():
     assert cfg.pop("models") == {}
     assert cfg.pop("external_models") == []
     assert cfg == DEFAULT
+
+
+def test_layout_keys_leave_the_hashed_config():
+    """clips.shards and evaluate.shards (x-layout) split work into jobs and change no output: the card and the
+    provenance see the config without them, so the default's config hash is today's and the same for any number
+    of shards."""
+    from shard.common import config_hash
+
+    cfg = load_config(ROOT / "config.yaml")
+    sharded = copy.deepcopy(cfg)
+    sharded["clips"]["shards"], sharded["evaluate"]["shards"] = 7, 3
+    assert "shards" not in outcome_config(cfg)["clips"] and "shards" in cfg["clips"]  # a copy: cfg untouched
+    assert config_hash(outcome_config(sharded)) == config_hash(outcome_config(cfg)) != config_hash(sharded)
+    without = copy.deepcopy(cfg)
+    del without["clips"]["shards"], without["evaluate"]["shards"]
+    assert outcome_config(cfg) == without
 
 
 def test_missing_key_is_named():

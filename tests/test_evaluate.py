@@ -240,14 +240,15 @@ def _tiny_base(directory, words):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    from shard.common import save_npy, write_parquet
+    from shard.common import write_parquet
+    from tests.fixtures import write_feature_set
 
     d = tmp_path_factory.mktemp("eval")
     labels = ["Dog", "Bell", "Siren"]
     clips = pl.DataFrame({"clip_id": [f"c{i}" for i in range(6)], "row": list(range(6)),
                           "labels": [[labels[i % 3]] for i in range(6)], "label": [labels[i % 3] for i in range(6)]})
     write_parquet(clips, d / "clips.parquet")
-    save_npy(np.random.default_rng(0).normal(-20, 10, (6, 64, 101)).astype(np.float16), d / "logmel.npy")
+    write_feature_set(d / "logmel.json", clips["clip_id"], np.random.default_rng(0).normal(-20, 10, (6, 64, 101)))
     # the same question about two different clips: blind must score them alike
     rows = [{"prompt_id": f"p{i}", "item_id": f"i{i}", "clip_ids": [f"c{i % 6}"],
              "text": "Is <audio> a kind of canine?" if i < 2 else "Is <audio> a kind of bell? Options: dog, bell, siren, canine.",
@@ -271,7 +272,7 @@ def _rule_arguments(d, condition, task, prompts, mode="loglik", batch_size=4, ou
     fmt = pl.read_parquet(d / prompts)["format"][0]  # these tests' prompt files are in one format
     silence = d / "silence.npy"
     np.save(silence, featurize(np.zeros(16000, np.float32), "logmel", {"n_mels": 64, "n_fft": 400, "hop_length": 160}))
-    return dict(prompts=str(d / prompts), clips_parquet=str(d / "clips.parquet"), features=str(d / "logmel.npy"),
+    return dict(prompts=str(d / prompts), clips_parquet=str(d / "clips.parquet"), features=str(d / "logmel.json"),
                 silence=str(silence), predictions=str(out / f"{task}.jsonl"), summary=str(out / f"{task}.summary.json"),
                 base_dir=str(d / "base"), adapter_dir=None,
                 model={"backend": "mini_ltu", "frontend": "logmel", "device": "cpu"},
@@ -430,17 +431,3 @@ def test_gather_refuses_shards_that_miss_prompts(workdir, tmp_path):
     setting = {k: v for k, v in arguments.items() if k not in ("features", "silence", "threads")}
     with pytest.raises(ShardError, match="hold 4 records but .*eval.parquet has 6 prompts"):
         evaluate_gather(**setting, **outputs, records=[first])
-
-
-def test_config_hash_of_the_tables_is_the_same_for_any_shard_count():
-    """evaluate.shards is a layout key (x-layout in the schema): the tables' provenance leaves it out."""
-    from shard.common import config_hash
-    from shard.config import load_config, without_layout
-
-    from tests.fixtures import ROOT
-
-    one = load_config(ROOT / "config.yaml")
-    two = {**one, "evaluate": {**one["evaluate"], "shards": 2}}
-    assert config_hash(without_layout(one)) == config_hash(without_layout(two)) != config_hash(two)
-    assert "shards" not in without_layout(one)["evaluate"] and one["evaluate"]["shards"] == 1  # a copy
-    assert without_layout(one)["evaluate"] == {k: v for k, v in one["evaluate"].items() if k != "shards"}

@@ -16,7 +16,7 @@ import soundfile as sf
 import yaml
 
 from shard.dataset.export import SPLIT_FILE
-from tests.fixtures import export_tiny
+from tests.fixtures import clip_audio, export_tiny
 
 datasets = pytest.importorskip("datasets", reason="the `datasets` package reads the export (pip install datasets)")
 
@@ -64,9 +64,9 @@ def test_load_dataset_reads_items_and_audio(results, offline):
     assert all(r[k] == by_clip[r["clip_id"]][k] for r in exported.iter_rows(named=True)
                for k in ("licence", "source", "recording_id", "onset", "offset"))
 
-    pcm = np.load(results / "clips" / "audio.npy")
+    pcm = clip_audio(results)
     for row in raw:
-        audio, expected = row["audio"], pcm[by_clip[row["clip_id"]]["row"]]
+        audio, expected = row["audio"], pcm[row["clip_id"]]
         assert audio["path"] == f"{row['clip_id']}.wav"
         data, sr = sf.read(io.BytesIO(audio["bytes"]), dtype="float32")
         assert sr == 16000 and data.shape == expected.shape

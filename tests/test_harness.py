@@ -28,6 +28,7 @@ from shard.dataset.export import SPLIT_FILE
 from shard.evaluation import evaluate
 from shard.evaluation.conditions import study_conditions
 from shard.evaluation.stats import mcnemar
+from tests.fixtures import clip_audio
 from shard.harness import task_docs
 from shard.harness.importer import import_samples
 from shard.harness.tasks import LM_EVAL, LMMS_EVAL, export_lm_eval, export_lmms_eval
@@ -105,13 +106,11 @@ def test_lmms_eval_functions_on_the_tiny_export(tasks, dataset, tiny_export):
     assert set(yesno["format"]) == {"yesno"} and set(mc4["format"]) == {"mc4"}
     assert yesno.features["audio"] == datasets.Audio(sampling_rate=16000, decode=False)
 
-    clips = pl.read_parquet(tiny_export / "clips" / "clips.parquet")
-    rows = dict(zip(clips["clip_id"], clips["row"]))
-    pcm = np.load(tiny_export / "clips" / "audio.npy")
+    pcm = clip_audio(tiny_export)
     for doc in [yesno[0], mc4[0]]:
         [audio] = utils.doc_to_visual(doc)
         assert audio["sampling_rate"] == 16000 and audio["array"].dtype == np.float32
-        assert np.abs(audio["array"] - pcm[rows[doc["clip_id"]]] / 32768.0).max() <= 1 / 32768
+        assert np.abs(audio["array"] - pcm[doc["clip_id"]] / 32768.0).max() <= 1 / 32768
         text = utils.doc_to_text(doc)
         assert text == templates.to_original(doc["question"])[len(templates.AUDIO):] and "<audio>" not in text
         [turn] = utils.doc_to_messages(doc)

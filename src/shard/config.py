@@ -69,27 +69,6 @@ def schema() -> dict:
     return _fill_enums(yaml.safe_load(SCHEMA.read_text()))
 
 
-def _layout_keys(node, path=()) -> list[tuple[str, ...]]:
-    """The paths of the keys marked `x-layout: true` in the schema."""
-    if node.get("x-layout"):
-        return [path]
-    return [found for key, sub in (node.get("properties") or {}).items() for found in _layout_keys(sub, (*path, key))]
-
-
-def without_layout(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the config without its layout keys (`x-layout: true` in the schema, e.g. evaluate.shards): how
-    the work is cut into jobs, never a byte of any output, so what records the config (a table's provenance)
-    leaves them out and is the same for any layout."""
-    out = copy.deepcopy(cfg)
-    for path in _layout_keys(yaml.safe_load(SCHEMA.read_text())):
-        section = out
-        for key in path[:-1]:
-            section = section.get(key) if isinstance(section, dict) else None
-        if isinstance(section, dict):
-            section.pop(path[-1], None)
-    return out
-
-
 def _filling_defaults(validator_class):
     """A validator that fills each property's `default` in place before checking it (jsonschema's FAQ recipe,
     as snakemake.utils.validate does)."""
@@ -151,6 +130,29 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
             raise ShardError(f"config key '{at['model']}model.frontend': '{model['frontend']}' is not in "
                              f"features.frontends {cfg['features']['frontends']}; add it there")
     return cfg
+
+
+def _layout_keys(node: dict, at: tuple = ()) -> list[tuple[str, ...]]:
+    """The paths of the keys marked `x-layout: true` in the schema."""
+    found = []
+    for key, sub in (node.get("properties") or {}).items():
+        if isinstance(sub, dict):
+            found += [(*at, key)] if sub.get("x-layout") else _layout_keys(sub, (*at, key))
+    return found
+
+
+def outcome_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the config without its layout keys (`x-layout: true` in the schema: how the work is cut into jobs,
+    e.g. clips.shards, evaluate.shards, never a byte of any output): what the card shows and the provenance
+    hashes, so they are the same for any layout."""
+    out = copy.deepcopy(cfg)
+    for path in _layout_keys(schema()):
+        node = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
 
 
 # the sections a model of `models` may override: what it is, how it is pretrained (mini_ltu), how fine-tuned

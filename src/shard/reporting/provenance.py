@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from shard.common import config_hash, package_versions, sha1_file, write_json
-from shard.config import without_layout
+from shard.config import outcome_config
 from shard.reporting.evaluations import Evaluations, every_file
 from shard.reporting.render import write_table
 
@@ -17,7 +17,7 @@ def write_provenance(path, *, config: dict, inputs: Iterable[str], wordnet_sourc
     (keyed by its summary's path: model, seed and condition), and the sha1 of every input file."""
     wordnet = json.loads(Path(wordnet_source).read_text())
     models = {str(s): json.loads(Path(s).read_text())["model"] for s in summaries}
-    write_json({"config_hash": config_hash(without_layout(config)), "packages": package_versions(), "wordnet": wordnet,
+    write_json({"config_hash": config_hash(outcome_config(config)), "packages": package_versions(), "wordnet": wordnet,
                 "models": models, "seed": config["seed"],
                 "bootstrap": config["evaluate"]["bootstrap"],
                 "inputs": {str(p): sha1_file(p) for p in inputs}}, path)
