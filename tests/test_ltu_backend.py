@@ -10,6 +10,7 @@ from shard.prompts import templates
 from shard.common import ShardError
 from shard.models.finetune import lora_config
 from shard.models import load_model
+from tests.fixtures import write_feature_set
 from tests.ltu_tiny import ARCH, N_AUDIO, release_shapes, tiny_model_cfg, write_tiny_ltu
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "train_projector": False}
@@ -378,7 +379,7 @@ def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
 
     import polars as pl
 
-    from shard.common import read_jsonl, save_npy, write_parquet
+    from shard.common import read_jsonl, write_parquet
     from shard.evaluation.conditions import study_conditions
     from shard.evaluation.decoding import Decoding, embedded_caption
     from shard.evaluation.evaluate import LabelMatcher, evaluate, sentence_embedder
@@ -387,7 +388,7 @@ def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
     clips = pl.DataFrame({"clip_id": ["c0", "c1", "c2"], "row": [0, 1, 2], "split": ["test"] * 3,
                           "labels": [["Dog"], ["Siren"], ["Church bell"]], "label": ["Dog", "Siren", "Church bell"]})
     write_parquet(clips, tmp_path / "clips.parquet")
-    save_npy(np.stack(feats(3, 5)), tmp_path / "ltu_fbank.npy")
+    write_feature_set(tmp_path / "ltu_fbank.json", clips["clip_id"], np.stack(feats(3, 5)), "ltu_fbank")
     np.save(tmp_path / "silence.npy", feats(1, 9)[0])
     prompts = labelling_prompts(clips).with_columns(text=pl.lit(templates.to_original(templates.CAPTION.text)),
                                                     format=pl.lit("original"))
@@ -396,7 +397,7 @@ def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
     settings = {"mode": "loglik", "batch_size": 2, "max_new_tokens": 4, "bootstrap": 100}
     condition = {c.name: c.as_dict() for c in study_conditions({}, False)}["original"]
     evaluate(prompts=str(tmp_path / "labelling.parquet"), clips_parquet=str(tmp_path / "clips.parquet"),
-             features=str(tmp_path / "ltu_fbank.npy"), silence=str(tmp_path / "silence.npy"),
+             features=str(tmp_path / "ltu_fbank.json"), silence=str(tmp_path / "silence.npy"),
              predictions=str(tmp_path / "out.jsonl"), summary=str(tmp_path / "out.json"), base_dir=paths["base"],
              model=model, evaluate=settings, condition=condition, task="labelling", threads=1)
     records = read_jsonl(tmp_path / "out.jsonl").to_dicts()
@@ -481,12 +482,12 @@ def test_finetune_rule_runs_ltus_stage4_and_evaluation_loads_it(paths, tmp_path)
     not merged under it) and scores as the model it trained."""
     import polars as pl
 
-    from shard.common import save_npy, write_parquet
+    from shard.common import write_parquet
     from shard.models.finetune import finetune
 
     clips = pl.DataFrame({"clip_id": ["c0", "c1", "c2"], "row": [0, 1, 2]})
     write_parquet(clips, tmp_path / "clips.parquet")
-    save_npy(np.stack(feats(3, 7)), tmp_path / "ltu_fbank.npy")
+    write_feature_set(tmp_path / "ltu_fbank.json", clips["clip_id"], np.stack(feats(3, 7)), "ltu_fbank")
     texts = ["<audio>Is the sound a dog ?", "<audio>Is the sound a siren ?", "<audio>Is the sound a bell ?"]
     write_parquet(pl.DataFrame({"prompt_id": ["p0", "p1", "p2"], "clip_ids": [["c0"], ["c1"], ["c2"]], "text": texts,
                                 "answer": ["yes", "no", "yes"], "task": ["semantic"] * 3, "relation": ["x"] * 3,
@@ -496,7 +497,7 @@ def test_finetune_rule_runs_ltus_stage4_and_evaluation_loads_it(paths, tmp_path)
                 "warmup_steps": 0, "grad_clip": 1.0, "checkpoint_every": 100}
     cfg = tiny_model_cfg(paths)
     finetune(base_dir=paths["base"], prompts=str(tmp_path / "train.parquet"), clips_parquet=str(tmp_path / "clips.parquet"),
-             features=str(tmp_path / "ltu_fbank.npy"), adapter_dir=str(tmp_path / "ft"), finetune=settings, model=cfg,
+             features=str(tmp_path / "ltu_fbank.json"), adapter_dir=str(tmp_path / "ft"), finetune=settings, model=cfg,
              seed=0, threads=1)
     loaded = load_model(cfg, paths["base"], adapter_dir=str(tmp_path / "ft"))
     trained = {n.replace(".default", ""): p for n, p in loaded.model.named_parameters()
