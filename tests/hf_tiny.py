@@ -161,6 +161,13 @@ def voxtral(out: Path) -> None:
 TINY = {"qwen2_audio": qwen2_audio, "audioflamingo3": audioflamingo3, "voxtral": voxtral}
 
 
+def installed() -> tuple[str, ...]:
+    """The names in TINY that can be built here: Voxtral only where mistral-common (its tokenizer) is installed."""
+    from importlib.util import find_spec
+
+    return tuple(name for name in TINY if name != "voxtral" or find_spec("mistral_common"))
+
+
 def build_tiny(name: str, root) -> Path:
     """Save the tiny `name` checkpoint (model + processor) under root/name; returns that folder."""
     out = Path(root) / name
