@@ -16,11 +16,33 @@ MFU = model FLOPs per second / peak bf16 dense FLOPs (H100 SXM and H200: 989e12)
 with N_lm the language model's matmul parameters (embedding table excluded, lm_head included) and tokens the
 batch's positions (audio included). Attention score FLOPs (sequence 140) are left out: < 2% here.
 Targets: MFU >= 35 %; shared-cache scoring >= 2x one pass per option.
+
+    python bench/gpu_check.py --plan [--configfile configs/ltu.yaml ...] [--mfu 0.35] [--json]
+
+--plan needs no GPU and no weights (seconds on a CPU): each model of each config (default configs/ltu.yaml and
+configs/qwen2_audio.yaml, over config.yaml) is built on the meta device (shard.models.sizes) at the sizes of its
+model.base/config.json, or where that folder is absent at the published sizes (LTU: LLaMA-7B; a base named
+Qwen2-Audio-7B*: its published config.json), and the plan is printed from its real parameter counts:
+  weights        parameters x bytes of model.dtype (default bf16)
+  LoRA + AdamW   trainable x 16 bytes (PEFT keeps adapters in fp32: weights, gradients, two moments)
+  activations    per micro-batch (finetune.batch_size prompts of S positions), transformers' bf16 layers:
+                 L x b x S x (6h + 2h_kv + 4i) x 2 bytes (norm inputs/outputs, q, k, v, attention output; SwiGLU's
+                 gate, up, activation, product; flash/SDPA keeps no S x S scores), with gradient checkpointing
+                 L x b x S x h x 2 bytes (layer inputs) + one layer's; plus the logits b x S x V x 10 bytes (bf16,
+                 the fp32 upcast for the loss, its gradient). The frozen audio encoder keeps nothing for backward.
+  S              clips per prompt (1 + prompts.multi_clip_fraction) x audio tokens per clip + --text-tokens
+  tokens/step    finetune.batch_size x grad_accum x S
+  hours          steps (scale x epochs / prompts per step) x FLOPs per step / (MFU x --peak-tflops), FLOPs per
+                 step as above: 6 N_lm per position + 2 N_audio per audio-encoder position (its whole window)
+An estimate to size a cluster request, not a measurement: run the measuring mode on the GPU itself.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,6 +53,9 @@ from shard.prompts import templates
 from shard.models.finetune import lora_config
 from shard.models import AudioLLM, AudioProcessor, build_tokenizer, resolve_device
 from shard.models.ltu import LTUConfig, LTUForConditionalGeneration
+from shard.models import sizes
+from shard.models.hf import LANGUAGE_MODEL, PROJECTOR
+from shard.config import scale_name, study_models
 
 LLAMA_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
             "num_key_value_heads": 32, "vocab_size": 32000}
@@ -156,6 +181,155 @@ def bench_scoring(llm: AudioLLM, config: LTUConfig, n: int, seconds: float) -> d
     return out
 
 
+# ---------------------------------------------------------------- --plan: sizes and cost from the meta device
+ROOT = Path(__file__).resolve().parent.parent
+PLAN_CONFIGS = ("configs/ltu.yaml", "configs/qwen2_audio.yaml")
+FRAMES_PER_SECOND = 100  # Whisper's extractor: 10 ms hop at 16 kHz
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+GIB = 2 ** 30
+# what each loader's AudioLLM names for LoRA (language_model regex, projector): load_ltu keeps the defaults
+LORA_SCOPE = {"ltu": (LANGUAGE_MODEL, "projector"), "hf": (LANGUAGE_MODEL, PROJECTOR)}
+
+
+def study_config(configfile: str) -> dict:
+    """config.yaml with `configfile` merged over it, as `snakemake --configfile` does (not validated: the model
+    paths need not exist for a plan)."""
+    import yaml
+
+    from shard.config import _merged  # the merge --configfile does
+
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    return _merged(base, yaml.safe_load((ROOT / configfile).read_text()) or {})
+
+
+def meta_model(model_cfg: dict):
+    """(model on meta, where its sizes come from) for an ltu or hf model section; (None, reason) otherwise."""
+    base = Path(model_cfg["base"]) if model_cfg.get("base") else None
+    own = base is not None and (base / "config.json").is_file()
+    if model_cfg["backend"] == "ltu":
+        text = LlamaConfig.from_pretrained(base, local_files_only=True).to_dict() if own else sizes.LLAMA_7B
+        return sizes.ltu_on_meta(text, model_cfg.get("architecture")), \
+            f"{base}/config.json" if own else "LTU release + LLaMA-7B (published sizes)"
+    if model_cfg["backend"] == "hf":
+        if own:
+            from transformers import AutoConfig
+
+            return sizes.hf_on_meta(AutoConfig.from_pretrained(base, local_files_only=True)), f"{base}/config.json"
+        if base is not None and base.name.lower().startswith("qwen2-audio-7b"):
+            return sizes.hf_on_meta(sizes.qwen2_audio_config()), "Qwen2-Audio-7B config.json (published sizes)"
+        return None, f"no config.json in model.base '{base}' (copy the model's config.json there to plan it)"
+    return None, f"backend {model_cfg['backend']} (trained on CPU here: see the README's timings)"
+
+
+def audio_shape(model, seconds: float) -> tuple[int, int]:
+    """(audio tokens per clip in the language model, positions the audio encoder runs per clip)."""
+    core = getattr(model, "model", model)
+    if hasattr(core, "audio_encoder"):  # LTU: fixed 32 tokens from 512 patches of the 1024-frame fbank
+        c = model.config
+        return c.audio_tokens, (c.n_mels // c.patch_size) * (c.n_frames // c.patch_size)
+    tower = core.audio_tower
+    window = tower.config.max_source_positions  # Whisper-style: the 30 s window after the stride-2 convolution
+    lengths = getattr(tower, "_get_feat_extract_output_lengths", None)
+    if lengths is None:  # e.g. Voxtral: every clip padded to its window, pooled x 2
+        return window // 2, window
+    return int(lengths(torch.tensor(int(seconds * FRAMES_PER_SECOND)))[-1]), window
+
+
+def activation_bytes(text, batch: int, seq: int, checkpointing: bool) -> int:
+    """The formula in the docstring: bf16 activations kept for backward by one micro-batch."""
+    h, layers, vocab = text.hidden_size, text.num_hidden_layers, text.vocab_size
+    kv = h // text.num_attention_heads * text.num_key_value_heads
+    per_layer = batch * seq * (6 * h + 2 * kv + 4 * text.intermediate_size) * 2
+    kept = layers * batch * seq * h * 2 + per_layer if checkpointing else layers * per_layer
+    return kept + batch * seq * vocab * 10
+
+
+def plan_model(name: str, cfg: dict, sections: dict, args) -> dict:
+    model_cfg, ft = sections["model"], sections["finetune"]
+    model, source = meta_model(model_cfg)
+    if model is None:
+        return {"model": name, "skipped": source}
+    dtype = model_cfg.get("dtype") or "bfloat16"
+    model = model.to(DTYPES[dtype])
+    counts = sizes.parts(model)
+    llm = model.language_model if hasattr(model, "language_model") else model.model.language_model
+    embeddings = llm.get_input_embeddings().weight.numel()
+    lm_matmul = counts["language_model"] - embeddings  # lm_head included, the embedding table (a lookup) not
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    per_clip, encoder_positions = audio_shape(model, cfg["clips"]["seconds"])
+    _, wrapped, trainable = sizes.lora_on_meta(model, ft["lora"], *LORA_SCOPE[model_cfg["backend"]])
+    clips = 1 + cfg["prompts"]["multi_clip_fraction"]
+    seq = math.ceil(clips * per_clip + args.text_tokens)
+    batch, accum, ckpt = ft["batch_size"], ft["grad_accum"], bool(model_cfg.get("gradient_checkpointing"))
+    text = llm.config
+    activations = activation_bytes(text, batch, seq, ckpt)
+    prompts_per_step = batch * accum
+    flops = 6 * lm_matmul * prompts_per_step * seq + 2 * counts["audio_encoder"] * prompts_per_step * clips \
+        * encoder_positions
+    hours = {str(n): math.ceil(n * ft["epochs"] / prompts_per_step) * flops / (args.mfu * args.peak_tflops * 1e12)
+             / 3600 for n in cfg["prompts"]["train_scales"]}
+    return {"model": name, "sizes_from": source, "dtype": dtype, "parameters": counts, "lora_modules": len(wrapped),
+            "lora_trainable": trainable, "weights_gib": weights / GIB, "lora_adamw_gib": 16 * trainable / GIB,
+            "activations_gib": activations / GIB,
+            "total_gib": (weights + 16 * trainable + activations) / GIB,
+            "audio_tokens_per_clip": per_clip, "encoder_positions_per_clip": encoder_positions,
+            "positions_per_prompt": seq, "micro_batch": batch, "grad_accum": accum, "gradient_checkpointing": ckpt,
+            "tokens_per_step": prompts_per_step * seq, "flops_per_step": flops, "hours_per_scale": hours,
+            "mfu": args.mfu, "peak_tflops": args.peak_tflops}
+
+
+def _count(n: float) -> str:
+    """6.83B, 85.7M, 4.19M, 12.3k: three significant digits."""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def print_plan(row: dict, configfile: str) -> None:
+    if "skipped" in row:
+        print(f"\n{row['model']} ({configfile}): not planned: {row['skipped']}")
+        return
+    p = row["parameters"]
+    print(f"\n{row['model']} ({configfile}; sizes: {row['sizes_from']}), {row['dtype']}")
+    print(f"  parameters        {_count(p['total'])}: audio encoder {_count(p['audio_encoder'])}, projector "
+          f"{_count(p['projector'])}, language model {_count(p['language_model'])}")
+    print(f"  LoRA              {_count(row['lora_trainable'])} trainable on {row['lora_modules']} modules "
+          "(the language model's)")
+    print(f"  weights           {row['weights_gib']:8.3g} GiB")
+    print(f"  LoRA + AdamW      {row['lora_adamw_gib']:8.3g} GiB")
+    ckpt = ", gradient checkpointing" if row["gradient_checkpointing"] else ""
+    print(f"  activations       {row['activations_gib']:8.3g} GiB  (micro-batch {row['micro_batch']} x "
+          f"{row['positions_per_prompt']} positions{ckpt})")
+    print(f"  total             {row['total_gib']:8.3g} GiB  (plus the CUDA context and allocator slack)")
+    print(f"  positions/prompt  {row['positions_per_prompt']}: {row['audio_tokens_per_clip']} audio tokens per clip "
+          f"(encoder: {row['encoder_positions_per_clip']} positions per clip)")
+    print(f"  tokens per step   {row['tokens_per_step']:,} ({row['micro_batch']} x {row['grad_accum']} prompts)")
+    hours = ", ".join(f"{scale_label(n)}: {h:.3g} h" for n, h in row["hours_per_scale"].items())
+    print(f"  fine-tuning job   {hours}  (one GPU at MFU {row['mfu']:.2f} of {row['peak_tflops']:.0f} TFLOP/s; "
+          "evaluation not included)")
+
+
+def scale_label(n: str) -> str:
+    return "ft_" + scale_name(int(n))
+
+
+def plan(args) -> None:
+    rows = []
+    for configfile in args.configfile or PLAN_CONFIGS:
+        cfg = study_config(configfile)
+        for name, sections in study_models(cfg).items():
+            row = {**plan_model(name, cfg, sections, args), "configfile": configfile}
+            rows.append(row)
+            if not args.json:
+                print_plan(row, configfile)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"\nA plan from parameter counts on the meta device and the formulas in {Path(__file__).name}'s "
+              "docstring: an estimate, not a measurement.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiny", action="store_true", help="toy sizes on CPU: checks the script, measures nothing")
@@ -163,7 +337,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--items", type=int, default=32, help="scoring prompts per call")
     ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--plan", action="store_true", help="no GPU: memory and hours per model of --configfile, "
+                    "from the real sizes on the meta device")
+    ap.add_argument("--configfile", action="append", help=f"--plan: a study config (default: {' '.join(PLAN_CONFIGS)})")
+    ap.add_argument("--mfu", type=float, default=0.35, help="--plan: assumed model FLOPs utilisation")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="--plan: the GPU's dense bf16 peak "
+                    "(H100 SXM / H200: 989; A100: 312)")
+    ap.add_argument("--text-tokens", type=int, default=CUTOFF_LEN, help="--plan: text positions per training "
+                    "prompt, chat template and answer included (default: LTU's cutoff_len)")
+    ap.add_argument("--json", action="store_true", help="--plan: print the plan as JSON")
     args = ap.parse_args()
+    if args.plan:
+        return plan(args)
     device = resolve_device("cpu" if args.tiny else "auto")
     if device.type == "cpu" and not args.tiny:
         raise SystemExit("no GPU visible: run with --tiny for the CPU smoke test")

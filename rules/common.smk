@@ -13,7 +13,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 
 from shard.common import ShardError
 from shard.evaluation.conditions import TASKS, display_name, study_conditions, training_runs, with_task
-from shard.config import scale_name, study_models, validate_config
+from shard.config import external_models, outcome_config, scale_name, study_models, validate_config
 from shard.dataset.frontends import feature_sets, model_feature_set
 
 try:
@@ -32,6 +32,12 @@ PROMPT_SETS = {r.prompt_set: r for r in RUNS.values()}
 CONDITIONS = {c.name: c for c in study_conditions(SCALES, config["evaluate"]["ft_original"], *RECIPES)}
 # the models compared on the same items (config `models`; one by default): name -> model, pretrain, finetune
 MODELS = study_models(config)
+# models scored outside the workflow (config `external_models`): name -> the folder the harness import wrote
+EXTERNAL_MODELS = external_models(config)
+for _folder in EXTERNAL_MODELS.values():
+    if not list(Path(_folder).glob("*/semantic.jsonl")):
+        raise WorkflowError(f"config external_models: {_folder} holds no {{condition}}/semantic.jsonl; write it with "
+                            "python -m shard.harness import LOGS --out FOLDER")
 # the features files the models may read: name -> (front end record, the model whose own extractor it is, or None)
 FEATURE_SETS = feature_sets(MODELS)
 # conda environments for --software-deployment-method conda (ignored otherwise)
@@ -40,6 +46,7 @@ CONDA_ENV = "../envs/gpu.yaml" if any(m["model"]["device"] == "cuda" for m in MO
 
 wildcard_constraints:
     seed=r"\d+",
+    shard=r"\d+",
     model="|".join(MODELS),
     run="|".join(RUNS),
     prompt_set="|".join(PROMPT_SETS),
@@ -61,7 +68,14 @@ def scored_on(task):
 def dataset_config():
     """The config sections that shape the dataset (for its card): a change elsewhere, e.g. to
     evaluation, must not rebuild the items and so retrain every model."""
-    return {k: config[k] for k in ("seed", "corpus", "clips", "features", "wordnet", "shard")}
+    shaping = ("seed", "corpus", "clips", "features", "wordnet", "shard")
+    return {k: v for k, v in outcome_config(config).items() if k in shaping}
+
+
+def shard_files(pattern):
+    """One path per clip shard (config clips.shards: jobs that each decode a contiguous range of the sorted source
+    files); `pattern` names the shard `{shard}`. Only gather rules take these lists."""
+    return [pattern.format(shard=k) for k in range(config["clips"]["shards"])]
 
 
 def models(model="{model}", seed="{seed}"):
@@ -96,8 +110,9 @@ def feature_params(feature_set):
     return frontend.params(config["features"], MODELS[model]["model"] if model else None)
 
 
-def features(w, kind="npy"):
-    """A model's feature file (`kind` silence.npy: the silent clip the blind controls hear)."""
+def features(w, kind="json"):
+    """A model's feature set: its meta json, what FeatureStore opens (`kind` silence.npy: the silent clip the
+    blind controls hear)."""
     return f"{RESULTS}/features/{feature_set(w.model)}.{kind}"
 
 
@@ -128,6 +143,8 @@ def all_targets():
         *[f"{RESULTS}/tables/artifacts.{ext}" for ext in ("csv", "md")],
         f"{RESULTS}/shard/browser",  # audit the items by ear, with every condition's answers
         f"{RESULTS}/export/hf",  # SHARD in the Hugging Face datasets layout
+        f"{RESULTS}/export/lmms_eval/shard",  # ... as an lmms-eval task group
+        f"{RESULTS}/export/lm_eval/shard_text_oracle",  # ... and lm-eval's text oracle
     ]
 
 

@@ -37,7 +37,7 @@ rule artifacts_table:
         md=f"{RESULTS}/tables/artifacts.md",
         provenance=report(f"{RESULTS}/tables/artifacts.provenance.json", category="Provenance"),
     params:
-        config=config,
+        config=outcome_config(config),  # the same for any layout (x-layout: clips.shards, evaluate.shards)
     log:
         f"{RESULTS}/logs/artifacts_table.log",
     benchmark:

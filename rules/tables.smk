@@ -4,10 +4,14 @@
 from shard.reporting.registry import TABLES
 
 
-def keyed_evaluations(task, names, kind):
-    """{(model, seed, condition): its eval file} on `task` of the conditions `names`: what a table reads, by key."""
-    return {(model, seed, name): f"{evaluations(model, seed)}/{name}/{task}.{kind}"
-            for model in MODELS for seed in SEEDS for name in names}
+def keyed_evaluations(task, names, kind, external=False):
+    """{(model, seed, condition): its eval file} on `task` of the conditions `names`: what a table reads, by key.
+    With `external`, then each external model's imported files of those conditions, keyed by the first seed."""
+    keyed = {(model, seed, name): f"{evaluations(model, seed)}/{name}/{task}.{kind}"
+             for model in MODELS for seed in SEEDS for name in names}
+    imported = {(model, SEEDS[0], name): f"{folder}/{name}/{task}.{kind}"
+                for model, folder in EXTERNAL_MODELS.items() for name in names} if external else {}
+    return {**keyed, **{key: path for key, path in imported.items() if os.path.exists(path)}}
 
 
 def report_output(table, fmt, path):
@@ -21,9 +25,11 @@ for table in TABLES.values():
     conditions = [c for c in condition_records() if table.reads(c["tasks"])]
     scored = {task: [c["name"] for c in with_task(conditions, task)] for task in table.tasks}
     # what the builder reads, keyed: per-item predictions, and the summaries that name each evaluated model
-    keyed = {"predictions": {task: keyed_evaluations(task, names, "jsonl") for task, names in scored.items()}}
+    keyed = {"predictions": {task: keyed_evaluations(task, names, "jsonl", table.external_models)
+                              for task, names in scored.items()}}
     if table.provenance:
-        keyed["summaries"] = {task: keyed_evaluations(task, names, "summary.json") for task, names in scored.items()}
+        keyed["summaries"] = {task: keyed_evaluations(task, names, "summary.json", table.external_models)
+                              for task, names in scored.items()}
 
     rule:
         name:
@@ -37,7 +43,7 @@ for table in TABLES.values():
             table=table.name,
             **keyed,
             conditions=conditions,
-            config=config,
+            config=outcome_config(config),  # the same for any layout (x-layout: clips.shards, evaluate.shards)
         log:
             f"{RESULTS}/logs/{table.rule}.log",
         benchmark:

@@ -19,12 +19,36 @@ def wordnet_reader(tmp_path_factory):
         yield W.reader()
 
 
+def second_clone_config() -> dict:
+    """The tiny config as tiny_runs' second clone (local or Slurm) runs it: with layout settings that must not change
+    a byte of results/ outside the shard layout, so that the byte-for-byte comparison of the two clones checks them
+    for free (tests/test_workflow.py::test_two_folders_same_bytes): clips.shards: 3 cuts clips and features into 3
+    jobs, evaluate.shards: 2 each (condition, task)'s evaluation into 2."""
+    from tests.fixtures import tiny_workflow_config
+
+    cfg = tiny_workflow_config()
+    cfg["clips"]["shards"] = 3
+    cfg["evaluate"]["shards"] = 2
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory, wordnet_reader):
+    """build_tiny_shard's results with export/hf written (about 80 items over 12 clips; ~20 s): read, never
+    changed, by tests/test_export.py and tests/test_harness.py."""
+    from tests.fixtures import build_tiny_shard, export_tiny
+
+    results = build_tiny_shard(tmp_path_factory.mktemp("export"))
+    export_tiny(results, results / "export" / "hf")
+    return results
+
+
 @pytest.fixture(scope="session")
 def slurm_run(tmp_path_factory):
     """The tiny config through a local Slurm (tests/slurm_run.py) in a second clone, or the reason it cannot run
     here (a str). A Slurm this fixture started is stopped afterwards, also when a test fails."""
     from tests import slurm_run as slurm
-    from tests.fixtures import copy_project, tiny_workflow_config
+    from tests.fixtures import copy_project
 
     reason = slurm.why_not()
     started = False
@@ -37,7 +61,7 @@ def slurm_run(tmp_path_factory):
         import yaml
 
         project = copy_project(tmp_path_factory.mktemp("clones") / "second_checkout_elsewhere")
-        (project / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
+        (project / "tiny.yaml").write_text(yaml.safe_dump(second_clone_config()))
         yield slurm.run(project, tmp_path_factory.mktemp("slurm_log") / "snakemake.log")
     finally:
         if started:
@@ -47,8 +71,9 @@ def slurm_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory, slurm_run):
     """The tiny config run end to end from two copies of the project in differently named folders of
-    different path lengths (a user's two clones). Where Slurm can run, the second clone is the Slurm run
-    (`slurm_run`): the cluster path then has to give the same bytes as the local one, for one run less."""
+    different path lengths (a user's two clones), the second with its evaluation in shards (second_clone_config).
+    Where Slurm can run, the second clone is the Slurm run (`slurm_run`, the shards as array jobs): the cluster path
+    then has to give the same bytes as the local one, for one run less."""
     import yaml
 
     from tests.fixtures import copy_project, snakemake, tiny_workflow_config
@@ -61,7 +86,7 @@ def tiny_runs(tmp_path_factory, slurm_run):
         assert slurm_run.returncode == 0, slurm_run.log[-4000:]
         return [first, slurm_run.project]
     second = copy_project(tmp_path_factory.mktemp("clones") / "second_checkout_elsewhere")
-    (second / "tiny.yaml").write_text(yaml.safe_dump(tiny_workflow_config()))
+    (second / "tiny.yaml").write_text(yaml.safe_dump(second_clone_config()))
     out = snakemake(second)
     assert out.returncode == 0, out.stderr[-4000:]
     return [first, second]

@@ -10,6 +10,7 @@ test needs to know. Nothing is downloaded; everything is deterministic.
 from __future__ import annotations
 
 import csv
+import json
 import struct
 from pathlib import Path
 
@@ -214,36 +215,101 @@ def synth_corpus(classes=("Dog", "Siren", "Piano"), scenes: int = 2, events: int
                       "classes": list(classes) if classes is not None else None}}
 
 
-def build(results: Path, corpus: dict, seed: int = 0, min_test_clips: int = 0,
+def build(results: Path, corpus: dict, seed: int = 0, min_test_clips: int = 0, shards: int = 1,
           **clips_overrides) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
-    """Run the corpus and clips stages into `results` (paths as the workflow lays them out); return the clips
-    stage's three outputs. Unlike the workflow, no test clip is needed (one recording per label is enough for
-    clips and features)."""
-    from shard.dataset.clips import build_clips
+    """Run the corpus and clips stages (plan, `shards` shard jobs, gather) into `results` (paths as the workflow
+    lays them out); return clips.parquet, every kept clip's audio in row order (read from the shards through
+    the clip index) and rejects.parquet. Unlike the workflow, no test clip is needed (one recording per label
+    is enough for clips and features), and the shards' audio is kept."""
+    from shard.dataset.clips import cut_shard, gather_clips
     from shard.dataset.corpora import build_corpus
+    from shard.dataset.shards import ShardStore, plan_shards
     results = Path(results)
     out, corpus_dir = results / "clips", results / "corpus"
     build_corpus(segments=corpus_dir / "segments.parquet", rejects=corpus_dir / "rejects.parquet",
                  files=corpus_dir / "files", corpus=corpus, seed=seed)
-    build_clips(segments=corpus_dir / "segments.parquet", corpus_rejects=corpus_dir / "rejects.parquet",
-                files=corpus_dir / "files", clips_parquet=out / "clips.parquet", audio=out / "audio.npy",
-                rejects=out / "rejects.parquet", corpus=corpus, clips=clips_config(**clips_overrides), seed=seed,
-                min_test_clips=min_test_clips)
-    return pl.read_parquet(out / "clips.parquet"), np.load(out / "audio.npy"), pl.read_parquet(out / "rejects.parquet")
+    cfg = clips_config(shards=shards, **clips_overrides)
+    plan_shards(segments=corpus_dir / "segments.parquet", plan=out / "plan.json", shards=shards)
+    for k in range(shards):
+        cut_shard(segments=corpus_dir / "segments.parquet", files=corpus_dir / "files", plan=out / "plan.json",
+                  audio=shard_audio(results, k), shard_clips=out / "shards" / f"{k}.parquet",
+                  shard_rejects=out / "shards" / f"{k}.rejects.parquet", shard=k, corpus=corpus, clips=cfg)
+    gather_clips(corpus_rejects=corpus_dir / "rejects.parquet",
+                 shard_clips=[out / "shards" / f"{k}.parquet" for k in range(shards)],
+                 shard_rejects=[out / "shards" / f"{k}.rejects.parquet" for k in range(shards)],
+                 clips_parquet=out / "clips.parquet", rejects=out / "rejects.parquet", index=out / "index.parquet",
+                 corpus=corpus, clips=cfg, seed=seed, min_test_clips=min_test_clips)
+    clips = pl.read_parquet(out / "clips.parquet")
+    audio = ShardStore(out / "index.parquet", lambda k: shard_audio(results, k)).get(clips["clip_id"].to_list())
+    return clips, audio, pl.read_parquet(out / "rejects.parquet")
+
+
+def shard_audio(results: Path, shard: int) -> Path:
+    """Where the workflow's clips_shard job writes shard `shard`'s decoded audio."""
+    path = Path(results) / "clips" / "shards" / f"{shard}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def clip_audio(results: Path) -> dict[str, np.ndarray]:
+    """Every kept clip's int16 audio by clip_id, read from the shards of an in-process build (`build`)."""
+    from shard.dataset.shards import ShardStore
+    ids = pl.read_parquet(Path(results) / "clips" / "clips.parquet").sort("row")["clip_id"].to_list()
+    audio = ShardStore(Path(results) / "clips" / "index.parquet", lambda k: shard_audio(results, k)).get(ids)
+    return dict(zip(ids, audio))
+
+
+def build_features(results: Path, frontend: str, params: dict, name: str | None = None) -> Path:
+    """The features rules of one front end (every shard, then the gather) over built clips; returns the feature
+    set's meta json (what FeatureStore opens)."""
+    from shard.dataset import features as F
+    name, results = name or frontend, Path(results)
+    shards = json.loads((results / "clips" / "plan.json").read_text())["shards"]
+    for k in range(shards):
+        F.build_features_shard(audio=shard_audio(results, k), features=results / "features" / name / f"{k}.npy",
+                               frontend=frontend, params=params, sample_rate=SR)
+    meta = results / "features" / f"{name}.json"
+    F.gather_features(clips_parquet=results / "clips" / "clips.parquet", index=results / "clips" / "index.parquet",
+                      shards=[results / "features" / name / f"{k}.npy" for k in range(shards)], meta=meta,
+                      silence=results / "features" / f"{name}.silence.npy", frontend=frontend, params=params,
+                      sample_rate=SR, seconds=1.0)
+    return meta
+
+
+def write_feature_set(meta: Path, clip_ids, array: np.ndarray, frontend: str = "logmel") -> Path:
+    """A features array (one row per clip of `clip_ids`, in that order: clips.parquet's row order) stored as a
+    one-shard feature set, as the features rules lay it out: `meta` (NAME.json), NAME/0.npy and an index.parquet
+    beside the json. Returns `meta`, what FeatureStore and the training and evaluation stages take."""
+    from shard.common import save_npy, write_json, write_parquet
+    from shard.dataset.features import clip_ids_sha1
+    meta, clip_ids = Path(meta), list(clip_ids)
+    save_npy(np.asarray(array, np.float16), meta.with_suffix("") / "0.npy")
+    write_parquet(pl.DataFrame({"clip_id": clip_ids, "shard": [0] * len(clip_ids), "shard_row": range(len(clip_ids))},
+                               schema={"clip_id": pl.String, "shard": pl.Int64, "shard_row": pl.Int64}),
+                  meta.parent / "index.parquet")
+    write_json({"frontend": frontend, "params": {}, "sample_rate": SR, "shape": list(np.shape(array)),
+                "dtype": "float16", "clip_ids_sha1": clip_ids_sha1(clip_ids), "index": "index.parquet"}, meta)
+    return meta
+
+
+def build_test_audio(results: Path) -> Path:
+    """clips/test_audio.npy (the keep_test_audio rule) over built clips."""
+    from shard.dataset.clips import build_test_audio as build_it
+    results = Path(results)
+    shards = json.loads((results / "clips" / "plan.json").read_text())["shards"]
+    out = results / "clips" / "test_audio.npy"
+    build_it(clips_parquet=results / "clips" / "clips.parquet", index=results / "clips" / "index.parquet",
+             shard_audio=[shard_audio(results, k) for k in range(shards)], test_audio=out)
+    return out
 
 
 def build_tiny_results(tmp_path: Path, classes=("Dog", "Siren", "Piano", "Speech"), scenes: int = 2,
-                       events: int = 3, frontends=("logmel",), seed: int = 0) -> Path:
-    """results/ with clips/ and features/{frontend}.npy|json of a tiny synth corpus (a few seconds)."""
-    from shard.dataset.features import build_features
+                       events: int = 3, frontends=("logmel",), seed: int = 0, shards: int = 1) -> Path:
+    """results/ with clips/ and features/{frontend}.json (+ its shards) of a tiny synth corpus (a few seconds)."""
     results = Path(tmp_path) / "results"
-    build(results, synth_corpus(classes, scenes, events, 3.0), seed=seed)
+    build(results, synth_corpus(classes, scenes, events, 3.0), seed=seed, shards=shards)
     for fe in frontends:
-        build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
-                       features=results / "features" / f"{fe}.npy", meta=results / "features" / f"{fe}.json",
-                       silence=results / "features" / f"{fe}.silence.npy", frontend=fe,
-                       params={"n_mels": 64, "n_fft": 400, "hop_length": 160} if fe == "logmel" else {},
-                       sample_rate=SR, seconds=1.0)
+        build_features(results, fe, {"n_mels": 64, "n_fft": 400, "hop_length": 160} if fe == "logmel" else {})
     return results
 
 
@@ -313,7 +379,7 @@ def results_files(project: Path) -> list[str]:
 
 
 def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
-    """build_tiny_results plus wordnet/ and shard/ (test.parquet, card.md, ...) on the real WordNet (use the
+    """build_tiny_results plus clips/test_audio.npy, wordnet/ and shard/ (test.parquet, card.md, ...) on the real WordNet (use the
     `wordnet_reader` fixture first) with the builtin label map: about 80 test items over 12 clips."""
     from shard.dataset.artifacts import artifacts_table
     from shard.dataset.card import build_card
@@ -340,7 +406,18 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
                summary=out / "summary.json", label_synsets=wn / "label_synsets.parquet",
                wordnet_source=wn / "source.json", artifacts=tables / "artifacts.md", card=out / "card.md",
                config=config)
+    build_test_audio(results)
     return results
+
+
+def export_tiny(results: Path, out: Path) -> Path:
+    """export/hf (shard.dataset.export) of build_tiny_shard's results, written to `out`."""
+    from shard.dataset.export import export_hf
+
+    export_hf(test=results / "shard" / "test.parquet", clips_parquet=results / "clips" / "clips.parquet",
+              audio=results / "clips" / "test_audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
+              card=results / "shard" / "card.md", out_dir=out, sample_rate=16000)
+    return out
 
 
 def tiny_manifest_project(project: Path, per_label: int) -> Path:

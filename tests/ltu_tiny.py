@@ -10,6 +10,7 @@ checks the mapping.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -37,6 +38,27 @@ def llama_like_tokenizer() -> PreTrainedTokenizerFast:
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     tok.train_from_iterator(TEXTS, trainers.WordLevelTrainer(special_tokens=["<unk>", "<s>", "</s>"]))
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def sentencepiece_llama_tokenizer(directory: Path):
+    """A tiny sentencepiece BPE model saved as LLaMA's slow tokenizer is (tokenizer.model + LlamaTokenizer in
+    tokenizer_config.json, as in LTU's vicuna_ltu): <unk> 0, <s> 1, </s> 2, byte fallback. transformers reads it
+    only with sentencepiece and protobuf installed."""
+    import io
+
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(TEXTS * 20), model_writer=model, vocab_size=330,
+                                   model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True,
+                                   character_coverage=1.0, normalization_rule_name="identity", minloglevel=2)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tokenizer.model").write_bytes(model.getvalue())
+    (directory / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+        "add_bos_token": True, "add_eos_token": False, "legacy": True}))
+    return AutoTokenizer.from_pretrained(directory)
 
 
 def release_shapes(arch: dict = ARCH, text: dict = TEXT, lora_r: int = 8) -> dict[str, tuple[int, ...]]:
@@ -67,16 +89,18 @@ def release_shapes(arch: dict = ARCH, text: dict = TEXT, lora_r: int = 8) -> dic
     return shapes
 
 
-def write_tiny_ltu(root: Path, seed: int = 0) -> dict[str, str]:
-    """A tiny LLaMA directory and an LTU-layout checkpoint (random weights, LoRA B non-zero) under `root`."""
+def write_tiny_ltu(root: Path, seed: int = 0, sentencepiece: bool = False) -> dict[str, str]:
+    """A tiny LLaMA directory and an LTU-layout checkpoint (random weights, LoRA B non-zero) under `root`.
+    `sentencepiece`: LLaMA's kind of tokenizer (sentencepiece_llama_tokenizer) instead of a word-level one."""
     root = Path(root)
     base, checkpoint = root / "llama", root / "ltu_tiny.bin"
-    tok = llama_like_tokenizer()
+    tok = sentencepiece_llama_tokenizer(base) if sentencepiece else llama_like_tokenizer()
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=len(tok), max_position_embeddings=256, bos_token_id=1, eos_token_id=2,
                       tie_word_embeddings=False, **TEXT)
     LlamaForCausalLM(cfg).save_pretrained(base)
-    tok.save_pretrained(base)
+    if not sentencepiece:  # the sentencepiece one is already there, as LLaMA ships it
+        tok.save_pretrained(base)
     g = torch.Generator().manual_seed(seed)
     state = {k: torch.randn(shape, generator=g) * 0.05 + (".norm" in k and k.endswith(".weight"))  # norms near 1
              for k, shape in release_shapes().items()}

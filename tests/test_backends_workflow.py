@@ -34,19 +34,20 @@ def test_two_models_run_the_study_side_by_side(two_models_on_a_tiny_corpus):
             semantic.filter(pl.col("model") == model)["condition"]), model
     assert semantic["overall_n"].min() > 0 and semantic["overall_n"].n_unique() == 1  # the same items for all
     side = pl.read_csv(results / "tables" / "models.csv")
+    from shard.dataset.features import FeatureStore
     assert side["model"].unique(maintain_order=True).to_list() == ["mini_ltu", *hf_models]  # in config order
     for model in hf_models:
         assert not (results / "models" / model / "seed0" / "base").exists()  # a configured base is never pretrained
         assert not (results / "eval" / model / "seed0" / "base_model.json").exists()
         assert side.filter(pl.col("model") == model)["delta_vs_first"].null_count() == 0, model
         # each model's own front end, unpadded (1 s clips are 100 Whisper frames, not 3000)
-        features = __import__("numpy").load(results / "features" / f"hf_{model}.npy", mmap_mode="r")
+        features = FeatureStore(results / "features" / f"hf_{model}.json", results / "clips" / "clips.parquet")
         assert features.shape[1:] == (16, 100), model
         adapter = yaml.safe_load((results / "models" / model / "seed0" / "ft_20" / "adapter_config.json").read_text())
         assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
         log = (results / "logs" / model / "seed0" / "finetune_20.log").read_text()
         assert "fine-tuned" in log
-    assert (results / "features" / "logmel.npy").is_file()
+    assert (results / "features" / "logmel.json").is_file()
 
 
 def test_ltu_config_plans_the_whole_study(tmp_path):

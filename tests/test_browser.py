@@ -21,7 +21,7 @@ import pytest
 
 from shard.reporting.browser import audio_names, build_browser, load_predictions
 from shard.common import ShardError
-from tests.fixtures import build_tiny_shard
+from tests.fixtures import build_tiny_shard, clip_audio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CONDITIONS = {"original": 0.5, "ft_40k": 0.8}  # share of right answers in the fake predictions
@@ -46,7 +46,7 @@ def _write_predictions(results: Path, items: pl.DataFrame) -> list[Path]:
 
 def _build(results: Path, out: Path, predictions: list[Path]) -> Path:
     build_browser(test=results / "shard" / "test.parquet", clips_parquet=results / "clips" / "clips.parquet",
-                  audio=results / "clips" / "audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
+                  audio=results / "clips" / "test_audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
                   predictions=predictions, out_dir=out, sample_rate=16000)
     return out
 
@@ -66,14 +66,14 @@ def page(results):
 def test_one_wav_per_clip_and_same_bytes_in_any_folder(page, results, tmp_path):
     out, items = page
     clips = pl.read_parquet(results / "clips" / "clips.parquet")
-    pcm = np.load(results / "clips" / "audio.npy")
+    pcm = clip_audio(results)
     wavs = sorted((out / "audio").iterdir())
     assert [p.name for p in wavs] == sorted(f"{c}.wav" for c in items["clip_id"].unique())
     import soundfile as sf
-    rows = dict(clips.select("clip_id", "row").iter_rows())
+    assert set(clips.filter(pl.col("split") == "test")["clip_id"]) >= {w.stem for w in wavs}
     for wav in wavs:
         data, sr = sf.read(wav, dtype="int16")
-        assert sr == 16000 and np.array_equal(data, pcm[rows[wav.stem]])
+        assert sr == 16000 and np.array_equal(data, pcm[wav.stem])
     # another folder, another name: identical bytes, and no path of either anywhere in the page
     copy = shutil.copytree(results, tmp_path / "a_second_checkout" / "results", ignore=shutil.ignore_patterns("browser"))
     other = _build(copy, copy / "shard" / "browser",

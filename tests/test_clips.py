@@ -10,6 +10,7 @@ import pytest
 
 import shard.dataset.audio
 from shard.dataset.clips import CLIP_SCHEMA, fit_length
+from shard.dataset.shards import cut_ranges
 from shard.common import ShardError
 from shard.dataset.corpora import REJECT_REASONS, REJECT_SCHEMA
 from tests.fixtures import (build, make_audioset_strong, make_manifest, synth_corpus, write_audio,
@@ -20,7 +21,8 @@ def manifest_corpus(root):
     return {"kind": "manifest", "root": str(root), "files": {}, "label_map": {}}
 
 
-def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
+def every_reject_corpus(tmp_path):
+    """A manifest corpus with every reject reason, three good formats and a few usable events."""
     root = tmp_path / "corpus"
     for kind in ("corrupt", "empty", "truncated", "silent", "nan"):
         write_bad(root / "bad" / f"{kind}.wav", kind)
@@ -46,6 +48,11 @@ def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
     (root / "folder.wav").mkdir(parents=True)
     (root / "bad" / "garbage.mp3").write_bytes(b"this is not an mp3 at all" * 40)
     make_manifest(root, labels=("Dog", "Cat"), per_label=2, extra_rows=extra)
+    return root
+
+
+def test_every_reject_reason_and_the_good_formats(tmp_path, caplog):
+    root = every_reject_corpus(tmp_path)
     with caplog.at_level(logging.INFO, logger="shard"):
         clips, audio, rejects = build(tmp_path / "results", manifest_corpus(root))
     assert dict(rejects.schema) == REJECT_SCHEMA and dict(clips.schema) == CLIP_SCHEMA
@@ -118,7 +125,8 @@ def test_two_builds_are_byte_identical(tmp_path):
     corpus = synth_corpus(("Dog", "Speech"), scenes=2, events=2, seconds=2.0)
     results = tmp_path / "results"
     build(results, corpus, seed=3)
-    first = {n: (results / "clips" / n).read_bytes() for n in ("clips.parquet", "audio.npy", "rejects.parquet")}
+    names = ("clips.parquet", "rejects.parquet", "index.parquet", "plan.json", "shards/0.npy", "shards/0.parquet")
+    first = {n: (results / "clips" / n).read_bytes() for n in names}
     build(results, corpus, seed=3)
     assert all((results / "clips" / n).read_bytes() == b for n, b in first.items())
 
@@ -160,3 +168,49 @@ def test_recording_with_several_files_keeps_takes_together(tmp_path):
     assert clips["clip_id"][0] == "100000_1-100000-A-0_0000000_0001000"
     assert (clips.group_by("recording_id").agg(pl.col("split").n_unique())["split"] == 1).all()
     assert set(clips["split"]) == {"train", "test"}
+
+
+# ---------------------------------------------------------------- shards (clips.shards)
+def test_plan_cuts_sorted_files_into_contiguous_ranges():
+    """Ranges cover every file once, in order, balanced by segments; a file (however many segments) is never
+    split, and more shards than files leaves some empty."""
+    per_file = [3, 1, 1, 5, 2, 1, 1, 2]
+    for n in (1, 2, 3, 5, 8):
+        ranges = cut_ranges(per_file, n)
+        assert len(ranges) == n and ranges[0][0] == 0 and ranges[-1][1] == len(per_file)
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous
+        assert all(a <= b for a, b in ranges)
+    assert cut_ranges(per_file, 1) == [(0, 8)]
+    assert [sum(per_file[a:b]) for a, b in cut_ranges(per_file, 2)] == [10, 6]  # ~ half of 16 each, whole files
+    assert cut_ranges([100, 1], 3) == [(0, 1), (1, 1), (1, 2)]  # one big file: a shard may be empty
+    assert sum(b - a for a, b in cut_ranges([1, 1], 4)) == 2
+
+
+def test_any_number_of_shards_gives_the_same_clips_and_rejects(tmp_path):
+    """Every file of the plan lies in one shard; clips.parquet, rejects.parquet and each clip's audio are the
+    same for 1 and 4 shards (duplicates, rejects, caps and the split are decided at the gather); only the
+    index and the shard files differ."""
+    import json
+
+    root = every_reject_corpus(tmp_path)
+    one, audio_one, _ = build(tmp_path / "one", manifest_corpus(root), max_per_label=3)
+    four, audio_four, _ = build(tmp_path / "four", manifest_corpus(root), max_per_label=3, shards=4)
+    for name in ("clips.parquet", "rejects.parquet"):
+        assert (tmp_path / "one" / "clips" / name).read_bytes() == (tmp_path / "four" / "clips" / name).read_bytes()
+    assert audio_one.tobytes() == audio_four.tobytes()
+    plan = json.loads((tmp_path / "four" / "clips" / "plan.json").read_text())
+    assert plan["shards"] == 4 and len(plan["ranges"]) == 4
+    segments = pl.read_parquet(tmp_path / "four" / "corpus" / "segments.parquet")
+    files = sorted(segments["path"].unique())
+    shard_of = {}
+    for r in plan["ranges"]:
+        shard_files = pl.read_parquet(tmp_path / "four" / "clips" / "shards" / f"{r['shard']}.parquet")
+        rejected = pl.read_parquet(tmp_path / "four" / "clips" / "shards" / f"{r['shard']}.rejects.parquet")
+        for path in set(shard_files["path"]) | set(rejected["path"]):
+            assert shard_of.setdefault(path, r["shard"]) == r["shard"]  # no file in two shards
+        if r["files"]:  # its files: exactly the sorted files from its first to its last
+            inside = files[files.index(r["first"]):files.index(r["last"]) + 1]
+            assert len(inside) == r["files"] and set(inside) == {p for p, k in shard_of.items() if k == r["shard"]}
+    assert sum(r["segments"] for r in plan["ranges"]) == segments.height
+    index = pl.read_parquet(tmp_path / "four" / "clips" / "index.parquet")
+    assert index["clip_id"].to_list() == four["clip_id"].to_list() and index["shard"].n_unique() > 1

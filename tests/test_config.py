@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shard.common import ShardError
-from shard.config import load_config, scale_name, study_models, validate_config
+from shard.config import load_config, outcome_config, scale_name, study_models, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -34,8 +34,28 @@ def test_default_config_is_valid():
     assert cfg["features"].pop("ltu_fbank") == {"num_mel_bins": 128, "target_length": 1024, "mean": -5.081, "std": 4.4849}
     assert {k: cfg["model"].pop(k) for k in ("checkpoint", "dtype", "architecture", "gradient_checkpointing")} == {
         "checkpoint": None, "dtype": None, "architecture": {}, "gradient_checkpointing": False}
+    assert cfg["model"].pop("generate") == {"do_sample": False, "temperature": None, "top_p": None, "top_k": None,
+                                            "repetition_penalty": None, "max_new_tokens": None, "seed": 0}
+    assert cfg["finetune"].pop("recipe") == "lora"
     assert cfg.pop("models") == {}
+    assert cfg.pop("external_models") == []
     assert cfg == DEFAULT
+
+
+def test_layout_keys_leave_the_hashed_config():
+    """clips.shards and evaluate.shards (x-layout) split work into jobs and change no output: the card and the
+    provenance see the config without them, so the default's config hash is today's and the same for any number
+    of shards."""
+    from shard.common import config_hash
+
+    cfg = load_config(ROOT / "config.yaml")
+    sharded = copy.deepcopy(cfg)
+    sharded["clips"]["shards"], sharded["evaluate"]["shards"] = 7, 3
+    assert "shards" not in outcome_config(cfg)["clips"] and "shards" in cfg["clips"]  # a copy: cfg untouched
+    assert config_hash(outcome_config(sharded)) == config_hash(outcome_config(cfg)) != config_hash(sharded)
+    without = copy.deepcopy(cfg)
+    del without["clips"]["shards"], without["evaluate"]["shards"]
+    assert outcome_config(cfg) == without
 
 
 def test_missing_key_is_named():
@@ -70,6 +90,8 @@ def test_missing_key_is_named():
     ({"models": {"qwen": {"model": {"backend": "hf", "frontend": "hf"}}}}, "models.qwen.model.base", "never downloaded"),
     ({"models": {"big": {"modle": {}}}}, "models.big", "fix its spelling"),
     ({"models": {"a/b": {}}}, "models", "allowed values"),
+    ({"finetune__recipe": "authors"}, "finetune.recipe", "no fine-tuning recipe of its authors'"),
+    ({"models": {"x": {"finetune": {"recipe": "authors"}}}}, "models.x.finetune.recipe", "set it to lora"),
 ])
 def test_bad_config_names_the_key(edits, key, fix):
     with pytest.raises(ShardError) as err:

@@ -1,4 +1,6 @@
 """The scorer on models whose answers are known, strict answer extraction, the labelling protocol."""
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -238,14 +240,15 @@ def _tiny_base(directory, words):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    from shard.common import save_npy, write_parquet
+    from shard.common import write_parquet
+    from tests.fixtures import write_feature_set
 
     d = tmp_path_factory.mktemp("eval")
     labels = ["Dog", "Bell", "Siren"]
     clips = pl.DataFrame({"clip_id": [f"c{i}" for i in range(6)], "row": list(range(6)),
                           "labels": [[labels[i % 3]] for i in range(6)], "label": [labels[i % 3] for i in range(6)]})
     write_parquet(clips, d / "clips.parquet")
-    save_npy(np.random.default_rng(0).normal(-20, 10, (6, 64, 101)).astype(np.float16), d / "logmel.npy")
+    write_feature_set(d / "logmel.json", clips["clip_id"], np.random.default_rng(0).normal(-20, 10, (6, 64, 101)))
     # the same question about two different clips: blind must score them alike
     rows = [{"prompt_id": f"p{i}", "item_id": f"i{i}", "clip_ids": [f"c{i % 6}"],
              "text": "Is <audio> a kind of canine?" if i < 2 else "Is <audio> a kind of bell? Options: dog, bell, siren, canine.",
@@ -259,24 +262,31 @@ def workdir(tmp_path_factory):
     return d
 
 
-def _run(d, condition, task, prompts, mode="loglik"):
+def _rule_arguments(d, condition, task, prompts, mode="loglik", batch_size=4, out=None):
+    """What rule `evaluate` passes for one (condition, task) of the workdir: its inputs, outputs and params."""
     from shard.evaluation.conditions import study_conditions
-    from shard.evaluation.evaluate import evaluate
     from shard.dataset.features import featurize
 
-    out = d / condition
+    out = out or d / condition
     record = {c.name: c.as_dict() for c in study_conditions({}, False)}[condition]
     fmt = pl.read_parquet(d / prompts)["format"][0]  # these tests' prompt files are in one format
     silence = d / "silence.npy"
     np.save(silence, featurize(np.zeros(16000, np.float32), "logmel", {"n_mels": 64, "n_fft": 400, "hop_length": 160}))
-    evaluate(prompts=str(d / prompts), clips_parquet=str(d / "clips.parquet"), features=str(d / "logmel.npy"),
-             silence=str(silence), predictions=str(out / f"{task}.jsonl"), summary=str(out / f"{task}.summary.json"),
-             base_dir=str(d / "base"), adapter_dir=None,
-             model={"backend": "mini_ltu", "frontend": "logmel", "device": "cpu"},
-             evaluate={"mode": mode, "batch_size": 4, "max_new_tokens": 4},
-             condition={**record, "prompt_format": fmt}, task=task, threads=1)
+    return dict(prompts=str(d / prompts), clips_parquet=str(d / "clips.parquet"), features=str(d / "logmel.json"),
+                silence=str(silence), predictions=str(out / f"{task}.jsonl"), summary=str(out / f"{task}.summary.json"),
+                base_dir=str(d / "base"), adapter_dir=None,
+                model={"backend": "mini_ltu", "frontend": "logmel", "device": "cpu"},
+                evaluate={"mode": mode, "batch_size": batch_size, "max_new_tokens": 4},
+                condition={**record, "prompt_format": fmt}, task=task, threads=1)
+
+
+def _run(d, condition, task, prompts, mode="loglik"):
+    from shard.evaluation.evaluate import evaluate
+
+    arguments = _rule_arguments(d, condition, task, prompts, mode)
+    evaluate(**arguments)
     import json
-    return read_jsonl(out / f"{task}.jsonl").to_dicts(), json.loads((out / f"{task}.summary.json").read_text())
+    return read_jsonl(arguments["predictions"]).to_dicts(), json.loads(Path(arguments["summary"]).read_text())
 
 
 def test_evaluate_writes_predictions_and_summary(workdir):
@@ -359,3 +369,65 @@ def test_bad_prompts_give_one_clear_error(workdir, tmp_path):
         _run(workdir, "original", "semantic", "mixed.parquet")
     with pytest.raises(ShardError, match="unknown task"):
         _run(workdir, "original", "captions", "eval.parquet")
+
+
+# ---------------------------------------------------------------- sharded evaluation (evaluate.shards)
+@pytest.mark.parametrize("n_rows, batch_size, shards", [(100, 16, 3), (96, 16, 3), (7, 2, 2), (5, 2, 4), (0, 4, 2),
+                                                        (1, 64, 1), (33, 1, 5), (10, 3, 10)])
+def test_shard_blocks_are_contiguous_whole_batches(n_rows, batch_size, shards):
+    from shard.evaluation.shards import blocks
+
+    cut = blocks(n_rows, batch_size, shards)
+    assert len(cut) == shards
+    assert cut[0][0] == 0 and cut[-1][1] == n_rows  # every row, once, in order
+    assert all(stop == start for (_, stop), (start, _) in zip(cut, cut[1:]))
+    assert all(start % batch_size == 0 for start, stop in cut if stop > start)  # each block starts a batch...
+    assert all((stop - start) % batch_size == 0 for start, stop in cut if stop < n_rows)  # ...and holds whole ones
+    sizes = [-(-(stop - start) // batch_size) for start, stop in cut]  # batches per block: as even as they go
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_shard_blocks_with_more_shards_than_batches():
+    from shard.evaluation.shards import blocks
+
+    assert blocks(5, 2, 4) == [(0, 2), (2, 4), (4, 5), (5, 5)]  # three batches: the fourth shard is empty
+    assert blocks(100, 16, 3) == [(0, 48), (48, 80), (80, 100)]
+    with pytest.raises(ValueError):
+        blocks(10, 0, 2)
+
+
+@pytest.mark.parametrize("task, prompts", [("semantic", "eval.parquet"), ("labelling", "labelling.parquet")])
+def test_sharded_evaluation_gathers_the_same_bytes(workdir, tmp_path, task, prompts):
+    """6 prompts in batches of 2 (3 batches), scored in 2 shards and in 4 (the last one empty): the gather writes
+    the unsharded run's jsonl and summary byte for byte."""
+    from shard.evaluation.evaluate import evaluate
+    from shard.evaluation.shards import evaluate_gather, evaluate_shard
+
+    whole = _rule_arguments(workdir, "zeroshot_interleaved", task, prompts, batch_size=2, out=tmp_path / "whole")
+    evaluate(**whole)
+    for shards in (2, 4):
+        arguments = _rule_arguments(workdir, "zeroshot_interleaved", task, prompts, batch_size=2,
+                                    out=tmp_path / f"{shards}_shards")
+        outputs = {k: arguments.pop(k) for k in ("predictions", "summary")}
+        records = [str(tmp_path / f"{shards}_shards" / f"{k}-of-{shards}.jsonl") for k in range(shards)]
+        for shard, path in enumerate(records):
+            evaluate_shard(**arguments, records=path, shard=shard, shards=shards)
+        if shards == 4:
+            assert Path(records[-1]).stat().st_size == 0  # past the last batch: no records, no model loaded
+        setting = {k: v for k, v in arguments.items() if k not in ("features", "silence", "threads")}
+        evaluate_gather(**setting, **outputs, records=records)
+        for kind in ("predictions", "summary"):
+            assert Path(outputs[kind]).read_bytes() == Path(whole[kind]).read_bytes(), (shards, kind)
+
+
+def test_gather_refuses_shards_that_miss_prompts(workdir, tmp_path):
+    from shard.common import ShardError
+    from shard.evaluation.shards import evaluate_gather, evaluate_shard
+
+    arguments = _rule_arguments(workdir, "blind", "semantic", "eval.parquet", batch_size=2, out=tmp_path)
+    outputs = {k: arguments.pop(k) for k in ("predictions", "summary")}
+    first = str(tmp_path / "0-of-2.jsonl")
+    evaluate_shard(**arguments, records=first, shard=0, shards=2)
+    setting = {k: v for k, v in arguments.items() if k not in ("features", "silence", "threads")}
+    with pytest.raises(ShardError, match="hold 4 records but .*eval.parquet has 6 prompts"):
+        evaluate_gather(**setting, **outputs, records=[first])

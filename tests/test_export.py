@@ -15,24 +15,15 @@ import pytest
 import soundfile as sf
 import yaml
 
-from shard.dataset.export import SPLIT_FILE, export_hf
-from tests.fixtures import build_tiny_shard
+from shard.dataset.export import SPLIT_FILE
+from tests.fixtures import clip_audio, export_tiny
 
 datasets = pytest.importorskip("datasets", reason="the `datasets` package reads the export (pip install datasets)")
 
 
-def _export(results, out):
-    export_hf(test=results / "shard" / "test.parquet", clips_parquet=results / "clips" / "clips.parquet",
-              audio=results / "clips" / "audio.npy", label_synsets=results / "wordnet" / "label_synsets.parquet",
-              card=results / "shard" / "card.md", out_dir=out, sample_rate=16000)
-    return out
-
-
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, wordnet_reader):
-    results = build_tiny_shard(tmp_path_factory.mktemp("export"))
-    _export(results, results / "export" / "hf")
-    return results
+def results(tiny_export):
+    return tiny_export
 
 
 @pytest.fixture
@@ -73,9 +64,9 @@ def test_load_dataset_reads_items_and_audio(results, offline):
     assert all(r[k] == by_clip[r["clip_id"]][k] for r in exported.iter_rows(named=True)
                for k in ("licence", "source", "recording_id", "onset", "offset"))
 
-    pcm = np.load(results / "clips" / "audio.npy")
+    pcm = clip_audio(results)
     for row in raw:
-        audio, expected = row["audio"], pcm[by_clip[row["clip_id"]]["row"]]
+        audio, expected = row["audio"], pcm[row["clip_id"]]
         assert audio["path"] == f"{row['clip_id']}.wav"
         data, sr = sf.read(io.BytesIO(audio["bytes"]), dtype="float32")
         assert sr == 16000 and data.shape == expected.shape
@@ -108,7 +99,7 @@ def test_same_bytes_in_any_folder(results, tmp_path):
     out = results / "export" / "hf"
     copy = shutil.copytree(results, tmp_path / "another_checkout_folder" / "results",
                            ignore=shutil.ignore_patterns("export"))
-    other = _export(copy, copy / "export" / "hf")
+    other = export_tiny(copy, copy / "export" / "hf")
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
     assert sorted(map(str, files)) == ["README.md", SPLIT_FILE]

@@ -30,7 +30,7 @@ def ref():
 
 
 def wave(ref, name):
-    return ref[f"pcm_{name}"].astype(np.float32) / 32768  # as build_features feeds clips/audio.npy
+    return ref[f"pcm_{name}"].astype(np.float32) / 32768  # as the features rule feeds a shard's int16 audio
 
 
 def ours(ref, name):

@@ -1,4 +1,4 @@
-"""Front ends: stored shape/dtype, computed once per clip, batch independence, FeatureStore."""
+"""Front ends: stored shape/dtype, computed once per clip, batch independence, FeatureStore (lazy, by shard)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,8 @@ import pytest
 
 from shard.dataset import features as F
 from shard.common import ShardError
-from tests.fixtures import build_tiny_results, tone
+from shard.dataset.shards import ShardStore
+from tests.fixtures import build_features, build_tiny_results, shard_audio, tone
 
 LOGMEL = {"n_mels": 64, "n_fft": 400, "hop_length": 160}
 
@@ -19,22 +20,37 @@ def results(tmp_path_factory):
     return build_tiny_results(tmp_path_factory.mktemp("feat"), classes=("Dog", "Siren", "Piano"), scenes=2, events=2)
 
 
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    """The same corpus cut into 3 shards."""
+    return build_tiny_results(tmp_path_factory.mktemp("feat3"), classes=("Dog", "Siren", "Piano"), scenes=2, events=2,
+                              shards=3)
+
+
+def stored(results, name="logmel") -> np.ndarray:
+    """A feature set's every clip, in clips.parquet row order, read through FeatureStore."""
+    ids = pl.read_parquet(results / "clips" / "clips.parquet").sort("row")["clip_id"].to_list()
+    return F.FeatureStore(results / "features" / f"{name}.json", results / "clips" / "clips.parquet").get(ids)
+
+
+def clip_audio(results) -> np.ndarray:
+    ids = pl.read_parquet(results / "clips" / "clips.parquet").sort("row")["clip_id"].to_list()
+    return ShardStore(results / "clips" / "index.parquet", lambda k: shard_audio(results, k)).get(ids)
+
+
 def run(results, frontend="logmel", params=LOGMEL, name=None):
-    name = name or frontend
-    F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
-                     features=results / "features" / f"{name}.npy", meta=results / "features" / f"{name}.json",
-                     silence=results / "features" / f"{name}.silence.npy", frontend=frontend, params=params,
-                     sample_rate=16000, seconds=1.0)
-    return np.load(results / "features" / f"{name}.npy")
+    build_features(results, frontend, params, name)
+    return stored(results, name or frontend)
 
 
 def test_logmel_shape_dtype_meta_and_row_order(results):
-    x = np.load(results / "features" / "logmel.npy")
+    x = stored(results)
     clips = pl.read_parquet(results / "clips" / "clips.parquet")
     assert x.dtype == np.float16 and x.shape == (clips.height, 64, 101)
     meta = json.loads((results / "features" / "logmel.json").read_text())
     assert meta["shape"] == list(x.shape) and meta["clip_ids_sha1"] == F.clip_ids_sha1(clips["clip_id"])
-    pcm = np.load(results / "clips" / "audio.npy")
+    assert meta["index"] == "../clips/index.parquet"  # relative: the same in any checkout
+    pcm = clip_audio(results)
     row = int(clips["row"][3])
     one = F.featurize(pcm[row].astype(np.float32) / 32768, "logmel", LOGMEL)
     np.testing.assert_allclose(x[row].astype(np.float32), one, atol=0.05, rtol=1e-3)
@@ -46,9 +62,9 @@ def test_each_clip_is_featurized_once_and_batching_does_not_matter(results, monk
     monkeypatch.setattr(F, "logmel", lambda b, p, sr: seen.append(len(b)) or real(b, p, sr))  # the record's function
     monkeypatch.setattr(F, "BATCH", 4)
     x = run(results, name="logmel_b4")
-    n = np.load(results / "clips" / "audio.npy", mmap_mode="r").shape[0]
-    assert sum(seen) == n + 2  # every clip once, plus the one-clip probe for the output shape and the silent clip
-    assert x.tobytes() == np.load(results / "features" / "logmel.npy").tobytes()
+    n = np.load(shard_audio(results, 0), mmap_mode="r").shape[0]  # one shard: every segment's row
+    assert sum(seen) == n + 2  # every row once, plus the one-clip probe for the output shape and the silent clip
+    assert x.tobytes() == stored(results).tobytes()
 
 
 def test_ltu_fbank_matches_kaldi_layout(results):
@@ -62,45 +78,59 @@ def test_ltu_fbank_matches_kaldi_layout(results):
 
 
 def test_feature_store_reads_rows_by_clip_id(results):
-    store = F.FeatureStore(results / "features" / "logmel.npy", results / "clips" / "clips.parquet")
+    store = F.FeatureStore(results / "features" / "logmel.json", results / "clips" / "clips.parquet")
     clips = pl.read_parquet(results / "clips" / "clips.parquet")
     ids = clips["clip_id"].to_list()[::-1][:3]
     got = store.get(ids)
-    full = np.load(results / "features" / "logmel.npy")
+    full = stored(results)
     assert got.shape == (3, 64, 101) and store.shape == full.shape
     np.testing.assert_array_equal(got, full[[int(clips.filter(pl.col("clip_id") == c)["row"][0]) for c in ids]])
     assert F.FeatureStore.from_results(results, "logmel").shape == full.shape
-    with pytest.raises(ShardError, match="not in the feature store"):
+    with pytest.raises(ShardError, match="not in the clip index"):
         store.get(["nope"])
+
+
+def test_feature_store_opens_shards_lazily_a_few_at_a_time(results, sharded):
+    """3 shards: the same features as one shard, clip for clip; a shard is opened only when one of its rows is
+    asked for, and no more than max_open stay open."""
+    assert (sharded / "clips" / "clips.parquet").read_bytes() == (results / "clips" / "clips.parquet").read_bytes()
+    assert stored(sharded).tobytes() == stored(results).tobytes()
+    index = pl.read_parquet(sharded / "clips" / "index.parquet")
+    assert sorted(index["shard"].unique()) == [0, 1, 2]
+    store = F.FeatureStore(sharded / "features" / "logmel.json", sharded / "clips" / "clips.parquet", max_open=2)
+    assert store.store.open_shards == []  # nothing opened up front
+    first_of = {k: index.filter(pl.col("shard") == k)["clip_id"][0] for k in (0, 1, 2)}
+    store.get([first_of[1]])
+    assert store.store.open_shards == [1]
+    # rows of two shards, asked for out of order, come back in the order asked
+    ids = [first_of[2], first_of[0], first_of[2]]
+    reference = F.FeatureStore(results / "features" / "logmel.json", results / "clips" / "clips.parquet")
+    assert store.get(ids).tobytes() == reference.get(ids).tobytes()
+    assert len(store.store.open_shards) == 2 and 1 not in store.store.open_shards  # least recently used closed
+    # each shard's array holds only its own files' rows
+    rows = {k: np.load(sharded / "features" / "logmel" / f"{k}.npy", mmap_mode="r").shape[0] for k in (0, 1, 2)}
+    assert sum(rows.values()) == np.load(results / "features" / "logmel" / "0.npy", mmap_mode="r").shape[0]
 
 
 def test_feature_store_refuses_features_of_other_clips(results, tmp_path):
     clips = pl.read_parquet(results / "clips" / "clips.parquet")
-    for name in ("logmel.npy", "logmel.json"):
-        (tmp_path / name).write_bytes((results / "features" / name).read_bytes())
+    (tmp_path / "logmel.json").write_bytes((results / "features" / "logmel.json").read_bytes())
     # same number of clips, two of them swapped: the row count alone cannot tell
     ids = clips.sort("row")["clip_id"].to_list()
     ids[0], ids[1] = ids[1], ids[0]
     clips.sort("row").with_columns(pl.Series("clip_id", ids)).write_parquet(tmp_path / "clips.parquet")
     with pytest.raises(ShardError, match=r"logmel\.json.*clips\.parquet.*rebuild results/features/"):
-        F.FeatureStore(tmp_path / "logmel.npy", tmp_path / "clips.parquet")
-    (tmp_path / "logmel.json").unlink()  # no meta: only the row count is checked
-    assert F.FeatureStore(tmp_path / "logmel.npy", tmp_path / "clips.parquet").shape[0] == clips.height
+        F.FeatureStore(tmp_path / "logmel.json", tmp_path / "clips.parquet")
+    (tmp_path / "logmel.json").unlink()  # no meta: no store (it names the index and checks the clips)
+    with pytest.raises(ShardError, match=r"logmel\.json.*rerun the features rule"):
+        F.FeatureStore(tmp_path / "logmel.json", tmp_path / "clips.parquet")
 
 
 def test_bad_frontend_and_stale_inputs(results, tmp_path):
     with pytest.raises(ShardError, match="unknown front end 'mfcc'"):
         F.featurize(np.zeros(16000, np.float32), "mfcc", {})
-    np.save(tmp_path / "audio.npy", np.zeros((2, 16000), np.int16))
+    pl.DataFrame({"clip_id": ["a", "b"], "shard": [0, 0], "shard_row": [0, 1]}).write_parquet(tmp_path / "index.parquet")
     with pytest.raises(ShardError, match="rerun the clips rule"):
-        F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=tmp_path / "audio.npy",
-                         features=tmp_path / "f.npy", meta=tmp_path / "f.json", silence=tmp_path / "s.npy",
-                         frontend="logmel", params=LOGMEL, sample_rate=16000, seconds=1.0)
-
-
-def test_silence_features_for_the_blind_control(results):
-    x = F.featurize(np.zeros(16000, np.float32), "logmel", LOGMEL)
-    assert x.shape == (64, 101) and np.isfinite(x).all() and np.allclose(x, -100, atol=1e-3)
-    stored = np.load(results / "features" / "logmel.silence.npy")  # written by the features stage, once
-    assert stored.dtype == np.float16 and stored.shape == np.load(results / "features" / "logmel.npy").shape[1:]
-    assert np.array_equal(stored, x.astype(np.float16))
+        F.gather_features(clips_parquet=results / "clips" / "clips.parquet", index=tmp_path / "index.parquet",
+                          shards=[results / "features" / "logmel" / "0.npy"], meta=tmp_path / "f.json",
+                          silence=tmp_path / "s.npy", frontend="logmel", params=LOGMEL, sample_rate=16000, seconds=1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
@@ -161,18 +162,14 @@ def test_features_rule_stores_the_hf_front_end_unpadded(tiny, tmp_path):
     """The features rule's function with front end `hf`: one (bins, frames) row per clip, float16, far from
     the extractor's 3000 frames; FeatureStore.per_clip reads it back for the processor."""
     from shard.dataset import features as F
-    from tests.fixtures import build_tiny_results
+    from tests.fixtures import build_features, build_tiny_results
 
     path, llm = tiny
     results = build_tiny_results(tmp_path, classes=("Dog", "Siren"), scenes=1, events=2)
-    out = results / "features"
-    F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
-                     features=out / "hf.npy", meta=out / "hf.json", silence=out / "hf.silence.npy", frontend="hf",
-                     params={"model": str(path)}, sample_rate=16000, seconds=1.0)
-    store = F.FeatureStore(out / "hf.npy", results / "clips" / "clips.parquet")
+    store = F.FeatureStore(build_features(results, "hf", {"model": str(path)}), results / "clips" / "clips.parquet")
     fe = feature_extractor(str(path))
-    assert store.array.dtype == np.float16 and store.shape[1:] == (fe.feature_size, 100)
-    clip = next(iter(store.rows))
+    clip = pl.read_parquet(results / "clips" / "clips.parquet")["clip_id"][0]
+    assert store.get([clip]).dtype == np.float16 and store.shape[1:] == (fe.feature_size, 100)
     batch = llm.processor([f"{AUDIO_} what is this sound ?"], [store.per_clip([clip])], "original")
     assert batch["input_features"].shape[-1] == fe.nb_max_frames
 

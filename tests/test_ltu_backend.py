@@ -242,3 +242,273 @@ def test_adapter_round_trip(paths, tmp_path):
     assert np.allclose(scores[0], scores[1], atol=1e-5) and not np.allclose(scores[0], scores[2], atol=1e-3)
     with pytest.raises(ShardError, match="no adapter_config.json"):
         load_model(tiny_model_cfg(paths), paths["base"], adapter_dir=str(tmp_path))
+
+
+# ---------------------------------------------------------------- LTU's inference and fine-tuning, as released
+# src/ltu/inference_batch.py (ESC-50 and the other classification sets; its generation config) and
+# src/ltu/eval/eval_esc.py (what of an answer is embedded), src/ltu/finetune.py (stage 4), rebuilt at tiny size.
+LTU_INSTRUCTION = "Close-ended question: Write an audio caption describing the sound."
+LTU_SAMPLING = {"do_sample": True, "temperature": 0.1, "top_p": 0.95, "top_k": 500, "repetition_penalty": 1.1,
+                "max_new_tokens": 400}
+
+
+def ltu_prompt(instruction: str) -> str:
+    """LTU's Prompter('alpaca_short').generate_prompt(instruction) (src/ltu/utils/prompter.py)."""
+    return templates.LTU_PROMPT.format(instruction=instruction)
+
+
+@pytest.fixture(scope="module")
+def sp_paths(tmp_path_factory):
+    return write_tiny_ltu(tmp_path_factory.mktemp("ltu_sp"), sentencepiece=True)
+
+
+@pytest.fixture(scope="module")
+def embed():
+    from shard.evaluation.evaluate import sentence_embedder
+
+    return sentence_embedder("cpu")
+
+
+def test_sentencepiece_llama_tokenizer_reads_as_ltu_sets_it(sp_paths):
+    """vicuna_ltu's kind of tokenizer (tokenizer.model, LlamaTokenizer): pad/bos/eos 0/1/2, and LTU's labelling
+    prompt gets LTU's ids: the audio first, then tokenizer(Prompter's prompt) with its BOS."""
+    from shard.evaluation.decoding import caption_instruction
+    from shard.models.backends import backend
+
+    llm = load_model(tiny_model_cfg(sp_paths), sp_paths["base"])
+    tok, p = llm.processor.tokenizer, llm.processor
+    assert type(tok).__name__ == "LlamaTokenizer" and (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
+    assert (p.pad_id, p.bos_id, p.eos_id) == (0, 1, 2) == (llm.model.config.pad_token_id, llm.model.config.bos_token_id,
+                                                           llm.model.config.eos_token_id)
+    text = caption_instruction(backend("ltu"), "original")
+    assert text == templates.AUDIO + LTU_INSTRUCTION
+    ids = p([text], [feats(1)], "original")["input_ids"][0].tolist()
+    assert ids == [p.audio_token_id] * N_AUDIO + tok(ltu_prompt(LTU_INSTRUCTION)).input_ids
+    assert caption_instruction(backend("ltu"), "interleaved") == LTU_INSTRUCTION.replace("the sound", "<audio>")
+    assert caption_instruction(backend("mini_ltu"), "original") is None  # the prompts' own, as before
+
+
+def test_a_tokenizer_with_other_special_ids_is_refused(paths, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    base = tmp_path / "llama"
+    shutil.copytree(paths["base"], base)
+    tok = AutoTokenizer.from_pretrained(base)
+    tok.bos_token, tok.eos_token = "</s>", "<s>"
+    tok.save_pretrained(base)
+    with pytest.raises(ShardError, match=r"are ids \(0, 2, 1\), not LLaMA's 0, 1, 2"):
+        load_model(tiny_model_cfg(paths), str(base))
+
+
+def test_caption_split_embeds_what_eval_esc_embeds(embed):
+    """eval_esc.py: 'sound of ' + pred.split(':')[-1].lstrip().lower(); ours: sound_of(the last piece)."""
+    from shard.evaluation.decoding import embedded_caption
+    from shard.models.backends import backend
+
+    split = backend("ltu").caption_split
+    preds = ["Labels: Dog barking", "Sound: church bell; Caption: A Siren wails ", "rain falling on a roof"]
+    ltu = ["sound of " + pred.split(":")[-1].lstrip().lower() for pred in preds]
+    ours = [templates.sound_of(embedded_caption(pred, split).strip()) for pred in preds]
+    assert np.allclose(embed(ltu), embed(ours), atol=1e-6)  # all-MiniLM-L6-v2 is uncased
+    assert embedded_caption("Labels: dog", backend("mini_ltu").caption_split) == "Labels: dog"
+
+
+def test_default_decoding_is_greedy_and_calls_generate_as_before():
+    """The schema's model.generate defaults pass nothing beyond the cap: mini_ltu is called exactly as before."""
+    from shard.config import schema
+    from shard.evaluation.decoding import Decoding
+
+    spec = schema()["properties"]["model"]["properties"]["generate"]["properties"]
+    defaults = {k: v["default"] for k, v in spec.items()}
+    decoding = Decoding({"generate": defaults}, {"max_new_tokens": 16})
+    assert decoding.options == {} and decoding.max_new_tokens == 16
+    assert Decoding({"generate": LTU_SAMPLING}, {"max_new_tokens": 16}).max_new_tokens == 400
+
+
+def test_ltu_sampling_is_ltus_generate_call_seeded(llm):
+    """LTU's GenerationConfig (do_sample, temperature 0.1, top_p 0.95, top_k 500, repetition_penalty 1.1) under a
+    seed from model.generate.seed and the batch's prompt ids: reproducible, and what LTU's call draws."""
+    import polars as pl
+    from transformers import GenerationConfig
+
+    from shard.common import seed_for
+    from shard.evaluation.decoding import Decoding
+
+    decoding = Decoding({"generate": {**LTU_SAMPLING, "max_new_tokens": 12, "seed": 3}}, {"max_new_tokens": 4})
+    text = templates.AUDIO + LTU_INSTRUCTION
+    batch = pl.DataFrame({"prompt_id": ["a", "b"], "text": [text, text]})
+    fs = [feats(1, 1), feats(1, 2)]
+    rng_before = torch.get_rng_state()
+    out = decoding(llm, batch, fs, "original")
+    assert torch.equal(torch.get_rng_state(), rng_before)  # sampled on a forked RNG: nothing else moves
+    assert out == decoding(llm, batch, fs, "original")
+    enc = llm.encode([text, text], fs, "original")
+    enc.pop("position_ids")
+    config = GenerationConfig(do_sample=True, temperature=0.1, top_p=0.95, top_k=500, repetition_penalty=1.1,
+                              max_new_tokens=12, bos_token_id=1, eos_token_id=2, pad_token_id=0, num_return_sequences=1)
+    torch.manual_seed(seed_for(3, "generate", "a", "b"))
+    with torch.no_grad():
+        seq = llm.model.generate(**enc, generation_config=config, suppress_tokens=[llm.processor.audio_token_id])
+    new = seq[:, enc["input_ids"].shape[1]:].tolist()
+    assert out == [llm.processor.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
+
+
+def test_float16_merges_ltus_lora_in_float32_before_the_cast(paths):
+    from transformers import LlamaForCausalLM
+
+    llm = load_model(tiny_model_cfg(paths, dtype="float16"), paths["base"])
+    assert {p.dtype for p in llm.model.parameters()} == {torch.float16}
+    state = torch.load(paths["checkpoint"], weights_only=True)
+    base = LlamaForCausalLM.from_pretrained(paths["base"], dtype=torch.float32).state_dict()
+    params = dict(llm.model.named_parameters())
+    for i in range(2):
+        for proj in ("q_proj", "v_proj"):
+            key = f"base_model.model.model.layers.{i}.self_attn.{proj}"
+            merged = base[f"model.layers.{i}.self_attn.{proj}.weight"] + \
+                2.0 * state[f"{key}.lora_B.default.weight"] @ state[f"{key}.lora_A.default.weight"]
+            assert torch.equal(params[f"language_model.model.layers.{i}.self_attn.{proj}.weight"], merged.half())
+
+
+def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
+    """evaluate() on the tiny LTU: the labelling prompts ask LTU's instruction, captions are sampled as
+    model.generate says, and what follows a caption's last ':' is embedded."""
+    import json
+
+    import polars as pl
+
+    from shard.common import read_jsonl, save_npy, write_parquet
+    from shard.evaluation.conditions import study_conditions
+    from shard.evaluation.decoding import Decoding, embedded_caption
+    from shard.evaluation.evaluate import LabelMatcher, evaluate, sentence_embedder
+    from shard.prompts.synthesis import labelling_prompts
+
+    clips = pl.DataFrame({"clip_id": ["c0", "c1", "c2"], "row": [0, 1, 2], "split": ["test"] * 3,
+                          "labels": [["Dog"], ["Siren"], ["Church bell"]], "label": ["Dog", "Siren", "Church bell"]})
+    write_parquet(clips, tmp_path / "clips.parquet")
+    save_npy(np.stack(feats(3, 5)), tmp_path / "ltu_fbank.npy")
+    np.save(tmp_path / "silence.npy", feats(1, 9)[0])
+    prompts = labelling_prompts(clips).with_columns(text=pl.lit(templates.to_original(templates.CAPTION.text)),
+                                                    format=pl.lit("original"))
+    write_parquet(prompts, tmp_path / "labelling.parquet")
+    model = tiny_model_cfg(paths, generate={**LTU_SAMPLING, "max_new_tokens": 6, "seed": 0})
+    settings = {"mode": "loglik", "batch_size": 2, "max_new_tokens": 4, "bootstrap": 100}
+    condition = {c.name: c.as_dict() for c in study_conditions({}, False)}["original"]
+    evaluate(prompts=str(tmp_path / "labelling.parquet"), clips_parquet=str(tmp_path / "clips.parquet"),
+             features=str(tmp_path / "ltu_fbank.npy"), silence=str(tmp_path / "silence.npy"),
+             predictions=str(tmp_path / "out.jsonl"), summary=str(tmp_path / "out.json"), base_dir=paths["base"],
+             model=model, evaluate=settings, condition=condition, task="labelling", threads=1)
+    records = read_jsonl(tmp_path / "out.jsonl").to_dicts()
+    assert json.loads((tmp_path / "out.json").read_text())["n"] == 3
+    labels = list(prompts["options"][0])
+    ltu_text, stock_text = templates.AUDIO + LTU_INSTRUCTION, prompts["text"][0]
+    fs = [[f] for f in feats(3, 5)]
+    asked = [s for s, _ in sum(llm.option_logprobs([ltu_text] * 3, fs, "original", [labels] * 3), [])]
+    stock = [s for s, _ in sum(llm.option_logprobs([stock_text] * 3, fs, "original", [labels] * 3), [])]
+    got = sum((r["loglik_scores"] for r in records), [])
+    assert np.allclose(got, asked, atol=1e-4) and not np.allclose(got, stock, atol=1e-2)
+    decoding = Decoding(model, settings)
+    captions = []
+    for start in (0, 2):
+        batch = prompts.slice(start, 2).with_columns(text=pl.lit(ltu_text))
+        captions += decoding(llm, batch, fs[start:start + 2], "original")
+    assert [r["generation"] for r in records] == captions
+    sims = LabelMatcher(labels, sentence_embedder("cpu")).similarities([embedded_caption(c, ":") for c in captions])
+    assert np.allclose([r["option_scores"] for r in records], sims, atol=1e-5)
+
+
+STAGE4 = {"recipe": "authors", "train_on_prompt": True,
+          "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "train_projector": False}}
+
+
+def test_ltu_stage4_continues_ltus_lora_and_trains_the_audio_path(paths, llm, tmp_path):
+    """finetune.recipe authors (src/ltu/finetune.py --trainable_params all): LTU's own LoRA, unmerged, is the adapter
+    (it scores as the merged model), it trains with every 'audio' parameter and nothing of the LLaMA; the saved
+    adapter loads back without LTU's LoRA merged under it."""
+    from shard.common import write_json
+    from shard.models.backends import authors_recipe
+    from shard.models.finetune import TRAIN_CONFIG
+
+    cfg = tiny_model_cfg(paths)
+    tuned, params = authors_recipe(cfg, paths["base"], STAGE4)
+    state = torch.load(paths["checkpoint"], weights_only=True)
+    inner = tuned.model.base_model.model
+    for i in range(2):
+        for proj in ("q_proj", "v_proj"):
+            key = f"base_model.model.model.layers.{i}.self_attn.{proj}"
+            layer = inner.language_model.model.layers[i].self_attn.get_submodule(proj)
+            assert torch.equal(layer.lora_A["default"].weight, state[f"{key}.lora_A.default.weight"])
+            assert torch.equal(layer.lora_B["default"].weight, state[f"{key}.lora_B.default.weight"])
+    fs = [feats(1, 1), feats(2, 2), feats(1, 3)]
+
+    def scores(m):
+        return np.concatenate(m.option_logprobs(PROMPTS, fs, "interleaved", OPTIONS))[:, 0]
+    assert np.allclose(scores(tuned), scores(llm), atol=1e-4)  # unmerged LoRA == LTU's merged one
+    trainable = {n for n, p in tuned.model.named_parameters() if p.requires_grad}
+    assert all(".lora_" in n or ".modules_to_save.default." in n for n in trainable)
+    assert {n.split(".")[2] for n in trainable if ".modules_to_save." in n} == {"audio_encoder", "projector"}
+    audio = sum(p.numel() for n, p in llm.model.named_parameters() if n.startswith(("audio_encoder.", "projector.")))
+    assert sum(p.numel() for p in params) == audio + 2 * 2 * 8 * (64 + 64)  # + r x (in + out) per q/v LoRA
+    before = {n: p.detach().clone() for n, p in tuned.model.named_parameters()}
+    opt = torch.optim.AdamW(params, lr=1e-2)
+    tuned.model.train()
+    batch = tuned.processor(PROMPTS, fs, "interleaved", answers=["yes", "dog", "no"])
+    for _ in range(2):
+        tuned.loss(batch).backward(); opt.step(); opt.zero_grad()
+    changed = {n for n, p in tuned.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed <= trainable and any("lora_A" in n for n in changed)
+    assert any("audio_encoder" in n for n in changed) and any("projector" in n for n in changed)
+    tuned.model.save_pretrained(tmp_path / "adapter")
+    write_json({"finetune": STAGE4}, tmp_path / "adapter" / TRAIN_CONFIG)
+    loaded = load_model(cfg, paths["base"], adapter_dir=str(tmp_path / "adapter"))
+    assert np.allclose(scores(loaded), scores(tuned), atol=1e-4)
+    assert not np.allclose(scores(loaded), scores(llm), atol=1e-3)
+
+
+def test_ltu_stage4_needs_ltus_lora_shape_and_an_ltu_backend(paths):
+    from shard.models.backends import authors_recipe
+
+    other = {**STAGE4, "lora": {**STAGE4["lora"], "r": 4}}
+    with pytest.raises(ShardError, match=r"continues LTU's own LoRA \(r 8, alpha 16"):
+        authors_recipe(tiny_model_cfg(paths), paths["base"], other)
+    with pytest.raises(ShardError, match="backend mini_ltu has no fine-tuning recipe"):
+        authors_recipe({"backend": "mini_ltu", "device": "cpu"}, paths["base"], STAGE4)
+
+
+def test_finetune_rule_runs_ltus_stage4_and_evaluation_loads_it(paths, tmp_path):
+    """The finetune rule's function with finetune.recipe authors: the adapter it writes loads back (LTU's LoRA
+    not merged under it) and scores as the model it trained."""
+    import polars as pl
+
+    from shard.common import save_npy, write_parquet
+    from shard.models.finetune import finetune
+
+    clips = pl.DataFrame({"clip_id": ["c0", "c1", "c2"], "row": [0, 1, 2]})
+    write_parquet(clips, tmp_path / "clips.parquet")
+    save_npy(np.stack(feats(3, 7)), tmp_path / "ltu_fbank.npy")
+    texts = ["<audio>Is the sound a dog ?", "<audio>Is the sound a siren ?", "<audio>Is the sound a bell ?"]
+    write_parquet(pl.DataFrame({"prompt_id": ["p0", "p1", "p2"], "clip_ids": [["c0"], ["c1"], ["c2"]], "text": texts,
+                                "answer": ["yes", "no", "yes"], "task": ["semantic"] * 3, "relation": ["x"] * 3,
+                                "format": ["original"] * 3, "question_format": ["yesno"] * 3}),
+                  tmp_path / "train.parquet")
+    settings = {**STAGE4, "epochs": 1, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "lr": 1e-2,
+                "warmup_steps": 0, "grad_clip": 1.0, "checkpoint_every": 100}
+    cfg = tiny_model_cfg(paths)
+    finetune(base_dir=paths["base"], prompts=str(tmp_path / "train.parquet"), clips_parquet=str(tmp_path / "clips.parquet"),
+             features=str(tmp_path / "ltu_fbank.npy"), adapter_dir=str(tmp_path / "ft"), finetune=settings, model=cfg,
+             seed=0, threads=1)
+    loaded = load_model(cfg, paths["base"], adapter_dir=str(tmp_path / "ft"))
+    trained = {n.replace(".default", ""): p for n, p in loaded.model.named_parameters()
+               if ".modules_to_save." in n or ".lora_" in n}
+    assert any("audio_encoder" in n for n in trained) and any("projector" in n for n in trained)
+    # the loaded LoRA is the trained continuation of LTU's (A moved from the checkpoint's), and it is not
+    # merged on top of LTU's: the q weights are the base LLaMA's
+    from transformers import LlamaForCausalLM
+
+    base_q = LlamaForCausalLM.from_pretrained(paths["base"]).model.layers[0].self_attn.q_proj.weight
+    q = loaded.model.base_model.model.language_model.model.layers[0].self_attn.q_proj
+    assert torch.equal(q.base_layer.weight, base_q)
+    state = torch.load(paths["checkpoint"], weights_only=True)
+    a = state["base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight"]
+    assert not torch.equal(q.lora_A["default"].weight, a) and torch.allclose(q.lora_A["default"].weight, a, atol=0.2)

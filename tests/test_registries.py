@@ -20,7 +20,7 @@ from shard.config import SCHEMA, registry_names, schema, validate_config
 from shard.dataset.frontends import FRONTENDS, FrontEnd, feature_sets, model_feature_set
 from shard.models import load_model
 from shard.models.backends import BACKENDS, Backend
-from tests.fixtures import build_tiny_results
+from tests.fixtures import build_features, build_tiny_results, clip_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -90,17 +90,14 @@ def test_a_new_front_end_is_one_record(frame_stats_registered, tmp_path):
     assert params == {"hop": HOP}
     results = build_tiny_results(tmp_path, classes=("Dog", "Siren"), scenes=1, events=2)
     out = results / "features"
-    F.build_features(clips_parquet=results / "clips" / "clips.parquet", audio=results / "clips" / "audio.npy",
-                     features=out / "frame_stats.npy", meta=out / "frame_stats.json",
-                     silence=out / "frame_stats.silence.npy", frontend="frame_stats", params=params, sample_rate=16000,
-                     seconds=1.0)
-    pcm = np.load(results / "clips" / "audio.npy")
-    stored = np.load(out / "frame_stats.npy")
-    assert stored.shape == (len(pcm), 4, 100) and stored.dtype == np.float16
+    meta = build_features(results, "frame_stats", params)
     clips = pl.read_parquet(results / "clips" / "clips.parquet").sort("row")
+    pcm = np.stack(list(clip_audio(results).values()))  # row order
+    stored = F.FeatureStore(meta, results / "clips" / "clips.parquet").get(clips["clip_id"].to_list())
+    assert stored.shape == (len(pcm), 4, 100) and stored.dtype == np.float16
     np.testing.assert_array_equal(stored, frame_stats(pcm.astype(np.float32) / 32768, params, 16000).astype(np.float16))
     assert json.loads((out / "frame_stats.json").read_text())["frontend"] == "frame_stats"
-    assert F.FeatureStore(out / "frame_stats.npy", results / "clips" / "clips.parquet").shape[0] == clips.height
+    assert F.FeatureStore(meta, results / "clips" / "clips.parquet").shape[0] == clips.height
     assert (np.load(out / "frame_stats.silence.npy") == 0).all()
 
 
@@ -109,7 +106,7 @@ def test_a_per_model_front_end_gives_each_model_its_own_file():
     models = {"mini_ltu": {"model": {"frontend": "logmel", "base": None}},
               "qwen": {"model": {"frontend": "hf", "base": "/models/qwen"}}}
     assert [model_feature_set(m, s) for m, s in models.items()] == ["logmel", "hf_qwen"]
-    # the names on disk: results/features/logmel.npy, results/features/hf_{model}.npy
+    # the names on disk: results/features/logmel.json, results/features/hf_{model}.json (+ their shards)
     assert list(feature_sets(models)) == ["logmel", "ltu_fbank", "hf_mini_ltu", "hf_qwen"]
     assert feature_sets(models)["hf_qwen"] == (hf, "qwen")
     assert hf.params({"logmel": {"n_mels": 64}}, models["qwen"]["model"]) == {"model": "/models/qwen"}

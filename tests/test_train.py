@@ -22,6 +22,7 @@ from shard.models.finetune import finetune, lora_config
 from shard.models.pretrain import pretrain_base
 from shard.prompts.synthesis import audio_pretrain_prompts, build_pretrain_prompts, fact_pretrain_prompts
 
+from tests.fixtures import write_feature_set
 from tests.interrupt import interrupt_env
 from tests.test_models import N_FRAMES, N_MELS, PROMPTS, feats, tiny_llm
 
@@ -46,10 +47,10 @@ def write_tiny_data(root: Path) -> dict[str, str]:
             rows.append({"clip_id": f"{label.replace(' ', '_').lower()}_{k}", "label": label,
                          "split": "test" if k >= 6 else "train", "row": len(rows)})
     clips = pl.DataFrame(rows).sort("clip_id")
-    paths = {"clips_parquet": str(root / "clips.parquet"), "features": str(root / "logmel.npy"),
+    paths = {"clips_parquet": str(root / "clips.parquet"), "features": str(root / "logmel.json"),
              "words": str(root / "words.parquet"), "prompts": str(root / "train_24.parquet")}
     clips.write_parquet(paths["clips_parquet"])
-    np.save(paths["features"], np.stack(arrays))
+    write_feature_set(Path(paths["features"]), clips.sort("row")["clip_id"], np.stack(arrays))
     facts = {"Dog": (["canine", "hound"], ["device"]), "Church bell": (["bell"], ["canine"]),
              "Siren": (["alarm", "signal"], ["hound"])}
     words = [{"label": l, "synset": f"{l.lower().replace(' ', '_')}.n.01", "word": w, "relation": "hypernym",

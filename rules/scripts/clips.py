@@ -1,4 +1,4 @@
-from shard.dataset.clips import build_clips
+from shard.dataset.clips import gather_clips
 from shard.workflow import run
 
-run(snakemake, build_clips)
+run(snakemake, gather_clips)

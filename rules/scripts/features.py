@@ -1,4 +1,4 @@
-from shard.dataset.features import build_features
+from shard.dataset.features import gather_features
 from shard.workflow import run
 
-run(snakemake, build_features)
+run(snakemake, gather_features)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ShardError(_explain(first))
 
     _check_models(cfg)
+    external_models(cfg)  # their names against the study's
     corpus_kind(cfg["corpus"]).check_config(cfg["corpus"])  # by its record: corpus.root, corpus.synth.classes, ...
     for name, sections in study_models(cfg).items():
         # name the key where the value was set: the model's own override, or the config's section
@@ -121,10 +123,36 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
                              f"'{at['pretrain']}pretrain.heads' ({pre['heads']}): the hidden size must be a multiple "
                              "of the number of heads")
         _check_model(model, at["model"])
+        if sections["finetune"]["recipe"] == "authors" and not BACKENDS[model["backend"]].authors_recipe:
+            raise ShardError(f"config key '{at['finetune']}finetune.recipe': backend {model['backend']} has no "
+                             "fine-tuning recipe of its authors' (ltu has: LTU's stage 4); set it to lora")
         if model["frontend"] not in cfg["features"]["frontends"]:
             raise ShardError(f"config key '{at['model']}model.frontend': '{model['frontend']}' is not in "
                              f"features.frontends {cfg['features']['frontends']}; add it there")
     return cfg
+
+
+def _layout_keys(node: dict, at: tuple = ()) -> list[tuple[str, ...]]:
+    """The paths of the keys marked `x-layout: true` in the schema."""
+    found = []
+    for key, sub in (node.get("properties") or {}).items():
+        if isinstance(sub, dict):
+            found += [(*at, key)] if sub.get("x-layout") else _layout_keys(sub, (*at, key))
+    return found
+
+
+def outcome_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the config without its layout keys (`x-layout: true` in the schema: how the work is cut into jobs,
+    e.g. clips.shards, evaluate.shards, never a byte of any output): what the card shows and the provenance
+    hashes, so they are the same for any layout."""
+    out = copy.deepcopy(cfg)
+    for path in _layout_keys(schema()):
+        node = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
 
 
 # the sections a model of `models` may override: what it is, how it is pretrained (mini_ltu), how fine-tuned
@@ -144,9 +172,26 @@ def study_models(cfg: dict[str, Any]) -> dict[str, dict]:
     """name -> the `model`, `pretrain` and `finetune` sections of each model the study compares on the same
     items: the config's own sections with the model's overrides merged in (config `models`). Without
     `models`, the one model is the config's own, named by its backend (mini_ltu, ltu, hf)."""
-    listed = cfg.get("models") or {cfg["model"]["backend"]: {}}
     return {name: {k: _merged(cfg[k], (over or {}).get(k) or {}) for k in MODEL_SECTIONS}
-            for name, over in listed.items()}
+            for name, over in _listed_models(cfg).items()}
+
+
+def _listed_models(cfg: dict[str, Any]) -> dict[str, dict | None]:
+    """name -> overrides of each model the study compares (config `models`, else the one named by its backend)."""
+    return cfg.get("models") or {cfg["model"]["backend"]: {}}
+
+
+def external_models(cfg: dict[str, Any]) -> dict[str, str]:
+    """name -> folder of each model scored outside the workflow (config `external_models`, written by
+    `python -m shard.harness import`): named by its folder, which no study model nor other folder may share."""
+    out: dict[str, str] = {}
+    for folder in cfg.get("external_models") or []:
+        name = Path(folder).name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name) or name in out or name in _listed_models(cfg):
+            raise ShardError(f"config key 'external_models': the folder name '{name}' of {folder} names the model's "
+                             "rows: make it unique among models and external_models, letters, digits, _ and - only")
+        out[name] = folder
+    return out
 
 
 def _check_models(cfg: dict) -> None:

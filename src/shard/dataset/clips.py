@@ -1,7 +1,9 @@
-"""Clip extraction (rule `clips`): segments -> fixed-length mono clips, a recording-level split, rejects.
+"""Clip extraction: segments -> fixed-length mono clips, a recording-level split, rejects.
 
-Each source file is decoded exactly once (`shard.dataset.audio.load_audio`); every clip of that file is cut
-from the one decode. A bad file or clip is skipped and recorded in rejects.parquet with its reason.
+Rule `clips_shard` (one job per planned shard, `shard.dataset.shards`) decodes each of its source files
+exactly once (`shard.dataset.audio.load_audio`) and cuts every clip of that file from the one decode; a bad
+file or clip is recorded with its reason. Rule `clips` gathers the shards' metadata into clips.parquet,
+rejects.parquet and the clip index; rule `keep_test_audio` keeps the test clips' audio.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import polars as pl
 from tqdm import tqdm
 
 from shard.dataset import audio as audio_io
-from shard.common import ShardError, rng, save_npy, write_parquet
+from shard.common import ShardError, rng, write_parquet
 from shard.dataset.corpora import REJECT_SCHEMA, audio_root, rejects_frame
 
 log = logging.getLogger("shard")
@@ -25,6 +27,8 @@ CLIP_SCHEMA = {
     "label": pl.String, "onset": pl.Float64, "offset": pl.Float64, "duration": pl.Float64,
     "split": pl.String, "checksum": pl.String, "source": pl.String, "licence": pl.String, "row": pl.Int64,
 }
+# a shard's candidate clips (rule clips_shard): no split nor row yet, and the clip's row in the shard's audio
+SHARD_CLIP_SCHEMA = {**{k: v for k, v in CLIP_SCHEMA.items() if k not in ("split", "row")}, "shard_row": pl.Int64}
 # An event may end this far past the end of its file (rounding of label times) before it counts as truncated.
 END_TOLERANCE = 0.05
 
@@ -115,58 +119,100 @@ def check_test_clips(table: pl.DataFrame, kind: str, needed: int) -> None:
                      "with 2 recordings or more: add recordings to the corpus")
 
 
-def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, rejects, corpus: dict, clips: dict,
-                seed: int, min_test_clips: int = 1) -> pl.DataFrame:
-    """Write clips.parquet, audio.npy (int16) and rejects.parquet (the corpus rule's rejects and the
-    clips that could not be cut) from the corpus rule's segments. Paths stay relative to the audio root.
+def _cut_file(y: np.ndarray, group: pl.DataFrame, path: str, multi_file: set, cfg: dict):
+    """Every segment of one decoded file: yields (clip row or None, int16 samples or None, reject or None)."""
+    sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
+    for seg in group.iter_rows(named=True):
+        x, onset, offset, reason, detail = _cut(y, seg, cfg)
+        rid = seg["recording_id"]
+        # a rejected non-finite time has no clip id (it cannot be written in ms)
+        cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
+            if np.isfinite([onset, offset]).all() else None
+        if x is None:
+            yield None, None, {"path": path, "recording_id": rid, "clip_id": cid, "reason": reason, "detail": detail}
+            continue
+        q = np.round(np.clip(fit_length(x, n), -1, 1) * 32767).astype(np.int16)
+        yield ({"clip_id": cid, "recording_id": rid, "path": path, "labels": seg["labels"], "label": seg["labels"][0],
+                "onset": onset, "offset": offset, "duration": len(x) / sr,
+                "checksum": hashlib.sha1(q.tobytes()).hexdigest(), "source": seg["source"],
+                "licence": seg["licence"]}, q, None)
+
+
+def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard: int, corpus: dict,
+              clips: dict) -> None:
+    """Rule `clips_shard`: decode the files of one planned shard, one at a time, and write their segments straight
+    into an int16 array (`audio`, one row per segment, in order; a rejected segment's row stays zero), with the
+    shard's candidate clips (`shard_row` locates each) and rejects. Nothing that needs the whole corpus happens
+    here: duplicates across files, caps and the split are the gather's (`gather_clips`)."""
+    from shard.dataset.shards import npy_rows, shard_segments
+
+    n = int(round(clips["sample_rate"] * clips["seconds"]))
+    root = audio_root(corpus, files)
+    mine = shard_segments(segments, plan, shard).sort("path", "onset", "offset", nulls_last=False)
+    # a recording spread over several files (anywhere in the corpus) names its clips by file too
+    my_recordings = mine["recording_id"].unique().implode()
+    multi_file = set(pl.scan_parquet(segments).filter(pl.col("recording_id").is_in(my_recordings))
+                     .group_by("recording_id").agg(pl.col("path").n_unique()).filter(pl.col("path") > 1)
+                     .collect()["recording_id"])
+    rows, bad = [], []
+    with npy_rows(audio, (mine.height, n), np.int16) as pcm:  # row k: the shard's k-th segment (zeros if rejected)
+        for group in tqdm(mine.partition_by("path", maintain_order=True), desc=f"decode {corpus['kind']} shard {shard}",
+                          unit="file", mininterval=5):
+            path = group["path"][0]
+            try:
+                y = audio_io.load_audio(root / path, clips["sample_rate"])  # the one decode of this file
+            except audio_io.DecodeError as err:
+                bad += [{"path": path, "recording_id": r, "clip_id": None, "reason": err.reason,
+                         "detail": err.detail} for r in group["recording_id"]]
+                pcm.skip(group.height)
+                continue
+            for row, samples, reject in _cut_file(y, group, path, multi_file, clips):
+                if reject:
+                    bad.append(reject)
+                    pcm.skip(1)
+                else:
+                    rows.append({**row, "shard_row": pcm.rows})
+                    pcm.write(samples[None])
+    write_parquet(pl.DataFrame(rows, schema=SHARD_CLIP_SCHEMA), shard_clips)
+    write_parquet(rejects_frame(bad).cast(REJECT_SCHEMA), shard_rejects)
+    log.info("clips shard %d: %d files, %d segments, %d cut, %d rejected", shard, mine["path"].n_unique(),
+             mine.height, len(rows), len(bad))
+
+
+def _first_of_each_id(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the first clip of each clip_id in file order, the later ones as `duplicate_id` rejects)."""
+    first = candidates["clip_id"].is_first_distinct()
+    dupes = candidates.filter(~first).select(
+        "path", "recording_id", "clip_id", reason=pl.lit("duplicate_id"),
+        detail=pl.lit("same recording and times listed twice"))
+    return candidates.filter(first), dupes.cast(REJECT_SCHEMA)
+
+
+def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, rejects, index, corpus: dict,
+                 clips: dict, seed: int, min_test_clips: int = 1) -> pl.DataFrame:
+    """Rule `clips` (metadata only): the shards' candidate clips and rejects -> clips.parquet, rejects.parquet
+    (the corpus rule's rejects and the clips that could not be cut) and index.parquet (clip_id -> shard,
+    shard_row). Everything that needs the whole corpus happens here (duplicate ids, per-label caps, the
+    recording-level split, the row order), so clips.parquet is the same for any number of shards.
     Fewer than `min_test_clips` test clips stop the workflow here: its items and evaluation are made of them
     (tests that only need clips and features pass 0)."""
-    cfg = clips
-    sr, n = cfg["sample_rate"], int(round(cfg["sample_rate"] * cfg["seconds"]))
-    kind = corpus["kind"]
-    root = audio_root(corpus, files)
-    segments = pl.read_parquet(segments)
-    adapter_rejects = pl.read_parquet(corpus_rejects)
+    from shard.dataset.shards import INDEX_SCHEMA
 
-    rows, pcm, bad = [], {}, []
-    multi_file = set(segments.group_by("recording_id").agg(pl.col("path").n_unique())
-                     .filter(pl.col("path") > 1)["recording_id"])
-    by_file = segments.sort("path", "onset", "offset", nulls_last=False).partition_by("path", maintain_order=True)
-    for group in tqdm(by_file, desc=f"decode {kind}", unit="file", mininterval=5):
-        path = group["path"][0]
-        try:
-            y = audio_io.load_audio(root / path, sr)  # the one decode of this file
-        except audio_io.DecodeError as err:
-            bad += [{"path": path, "recording_id": s["recording_id"], "clip_id": None, "reason": err.reason,
-                     "detail": err.detail} for s in group.iter_rows(named=True)]
-            continue
-        for seg in group.iter_rows(named=True):
-            x, onset, offset, reason, detail = _cut(y, seg, cfg)
-            rid = seg["recording_id"]
-            # a rejected non-finite time has no clip id (it cannot be written in ms)
-            cid = clip_id(rid, onset, offset, path if rid in multi_file else None) \
-                if np.isfinite([onset, offset]).all() else None
-            if x is None:
-                bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": reason,
-                            "detail": detail})
-                continue
-            if cid in pcm:
-                bad.append({"path": path, "recording_id": rid, "clip_id": cid, "reason": "duplicate_id",
-                            "detail": "same recording and times listed twice"})
-                continue
-            q = np.round(np.clip(fit_length(x, n), -1, 1) * 32767).astype(np.int16)
-            pcm[cid] = q
-            rows.append({"clip_id": cid, "recording_id": rid, "path": path,
-                         "labels": seg["labels"], "label": seg["labels"][0], "onset": onset, "offset": offset,
-                         "duration": len(x) / sr, "checksum": hashlib.sha1(q.tobytes()).hexdigest(),
-                         "source": seg["source"], "licence": seg["licence"]})
-
-    all_rejects = pl.concat([adapter_rejects, rejects_frame(bad)]).cast(REJECT_SCHEMA)
-    all_rejects = all_rejects.sort("path", "clip_id", "reason", nulls_last=False)
+    cfg, kind = clips, corpus["kind"]
+    # shards in plan order, rows in file order: the order one job decoding every file would see
+    candidates = pl.concat([pl.read_parquet(p).with_columns(shard=pl.lit(k, pl.Int64))
+                            for k, p in enumerate(shard_clips)], how="vertical")
+    candidates, dupes = _first_of_each_id(candidates)
+    cut_rejects = pl.concat([pl.read_parquet(p) for p in shard_rejects]).cast(REJECT_SCHEMA)
+    # one job used to write rejects in file order with a duplicate right after its file's other rejects;
+    # the sort below makes the order of this concatenation irrelevant
+    all_rejects = pl.concat([pl.read_parquet(corpus_rejects), cut_rejects, dupes]).cast(REJECT_SCHEMA)
+    all_rejects = all_rejects.sort("path", "clip_id", "reason", "recording_id", "detail", nulls_last=False,
+                                   maintain_order=True)
     write_parquet(all_rejects, rejects)
     counts = Counter(all_rejects["reason"].to_list())
-    log.info("clips: %d usable, %d rejected %s", len(rows), all_rejects.height, dict(sorted(counts.items())))
-    if not rows:
+    log.info("clips: %d usable, %d rejected %s", candidates.height, all_rejects.height, dict(sorted(counts.items())))
+    if not candidates.height:
         if not counts:
             raise ShardError(f"corpus '{kind}' lists no segments; check corpus.root and corpus.files")
         reason, count = counts.most_common(1)[0]
@@ -174,13 +220,33 @@ def build_clips(*, segments, corpus_rejects, files, clips_parquet, audio, reject
         raise ShardError(f"corpus '{kind}': no usable clip; commonest reject reason '{reason}' "
                          f"({count} of {all_rejects.height}), e.g. {example['path']}: {example['detail']}")
 
-    table = pl.DataFrame(rows, schema={k: v for k, v in CLIP_SCHEMA.items() if k not in ("split", "row")})
-    table = cap_per_label(table, cfg["max_per_label"], seed).sort("clip_id")
+    table = cap_per_label(candidates, cfg["max_per_label"], seed).sort("clip_id")
     table = table.with_columns(assign_splits(table, cfg["test_fraction"], seed),
-                               pl.int_range(pl.len(), dtype=pl.Int64).alias("row")).select(list(CLIP_SCHEMA))
+                               pl.int_range(pl.len(), dtype=pl.Int64).alias("row"))
     check_test_clips(table, kind, min_test_clips)
-    save_npy(np.stack([pcm[c] for c in table["clip_id"]]), audio)
-    write_parquet(table, clips_parquet)
-    log.info("clips: %d train, %d test clips, %d labels", (table["split"] == "train").sum(),
-             (table["split"] == "test").sum(), table["label"].n_unique())
-    return table
+    write_parquet(table.select(list(CLIP_SCHEMA)), clips_parquet)
+    write_parquet(table.select(list(INDEX_SCHEMA)), index)
+    log.info("clips: %d train, %d test clips, %d labels, %d shards", (table["split"] == "train").sum(),
+             (table["split"] == "test").sum(), table["label"].n_unique(), len(shard_clips))
+    return table.select(list(CLIP_SCHEMA))
+
+
+def build_test_audio(*, clips_parquet, index, shard_audio, test_audio, batch: int = 1024) -> None:
+    """Rule `keep_test_audio`: the test clips' int16 audio, in clips.parquet row order (what the browser and the
+    export play), read from the shards before their decoded audio is deleted, a batch at a time."""
+    from shard.dataset.shards import ShardStore, npy_rows
+
+    shard_audio = list(shard_audio)
+    test_ids = test_clip_ids(clips_parquet)
+    store = ShardStore(index, lambda k: shard_audio[k])
+    shape, dtype = store.row_shape()
+    with npy_rows(test_audio, (len(test_ids), *shape), dtype) as out:
+        for start in range(0, len(test_ids), batch):
+            out.write(store.get(test_ids[start:start + batch]))
+    log.info("test audio: %d clips -> %s", len(test_ids), test_audio)
+
+
+def test_clip_ids(clips_parquet) -> list[str]:
+    """The test clips in row order: row i of clips/test_audio.npy holds the i-th."""
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "split", "row"]).sort("row")
+    return clips.filter(pl.col("split") == "test")["clip_id"].to_list()

@@ -50,17 +50,24 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 
 def load_test_clips(test, clips_parquet, audio, label_synsets) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
-    """The test items (with their label's gloss), the clips they use (clip_id order, with `row` in audio.npy)
-    and the memory-mapped audio; a clip or label missing upstream is an error naming the file to rebuild."""
+    """The test items (with their label's gloss), the clips they use (clip_id order, with `row` in `audio`:
+    clips/test_audio.npy, the test clips in clips.parquet row order) and the memory-mapped audio; a clip or
+    label missing upstream is an error naming the file to rebuild."""
+    from shard.dataset.clips import test_clip_ids
+
     items = pl.read_parquet(test)
     clips = pl.read_parquet(clips_parquet)
+    test_ids = test_clip_ids(clips_parquet)
     pcm = np.load(audio, mmap_mode="r")
-    if pcm.ndim != 2 or pcm.dtype != np.int16 or pcm.shape[0] != clips.height:
-        raise ShardError(f"{audio}: expected int16 (n_clips={clips.height}, samples), found {pcm.dtype} {pcm.shape}; "
-                         "rerun the clips rule")
+    if pcm.ndim != 2 or pcm.dtype != np.int16 or pcm.shape[0] != len(test_ids):
+        raise ShardError(f"{audio}: expected int16 (test clips={len(test_ids)}, samples), found {pcm.dtype} "
+                         f"{pcm.shape}; rerun the keep_test_audio rule")
+    clips = clips.drop("row").join(pl.DataFrame({"clip_id": test_ids, "row": range(len(test_ids))},
+                                                schema={"clip_id": pl.String, "row": pl.Int64}), on="clip_id")
     missing = sorted(set(items["clip_id"]) - set(clips["clip_id"]))
     if missing:
-        raise ShardError(f"{test} names clips that {clips_parquet} lacks ({missing[:3]}...); rerun the shard_items rule")
+        raise ShardError(f"{test} names clips that {clips_parquet} lacks ({missing[:3]}...); rerun the "
+                         "shard_items rule")
     glosses = pl.read_parquet(label_synsets, columns=["label", "synset", "gloss"])
     unknown = sorted(set(items["label"]) - set(glosses["label"]))
     if unknown:

@@ -1,9 +1,10 @@
-"""Audio front ends (rule `features`): computed once per clip from clips/audio.npy, stored as float16.
+"""Audio front ends (rules `features_shard`, `features`): computed once per clip, shard by shard from
+clips/shards/{k}.npy, stored as float16 in features/{set}/{k}.npy beside one meta json per set.
 
     shard.dataset.frontends.FRONTENDS[name]: its function (batch float32 (B, samples), params, sample_rate)
     -> float32 (B, bins, frames); `logmel` and `ltu_fbank` are here, `hf` is the model's own extractor
 
-`build_features` runs one front end over every clip in row order; `featurize` runs it on one
+`build_features_shard` runs one front end over every row of a shard; `featurize` runs it on one
 waveform (e.g. the silence of the `blind` control); `FeatureStore` reads stored rows by clip_id.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import librosa
@@ -22,6 +24,7 @@ from tqdm import tqdm
 
 from shard.common import ShardError, save_npy, write_json
 from shard.dataset.frontends import FRONTENDS
+from shard.dataset.shards import MAX_OPEN, ShardStore, npy_rows
 
 log = logging.getLogger("shard")
 SAMPLE_RATE = 16000
@@ -95,63 +98,81 @@ def clip_ids_sha1(clip_ids) -> str:
     return hashlib.sha1("\n".join(clip_ids).encode()).hexdigest()
 
 
-def build_features(*, clips_parquet, audio, features, meta, silence, frontend: str, params: dict, sample_rate: int,
-                   seconds: float) -> None:
-    """features/{frontend}.npy float16 (n_clips, bins, frames) in clips.row order, its meta json, and the
-    features of one silent clip of the same length (`silence`: what the blind control hears)."""
+def build_features_shard(*, audio, features, frontend: str, params: dict, sample_rate: int) -> None:
+    """Rule `features_shard`: features/{set}/{k}.npy float16 (rows of clips/shards/{k}.npy, bins, frames),
+    computed and written BATCH rows at a time (memory does not grow with the shard)."""
     fn, params = _frontend(frontend), dict(params)
-    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "row"]).sort("row")
     pcm = np.load(audio, mmap_mode="r")
-    if pcm.shape[0] != clips.height or not (clips["row"] == np.arange(clips.height)).all():
-        raise ShardError(f"'{audio}' holds {pcm.shape[0]} clips but '{clips_parquet}' lists {clips.height}; "
+    n_samples = pcm.shape[1]
+    first = fn(np.zeros((1, n_samples), np.float32), params, sample_rate)
+    shape = (pcm.shape[0], *first.shape[1:])
+    with npy_rows(features, shape, np.float16) as out:
+        for start in tqdm(range(0, pcm.shape[0], BATCH), desc=f"features {frontend}", unit="batch", mininterval=5):
+            out.write(fn(pcm[start:start + BATCH].astype(np.float32) / 32768, params, sample_rate))
+    log.info("features %s: %s float16 -> %s", frontend, shape, features)
+
+
+def gather_features(*, clips_parquet, index, shards, meta, silence, frontend: str, params: dict, sample_rate: int,
+                    seconds: float) -> None:
+    """Rule `features` (metadata only): the feature set's meta json, what every reader names (FeatureStore),
+    once every shard's features exist; and the features of one silent clip of the same length (`silence`:
+    what the blind control hears). The json does not depend on the number of shards."""
+    params = dict(params)
+    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "row"]).sort("row")
+    located = pl.read_parquet(index, columns=["clip_id"])
+    if located.height != clips.height:
+        raise ShardError(f"'{index}' locates {located.height} clips but '{clips_parquet}' lists {clips.height}; "
                          "rerun the clips rule so both come from one build")
-    first = fn(pcm[:1].astype(np.float32) / 32768, params, sample_rate)
-    out = np.empty((pcm.shape[0], *first.shape[1:]), dtype=np.float16)
-    for start in tqdm(range(0, pcm.shape[0], BATCH), desc=f"features {frontend}", unit="batch", mininterval=5):
-        batch = pcm[start:start + BATCH].astype(np.float32) / 32768
-        out[start:start + len(batch)] = fn(batch, params, sample_rate)
-    save_npy(out, features)
+    arrays = [np.load(p, mmap_mode="r") for p in shards]
+    row_shape = {tuple(a.shape[1:]) for a in arrays if a.shape[0]}
+    if len(row_shape) != 1:
+        raise ShardError(f"feature shards {list(map(str, shards))} differ in shape {sorted(row_shape)}; "
+                         "rerun the features_shard rule")
     quiet = featurize(np.zeros(int(round(sample_rate * seconds)), np.float32), frontend, params, sample_rate)
     save_npy(quiet.astype(np.float16), silence)  # stored like every clip: the same float16 rounding
-    write_json({"frontend": frontend, "params": params, "sample_rate": sample_rate, "shape": list(out.shape),
-                "dtype": "float16", "clip_ids_sha1": clip_ids_sha1(clips["clip_id"])}, meta)
-    log.info("features %s: %s float16 -> %s", frontend, out.shape, features)
+    shape = [clips.height, *row_shape.pop()]
+    write_json({"frontend": frontend, "params": params, "sample_rate": sample_rate, "shape": shape,
+                "dtype": "float16", "clip_ids_sha1": clip_ids_sha1(clips["clip_id"]),
+                "index": os.path.relpath(index, Path(meta).parent)}, meta)
+    log.info("features %s: %s float16 in %d shards -> %s", frontend, shape, len(arrays), meta)
 
 
 class FeatureStore:
-    """Stored features by clip_id: `FeatureStore(npy, clips_parquet).get(["clip_a", ...])`."""
+    """Stored features by clip_id: `FeatureStore(features_json, clips_parquet).get(["clip_a", ...])`.
 
-    def __init__(self, features_npy, clips_parquet):
-        self.array = np.load(features_npy, mmap_mode="r")
+    `features_json` is the feature set's meta (features/{set}.json); its shards (features/{set}/{k}.npy) are
+    memory-mapped when first read, a few at a time, and only the rows asked for are read."""
+
+    def __init__(self, features_json, clips_parquet, max_open: int = MAX_OPEN):
+        meta_path = Path(features_json)
+        if not meta_path.is_file() or meta_path.suffix != ".json":
+            raise ShardError(f"'{features_json}' is not a feature set's meta (features/NAME.json); rerun the "
+                             "features rule")
+        meta = json.loads(meta_path.read_text())
         clips = pl.read_parquet(clips_parquet, columns=["clip_id", "row"]).sort("row")
-        if clips.height != self.array.shape[0]:
-            raise ShardError(f"'{features_npy}' has {self.array.shape[0]} rows but '{clips_parquet}' lists "
-                             f"{clips.height} clips; rerun the features rule")
         # same row count is not enough: a rebuilt clip list may reorder or replace clips
-        meta = Path(features_npy).with_suffix(".json")
-        if meta.is_file():
-            stored = json.loads(meta.read_text()).get("clip_ids_sha1")
-            if stored is not None and stored != clip_ids_sha1(clips["clip_id"]):
-                raise ShardError(f"'{meta}' was built for other clips than '{clips_parquet}' lists (clip_ids_sha1 "
-                                 "differs); rebuild results/features/ (rerun the features rule)")
-        self.rows = dict(zip(clips["clip_id"], clips["row"]))
+        if meta["shape"][0] != clips.height or meta["clip_ids_sha1"] != clip_ids_sha1(clips["clip_id"]):
+            raise ShardError(f"'{meta_path}' was built for other clips than '{clips_parquet}' lists (clip_ids_sha1 "
+                             "differs); rebuild results/features/ (rerun the features rule)")
+        self.meta = meta
+        shard_dir = meta_path.with_suffix("")
+        self.store = ShardStore(meta_path.parent / meta["index"], lambda k: shard_dir / f"{k}.npy", max_open)
 
     @classmethod
     def from_results(cls, results_dir, frontend: str) -> "FeatureStore":
         results_dir = Path(results_dir)
-        return cls(results_dir / "features" / f"{frontend}.npy", results_dir / "clips" / "clips.parquet")
+        return cls(results_dir / "features" / f"{frontend}.json", results_dir / "clips" / "clips.parquet")
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
+        return tuple(self.meta["shape"])
 
     def get(self, clip_ids: list[str]) -> np.ndarray:
         """float16 (len(clip_ids), bins, frames), a copy (not a view of the memory map)."""
         try:
-            rows = [self.rows[c] for c in clip_ids]
-        except KeyError as err:
-            raise ShardError(f"clip {err.args[0]!r} is not in the feature store") from None
-        return np.asarray(self.array[rows])
+            return self.store.get(clip_ids)
+        except ShardError as err:
+            raise ShardError(f"{err} (feature store '{self.meta['frontend']}')") from None
 
     def per_clip(self, clip_ids) -> list[np.ndarray]:
         """clip ids -> one float32 feature array per clip (none for a text-only prompt): what the

@@ -18,8 +18,8 @@ class FrontEnd:
     """One front end: its function, imported when features are computed, and where its settings come from.
 
     A shared front end's features are computed once per clip for every model that reads them
-    (features/{name}.npy), with the config's `features.{name}` section as params. A per-model front end is a
-    model's own feature extractor: each model gets its own features (features/{name}_{model}.npy), and its
+    (features/{name}.json and its shards), with the config's `features.{name}` section as params. A per-model front end is a
+    model's own feature extractor: each model gets its own features (features/{name}_{model}.json), and its
     params name the model's folder (`model`: model.base).
     """
     name: str

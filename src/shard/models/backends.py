@@ -25,6 +25,14 @@ class Backend:
     base_required: bool = True  # False: a null model.base is pretrained by the workflow (rule pretrain_base)
     frontends: tuple[str, ...] | None = None  # the front ends it reads; None: any shared one (it sizes itself to them)
     checkpoint: str | None = None  # what model.checkpoint must hold, where it is required; None: it reads none
+    # how its authors label audio (the labelling evaluation): the caption instruction, written with its <audio>
+    # (None: the prompts' own, shard.prompts.templates.CAPTION), and the separator whose last piece of a caption
+    # is what gets embedded (None: the whole caption)
+    caption_instruction: str | None = None
+    caption_split: str | None = None
+    # finetune.recipe `authors`: "module:function", (model_cfg, base_dir, device, finetune_cfg) -> (AudioLLM,
+    # trainable parameters), the model made ready for its authors' fine-tuning; None: the backend has none
+    authors_recipe: str | None = None
 
     def reads(self) -> tuple[str, ...]:
         """The front ends whose features this backend reads (model.frontend must be one)."""
@@ -38,7 +46,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             base="LTU's language model in Hugging Face format (a LLaMA-7B / Vicuna-7B directory with config.json and "
                  "the tokenizer)",
             checkpoint="LTU's released weights (e.g. ltu_ori_paper.bin from github.com/YuanGongND/ltu, or a "
-                       ".safetensors copy)"),
+                       ".safetensors copy)",
+            # src/ltu/inference_batch.py (ESC-50 and the other classification sets); src/ltu/eval/eval_esc.py
+            caption_instruction="Close-ended question: Write an audio caption describing <audio>.",
+            caption_split=":", authors_recipe="shard.models.ltu:ltu_stage4"),
     Backend("hf", "shard.models.hf:load_hf", frontends=("hf",),
             base="the audio LLM's local directory (config.json, weights, processor and chat template, as "
                  "save_pretrained writes them)"),
@@ -58,3 +69,15 @@ def load_model(model_cfg: dict, base_dir: str, adapter_dir: str | None = None, d
 
     loader = pkgutil.resolve_name(backend(model_cfg["backend"]).loader)
     return loader(model_cfg, base_dir, adapter_dir, resolve_device(device or model_cfg["device"]))
+
+
+def authors_recipe(model_cfg: dict, base_dir: str, finetune_cfg: dict, device: str | None = None):
+    """finetune.recipe authors: (AudioLLM, trainable parameters) from the backend's `authors_recipe`."""
+    from shard.models.interface import resolve_device
+
+    record = backend(model_cfg["backend"])
+    if record.authors_recipe is None:
+        raise ShardError(f"config key 'finetune.recipe': backend {record.name} has no fine-tuning recipe of its "
+                         "authors' (ltu has: LTU's stage 4); set finetune.recipe: lora")
+    recipe = pkgutil.resolve_name(record.authors_recipe)
+    return recipe(model_cfg, base_dir, resolve_device(device or model_cfg["device"]), finetune_cfg)

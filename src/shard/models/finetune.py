@@ -1,4 +1,6 @@
 """LoRA fine-tuning (rule `finetune`): the base model + a PEFT adapter trained on one training-prompt file.
+`finetune.recipe`: a fresh LoRA (`lora`), or the fine-tuning the model's authors ran (`authors`, the backend's
+record names it: ltu's is LTU's stage 4, shard.models.ltu.ltu_stage4).
 
 The rule runs this module as a program, `python -m shard.models.finetune ...`, or under torchrun for several
 processes (`finetune.processes` > 1: DistributedDataParallel, one process per GPU, gloo on CPU); the
@@ -22,12 +24,14 @@ import torch
 from shard.common import ShardError, atomic_path, config_hash, seed_for, setup_logging, sha1_file, write_json
 from shard.evaluation.conditions import ORDERS
 from shard.dataset.features import FeatureStore
-from shard.models.backends import load_model
+from shard.models.backends import authors_recipe, load_model
 from shard.models.interface import resolve_device
 from shard.models.provenance import base_checksums
 from shard.models.train import Examples, process_group, rank_world, set_threads, train_loop, write_train_log
 
 log = logging.getLogger(__name__)
+
+TRAIN_CONFIG = "train_config.json"  # beside the adapter: the settings it was trained with (finetune.recipe too)
 
 
 def lora_config(lora: dict, language_model: str = r".*language_model.*", projector: str = "projector"):
@@ -59,11 +63,15 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
     data = Examples(df["text"].to_list(), df["clip_ids"].to_list(), df["answer"].to_list(), fmts[0],
                     FeatureStore(features, clips_parquet).per_clip, names=df["prompt_id"].to_list())
 
-    llm = load_model(model, base_dir)
+    if finetune.get("recipe", "lora") == "authors":  # e.g. LTU's stage 4: its own LoRA continued, audio trained
+        torch.manual_seed(seed_for(seed, "finetune", "lora_init"))  # the recipe's LoRA dropout draws
+        llm, params = authors_recipe(model, base_dir, finetune)
+    else:
+        llm = load_model(model, base_dir)
+        torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
+        llm.model = get_peft_model(llm.model, lora_config(finetune["lora"], llm.language_model, llm.projector))
+        params = [p for p in llm.model.parameters() if p.requires_grad]
     llm.processor.train_on_prompt = finetune["train_on_prompt"]
-    torch.manual_seed(seed_for(seed, "finetune", "lora_init"))
-    llm.model = get_peft_model(llm.model, lora_config(finetune["lora"], llm.language_model, llm.projector))
-    params = [p for p in llm.model.parameters() if p.requires_grad]
     # a checkpoint is resumed only by a run on the same prompts, base model and settings
     if order not in ORDERS:
         raise ShardError(f"config key 'prompts.orders': unknown order '{order}'; use one of {ORDERS}")
@@ -83,7 +91,7 @@ def finetune(*, base_dir: str, prompts: str, clips_parquet: str, features: str, 
         write_json({"finetune": finetune, "model": model, "seed": seed, "order": order, "n_prompts": len(data),
                     "steps": len(rows),
                     "prompts_sha1": sha1_file(prompts), "base": base_checksums(base_dir),
-                    "trainable_parameters": sum(p.numel() for p in params)}, tmp / "train_config.json")
+                    "trainable_parameters": sum(p.numel() for p in params)}, tmp / TRAIN_CONFIG)
     shutil.rmtree(str(adapter_dir).rstrip("/") + ".ckpt", ignore_errors=True)
     log.info("fine-tuned %d steps on %d prompts -> %s", len(rows), len(data), adapter_dir)
 

@@ -1,4 +1,4 @@
-"""One interface to every audio LLM backend: training loss, option scoring, greedy generation.
+"""One interface to every audio LLM backend: training loss, option scoring, generation (greedy or sampled).
 
 Every stage (pretraining, fine-tuning, evaluation) talks to an `AudioLLM`; a backend only has to
 provide a processor (texts + clip features -> a dict of the model's own keyword arguments: input_ids,
@@ -158,14 +158,20 @@ class AudioLLM:
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, texts: Sequence[str], features: Sequence[Sequence[np.ndarray]], fmt: str,
-                 max_new_tokens: int = 16) -> list[str]:
-        """Greedy decoding through transformers' generate(), batched (left padding), stopping at EOS.
+                 max_new_tokens: int = 16, seed: int = 0, **options) -> list[str]:
+        """Decoding through transformers' generate(), batched (left padding), stopping at EOS: greedy, or what
+        `options` (generate() keywords: do_sample, temperature, top_p, top_k, repetition_penalty) set. Sampling
+        draws from torch's generator seeded with `seed` (on a forked RNG state, so nothing else moves).
         The audio token is never generated: it is a placeholder, not a word."""
         self.model.eval()
         batch = self.encode(texts, features, fmt)
         batch.pop("position_ids", None)  # generate() derives them from the attention mask at every step
-        out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                  suppress_tokens=[self.processor.audio_token_id],
-                                  pad_token_id=self.processor.pad_id, eos_token_id=self.processor.eos_id)
+        kwargs = {"do_sample": False, **options}
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [],
+                                   enabled=bool(kwargs["do_sample"])):
+            if kwargs["do_sample"]:
+                torch.manual_seed(seed)
+            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, suppress_tokens=[self.processor.audio_token_id],
+                                      pad_token_id=self.processor.pad_id, eos_token_id=self.processor.eos_id, **kwargs)
         new = out[:, batch["input_ids"].shape[1]:].tolist()
         return [self.processor.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]

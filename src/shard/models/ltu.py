@@ -24,14 +24,22 @@ Checkpoint keys -> this module (`load_ltu_checkpoint`):
     base_model.model.model.layers.N.self_attn.X.lora_{A,B}.default.weight
                                                                   -> merged into language_model...X.weight
     base_model.model.model.* / base_model.model.lm_head.weight     -> language_model.model.* / .lm_head.* (full FT)
-LTU's LoRA is merged into the base q/v weights at load (W += alpha / r * B @ A): the model is then a plain LLaMA
-and fine-tuning adds our own PEFT adapter on top, through the same `finetune.lora_config` as mini_ltu.
+LTU's LoRA is merged into the base q/v weights at load (W += alpha / r * B @ A, in float32, before the model is
+cast to model.dtype: LTU's release runs float16 with its LoRA unmerged in float32). The model is then a plain LLaMA
+and fine-tuning (finetune.recipe `lora`) adds our own PEFT adapter on top, through the same `finetune.lora_config`
+as mini_ltu. finetune.recipe `authors` is LTU's stage 4 instead (`ltu_stage4`): LTU's own LoRA, not merged, is
+continued as the PEFT adapter, and the audio encoder and projector train with it (src/ltu/finetune.py,
+--trainable_params all); the adapter then holds LTU's LoRA, so loading it leaves the checkpoint's unmerged.
+
+The tokenizer is LLaMA's (vicuna_ltu's tokenizer.model: transformers reads it with sentencepiece and protobuf);
+<unk>, <s>, </s> must be ids 0, 1, 2, and <unk> pads, as LTU sets them (src/ltu/inference_batch.py).
 
 The LLaMA tokenizer has no `<audio>` token: it is added to the tokenizer only (id 32000 for LLaMA), the embedding
 table is not resized, and the model looks up <unk> at those positions before scattering the audio in.
 """
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -136,6 +144,7 @@ class CAVMAEAudio(nn.Module):
         self.norm_a = nn.LayerNorm(d)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        features = features.to(self.patch_embed_a.proj.weight.dtype)
         x = self.patch_embed_a.proj(features.unsqueeze(1)).flatten(2).transpose(1, 2)
         x = x + self.pos_embed_a + self.modality_a
         for blk in self.blocks_a:
@@ -178,7 +187,7 @@ class LTUForConditionalGeneration(MiniLTUForConditionalGeneration):
     def get_audio_embeddings(self, audio_features: torch.Tensor) -> torch.Tensor:
         """(clips, n_mels, n_frames) -> (clips, audio_tokens, hidden), LTU's LlamaModel.forward pooling."""
         c = self.config
-        x = self.audio_encoder(audio_features.to(self.projector[1].weight.dtype))
+        x = self.audio_encoder(audio_features)
         x = x.view(len(x), c.n_mels // c.patch_size, -1, x.shape[-1]).mean(1)  # mean over the mel rows
         x = F.avg_pool2d(x, (c.time_pool, 1))  # neighbouring frame patches
         return self.projector(x / c.audio_scale)
@@ -222,8 +231,11 @@ def _listing(items: list[str], sep: str = ", ", limit: int = 20) -> str:
     return sep.join(items[:limit]) + (f"{sep}... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy LTU's weights into `model`, merging its LoRA into the language model's q/v weights.
+def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, torch.Tensor], source: str,
+                        merge_lora: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Copy LTU's weights into `model`, merging its LoRA into the language model's q/v weights in float32 (those
+    weights are float32 afterwards: cast the model once, after). Returns LTU's LoRA, our weight name -> (A, B);
+    `merge_lora=False` leaves it unmerged (finetune.recipe authors continues it).
 
     Every key of `state` must land somewhere and every audio-path weight must come from it: anything else is a
     ShardError listing the keys. Language-model weights are optional (the released LoRA file has none).
@@ -265,39 +277,108 @@ def load_ltu_checkpoint(model: LTUForConditionalGeneration, state: dict[str, tor
         raise ShardError(f"LTU checkpoint '{source}' does not fit the ltu model ({' | '.join(problems)}); "
                          "use LTU's released file for a LLaMA-7B base (keys 'base_model.model.model.audio_encoder.*', "
                          "'...audio_proj.*', '...q_proj.lora_A.default.weight')")
-    with torch.no_grad():
-        for target, ab in lora.items():
-            w = params[target]
-            w.copy_((w.float() + scale * ab["B"].float() @ ab["A"].float()).to(w.dtype))
+    if merge_lora:
+        with torch.no_grad():
+            for target, ab in lora.items():
+                w = params[target]
+                w.data = w.float() + scale * ab["B"].float() @ ab["A"].float()
+    return {target: (ab["A"], ab["B"]) for target, ab in lora.items()}
 
 
-def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: torch.device) -> AudioLLM:
-    """LTU from local files: LLaMA / Vicuna from `base_dir` (model.base), LTU's weights from model.checkpoint,
-    and an optional PEFT adapter of ours. bf16 on GPU, fp32 on CPU. model.architecture (optional) overrides
-    LTUConfig's audio sizes, whose defaults are the release's: for tests and benchmarks at toy scale."""
+def llama_tokenizer(base_dir: str):
+    """LTU's LLaMA tokenizer from `base_dir`, with `<audio>` added and <unk> (id 0) padding, as LTU sets it."""
     from transformers import AutoTokenizer
 
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
+    except (ImportError, ValueError, OSError) as err:
+        raise ShardError(f"LLaMA tokenizer in '{base_dir}' does not load ({str(err).splitlines()[0]}); LTU's "
+                         "vicuna_ltu holds a sentencepiece tokenizer.model: install sentencepiece and protobuf "
+                         "(envs/install.sh does)") from None
+    ids = (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    if ids != (0, 1, 2):
+        raise ShardError(f"tokenizer in '{base_dir}': <unk>, <s>, </s> are ids {ids}, not LLaMA's 0, 1, 2 (which LTU "
+                         "was trained with); point model.base at LTU's vicuna_ltu or another LLaMA-7B directory")
+    tokenizer.pad_token = tokenizer.unk_token  # LTU: pad_token_id = 0 (<unk>), unlike EOS
+    if AUDIO not in tokenizer.get_vocab():
+        tokenizer.add_tokens([AUDIO], special_tokens=True)
+    return tokenizer
+
+
+def build_ltu(model_cfg: dict, base_dir: str, device: torch.device, merge_lora: bool = True):
+    """(model on the CPU in model.dtype, tokenizer, LTU's LoRA as our weight name -> (A, B)) from local files.
+    model.dtype null: bfloat16 on GPU, float32 on CPU."""
     if not (Path(base_dir) / "config.json").is_file():
         raise ShardError(f"LLaMA directory '{base_dir}' has no config.json; point model.base at a local Hugging Face "
                          "LLaMA-7B / Vicuna directory (LTU's vicuna_ltu)")
     if not model_cfg.get("checkpoint"):
         raise ShardError("config key 'model.checkpoint' is required for model.backend=ltu: LTU's released weights "
                          "(e.g. ltu_ori_paper.bin)")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    lm = LlamaForCausalLM.from_pretrained(base_dir, dtype=dtype, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
-    if tokenizer.pad_token is None:  # LLaMA has none; LTU pads with <unk> (id 0)
-        tokenizer.pad_token = tokenizer.unk_token
-    if AUDIO not in tokenizer.get_vocab():
-        tokenizer.add_tokens([AUDIO], special_tokens=True)
+    # the stored dtype (float16 for vicuna_ltu): nothing is rounded before the LoRA is merged
+    lm = LlamaForCausalLM.from_pretrained(base_dir, dtype="auto", local_files_only=True)
+    tokenizer = llama_tokenizer(base_dir)
     # attn_implementation: PretrainedConfig's init sets it on text_config too (to None, were it not given)
     config = LTUConfig(text_config=lm.config, attn_implementation=lm.config._attn_implementation,
                        audio_token_id=tokenizer.convert_tokens_to_ids(AUDIO),
                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                        eos_token_id=tokenizer.eos_token_id, **model_cfg.get("architecture", {}))
-    model = LTUForConditionalGeneration(config, language_model=lm).to(dtype)
-    load_ltu_checkpoint(model, read_weights(model_cfg["checkpoint"]), model_cfg["checkpoint"])
+    model = LTUForConditionalGeneration(config, language_model=lm)
+    lora = load_ltu_checkpoint(model, read_weights(model_cfg["checkpoint"]), model_cfg["checkpoint"], merge_lora)
+    model = model.to(getattr(torch, model_cfg.get("dtype") or ("bfloat16" if device.type == "cuda" else "float32")))
     if model_cfg.get("gradient_checkpointing"):
         model.language_model.activation_checkpointing_enable({"use_reentrant": False})
+    return model, tokenizer, lora
+
+
+def continues_ltu_lora(adapter_dir: str | None) -> bool:
+    """Whether the adapter was trained by finetune.recipe authors (LTU's stage 4): it then holds LTU's own LoRA,
+    continued, and the checkpoint's must not be merged under it."""
+    from shard.models.finetune import TRAIN_CONFIG
+
+    path = Path(adapter_dir) / TRAIN_CONFIG if adapter_dir else None
+    if path is None or not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("finetune", {}).get("recipe") == "authors"
+
+
+def load_ltu(model_cfg: dict, base_dir: str, adapter_dir: str | None, device: torch.device) -> AudioLLM:
+    """LTU from local files: LLaMA / Vicuna from `base_dir` (model.base), LTU's weights from model.checkpoint,
+    and an optional PEFT adapter of ours. model.dtype (bf16 on GPU, fp32 on CPU by default; LTU's release runs
+    float16). model.architecture (optional) overrides LTUConfig's audio sizes, whose defaults are the release's:
+    for tests and benchmarks at toy scale."""
+    model, tokenizer, _ = build_ltu(model_cfg, base_dir, device, merge_lora=not continues_ltu_lora(adapter_dir))
     model = with_adapter(model, adapter_dir).eval()
-    return AudioLLM(model, AudioProcessor(tokenizer, config.audio_tokens), device, "ltu")
+    return AudioLLM(model, AudioProcessor(tokenizer, model.config.audio_tokens), device, "ltu")
+
+
+def ltu_stage4(model_cfg: dict, base_dir: str, device: torch.device, finetune_cfg: dict):
+    """LTU's stage-4 fine-tuning (src/ltu/finetune.py --trainable_params all, train_script/stage4_all_mix.sh):
+    LTU's own LoRA (r 8, alpha 16 on q_proj / v_proj, finetune.lora.dropout) continued as the PEFT adapter, and
+    every parameter named 'audio' (the audio encoder, the projector) trained with it; the LLaMA stays frozen.
+    The trainable weights are float32, as under LTU's Trainer (float32 weights, bf16 autocast). Returns (AudioLLM,
+    trainable parameters); the saved adapter holds the LoRA and the two audio modules."""
+    from peft import get_peft_model
+
+    from shard.models.finetune import lora_config
+
+    lora = finetune_cfg["lora"]
+    model, tokenizer, ltu_lora = build_ltu(model_cfg, base_dir, device, merge_lora=False)
+    c = model.config
+    if (lora["r"], lora["alpha"], sorted(lora["target_modules"])) != (c.lora_r, c.lora_alpha, ["q_proj", "v_proj"]):
+        raise ShardError(f"config key 'finetune.lora': finetune.recipe authors continues LTU's own LoRA (r {c.lora_r}, "
+                         f"alpha {c.lora_alpha}, target_modules [q_proj, v_proj]), not r {lora['r']}, alpha "
+                         f"{lora['alpha']}, {lora['target_modules']}; set those, or finetune.recipe: lora")
+    peft_config = lora_config({**lora, "train_projector": False})
+    peft_config.modules_to_save = ["audio_encoder", "projector"]
+    model = get_peft_model(model, peft_config)
+    inner = model.base_model.model
+    with torch.no_grad():
+        for target, (a, b) in ltu_lora.items():
+            layer = inner.get_submodule(target.removesuffix(".weight"))
+            layer.lora_A["default"].weight.copy_(a)
+            layer.lora_B["default"].weight.copy_(b)
+        for p in model.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
+    llm = AudioLLM(model, AudioProcessor(tokenizer, c.audio_tokens), device, "ltu")
+    return llm, [p for p in llm.model.parameters() if p.requires_grad]

@@ -11,6 +11,7 @@ from typing import Callable, Mapping, Sequence
 import polars as pl
 
 from shard.common import ShardError, read_jsonl
+from shard.config import external_models
 from shard.evaluation.conditions import with_task
 
 Key = tuple[str, int, str]  # (model, seed, condition)
@@ -29,11 +30,15 @@ def seeds_of(evaluations: Evaluations) -> list[int]:
     return list(dict.fromkeys(seed for _, seed, _ in evaluations))
 
 
-def load_predictions(evaluations: Evaluations, model: str, conditions: Sequence[dict]) -> dict[str, pl.DataFrame]:
+def load_predictions(evaluations: Evaluations, model: str, conditions: Sequence[dict],
+                     partial: bool = False) -> dict[str, pl.DataFrame]:
     """condition name -> `model`'s predictions in it, every seed's stacked with a `replicate` column (the
     seed's place in the mapping). The replicates share the items, so every statistic can pair them on
-    (replicate, item)."""
+    (replicate, item). `partial` (a model of config `external_models`): only the conditions and seeds it has."""
     seeds = seeds_of(evaluations)
+    if partial:
+        conditions = [c for c in conditions if any((model, seed, c["name"]) in evaluations for seed in seeds)]
+        seeds = [seed for seed in seeds if any((model, seed, c["name"]) in evaluations for c in conditions)]
     missing = [(model, seed, c["name"]) for c in conditions for seed in seeds if (model, seed, c["name"]) not in evaluations]
     if missing:
         raise ShardError(f"no predictions for (model, seed, condition) {missing[:3]}: every model is scored on the "
@@ -53,10 +58,14 @@ def per_model(stats: Callable[..., pl.DataFrame], predictions: Mapping[str, Eval
     """`stats(model's predictions per task, conditions, **kwargs)` for each model, stacked under a leading `model`
     column; a `chance` row, the same for every model (same items), once at the end."""
     first = next(iter(predictions.values()))
+    external = external_models(kwargs["config"]) if "config" in kwargs else {}
     frames = []
     for model in models_of(first):
-        loaded = {task: load_predictions(by_key, model, with_task(conditions, task)) for task, by_key in predictions.items()}
-        frames.append(stats(loaded, conditions, **kwargs).select(pl.lit(model).alias("model"), pl.all()))
+        loaded = {task: load_predictions(by_key, model, with_task(conditions, task), model in external)
+                  for task, by_key in predictions.items()}
+        frame = stats(loaded, conditions, **kwargs)
+        if frame.height or model not in external:  # an external model may have no row (perception: no audio answers)
+            frames.append(frame.select(pl.lit(model).alias("model"), pl.all()))
     table = pl.concat(frames, how="diagonal_relaxed")
     if "chance" not in table["condition"].to_list():
         return table

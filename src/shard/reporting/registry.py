@@ -26,6 +26,9 @@ class Table:
     # needs both); else every condition scored on any of them
     every_task: bool = False
     provenance: bool = True  # tables/{name}.provenance.json beside it
+    # rows for the models of config `external_models` too (shard.harness.importer: SHARD items only, the
+    # conditions they were imported in), where the builder takes a model without every condition
+    external_models: bool = False
 
     @property
     def rule(self) -> str:
@@ -45,7 +48,7 @@ class Table:
 
 TABLES = {t.name: t for t in (
     Table("semantic", "shard.reporting.semantic:semantic_table", ("semantic",), ("csv", "md", "tex"),
-          "report/semantic.rst"),
+          "report/semantic.rst", external_models=True),
     Table("labelling", "shard.reporting.labelling:labelling_table", ("labelling",), ("csv", "md", "tex"),
           "report/labelling.rst"),
     Table("scaling", "shard.reporting.scaling:scaling_table", ("semantic", "labelling"), ("csv", "md"),
@@ -53,9 +56,9 @@ TABLES = {t.name: t for t in (
     Table("tradeoff", "shard.reporting.figures:tradeoff_figure", ("semantic", "labelling"), ("png",),
           "report/tradeoff.rst", every_task=True, provenance=False),
     Table("perception", "shard.reporting.perception:perception_table", ("semantic", "labelling"), ("csv", "md"),
-          "report/perception.rst"),
+          "report/perception.rst", external_models=True),
     Table("models", "shard.reporting.model_comparison:models_table", ("semantic", "labelling"), ("csv", "md"),
-          "report/models.rst"),
+          "report/models.rst", external_models=True),
     Table("forgetting", "shard.reporting.forgetting:forgetting_table", ("semantic", "labelling"), ("csv", "md", "png"),
           "report/forgetting.rst", every_task=True),
 )}

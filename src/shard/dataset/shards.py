@@ -1,0 +1,164 @@
+"""Clip shards (config `clips.shards`): the plan that cuts the corpus into N jobs, and lazy reads across shards.
+
+    clips/plan.json              rule clips_plan: the sorted source files cut into N contiguous ranges (no file
+                                 is split), balanced by segment count
+    clips/shards/{k}.npy         rule clips_shard: int16 (segments of shard k, samples), one row per segment of
+                                 its files; a rejected segment's row stays zero (temporary: deleted once every
+                                 front end's features and clips/test_audio.npy exist)
+    clips/index.parquet          rule clips (the gather): clip_id -> (shard, shard_row) of every kept clip
+    features/{set}/{k}.npy       rule features_shard: float16 features of every row of clips/shards/{k}.npy
+
+`ShardStore` reads rows by clip_id from such per-shard arrays, opening them lazily (memory maps) and keeping
+at most `max_open` open at a time. Only the shard files and the index depend on N; every table and array
+built from them (clips.parquet, the items, the prompts, models, tables) is the same for any N.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from shard.common import ShardError, atomic_path, write_json
+
+INDEX_SCHEMA = {"clip_id": pl.String, "shard": pl.Int64, "shard_row": pl.Int64}
+MAX_OPEN = 8  # open shard files per store: one descriptor each (clusters often allow 1,024 per process)
+
+
+def cut_ranges(files_segments: list[int], shards: int) -> list[tuple[int, int]]:
+    """[start, stop) file ranges, `shards` of them, contiguous, balanced by segment count; a file is never
+    split (a shard may be empty when there are fewer files than shards)."""
+    cum = np.cumsum([0, *files_segments])
+    targets = [cum[-1] * k / shards for k in range(1, shards)]
+    cuts = [0, *(int(np.searchsorted(cum, t, side="left")) for t in targets), len(files_segments)]
+    cuts = np.maximum.accumulate(cuts)  # monotone even where a file holds many segments
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def plan_shards(*, segments, plan, shards: int) -> None:
+    """Rule `clips_plan` (metadata only): the sorted source files cut into `shards` contiguous ranges."""
+    per_file = (pl.scan_parquet(segments).group_by("path").len().sort("path").collect())
+    ranges = cut_ranges(per_file["len"].to_list(), shards)
+    paths, counts = per_file["path"].to_list(), per_file["len"].to_list()
+    write_json({"shards": shards, "ranges": [
+        {"shard": k, "files": b - a, "segments": int(sum(counts[a:b])),
+         "first": paths[a] if b > a else None, "last": paths[b - 1] if b > a else None}
+        for k, (a, b) in enumerate(ranges)]}, plan)
+
+
+def shard_range(plan, shard: int) -> dict:
+    ranges = json.loads(Path(plan).read_text())["ranges"]
+    if not 0 <= shard < len(ranges):
+        raise ShardError(f"'{plan}' plans {len(ranges)} shards, not shard {shard}; rerun the clips_plan rule")
+    return ranges[shard]
+
+
+def shard_segments(segments, plan, shard: int) -> pl.DataFrame:
+    """The segments of one shard's files (only that range is read into memory)."""
+    r = shard_range(plan, shard)
+    if r["files"] == 0:
+        return pl.read_parquet(segments).clear()
+    return pl.scan_parquet(segments).filter(pl.col("path").is_between(pl.lit(r["first"]), pl.lit(r["last"]))).collect()
+
+
+class _Rows:
+    def __init__(self, fh, path: Path, shape: tuple[int, ...], dtype: np.dtype):
+        self.fh, self.path, self.shape, self.dtype, self.rows = fh, path, shape, dtype, 0
+
+    def write(self, block: np.ndarray) -> None:
+        """The next rows, in order."""
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.shape[1:] or self.rows + len(block) > self.shape[0]:
+            raise ShardError(f"'{self.path}': a block of shape {block.shape} does not fit the rows left of {self.shape}")
+        self.fh.write(block.tobytes())
+        self.rows += len(block)
+
+    def skip(self, n: int) -> None:
+        """`n` rows of zeros."""
+        self.write(np.zeros((n, *self.shape[1:]), self.dtype))
+
+
+@contextlib.contextmanager
+def npy_rows(path, shape: tuple[int, ...], dtype) -> Iterator[_Rows]:
+    """An .npy file of known shape written block by block, in row order, with plain writes: memory stays at one
+    block however large the array (the dirty pages of a writable memory map count as the job's resident memory
+    and grow with the array). Moved into place only once every row is written.
+
+        with npy_rows(path, (n, 16000), np.int16) as out:
+            out.write(block)
+    """
+    shape, dtype = tuple(int(d) for d in shape), np.dtype(dtype)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        rows = _Rows(fh, Path(path), shape, dtype)
+        yield rows
+        if rows.rows != shape[0]:
+            raise ShardError(f"'{path}': {rows.rows} rows written of {shape[0]}")
+
+
+def read_index(index, columns=None) -> pl.DataFrame:
+    return pl.read_parquet(index, columns=columns)
+
+
+class ShardStore:
+    """Rows of per-shard arrays by clip_id: `ShardStore(index, shard_file).get(["clip_a", ...])`, where
+    `shard_file(k)` is shard k's .npy. Arrays are memory-mapped on first use; at most `max_open` stay open."""
+
+    def __init__(self, index, shard_file, max_open: int = MAX_OPEN):
+        table = read_index(index)
+        self.location = dict(zip(table["clip_id"], zip(table["shard"], table["shard_row"])))
+        self.shard_file, self.max_open = shard_file, max_open
+        self.shards = sorted(set(table["shard"]))
+        self._open: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def array(self, shard: int) -> np.ndarray:
+        """Shard `shard`'s array, memory-mapped (least recently used one closed past `max_open`)."""
+        if shard in self._open:
+            self._open.move_to_end(shard)
+        else:
+            path = self.shard_file(shard)
+            if not Path(path).is_file():
+                raise ShardError(f"'{path}' is missing; rerun the rule that writes it (its shard is listed in the "
+                                 "clip index)")
+            self._open[shard] = np.load(path, mmap_mode="r")
+            while len(self._open) > self.max_open:
+                self._open.popitem(last=False)  # dropping the last reference unmaps it and closes its file
+        return self._open[shard]
+
+    @property
+    def open_shards(self) -> list[int]:
+        return list(self._open)
+
+    def __len__(self) -> int:
+        return len(self.location)
+
+    def row_shape(self) -> tuple[tuple[int, ...], np.dtype]:
+        a = self.array(self.shards[0])
+        return tuple(a.shape[1:]), a.dtype
+
+    def get(self, clip_ids) -> np.ndarray:
+        """(len(clip_ids), ...) in the order asked, a copy; only the rows asked for are read."""
+        try:
+            where = [self.location[c] for c in clip_ids]
+        except KeyError as err:
+            raise ShardError(f"clip {err.args[0]!r} is not in the clip index") from None
+        by_shard: dict[int, list[int]] = {}
+        for i, (shard, _) in enumerate(where):
+            by_shard.setdefault(shard, []).append(i)
+        out = None
+        for shard, positions in by_shard.items():
+            array = self.array(shard)
+            if out is None:
+                out = np.empty((len(where), *array.shape[1:]), dtype=array.dtype)
+            rows = np.array([where[i][1] for i in positions])
+            order = np.argsort(rows, kind="stable")  # ascending rows: sequential reads of the memory map
+            out[np.array(positions)[order]] = array[rows[order]]
+        if out is None:  # nothing asked for: an empty batch of the stored row shape
+            shape, dtype = self.row_shape()
+            out = np.empty((0, *shape), dtype=dtype)
+        return out
