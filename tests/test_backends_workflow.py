@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import yaml
 
+from shard.dataset.features import FeatureStore
 from tests.fixtures import copy_project, dry_run, snakemake
 from tests.hf_tiny import installed
 from tests.ltu_tiny import ARCH, write_tiny_ltu
@@ -34,7 +35,6 @@ def test_two_models_run_the_study_side_by_side(two_models_on_a_tiny_corpus):
             semantic.filter(pl.col("model") == model)["condition"]), model
     assert semantic["overall_n"].min() > 0 and semantic["overall_n"].n_unique() == 1  # the same items for all
     side = pl.read_csv(results / "tables" / "models.csv")
-    from shard.dataset.features import FeatureStore
     assert side["model"].unique(maintain_order=True).to_list() == ["mini_ltu", *hf_models]  # in config order
     for model in hf_models:
         assert not (results / "models" / model / "seed0" / "base").exists()  # a configured base is never pretrained
