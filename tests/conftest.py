@@ -94,22 +94,23 @@ def tiny_runs(tmp_path_factory, slurm_run):
 
 @pytest.fixture(scope="session")
 def two_models_on_a_tiny_corpus(tmp_path_factory):
-    """One run shared by two tests: a tiny mini_ltu (pretrained here, log-mel) and a tiny random Qwen2-Audio (hf
-    backend, its own Whisper front end) through every table, on a 2-label manifest corpus of 8 usable clips with
-    a missing and a corrupt row (tests/test_backends_workflow.py: two models side by side; tests/test_corpora.py:
-    a corpus that small)."""
+    """One run shared by two tests: a tiny mini_ltu (pretrained here, log-mel) beside tiny random Qwen2-Audio,
+    Audio Flamingo 3 and Voxtral (hf backend, each its own Whisper front end) through every table, on a 2-label
+    manifest corpus of 8 usable clips with a missing and a corrupt row (tests/test_backends_workflow.py: the
+    models side by side; tests/test_corpora.py: a corpus that small)."""
     import yaml
 
     from tests.fixtures import copy_project, snakemake, tiny_manifest_project
-    from tests.hf_tiny import build_tiny
+    from tests.hf_tiny import build_tiny, installed
 
     tmp = tmp_path_factory.mktemp("two_models")
     project = tiny_manifest_project(copy_project(tmp / "project"), per_label=4)
     cfg = yaml.safe_load((project / "tiny.yaml").read_text())
     cfg["features"]["frontends"] = ["logmel", "hf"]
-    qwen = {"backend": "hf", "base": str(build_tiny("qwen2_audio", tmp / "models")), "frontend": "hf", "device": "cpu"}
-    cfg["models"] = {"mini_ltu": {}, "qwen2_audio": {"model": qwen}}
-    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    cfg["models"] = {"mini_ltu": {}, **{
+        name: {"model": {"backend": "hf", "base": str(build_tiny(name, tmp / "models")), "frontend": "hf",
+                         "device": "cpu"}} for name in installed()}}
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))  # mini_ltu first: what models compares to
     out = snakemake(project)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     return project

@@ -6,7 +6,9 @@ processor files) so the `hf` backend loads them exactly as it loads the real thi
 Each has the real model class (tiny sizes), the real feature extractor (WhisperFeatureExtractor, its
 class defaults but 16 mel bins), a word-level tokenizer fitted on a few sentences with the model's
 special tokens, and the model's chat template:
-- Qwen2-Audio: `Qwen2AudioProcessor.default_chat_template` (transformers 5.24, the hub template).
+- Qwen2-Audio: `Qwen2AudioProcessor.default_chat_template` (transformers 5.25). QWEN2_AUDIO_HUB_TEMPLATE is
+  the one saved with Qwen/Qwen2-Audio-7B-Instruct by older transformers (its hub chat_template.json, commit
+  7dd1230 "add chat template"): it finds audio items by `'audio' in content` only.
 - Audio Flamingo 3: written to give the prompt transformers' own test expects
   (tests/models/audioflamingo3/test_processing_audioflamingo3.py, test_chat_template): a default
   system turn, then every `<sound>` of the user turn before its text.
@@ -25,6 +27,18 @@ import torch
 WORDS = ("You you are Audio a helpful assistant . system user assistant audio 1 2 3 : what is this sound ? "
          "is it a dog or cat bird yes no the of and hear sound sounds which word means same kind")
 N_MELS = 16
+
+# huggingface.co/Qwen/Qwen2-Audio-7B-Instruct, chat_template.json (commit 7dd1230): an audio item is one with an `audio` or
+# `audio_url` key (`message['type']` is never set), not one of type "audio"
+QWEN2_AUDIO_HUB_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}{% for message in messages %}{% if loop.first and message['role'] != "
+    "'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}"
+    "\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}{% for content in "
+    "message['content'] %}{% if 'audio' in content or 'audio_url' in content or message['type'] == 'audio' %}{% set "
+    "audio_count.value = audio_count.value + 1 %}Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 AF3_TEMPLATE = (
     "{% for message in messages %}"
@@ -145,6 +159,13 @@ def voxtral(out: Path) -> None:
 
 
 TINY = {"qwen2_audio": qwen2_audio, "audioflamingo3": audioflamingo3, "voxtral": voxtral}
+
+
+def installed() -> tuple[str, ...]:
+    """The names in TINY that can be built here: Voxtral only where mistral-common (its tokenizer) is installed."""
+    from importlib.util import find_spec
+
+    return tuple(name for name in TINY if name != "voxtral" or find_spec("mistral_common"))
 
 
 def build_tiny(name: str, root) -> Path:

@@ -1,5 +1,6 @@
-"""The real-model backends through the real Snakefile: the `hf` backend end to end on a tiny random
-Qwen2-Audio beside a tiny mini_ltu (every table, config `models`), and the study's LTU config planned (`-n`) on a tiny LTU checkpoint."""
+"""The real-model backends through the real Snakefile: the `hf` backend end to end on tiny random Qwen2-Audio,
+Audio Flamingo 3 and Voxtral beside a tiny mini_ltu (every table, config `models`), and the study's LTU config
+planned (`-n`) on a tiny LTU checkpoint."""
 from __future__ import annotations
 
 import re
@@ -8,7 +9,9 @@ import polars as pl
 import pytest
 import yaml
 
+from shard.dataset.features import FeatureStore
 from tests.fixtures import copy_project, dry_run, snakemake
+from tests.hf_tiny import installed
 from tests.ltu_tiny import ARCH, write_tiny_ltu
 
 TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scaling.csv", "artifacts.csv", "models.csv",
@@ -17,30 +20,34 @@ TABLES = ["semantic.csv", "semantic.md", "labelling.csv", "labelling.md", "scali
 
 @pytest.mark.slow
 def test_two_models_run_the_study_side_by_side(two_models_on_a_tiny_corpus):
-    """A tiny mini_ltu (pretrained here, log-mel) and a tiny random Qwen2-Audio (hf backend, its own Whisper
-    front end) through every table on the same items: config `models` (the run is conftest's, on a tiny
-    manifest corpus)."""
+    """A tiny mini_ltu (pretrained here, log-mel) and tiny random Qwen2-Audio, Audio Flamingo 3 and Voxtral (hf
+    backend, each its own Whisper front end) through every table on the same items, every condition of the
+    study's design, interleaved ones included: config `models` (the run is conftest's, on a tiny manifest
+    corpus)."""
     results = two_models_on_a_tiny_corpus / "results"
+    hf_models = installed()
     for name in TABLES:
         assert (results / "tables" / name).stat().st_size > 0, name
     assert (results / "models" / "mini_ltu" / "seed0" / "base").is_dir()
-    assert not (results / "models" / "qwen2_audio" / "seed0" / "base").exists()  # a configured base is never pretrained
-    assert not (results / "eval" / "qwen2_audio" / "seed0" / "base_model.json").exists()
     semantic = pl.read_csv(results / "tables" / "semantic.csv").filter(pl.col("condition") != "chance")
-    for model in ("mini_ltu", "qwen2_audio"):
+    for model in ("mini_ltu", *hf_models):
         assert {"original", "zeroshot_interleaved", "blind", "text_oracle", "ft_20", "blind_ft_20"} <= set(
-            semantic.filter(pl.col("model") == model)["condition"])
-    assert semantic["overall_n"].min() > 0 and semantic["overall_n"].n_unique() == 1  # the same items for both
+            semantic.filter(pl.col("model") == model)["condition"]), model
+    assert semantic["overall_n"].min() > 0 and semantic["overall_n"].n_unique() == 1  # the same items for all
     side = pl.read_csv(results / "tables" / "models.csv")
-    assert side.filter(pl.col("model") == "qwen2_audio")["delta_vs_first"].null_count() == 0
-    # each model's own front end: Qwen2-Audio's unpadded (1 s clips are 100 Whisper frames, not 3000)
-    from shard.dataset.features import FeatureStore
-    features = FeatureStore(results / "features" / "hf_qwen2_audio.json", results / "clips" / "clips.parquet")
-    assert features.shape[1:] == (16, 100) and (results / "features" / "logmel.json").is_file()
-    adapter = yaml.safe_load((results / "models" / "qwen2_audio" / "seed0" / "ft_20" / "adapter_config.json").read_text())
-    assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
-    log = (results / "logs" / "qwen2_audio" / "seed0" / "finetune_20.log").read_text()
-    assert "fine-tuned" in log
+    assert side["model"].unique(maintain_order=True).to_list() == ["mini_ltu", *hf_models]  # in config order
+    for model in hf_models:
+        assert not (results / "models" / model / "seed0" / "base").exists()  # a configured base is never pretrained
+        assert not (results / "eval" / model / "seed0" / "base_model.json").exists()
+        assert side.filter(pl.col("model") == model)["delta_vs_first"].null_count() == 0, model
+        # each model's own front end, unpadded (1 s clips are 100 Whisper frames, not 3000)
+        features = FeatureStore(results / "features" / f"hf_{model}.json", results / "clips" / "clips.parquet")
+        assert features.shape[1:] == (16, 100), model
+        adapter = yaml.safe_load((results / "models" / model / "seed0" / "ft_20" / "adapter_config.json").read_text())
+        assert "language_model" in adapter["target_modules"] and "audio_tower" not in adapter["target_modules"]
+        log = (results / "logs" / model / "seed0" / "finetune_20.log").read_text()
+        assert "fine-tuned" in log
+    assert (results / "features" / "logmel.json").is_file()
 
 
 def test_ltu_config_plans_the_whole_study(tmp_path):

@@ -9,13 +9,12 @@ import polars as pl
 import pytest
 import torch
 
-from shard.common import ShardError
 from shard.dataset.features import featurize
 from shard.models.finetune import lora_config
 from shard.models import load_model
 from shard.models.hf import _model_class, expand_audio, feature_extractor
 
-from .hf_tiny import TINY, build_tiny
+from .hf_tiny import QWEN2_AUDIO_HUB_TEMPLATE, TINY, build_tiny
 
 MODEL = {"backend": "hf", "device": "cpu", "frontend": "hf"}
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "train_projector": False}
@@ -35,14 +34,6 @@ def _clips(path, n, seconds=(1.0, 0.5, 0.8)):
     rng = np.random.default_rng(0)
     return [featurize(0.1 * rng.standard_normal(int(16000 * seconds[i % len(seconds)])).astype(np.float32), "hf",
                       {"model": str(path)}) for i in range(n)]
-
-
-def _interleaves(llm) -> bool:
-    try:
-        llm.processor.render_prompt(f"is {AUDIO_} a dog ?", 1, "interleaved")
-        return True
-    except ShardError:
-        return False
 
 
 AUDIO_ = "<audio>"
@@ -98,8 +89,6 @@ def test_loss_trains_on_the_answer_only(tiny):
 @pytest.mark.parametrize("fmt", ["original", "interleaved"])
 def test_shared_cache_scores_equal_one_pass_per_option(tiny, fmt):
     path, llm = tiny
-    if fmt == "interleaved" and not _interleaves(llm):
-        pytest.skip("this model's chat template puts every audio first")
     clips = _clips(path, 3)
     texts = {"original": [f"{AUDIO_} {AUDIO_} which sound is a dog ?", f"{AUDIO_} is it a cat ?", "is a dog a cat ?"],
              "interleaved": [f"is {AUDIO_} or {AUDIO_} a dog ?", f"is {AUDIO_} a cat ?", "is a dog a cat ?"]}[fmt]
@@ -153,14 +142,12 @@ def test_formats_put_the_audio_where_they_should(tiny):
     original = proc.render_prompt(f"{AUDIO_} {AUDIO_} is the first one a dog ?", 2, "original")
     user = _user_turn(original)
     assert user.count(token) == 2 and user.rindex(token) < user.index("is the first one a dog ?")
-    if _interleaves(llm):
-        inter = proc.render_prompt(f"is {AUDIO_} or {AUDIO_} a dog ?", 2, "interleaved")
-        before, middle, after = inter.split(token)
-        assert "is" in _user_turn(before)
-        assert "or" in middle and "a dog ?" in after
-    else:  # a template that moves audio (Audio Flamingo 3) cannot build the interleaved format: say so
-        with pytest.raises(ShardError, match="interleaved format cannot be built"):
-            proc.render_prompt(f"is {AUDIO_} or {AUDIO_} a dog ?", 2, "interleaved")
+    # every model builds the interleaved format; where the template would move the audio first (Audio
+    # Flamingo 3), each clip's audio token still stands at its <audio>
+    inter = proc.render_prompt(f"is {AUDIO_} or {AUDIO_} a dog ?", 2, "interleaved")
+    before, middle, after = inter.split(token)
+    assert "is" in _user_turn(before)
+    assert "or" in middle and "a dog ?" in after
     # the batch holds as many audio tokens as the model's processor counts for each clip, in prompt order
     clips = _clips(path, 2)
     batch = proc([f"{AUDIO_} {AUDIO_} is the first one a dog ?"], [clips], "original")
@@ -220,6 +207,46 @@ def test_voxtral_batch_equals_its_own_processor(tiny, fmt):
         np.testing.assert_allclose(batch["input_features"][i, :, :n], ref["input_features"][i, :, :n], atol=1e-6)
         np.testing.assert_allclose(batch["input_features"][i, :, n + 2:], ref["input_features"][i, :, n + 2:],
                                    atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["original", "interleaved"])
+def test_one_clip_first_batch_equals_its_own_processor(tiny, fmt):
+    """One clip before the text, the one layout every processor builds itself: our ids (for Audio Flamingo 3's
+    interleaved format, its audio tokens placed at the <audio> by us, not by its template) and audio inputs
+    equal those of the model's own processor, fed the waveform through its chat template."""
+    path, llm = tiny
+    if path.name == "voxtral":
+        pytest.skip("Voxtral: test_voxtral_batch_equals_its_own_processor (mistral-common takes audio as base64)")
+    wave = (0.1 * np.random.default_rng(0).standard_normal(12000)).astype(np.float32)
+    conversation = [{"role": "user", "content": [{"type": "audio", "audio": wave},
+                                                 {"type": "text", "text": "what is this sound ?"}]}]
+    ref = llm.processor.processor.apply_chat_template([conversation], tokenize=True, return_dict=True,
+                                                      add_generation_prompt=True, return_tensors="pt")
+    stored = featurize(wave, "hf", {"model": str(path)})
+    batch = llm.processor([f"{AUDIO_}what is this sound ?"], [[stored]], fmt)
+    assert torch.equal(batch["input_ids"], ref["input_ids"])
+    assert torch.equal(batch["attention_mask"], ref["attention_mask"])
+    assert torch.equal(_feature_mask(batch), _feature_mask(ref))
+    n = stored.shape[1]  # up to the frames the STFT smears at the clip's end
+    np.testing.assert_allclose(batch["input_features"][..., :n], ref["input_features"][..., :n], atol=1e-6)
+
+
+def test_qwen2_audio_hub_template_renders_like_transformers_own(tiny):
+    """Qwen2-Audio-7B-Instruct's hub template (saved by older transformers) finds an audio item by its `audio`
+    key, today's transformers template by its type: both render our audio items, to the same prompt."""
+    from shard.models.hf import HFAudioProcessor
+
+    path, llm = tiny
+    if path.name != "qwen2_audio":
+        pytest.skip("Qwen2-Audio only")
+    processor = load_model(MODEL, str(path)).processor.processor  # a copy to give the hub template
+    processor.chat_template = QWEN2_AUDIO_HUB_TEMPLATE
+    hub = HFAudioProcessor(processor, str(path))
+    for text, n, fmt in [(f"{AUDIO_} {AUDIO_} is the first one a dog ?", 2, "original"),
+                         (f"is {AUDIO_} or {AUDIO_} a dog ?", 2, "interleaved")]:
+        rendered = hub.render_prompt(text, n, fmt)
+        assert rendered == llm.processor.render_prompt(text, n, fmt)
+        assert "Audio 2: <|audio_bos|><|AUDIO|><|audio_eos|>" in rendered
 
 
 # ---------------------------------------------------------------- what the backend relies on in transformers

@@ -8,8 +8,10 @@ Data flow, the same as for mini_ltu:
     features rule   the model's own feature extractor, once per clip, UNPADDED (`hf_features`, front end `hf`)
     HFAudioProcessor(texts with <audio>, per-prompt clip features, fmt[, answers])
         -> the model's chat template (each <audio> an audio content item: at its place for `interleaved`,
-           all first for `original`) -> its audio token expanded to each clip's length by the model's own
-           processor (its public call, fed the cached features: `expand_audio`) -> the model's keyword arguments
+           all first for `original`; where the template moves every audio item first, as Audio Flamingo 3's
+           does, `interleaved` writes the template's own text for an audio item at each <audio> itself)
+        -> its audio token expanded to each clip's length by the model's own processor (its public call,
+           fed the cached features: `expand_audio`) -> the model's keyword arguments
     AudioLLM        loss / option scoring / generate(), unchanged
 """
 from __future__ import annotations
@@ -34,6 +36,10 @@ log = logging.getLogger("shard")
 LANGUAGE_MODEL = r".*language_model.*"  # every supported model keeps its LLM under `model.language_model`
 PROJECTOR = "multi_modal_projector"
 _SENTINEL = "SHARD_ANSWER_SENTINEL"
+# An audio content item. Chat templates test for one in two ways: `content['type'] == 'audio'` (transformers'
+# own templates now) and `'audio' in content` (Qwen2-Audio-7B-Instruct's hub template, saved by older
+# transformers); this item carries both keys. The value is never read: templates are rendered untokenized.
+AUDIO_ITEM = {"type": "audio", "audio": "clip"}
 
 
 # ---------------------------------------------------------------- front end `hf`
@@ -187,32 +193,45 @@ class HFAudioProcessor:
         check_prompt(text, n_clips, fmt, name)
         pieces = text.split(AUDIO)
         if fmt == "original":
-            content = [{"type": "audio"}] * n_clips + [{"type": "text", "text": text.replace(AUDIO, "").strip()}]
+            content = [AUDIO_ITEM] * n_clips + [{"type": "text", "text": text.replace(AUDIO, "").strip()}]
         else:
             content = [{"type": "text", "text": pieces[0]}] if pieces[0] else []
             for piece in pieces[1:]:
-                content += [{"type": "audio"}] + ([{"type": "text", "text": piece}] if piece else [])
+                content += [AUDIO_ITEM] + ([{"type": "text", "text": piece}] if piece else [])
+            if not self._keeps_layout(tuple(c is AUDIO_ITEM for c in content)):
+                # the template would move the audio: write what it writes for an audio item at each <audio>
+                content = [{"type": "text", "text": self._audio_item_text.join(pieces)}]
         rendered = self._render(content)
         if rendered.count(self.audio_token) != n_clips:
             raise ShardError(f"model.base '{self.name}': its chat template wrote {rendered.count(self.audio_token)} "
                              f"{self.audio_token} for {n_clips} audio item(s) in {name}")
-        self._check_layout(tuple(c["type"] == "audio" for c in content))
         return rendered
 
     @functools.lru_cache(maxsize=64)
-    def _check_layout(self, layout: tuple[bool, ...]) -> None:
-        """The template keeps each text item between the audio items it sits between in the message (checked
-        with marker texts); a template that moves audio (Audio Flamingo 3 puts all first) cannot build the
-        interleaved format."""
-        content = [{"type": "audio"} if is_audio else {"type": "text", "text": f"SHARDTEXT{i}"}
+    def _keeps_layout(self, layout: tuple[bool, ...]) -> bool:
+        """Whether the template keeps each text item between the audio items it sits between in the message
+        (checked with marker texts). Audio Flamingo 3's puts every audio item first."""
+        content = [AUDIO_ITEM if is_audio else {"type": "text", "text": f"SHARDTEXT{i}"}
                    for i, is_audio in enumerate(layout)]
         segments = self._render(content).split(self.audio_token)
         n_audio_before = itertools.accumulate(layout, initial=0)
-        for i, (is_audio, k) in enumerate(zip(layout, n_audio_before)):
-            if not is_audio and f"SHARDTEXT{i}" not in segments[k]:
-                raise ShardError(f"model.base '{self.name}': its chat template moves the audio away from where "
-                                 "the prompt puts it, so the interleaved format cannot be built for this model; "
-                                 "evaluate it in the original format only")
+        return all(is_audio or f"SHARDTEXT{i}" in segments[k]
+                   for i, (is_audio, k) in enumerate(zip(layout, n_audio_before)))
+
+    @functools.cached_property
+    def _audio_item_text(self) -> str:
+        """What the template writes for one audio item (Audio Flamingo 3: `<sound>`): the difference between a
+        message of an audio item and a text and one of the text alone."""
+        marker = "SHARDTEXT"
+        text_only = self._render([{"type": "text", "text": marker}])
+        with_audio = self._render([AUDIO_ITEM, {"type": "text", "text": marker}])
+        prefix = text_only[:text_only.index(marker)]
+        item = with_audio[len(prefix):with_audio.index(marker)]
+        if not with_audio.startswith(prefix) or item.count(self.audio_token) != 1:
+            raise ShardError(f"model.base '{self.name}': its chat template moves audio away from where the prompt "
+                             f"puts it and writes no single {self.audio_token} per audio item before a message's "
+                             "text, so the interleaved format cannot be built for this model")
+        return item
 
     # ------------------------------------------------------------------ the audio inputs
     def _audio(self, clips: list[np.ndarray]) -> tuple[dict, list[str]]:
