@@ -20,15 +20,15 @@ def wordnet_reader(tmp_path_factory):
 
 
 def second_clone_config() -> dict:
-    """The tiny config as tiny_runs' second clone (local or Slurm) runs it: with layout settings that must not change
-    a byte of results/ outside the shard layout, so that the byte-for-byte comparison of the two clones checks them
-    for free (tests/test_workflow.py::test_two_folders_same_bytes): clips.shards: 3 cuts clips and features into 3
-    jobs, evaluate.shards: 2 each (condition, task)'s evaluation into 2."""
+    """The tiny config as tiny_runs' second clone (local or Slurm) runs it: with a layout setting that must not
+    change a byte of results/ outside the shard layout, so that the byte-for-byte comparison of the two clones
+    checks it for free (tests/test_workflow.py::test_two_folders_same_bytes): clips.shards: 3 cuts clips and
+    features into 3 jobs. (evaluate.shards is checked by tests/test_evaluate.py: the gather against one job, and
+    the plan; a sharded evaluation here would add about 30 sbatch jobs, 5 minutes, to the Slurm run.)"""
     from tests.fixtures import tiny_workflow_config
 
     cfg = tiny_workflow_config()
     cfg["clips"]["shards"] = 3
-    cfg["evaluate"]["shards"] = 2
     return cfg
 
 
@@ -71,8 +71,8 @@ def slurm_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory, slurm_run):
     """The tiny config run end to end from two copies of the project in differently named folders of
-    different path lengths (a user's two clones), the second with its evaluation in shards (second_clone_config).
-    Where Slurm can run, the second clone is the Slurm run (`slurm_run`, the shards as array jobs): the cluster path
+    different path lengths (a user's two clones), the second with its clips in shards (second_clone_config).
+    Where Slurm can run, the second clone is the Slurm run (`slurm_run`): the cluster path
     then has to give the same bytes as the local one, for one run less."""
     import yaml
 

@@ -431,3 +431,26 @@ def test_gather_refuses_shards_that_miss_prompts(workdir, tmp_path):
     setting = {k: v for k, v in arguments.items() if k not in ("features", "silence", "threads")}
     with pytest.raises(ShardError, match="hold 4 records but .*eval.parquet has 6 prompts"):
         evaluate_gather(**setting, **outputs, records=[first])
+
+
+def test_sharded_evaluation_plans_a_shard_job_per_block_and_one_gather(tmp_path):
+    """evaluate.shards: 3 replaces each `evaluate` job of the plan by 3 `evaluate_shard` jobs and one local
+    `evaluate_gather` writing the same two files; every other rule plans as before."""
+    import yaml
+
+    from tests.fixtures import copy_project, dry_run, tiny_workflow_config
+
+    project = copy_project(tmp_path / "project")
+    cfg = tiny_workflow_config()
+    (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    whole, _ = dry_run(project)
+    cfg["evaluate"]["shards"] = 3
+    (project / "sharded.yaml").write_text(yaml.safe_dump(cfg))
+    sharded, jobs = dry_run(project, configfiles=("sharded.yaml",))
+    n = int(whole.pop("evaluate"))
+    assert n > 0 and "evaluate" not in sharded
+    assert int(sharded.pop("evaluate_shard")) == 3 * n and int(sharded.pop("evaluate_gather")) == n
+    assert int(sharded.pop("total")) - 4 * n == int(whole.pop("total")) - n
+    assert sharded == whole
+    gather = next(j for j in jobs if "rule evaluate_gather:" in j and "/ft_500/semantic.jsonl" in j)
+    assert all(f"ft_500/semantic.shards/{k}-of-3.jsonl" in gather for k in range(3)), gather
