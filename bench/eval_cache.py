@@ -20,7 +20,7 @@ import polars as pl
 import torch
 
 from shard.prompts import templates
-from shard.evaluation.evaluate import score_semantic
+from shard.evaluation.evaluate import score_semantic, semantic_metrics
 from shard.models import load_model
 from shard.models.mini_ltu import random_mini_ltu
 
@@ -105,9 +105,10 @@ def main() -> None:
 
         for mode in ("loglik", "generate"):
             t0, c0 = time.perf_counter(), time.process_time()
-            _, metrics = score_semantic(llm, prompts, feats_for, "interleaved",
+            records = score_semantic(llm, prompts, feats_for, "interleaved",
                                      {"mode": mode, "batch_size": args.batch_size, "max_new_tokens": 16})
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            metrics = semantic_metrics(records, mode)
             print(f"evaluate mode={mode}: {args.items / dt:.1f} items/s wall, {args.items / dc:.1f} items per "
                   f"CPU-second, 1 thread (acc {metrics['acc']:.3f})")
         ok = ratio >= 2 and diff <= 1e-4 and same_n

@@ -7,8 +7,9 @@ import pytest
 
 from shard.prompts import templates
 from shard.common import read_jsonl, write_jsonl
-from shard.evaluation.evaluate import (PARSE_FAILURES, LabelMatcher, extract_answer, pick_options, score_labelling,
-                            score_semantic, sentence_embedder)
+from shard.evaluation.evaluate import (PARSE_FAILURES, LabelMatcher, extract_answer, labelling_labels, labelling_metrics,
+                            multi_label, pick_options, score_labelling, score_semantic, semantic_metrics,
+                            sentence_embedder)
 EVAL = {"mode": "loglik", "batch_size": 64, "max_new_tokens": 16}  # the config's evaluate section
 
 
@@ -88,14 +89,16 @@ def test_scorer_on_a_model_whose_answer_is_known():
     prompts = _prompts(_shard_rows())
     model = ListeningModel()
     # all clips loud: always the first option -> right on yes/no items whose answer is yes (i = 0, 2, 4)
-    records, metrics = score_semantic(model, prompts, _features({"c0", "c1", "c2", "c3"}), "interleaved",
-                                   {**EVAL, "batch_size": 3})
+    records = score_semantic(model, prompts, _features({"c0", "c1", "c2", "c3"}), "interleaved",
+                             {**EVAL, "batch_size": 3})
+    metrics = semantic_metrics(records, EVAL["mode"])
     assert [r["correct"] for r in records] == [True, False, True, False, True, False, False, False]
     assert metrics["acc"] == pytest.approx(3 / 8)
     assert metrics["chance"] == pytest.approx((6 * 0.5 + 2 * 0.25) / 8)
     assert [c[2] for c in model.calls] == [3, 3, 2]  # batched by evaluate.batch_size
     # silence (the blind control's input): always the last option -> "no" items, and none of mc4
-    records, metrics = score_semantic(ListeningModel(), prompts, _features(set()), "interleaved", EVAL)
+    records = score_semantic(ListeningModel(), prompts, _features(set()), "interleaved", EVAL)
+    metrics = semantic_metrics(records, EVAL["mode"])
     assert metrics["acc"] == pytest.approx(3 / 8)
     assert [r["prediction"] for r in records][:2] == ["no", "no"] and records[6]["prediction"] == "bell"
     assert records[0]["option_scores"] == [-1.0, 4.0] and records[0]["clip_id"] == "c0"
@@ -107,7 +110,8 @@ def test_acc_and_acc_norm_differ():
     # sum: yes -2.5, no -2.0 -> "no"; per character: yes -0.833, no -1.0 -> "yes"
     assert pick_options([(-2.5, 1), (-2.0, 1)], ["yes", "no"]) == (1, 0)
     rows = _shard_rows()[:2]  # answers: yes, no
-    records, metrics = score_semantic(CharacterModel(), _prompts(rows), _features(set()), "interleaved", EVAL)
+    records = score_semantic(CharacterModel(), _prompts(rows), _features(set()), "interleaved", EVAL)
+    metrics = semantic_metrics(records, EVAL["mode"])
     assert [r["prediction"] for r in records] == ["no", "no"]
     assert [r["prediction_norm"] for r in records] == ["yes", "yes"]
     assert metrics["acc"] == 0.5 and metrics["acc_norm"] == 0.5
@@ -150,8 +154,9 @@ def test_generation_mode_counts_each_failure_kind():
     rows = _shard_rows()
     texts = [r["text"] for r in rows]
     answers = dict(zip(texts, ["Yes.", "", "perhaps", "yes or no", "yes", "No", "Canine.", "dog, canine"]))
-    records, metrics = score_semantic(ScriptedModel(answers), _prompts(rows), _features(set()), "interleaved",
-                                   {**EVAL, "mode": "generate", "max_new_tokens": 8})
+    records = score_semantic(ScriptedModel(answers), _prompts(rows), _features(set()), "interleaved",
+                             {**EVAL, "mode": "generate", "max_new_tokens": 8})
+    metrics = semantic_metrics(records, "generate")
     assert [r["parse_ok"] for r in records] == [True, False, False, False, True, True, True, False]
     assert [r["parse_failure"] for r in records if not r["parse_ok"]] == ["empty", "no_option", "several_options",
                                                                             "several_options"]
@@ -193,7 +198,8 @@ def test_labelling_protocol_single_label(embed):
     value = {"a": 0, "b": 1, "c": 0, "d": 0, "e": 0, "f": 0}
     feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
     model = ListeningModel(captions=("a dog barking", "piano music"))
-    records, m = score_labelling(model, prompts, clips, feats, "interleaved", {**EVAL, "batch_size": 4}, embed)
+    records = score_labelling(model, prompts, clips, feats, "interleaved", {**EVAL, "batch_size": 4}, embed)
+    m = labelling_metrics(records, labelling_labels(prompts), multi_label(clips))
     assert [r["prediction"] for r in records] == ["dog", "piano", "dog", "dog", "dog", "dog"]
     assert m["acc_caption"] == pytest.approx(3 / 6) and m["acc"] == m["acc_caption"]
     # constrained variant: prefers label index = feature value (0 -> "bell", 1 -> "dog")
@@ -209,7 +215,8 @@ def test_labelling_protocol_multi_label_map(embed):
     captions = ("dog barking", "piano", "siren", "bell ringing", "thunder")
     value = {c: i for i, c in enumerate(clip_labels)}
     feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
-    records, m = score_labelling(ListeningModel(captions), prompts, clips, feats, "original", EVAL, embed)
+    records = score_labelling(ListeningModel(captions), prompts, clips, feats, "original", EVAL, embed)
+    m = labelling_metrics(records, labelling_labels(prompts), multi_label(clips))
     assert m["multi_label"] and m["metric"] == "map"
     assert records[0]["gold_index"] == [labels.index("bark"), labels.index("dog")]
     assert 0.8 < m["map_caption"] <= 1.0  # captions name the right sound: near-perfect ranking

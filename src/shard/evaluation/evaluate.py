@@ -181,9 +181,9 @@ def score_choices(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: st
 
 
 def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str,
-                   cfg: dict, decoding: Decoding | None = None) -> tuple[list[dict], dict]:
-    """Score SHARD prompts with `llm` (an AudioLLM); returns (per-item records, metrics). `decoding`: how the
-    model writes in generate mode (default: greedy, evaluate.max_new_tokens)."""
+                   cfg: dict, decoding: Decoding | None = None) -> list[dict]:
+    """Score SHARD prompts with `llm` (an AudioLLM): the per-item records (semantic_metrics summarises them).
+    `decoding`: how the model writes in generate mode (default: greedy, evaluate.max_new_tokens)."""
     mode, size = cfg["mode"], cfg["batch_size"]
     decoding = decoding or Decoding(None, cfg)
     if mode == "loglik":
@@ -200,7 +200,7 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
                                 "prediction": None if idx is None else opts[idx], "option_scores": None,
                                 "correct": idx == r["answer_index"], "parse_ok": failure is None,
                                 "parse_failure": failure})
-    return records, semantic_metrics(records, mode)
+    return records
 
 
 def semantic_metrics(records: list[dict], mode: str) -> dict:
@@ -221,9 +221,10 @@ def semantic_metrics(records: list[dict], mode: str) -> dict:
 
 def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_for: FeaturesFor,
                    fmt: str, cfg: dict, embed, decoding: Decoding | None = None,
-                   caption_split: str | None = None) -> tuple[list[dict], dict]:
-    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood. `caption_split`: the
-    backend's (embedded_caption); `decoding` as in score_semantic."""
+                   caption_split: str | None = None) -> list[dict]:
+    """LTU's labelling protocol (caption -> nearest label) plus constrained log-likelihood: the per-item records
+    (labelling_metrics summarises them). `caption_split`: the backend's (embedded_caption); `decoding` as in
+    score_semantic."""
     decoding = decoding or Decoding(None, cfg)
     labels = labelling_labels(prompts)
     index = {label: i for i, label in enumerate(labels)}
@@ -251,7 +252,7 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
                             "correct": best_sim in gold,
                             "prediction_loglik": labels[best], "loglik_scores": [float(s) for s, _ in sc],
                             "correct_loglik": best in gold, "correct_norm_loglik": best_norm in gold})
-    return records, labelling_metrics(records, labels, multi_label(clips))
+    return records
 
 
 def labelling_labels(prompts: pl.DataFrame) -> list[str]:
@@ -349,10 +350,10 @@ def score_items(*, prompts, clips_parquet, features, silence, base_dir, adapter_
     start = time.perf_counter()
     decoding = Decoding(model, evaluate)
     if task == "semantic":
-        records, _ = score_semantic(llm, df, features_for, fmt, evaluate, decoding)
+        records = score_semantic(llm, df, features_for, fmt, evaluate, decoding)
     else:
-        records, _ = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
-                                     sentence_embedder(llm.device.type), decoding, record.caption_split)
+        records = score_labelling(llm, df, clip_table, features_for, fmt, evaluate,
+                                  sentence_embedder(llm.device.type), decoding, record.caption_split)
     log.info("%s/%s: %d items, %.1f items/s", condition["name"], task, len(records),
              len(records) / max(time.perf_counter() - start, 1e-9))
     return records
