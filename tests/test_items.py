@@ -1,6 +1,7 @@
 """SHARD items on the real WordNet: balance, verified negatives, disjoint splits, determinism."""
 from __future__ import annotations
 
+import json
 import re
 
 import polars as pl
@@ -77,8 +78,17 @@ def test_items_follow_the_format(built):
         assert all(q.endswith(" Options: " + ", ".join(o) + ".") for q, o in mc.select("question", "options").iter_rows())
         assert all(q == templates.render_one(templates.by_id(t).text, o if f == "mc4" else None, word=c)
                    for q, o, f, t, c in items.select("question", "options", "format", "template_id", "candidate").iter_rows())
-        # items_per_clip items per (clip, relation, format)
-        assert set(items.group_by("clip_id", "relation", "format").len()["len"]) == {2}
+        # at most items_per_clip items per (clip, relation, format); the summary counts the slots left over
+        assert set(items.group_by("clip_id", "relation", "format").len()["len"]) <= {1, 2}
+    summary = json.loads(paths["summary"].read_text())["slots_left"]
+    for part, split in ((test, "test"), (pool, "train")):
+        for row in (r for r in summary if r["split"] == split):
+            assert part.filter(pl.col("relation") == row["relation"], pl.col("format") == row["format"]).height == row["items"]
+    # yes/no pairs need one unrelated clip, mc4 groups three mutually unrelated ones: with ten labels, yes/no
+    # keeps nearly every slot, mc4 a share (every relation but hypernym2, whose grandparents all overlap)
+    yesno = [r for r in summary if r["format"] == "yesno"]
+    assert sum(r["slots_left"] for r in yesno) < 0.1 * sum(r["items"] for r in yesno)
+    assert {r["relation"] for r in summary if r["format"] == "mc4" and r["items"]} == set(SHARD_CFG["relations"]) - {"hypernym2"}
     assert not {"Xyzzy blorp"} & set(test["label"])  # unmapped: skipped
     assert set(test["clip_id"]).isdisjoint(pool["clip_id"])
     assert test["clip_id"].str.extract(r"-(\d)$").cast(int).lt(5).all()  # test items from test clips only
@@ -88,24 +98,33 @@ def test_items_follow_the_format(built):
     assert re.search(r"\| Bass +\| bass.n.07 +\| override +\|", card)  # padded columns
 
 
-def test_yes_no_balanced_and_answer_positions_uniform(built):
+def test_every_question_text_is_right_as_often_as_chance(built):
+    """The counterbalanced design: a yes/no question text is a "yes" as often as a "no"; an mc4 text (question
+    and options in order) is asked of four clips or a multiple, each option its answer equally often. So
+    answers are balanced per relation, and positions uniform, exactly."""
     _, test, pool = built
     for items in (test, pool):
-        for relation, group in items.filter(pl.col("format") == "yesno").group_by("relation"):
-            share = (group["answer"] == "yes").mean()
-            assert abs(share - 0.5) <= 0.01, (relation, share)
+        yesno = items.filter(pl.col("format") == "yesno").group_by("question").agg(
+            yes=(pl.col("answer") == "yes").sum(), no=(pl.col("answer") == "no").sum())
+        assert yesno.height and (yesno["yes"] == yesno["no"]).all()
+        mc = items.filter(pl.col("format") == "mc4")
+        per_text = mc.group_by("question", "answer_index").len().group_by("question").agg(
+            positions=pl.len(), lo=pl.col("len").min(), hi=pl.col("len").max())
+        assert per_text.height and (per_text["positions"] == 4).all() and (per_text["lo"] == per_text["hi"]).all()
+        assert (mc.group_by("question").agg(pl.col("clip_id").n_unique() == pl.len())["clip_id"]).all()  # four clips
         for relation, group in items.filter(pl.col("format") == "mc4").group_by("relation"):
             counts = group["answer_index"].value_counts()["count"]
-            assert len(counts) == 4 and counts.max() - counts.min() <= 1, (relation, counts)
+            assert len(counts) == 4 and counts.max() == counts.min(), (relation, counts)
 
 
-def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
-    _, test, pool = built
+def check_against_wordnet(items: pl.DataFrame) -> None:
+    """H2's independent check, straight from WordNet (not the word bank): every word asked about with a
+    "yes" or as the answer stands in the relation; every "no" word and distractor names nothing the clip's
+    synset is, descends from or (meronyms) has."""
     wn = reader()
-    mapping = dict(pl.read_parquet(wordnet_dir / "label_synsets.parquet").select("label", "synset").iter_rows())
     up = lambda s: s.hypernyms() + s.instance_hypernyms()  # noqa: E731
     down = lambda s: s.hyponyms() + s.instance_hyponyms()  # noqa: E731
-    for row in pl.concat([test, pool]).iter_rows(named=True):
+    for row in items.iter_rows(named=True):
         s = wn.synset(row["synset"])
         ancestors = set(s.closure(up))
         lemmas = {l.name().replace("_", " ").lower() for t in ancestors | {s} for l in t.lemmas()}
@@ -125,6 +144,12 @@ def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
             assert not senses & (ancestors | {s} | has), (row["item_id"], word)  # no negative part is one it has
             assert all(s not in t.closure(up) for t in senses), (row["item_id"], word)  # not a descendant
             assert word.lower() not in lemmas
+
+
+def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
+    _, test, pool = built
+    check_against_wordnet(pl.concat([test, pool]))
+    mapping = dict(pl.read_parquet(wordnet_dir / "label_synsets.parquet").select("label", "synset").iter_rows())
     assert mapping["Bass"] == "bass.n.07"
 
 
@@ -226,21 +251,15 @@ def _ranks(items: pl.DataFrame, column) -> list[float]:
     return out
 
 
-def test_negatives_matched_in_frequency_and_length(built):
-    """The right word is the commonest, rarest or longest option about as often as chance, and yes
-    candidates are no commoner or longer than no candidates; every word is wrong as often as right."""
+def test_surface_features_tell_nothing(built):
+    """The right word is the commonest, rarest or longest option exactly as often as chance, yes candidates
+    are the no candidates (as a multiset), and every word is a "yes" exactly as often as a "no"."""
     _, test, pool = built
     for items in (test, pool):
         mc = items.filter(pl.col("format") == "mc4")
         for name, column in (("commonest", zipf), ("rarest", lambda w: -zipf(w)), ("longest", len)):
-            share = sum(_ranks(mc, column)) / mc.height
-            assert abs(share - 0.25) < 0.06, (name, share)
-        yesno = items.filter(pl.col("format") == "yesno").with_columns(
-            z=pl.col("candidate").map_elements(zipf, return_dtype=pl.Float64), n=pl.col("candidate").str.len_chars())
+            assert sum(_ranks(mc, column)) == pytest.approx(mc.height / 4), name
+        yesno = items.filter(pl.col("format") == "yesno")
         for relation, group in yesno.group_by("relation"):
-            yes, no = group.filter(pl.col("answer") == "yes"), group.filter(pl.col("answer") == "no")
-            assert abs(yes["z"].mean() - no["z"].mean()) < 0.25, (relation, yes["z"].mean(), no["z"].mean())
-            assert abs(yes["n"].mean() - no["n"].mean()) < 1.5, (relation, yes["n"].mean(), no["n"].mean())
-        # word-level balance: over all yes/no items, no word is a "yes" much more often than a "no"
-        counts = yesno.group_by("candidate").agg((pl.col("answer") == "yes").sum().alias("yes"), pl.len())
-        assert (counts["yes"] * 2 - counts["len"]).abs().sum() <= 0.25 * yesno.height
+            yes, no = (sorted(group.filter(pl.col("answer") == a)["candidate"]) for a in ("yes", "no"))
+            assert yes == no, relation

@@ -1,9 +1,13 @@
 """SHARD items: clip x relation x question format, with balanced answers and verified negatives.
 
 A yes/no item asks whether a word stands in a relation to what is sounding; an mc4 item offers one
-right word and three distractors. Only words people know are asked about or offered (shard.dataset.vocabulary);
-negatives come from the word bank's closed vocabulary, checked against WordNet and matched to the right
-word on every surface cue (shard.dataset.wordbank). Every word is offered wrong as often as right.
+right word and three distractors. Only words people know are asked about or offered (shard.dataset.vocabulary).
+Items come in counterbalanced groups that share their text (_stratum_items): the same question about the
+same word is asked of a clip it is true for and of one it is false for (checked against WordNet,
+shard.dataset.wordbank), and the same four options are offered to four clips, each right for one of them.
+So the text alone answers no item better than chance, on any label set: which word, its frequency, its
+length, its place among the options or its likeness to the question are each right exactly as often as
+chance, by construction rather than by matching (tables/artifacts checks it).
 
 The rule also writes what the dataset card reports of its choices (summary.json: the clips it kept,
 the words the Zipf threshold left out, each label left without items of a relation and why), so the
@@ -16,14 +20,13 @@ import logging
 import numpy as np
 import polars as pl
 
-from shard.dataset import surface
 from shard.prompts import templates
 from shard.common import ShardError, rng, write_json, write_parquet
-from shard.dataset.relations import RELATIONS, ROLES
+from shard.dataset.relations import RELATIONS
 from shard.dataset.senses import role_of
 from shard.dataset.vocabulary import threshold_summary, usable_relations
 from shard.dataset.word_facts import build_words
-from shard.dataset.wordbank import FEATURES, MIN_NEGATIVES, RANKED, WordBank
+from shard.dataset.wordbank import WordBank
 from shard.dataset.wordnet import check_wordnet, reader
 
 log = logging.getLogger("shard")
@@ -34,125 +37,153 @@ ITEM_SCHEMA = {"item_id": pl.String, "clip_id": pl.String, "label": pl.String, "
                "answer_index": pl.Int64, "candidate": pl.String, "source_kind": pl.String}  # source_kind: the role
 MISSING_SCHEMA = {"relation": pl.String, "label": pl.String, "synset": pl.String, "reason": pl.String}
 MC_OPTIONS = 4
+BLOCK = 256  # clips whose slots are grouped together (a fixed size, so the items do not depend on any layout key)
+TRIES = 20  # draws of a group's template and option order, so that no clip is asked the same text twice
+VARIANTS = 4  # the words a slot may ask: its own, then the next ones of its synset, where no group takes its own
 
 
 # ---------------------------------------------------------------- items
-def _yes_answers(slots: list[tuple[str, int]], n_per_clip: int, seed: int, split: str, relation: str) -> dict:
-    """slot -> True (yes) / False (no): half of each clip's items, the odd ones alternating over a
-    seeded order, so every relation is balanced to within one item and every clip within one."""
-    answer, leftover = {}, []
-    for clip_id in dict.fromkeys(c for c, _ in slots):
-        order = rng(seed, "items", split, relation, "yesno", clip_id).permutation(n_per_clip)
-        for i, k in enumerate(order[: n_per_clip - n_per_clip % 2]):
-            answer[(clip_id, int(k))] = i % 2 == 0
-        if n_per_clip % 2:
-            leftover.append((clip_id, int(order[-1])))
-    for j, i in enumerate(rng(seed, "items", split, relation, "yesno", "leftover").permutation(len(leftover))):
-        answer[leftover[i]] = j % 2 == 0
-    return answer
+def _groups(compat: np.ndarray, owner: np.ndarray, asked: np.ndarray, size: int, starters: np.ndarray, g) -> list[list[int]]:
+    """Disjoint groups of `size` slots, as lists of nodes: a node is a slot with one word it may ask
+    (`owner`: the node's slot; its variants in order of preference). A group is a starter node, then
+    partner nodes of other slots, each allowed by every member so far (compat[i, j]: node j may join a
+    group that holds node i). Slots are taken most constrained first (the fewest free partners of their best
+    node; seeded ties), each by its most preferred free node, so that few slots are left over. A starter node
+    that cannot complete a group is dropped, and its slot tries its next word. Once a group asks a clip about
+    a word (`asked`: the clip and word of a node), the clip's other slots drop that word where they have
+    another left, so a clip is not asked the same question twice."""
+    linked = compat | compat.T
+    free = np.ones(len(compat), dtype=bool)
+    degree = linked.sum(1) + g.random(len(compat))  # the noise, below 1, breaks ties only
+    groups = []
+
+    def pick(nodes):  # the most constrained slot among the nodes', by its first node among them
+        best = np.full(owner.max() + 1, np.inf)
+        np.minimum.at(best, owner[nodes], -degree[nodes])  # a slot's best node: the most partners
+        slot = owner[nodes][np.argmax(best[owner[nodes]])]
+        return int(nodes[owner[nodes] == slot][0])
+
+    while (open_ := np.flatnonzero(free & starters)).size:
+        members = [pick(open_)]
+        allowed = compat[members[0]] & free
+        while len(members) < size and allowed.any():
+            members.append(pick(np.flatnonzero(allowed)))
+            allowed &= compat[members[-1]]
+        if len(members) == size:
+            taken = np.isin(owner, owner[members]) & free
+            repeat = free & ~taken & np.isin(asked, asked[members])
+            left = np.bincount(owner[free & ~taken], minlength=owner.max() + 1)
+            taken |= repeat & (left[owner] > 1)
+        else:
+            taken = np.arange(len(free)) == members[0]
+        free &= ~taken
+        degree -= linked[:, taken].sum(1)
+        if len(members) == size:
+            groups.append(members)
+    return groups
 
 
-def _balanced(n: int, k: int, seed: int, *key) -> list[int]:
-    """n values in 0..k-1, each equally often (within one), in a seeded order."""
-    base = [i % k for i in range(n)]
-    return [base[i] for i in rng(seed, *key).permutation(n)]
+def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: str, fmt: str, n: int,
+                   seed: int, split: str) -> tuple[pl.DataFrame, set[tuple], int]:
+    """(items, the negatives they offer as (label, synset, word, relation), slots left over) for the clips of
+    one split, relation, format and role; `members` holds (clip_id, label, synset, synsets) per clip.
 
-
-def _right_words(eligible: list, slots: list, yes: dict, bank: WordBank, mapping: dict, relation: str, n: int,
-                 wrong: int, g) -> dict:
-    """slot -> the positive word it asks about (or, for a "no", matches its negative to). Slots are taken in
-    a seeded order; each picks, among its synset's positives not yet used by its clip, the one with the
-    most room left to be offered wrong: (its wrong uses owed so far + `wrong`) / (the negative slots of
-    the clips it is unrelated to), so no word is right far more often than it can be wrong."""
-    by_clip = {c: (mapping[label]["synset"], synsets, role) for c, label, synsets, role in eligible}
-    room: dict[str, float] = {}
-    shown = n if wrong > 1 else n / 2  # a clip's slots that show negatives: every mc4 item, half the yes/no ones
-    for _, synsets, role in by_clip.values():
-        for w in bank.negatives(synsets, relation, role):
-            room[w] = room.get(w, 0) + shown
-    owed: dict[str, int] = {}
-    out, taken = {}, {}
-    for i in g.permutation(len(slots)):
-        clip_id, k = slots[i]
-        positives = bank.positives[(by_clip[clip_id][0], relation)]
-        words = [w for w in positives if w not in taken.get(clip_id, ())] or positives
-        load = np.array([(owed.get(w, 0) + wrong) / room[w] if room.get(w) else np.inf for w in words])
-        load = np.where(np.isinf(load), 1e9, load) + 1e-6 * g.random(len(words))
-        word = words[int(np.argmin(load))]
-        out[(clip_id, k)] = word
-        taken.setdefault(clip_id, set()).add(word)
-        if wrong > 1 or yes.get((clip_id, k)):
-            owed[word] = owed.get(word, 0) + wrong
-    return out
+    Every clip has n slots; slot k asks about its synset's k-th positive word (cycled), the most specific
+    first, since they are false for the most other labels, or, where no group can take that word, one of
+    the next VARIANTS - 1. Slots are grouped so that a text-only reader has nothing to go by: mc4, four
+    slots of four clips, each slot's word false for every other clip of the group (WordBank.clashes) and
+    no two words sharing a sense; the four items show the same question and the same four options in the
+    same order, each answered by its own clip's word. Yes/no: a clip's "yes" slot and another clip's "no"
+    slot for which that word is false; both are asked the same question about the same word. So every
+    question text is right exactly once per group: each option, position, word and surface feature of it
+    is the answer exactly as often as chance says. Groups are formed within blocks of BLOCK clips in a
+    seeded order, so time and memory grow linearly with the corpus."""
+    key = ("items", split, relation, fmt, role)
+    choices = templates.semantic_templates(relation, role, fmt)
+    words = sorted({w for *_, synset, _ in members for w in bank.positives[(synset, relation)]})
+    synsets = sorted({s for *_, ss in members for s in ss})
+    word_at, synset_at = {w: i for i, w in enumerate(words)}, {s: i for i, s in enumerate(synsets)}
+    clashes = bank.clashes(words, synsets, relation).astype(np.float32)  # word x synset: not false for it
+    same = bank.same_senses(words)
+    order = rng(seed, *key, "blocks").permutation(len(members))
+    frames, used, left, asked = [], set(), 0, set()
+    for b in range(0, len(members), BLOCK):
+        rows = []
+        block = [members[i] for i in order[b:b + BLOCK]]
+        slots = [(c, k) for c in range(len(block)) for k in range(n)]
+        yes = [fmt == "mc4" or (k + c) % 2 == 0 for c, k in slots]
+        nodes = [(s, word_at[positives[(k + v) % len(positives)]])  # (slot, word): the words a slot may ask
+                 for s, (c, k) in enumerate(slots) for positives in [bank.positives[(block[c][2], relation)]]
+                 for v in range(min(VARIANTS, len(positives)) if yes[s] else 1)]
+        owner, word = (np.array(x) for x in zip(*nodes))
+        clip, asks = np.array([slots[s][0] for s in owner]), np.array([yes[s] for s in owner])
+        has = np.zeros((len(block), len(synsets)), dtype=np.float32)
+        for c, (*_, ss) in enumerate(block):
+            has[c, [synset_at[s] for s in ss]] = 1.0
+        false_for = (clashes[word] @ has[clip].T) == 0  # [i, j]: node i's word is false for node j's clip
+        apart = clip[:, None] != clip[None, :]
+        if fmt == "mc4":
+            compat = false_for & false_for.T & ~same[np.ix_(word, word)] & apart
+        else:
+            compat = asks[:, None] & ~asks[None, :] & false_for & apart
+        g = rng(seed, *key, b // BLOCK)
+        groups = _groups(compat, owner, clip * len(words) + word, MC_OPTIONS if fmt == "mc4" else 2, asks, g)
+        left += len(slots) - sum(map(len, groups))
+        for group in groups:
+            for _ in range(TRIES):  # a template and an option order no clip of the group was asked yet
+                template = choices[int(g.integers(len(choices)))]
+                shown = [words[word[i]] for i in group]  # mc4: the options; yes/no: the word both are asked about
+                if fmt == "mc4":
+                    shown = [shown[p] for p in g.permutation(MC_OPTIONS)]
+                text = (template.id, *shown)
+                if not any((block[clip[i]][0], text) in asked for i in group):
+                    break
+            asked |= {(block[clip[i]][0], text) for i in group}
+            for i in group:
+                (clip_id, label, synset, _), k = block[clip[i]], slots[owner[i]][1]
+                if fmt == "mc4":
+                    candidate = answer = words[word[i]]
+                    options = shown
+                else:
+                    candidate, answer = shown[0], templates.YES if asks[i] else templates.NO
+                    options = [templates.YES, templates.NO]
+                negatives = [w for w in options if w != answer] if fmt == "mc4" else [] if asks[i] else [candidate]
+                used |= {(label, synset, w, relation) for w in negatives}
+                rows.append({"item_id": f"{clip_id}.{relation}.{fmt}.{k}", "clip_id": clip_id, "label": label,
+                             "synset": synset, "relation": relation, "format": fmt, "template_id": template.id,
+                             "question": template.text, "options": options, "answer": answer,
+                             "answer_index": options.index(answer), "candidate": candidate, "source_kind": role})
+        frames.append(pl.DataFrame(rows, schema=ITEM_SCHEMA))  # columns, not a dict per item, as the corpus grows
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ITEM_SCHEMA), used, left
 
 
 def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, seed: int, split: str):
-    """Items for one split, and the (label, synset, word, relation) negatives they used.
-
-    The right words come first (each clip's positives, cycled); then the negatives are chosen slot by
-    slot in a seeded order (bank.matched), so that over the split, relation and format every word is a
-    "no" as often as a "yes", and a distractor three times as often as the answer, where the unrelated
-    words of each clip allow; and so that neither frequency, length nor similarity to the question
-    tells the answer: a "no" candidate is matched to the positive its slot would have asked about, mc4
-    distractors to the answer, with the answer's rank among the options on each feature spread evenly."""
+    """(items for one split, the (label, synset, word, relation) negatives they offer, slots left over per
+    (relation, format)): every clip whose label's role the relation is asked of and whose synset has a
+    positive word gets up to shard.items_per_clip items per relation and format, in counterbalanced groups
+    (_stratum_items) of clips of the same role."""
     n = shard["items_per_clip"]
-    rows, used = [], []
+    frames, used, left = [], set(), []
     for relation in shard["relations"]:
-        eligible = []  # (clip_id, label, synsets, role) that have a positive and enough negatives
+        by_role: dict[str, list[tuple]] = {}  # role -> (clip_id, label, synset, synsets)
         for clip_id, label, labels in clips.select("clip_id", "label", "labels").iter_rows():
             synset = mapping[label]["synset"]
             synsets = tuple(sorted({mapping[l]["synset"] for l in labels if mapping.get(l, {}).get("synset")} | {synset}))
             role = role_of(mapping[label]["lexname"])
-            if (role in RELATIONS[relation].roles and bank.positives.get((synset, relation))
-                    and len(bank.negatives(synsets, relation, role)) >= MC_OPTIONS - 1):
-                eligible.append((clip_id, label, synsets, role))
+            if role in RELATIONS[relation].roles and bank.positives.get((synset, relation)):
+                by_role.setdefault(role, []).append((clip_id, label, synset, synsets))
         for fmt in shard["formats"]:
-            if fmt == "mc4":  # three distractors need a pool of the clip's role that names enough synsets to vary
-                eligible = [e for e in eligible
-                            if bank.senses([w for w in bank.negatives(e[2], relation, e[3]) if e[3] in bank.roles[w]]) >= MIN_NEGATIVES]
-            slots = [(c, k) for c, _, _, _ in eligible for k in range(n)]
-            yes = _yes_answers(slots, n, seed, split, relation) if fmt == "yesno" else {}
-            wrong = 1 if fmt == "yesno" else MC_OPTIONS - 1  # negatives per item
-            right = _right_words(eligible, slots, yes, bank, mapping, relation, n, wrong, rng(seed, "items", split, relation, fmt, "positives"))
-            plan = {}  # slot -> (label, synset, synsets, role, template, right word)
-            for clip_id, label, synsets, role in eligible:
-                g = rng(seed, "items", split, relation, fmt, clip_id)
-                choices = templates.semantic_templates(relation, role, fmt)
-                for k in range(n):
-                    plan[(clip_id, k)] = (label, mapping[label]["synset"], synsets, role, choices[int(g.integers(len(choices)))], right[(clip_id, k)])
-            need: dict[str, int] = {}  # word -> wrong uses still owed
-            for slot, (*_, word) in plan.items():
-                if fmt == "mc4" or yes[slot]:
-                    need[word] = need.get(word, 0) + wrong
-            negs, ranks, drift = {}, np.zeros((len(RANKED), wrong + 1)), np.zeros(len(FEATURES))
-            if fmt == "yesno":  # the yes candidates less the positives the no slots are matched to
-                for slot, (*_, template, word) in plan.items():
-                    drift += bank.features(word, template.id) * (1 if yes[slot] else -1)
-            targeted = [s for s in slots if not yes.get(s, False)]  # the slots that show negatives
-            g = rng(seed, "items", split, relation, fmt, "negatives")
-            for i in g.permutation(len(targeted)):
-                slot = targeted[i]
-                _, _, synsets, role, template, word = plan[slot]
-                negs[slot] = bank.matched(bank.negatives(synsets, relation, role), word, template.id, wrong, need, ranks, drift, g)
-            positions = iter(_balanced(len(slots), MC_OPTIONS, seed, "items", split, relation, "mc4", "positions")) if fmt == "mc4" else None
-            for slot in slots:
-                (clip_id, k), (label, synset, _, role, template, word) = slot, plan[slot]
-                if fmt == "yesno":
-                    candidate = word if yes[slot] else negs[slot][0]
-                    options, answer = [templates.YES, templates.NO], templates.YES if yes[slot] else templates.NO
-                else:
-                    options = list(negs[slot])
-                    options.insert(next(positions), word)
-                    candidate, answer = word, word
-                used += [(label, synset, w, relation) for w in negs.get(slot, [])]
-                rows.append({"item_id": f"{clip_id}.{relation}.{fmt}.{k}", "clip_id": clip_id,
-                             "label": label, "synset": synset, "relation": relation, "format": fmt,
-                             "template_id": template.id, "question": template.text,
-                             "options": options, "answer": answer, "answer_index": options.index(answer),
-                             "candidate": candidate, "source_kind": role})
-    items = pl.DataFrame(rows, schema=ITEM_SCHEMA).sort("item_id")
+            made, slots_left = 0, 0
+            for role, members in sorted(by_role.items()):
+                items, u, lo = _stratum_items(members, bank, relation, role, fmt, n, seed, split)
+                frames.append(items)
+                used |= u
+                made, slots_left = made + items.height, slots_left + lo
+            left.append({"split": split, "relation": relation, "format": fmt, "items": made, "slots_left": slots_left})
+            log.info("items: %s %s %s: %d items, %d slots left without a group", split, relation, fmt, made, slots_left)
+    items = pl.concat(frames).sort("item_id") if frames else pl.DataFrame(schema=ITEM_SCHEMA)
     mc = pl.when(pl.col("format") == "mc4").then(pl.col("options"))
-    return items.with_columns(question=templates.render(pl.col("question"), mc, word=pl.col("candidate"))), used
+    return items.with_columns(question=templates.render(pl.col("question"), mc, word=pl.col("candidate"))), used, left
 
 
 # ---------------------------------------------------------------- the rule
@@ -210,7 +241,8 @@ def labels_without_items(items: pl.DataFrame, label_synsets: pl.DataFrame, clips
             elif (synset, relation) not in has_rows:
                 reason = RELATIONS[relation].no_rows
             else:
-                reason = f"fewer than {MC_OPTIONS - 1} unrelated {relation} words of WordNet to offer as negatives"
+                reason = (f"no clip of an unrelated {role}-role label to share a question with (each {relation} question is "
+                          "asked of a clip it is true for and of clips it is false for)")
             rows.append({"relation": relation, "label": label, "synset": synset, "reason": reason})
     return pl.DataFrame(rows, schema=MISSING_SCHEMA)
 
@@ -224,14 +256,11 @@ def build_items(*, clips_parquet, label_synsets, relations, wordnet_source, test
     table, mapping, clips, stats = select_clips(clips_parquet, label_synsets, shard, seed)
     kept, removed = usable_relations(wn, relations, shard)
     bank = WordBank(wn, kept)
-    ids = [t.id for rel in shard["relations"] for role in ROLES for fmt in shard["formats"]
-           for t in templates.semantic_templates(rel, role, fmt)]
-    bank.similarity = surface.similarity(bank.zipf, ids, surface.exact_embedder())
-    parts = {}
-    used = []
+    parts, used, left = {}, set(), []
     for split in ("test", "train"):
-        parts[split], u = make_items(clips.filter(pl.col("split") == split), bank, mapping, shard, seed, split)
-        used += u
+        parts[split], u, lo = make_items(clips.filter(pl.col("split") == split), bank, mapping, shard, seed, split)
+        used |= u
+        left += lo
     for relation in shard["relations"]:
         if not any((parts[split]["relation"] == relation).any() for split in parts):
             log.warning("shard.relations lists %s, but no label has an item of it; the card "
@@ -242,6 +271,6 @@ def build_items(*, clips_parquet, label_synsets, relations, wordnet_source, test
     write_parquet(parts["train"], train_pool)
     write_parquet(facts, words)
     write_json({"clips": stats, "words": threshold_summary(kept, removed, shard["min_zipf"]),
-                "labels_without_items": missing.to_dicts()}, summary)
+                "labels_without_items": missing.to_dicts(), "slots_left": left}, summary)
     log.info("SHARD: %d test items, %d pool items, %d word facts; %d relation words rarer than Zipf %s left out",
              parts["test"].height, parts["train"].height, facts.height, removed.height, shard["min_zipf"])

@@ -12,18 +12,20 @@ WORDS_SCHEMA = {"label": pl.String, "synset": pl.String, "word": pl.String, "rel
                 "related": pl.Boolean, "zipf": pl.Float64}
 
 
-def build_words(bank: WordBank, mapping: dict, used: list, relations: list[str], seed: int) -> pl.DataFrame:
+def build_words(bank: WordBank, mapping: dict, used: set, relations: list[str], seed: int) -> pl.DataFrame:
     """The text-only facts: every positive relation word of every mapped label (of the words people
     know), the negatives the items used, and more unrelated vocabulary words of the label's role until
     negatives match positives per relation; each with its Zipf frequency."""
-    rows = set()
+    rows, offered = set(), {}
+    for label, _, word, relation in used:  # (label, relation) -> the negatives its items offered
+        offered.setdefault((label, relation), set()).add(word)
     for label, m in sorted(mapping.items()):
         if not m["synset"]:
             continue
         for relation in relations:
             positives = bank.relations.filter(pl.col("synset") == m["synset"], pl.col("relation") == relation)["word"]
             rows |= {(label, m["synset"], w, relation, True) for w in positives}
-            negatives = {w for l, _, w, r in used if l == label and r == relation}
+            negatives = offered.get((label, relation), set())
             rows |= {(label, m["synset"], w, relation, False) for w in negatives}
             missing = len(positives) - len(negatives)
             if missing > 0:

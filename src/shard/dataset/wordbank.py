@@ -1,37 +1,25 @@
 """The word bank: the words SHARD items ask about and the closed vocabulary their negatives come from.
 
-A negative (a "no" word or a distractor) is drawn from the benchmark's own vocabulary (relation words
-of the *other* labels' synsets, of the same role: a source or an event) and is checked against WordNet:
-none of its noun senses may be the clip's synset, an ancestor, a descendant or a sibling, nor what the
-relation's record guards (Relation.negative_guard: for a meronym, anything the thing has), so an
-ambiguous word ("bass": fish and instrument) is never a wrong "no".
-
-No surface cue tells a right word from a negative (tables/artifacts measures it): negatives are matched
-to the right word in Zipf frequency, length and MiniLM similarity to the question, with the right
-word's rank among the options on each spread evenly (WordBank.matched).
+A negative (a "no" word or a distractor) is a word of the benchmark's own vocabulary (in the items, the
+right word of another clip of the same role, shard.dataset.items) and is checked against WordNet: none of
+its noun senses may be the clip's synset, an ancestor, a descendant or a sibling, nor what the relation's
+record guards (Relation.negative_guard: for a meronym, anything the thing has), so an ambiguous word
+("bass": fish and instrument) is never a wrong "no". `clashes` and `same_senses` give those checks as
+matrices, for the item generator's blocks.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from shard.dataset import surface
 from shard.dataset.relations import RELATIONS
 from shard.dataset.senses import role_of
 from shard.dataset.taxonomy import by_depth, children, parents
 
-MIN_NEGATIVES = 6  # the fewest negatives a pool holds before it widens, and the fewest synsets an mc4 pool names
-# the surface features a negative is matched on (shard.dataset.surface), and how far apart weighs as much as
-# 1 Zipf unit; the answer's rank among the options is spread evenly on the RANKED ones (the word count
-# ties too often to rank)
-FEATURES = ("zipf", "chars", "words", "similarity")
-UNITS = np.array([1.0, 4.0, 1.0, 0.1])
-RANKED = (0, 1, 3)
-JITTER = 0.25  # seeded noise added to those distances, so a word does not always meet the same negatives
-SHORTLIST = 12  # the nearest owed negatives, plus the nearest few on every side, that a choice is made among
+MIN_NEGATIVES = 6  # the fewest negatives a pool of build_words' extra facts holds before it widens
+
 
 @dataclass
 class WordBank:
@@ -49,7 +37,6 @@ class WordBank:
     vocab_by_relation: dict = field(default_factory=dict)  # relation -> sorted words
     roles: dict = field(default_factory=dict)  # word -> the roles of what it names
     zipf: dict = field(default_factory=dict)  # word -> Zipf frequency
-    similarity: dict = field(default_factory=dict)  # (word, template_id) -> MiniLM similarity (shard.dataset.surface)
     _senses: dict = field(default_factory=dict)
     _guards: dict = field(default_factory=dict)
     _negatives: dict = field(default_factory=dict)
@@ -140,59 +127,22 @@ class WordBank:
             self._negatives[key] = words
         return self._negatives[key]
 
-    def features(self, word: str, template_id: str) -> np.ndarray:
-        """What a text-only reader could go by (FEATURES, shard.dataset.surface), in UNITS."""
-        return np.array([self.zipf[word], len(word), surface.n_words(word), self.similarity[(word, template_id)]]) / UNITS
+    def clashes(self, words: list[str], synsets: list[str], relation: str) -> np.ndarray:
+        """(len(words), len(synsets)) bool: True where the word may not be offered as false for a clip of
+        that synset (`unrelated` fails: it names the synset, a relative or, for the relation's guard, what
+        the synset has)."""
+        return np.array([[not self.unrelated(w, (s,), relation) for s in synsets] for w in words], dtype=bool).reshape(len(words), len(synsets))
 
-    def matched(self, pool: list[str], answer: str, template_id: str, n: int, need: dict, ranks: np.ndarray,
-                drift: np.ndarray, g) -> list[str]:
-        """n negatives from `pool` for the right word `answer` of an item asked with `template_id`.
+    def same_senses(self, words: list[str]) -> np.ndarray:
+        """(len(words), len(words)) bool: `same_sense` for every pair, from a word x sense incidence matrix
+        (one product, not a call per pair: a label set like AudioSet's has thousands of words)."""
+        from scipy import sparse
 
-        In order of priority: pairwise distinct in sense and never sharing one with `answer`; words still
-        owed wrong uses (`need[w]` > 0: every word is offered as wrong as often as it is right, so which
-        word is offered says nothing); on each surface feature (Zipf frequency, length, similarity to the
-        question) a chosen number r of the n above the right word and n - r below it, r picked where
-        `ranks` (feature x r: how often each r was realised so far) lags most, so that over the items
-        the right word is the commonest, longest or most similar option only as often as chance; then
-        the least `drift` (per feature, the right words' sum less their negatives' mean, over the items
-        so far: zero leaves a logistic regression on these features nothing to learn) plus distance on
-        those features (seeded jitter breaks ties). Updates `need`, `ranks` and `drift`."""
-        words = [w for w in pool if not self.same_sense(w, answer)]
-        if len(words) < n:
-            words = [w for w in pool if w.lower() != answer.lower()]
-        delta = np.array([self.features(w, template_id) for w in words]) - self.features(answer, template_id)
-        side = np.sign(delta[:, RANKED])  # +1 above the right word, -1 below, 0 tied
-        owed = np.array([need.get(w, 0) > 0 for w in words])
-        dist = np.abs(delta).sum(1) + JITTER * g.random(len(words))
-        order = np.lexsort((dist, ~owed))
-        short = list(order[:SHORTLIST])
-        for corner in itertools.product((-1.0, 1.0), repeat=len(RANKED)):  # the nearest few on every side
-            short += [i for i in order if (side[i] == corner).all()][:n]
-        short = np.array(sorted(set(short), key=lambda i: (not owed[i], dist[i])))
-        target = []
-        for f in range(len(RANKED)):  # r above the right word: achievable, and lagging most
-            above, below = int((side[short, f] > 0).sum()), int((side[short, f] < 0).sum())
-            possible = [r for r in range(n + 1) if r <= above and n - r <= below] or list(range(n + 1))
-            lag = ranks[f, possible].min()
-            target.append(int(g.choice([r for r in possible if ranks[f, r] == lag])))
-        combos = _combinations(len(short), n)
-        idx = short[combos]  # (n_combos, n) indices into words
-        s = side[idx]  # (n_combos, n, features)
-        miss = (np.abs((s > 0).sum(1) - target) + np.abs((s < 0).sum(1) - (n - np.array(target)))).sum(1)
-        pair = np.array([[self.same_sense(words[i], words[j]) for j in short] for i in short]).reshape(len(short), len(short))
-        clash = np.zeros(len(combos), dtype=bool)
-        for a, b in itertools.combinations(range(n), 2):
-            clash |= pair[combos[:, a], combos[:, b]]
-        after = np.abs(drift - delta[idx].mean(1)).sum(1)  # the drift each choice leaves
-        best = idx[np.lexsort((after + dist[idx].sum(1), miss, (~owed[idx]).sum(1), clash))[0]]
-        for f, (above, tied) in enumerate(zip((side[best] > 0).sum(0), (side[best] == 0).sum(0))):
-            ranks[f, above:above + tied + 1] += 1 / (tied + 1)  # a tie: any of those ranks, equally likely
-        drift -= delta[best].mean(0)
-        for i in best:
-            need[words[i]] = need.get(words[i], 0) - 1
-        return [words[i] for i in best]
-
-
-def _combinations(m: int, n: int) -> np.ndarray:
-    """Every n-subset of range(m), as rows of an array."""
-    return np.array(list(itertools.combinations(range(m), n)), dtype=int).reshape(-1, n)
+        senses = [self._word_senses(w)[0] for w in words]
+        column = {s: j for j, s in enumerate(sorted(set().union(*senses)))} if words else {}
+        rows = [i for i, ss in enumerate(senses) for _ in ss]
+        cols = [column[s] for ss in senses for s in ss]
+        incidence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(words), len(column)))
+        shared = (incidence @ incidence.T).toarray() > 0
+        lower = np.array([w.lower() for w in words])
+        return shared | (lower[:, None] == lower[None, :])
