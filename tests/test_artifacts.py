@@ -1,4 +1,4 @@
-"""Surface-cue baselines (tables/artifacts.*) on tiny hand-built item sets whose answers are known."""
+"""Surface-cue baselines (tables/artifacts.*) on small hand-built item sets whose answers are known."""
 import json
 
 import numpy as np
@@ -11,9 +11,12 @@ from shard.dataset.items import ITEM_SCHEMA
 
 CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200}}
 MC, YN = "hypernym.source.mc4.0", "hypernym.source.yesno.0"
+YN_TEMPLATES = ["hypernym.source.yesno.0", "hypernym.source.yesno.1", "hypernym.source.yesno.2",
+                "hypernym.event.yesno.0", "hypernym.event.yesno.1", "hypernym.event.yesno.2"]
 LONG_COMMON = ["international", "information", "development", "government", "environment", "university"]
 SHORT_RARE = ["xzq", "qwv", "jxq", "vkz", "xqj", "zqv", "wxq", "qzk", "kxz"]  # Zipf 0, three letters
 SIMILAR = {"sound", "noise"}  # what the fake embedder puts next to every question
+MC4_LEARNED = ["logistic", "boosting", "bag_of_words"]
 
 
 def fake_embed(texts):
@@ -25,17 +28,20 @@ def fake_embed(texts):
     return out
 
 
-def items(rows) -> pl.DataFrame:
-    """Item rows from (clip, format, options or candidate, answer) tuples, in shard.dataset.items' schema."""
+def items(rows, relation=None, template=None) -> pl.DataFrame:
+    """Item rows from (clip, format, options or candidate, answer) tuples, in shard.dataset.items' schema.
+    A yes/no question holds its candidate, as SHARD's do; `template(i)` picks item i's template."""
     out = []
     for i, (clip, fmt, words, answer) in enumerate(rows):
+        tid = template(i) if template else (MC if fmt == "mc4" else YN)
         if fmt == "mc4":
-            options, candidate, index = list(words), answer, list(words).index(answer)
+            options, candidate, index, question = list(words), answer, list(words).index(answer), f"{tid} <audio>?"
         else:
             options, candidate, index = ["yes", "no"], words, 0 if answer == "yes" else 1
-        out.append({"item_id": f"{clip}.{i:03d}", "clip_id": clip, "label": "L", "synset": "dog.n.01",
-                    "relation": "hypernym" if i % 2 else "synonym", "format": fmt,
-                    "template_id": MC if fmt == "mc4" else YN, "question": "q <audio>", "options": options,
+            question = f"{tid} <audio> {words}?"
+        out.append({"item_id": f"{clip}.{i:04d}", "clip_id": clip, "label": "L", "synset": "dog.n.01",
+                    "relation": relation(i) if relation else ("hypernym" if i % 2 else "synonym"), "format": fmt,
+                    "template_id": tid, "question": question, "options": options,
                     "answer": options[index], "answer_index": index, "candidate": candidate, "source_kind": "source"})
     return pl.DataFrame(out, schema=ITEM_SCHEMA)
 
@@ -51,10 +57,28 @@ def _mc(answer_first: bool, n: int = 12) -> pl.DataFrame:
     return items(rows)
 
 
-def _credit(name, fmt, df):
-    return A.rule_baseline(name, fmt, df, A.option_features(df, fake_embed))
+def _credit(name, fmt, df, features=None):
+    features = A.option_features(df, fake_embed) if features is None else features
+    if name in A.LEARNED:
+        return A.learned_baseline(name, fmt, df, features, 0)
+    return A.rule_baseline(name, fmt, df, features)
 
 
+def _planted(n, right, wrong, seed=0):
+    """n mc4 items of distinct texts whose features are given, not looked up: the right option's
+    features `right(g)` and three wrong ones' `wrong(g)` (a (3, 4) array), in a random order."""
+    g = np.random.default_rng(seed)
+    rows, feats = [], []
+    for i in range(n):
+        order = g.permutation(4)
+        opts = [f"w{i}_{j}" for j in range(4)]
+        f = np.vstack([right(g), wrong(g)])[order]
+        rows.append((f"c{i}", "mc4", opts, opts[int(np.argmin(order))]))
+        feats.append(f)
+    return items(rows), np.array(feats)
+
+
+# ---------------------------------------------------------------- rules
 def test_rule_baselines_score_what_the_items_give_away():
     right_is_long_and_common = _mc(answer_first=True)
     assert _credit("most_frequent", "mc4", right_is_long_and_common).mean() == 1.0
@@ -82,6 +106,22 @@ def test_yes_no_baselines():
     assert _credit("most_frequent", "yesno", flipped).mean() == 0.0
 
 
+def test_centroid_baselines_find_an_answer_in_the_middle_or_at_the_edge():
+    """The right option is the middle one on Zipf (others equal): nearest the centroid gets every item,
+    farthest none; an answer at the edge, the reverse. A tie of equal options splits the point."""
+    on_zipf = lambda *zipf: np.array([[z, 5.0, 1, 0] for z in zipf])
+    middle, f = _planted(40, lambda g: on_zipf(2.0), lambda g: on_zipf(0.0, 1.0, 5.0))  # mean 2
+    f[:, :, 0] += np.arange(40)[:, None] % 7  # at a level of its own per item
+    assert _credit("nearest_centroid", "mc4", middle, f).mean() == 1.0
+    assert _credit("farthest_centroid", "mc4", middle, f).mean() == 0.0
+    edge, f = _planted(40, lambda g: on_zipf(9.0), lambda g: on_zipf(0.0, 1.0, 2.0))
+    assert _credit("farthest_centroid", "mc4", edge, f).mean() == 1.0
+    assert _credit("nearest_centroid", "mc4", edge, f).mean() == 0.0
+    tied = items([("c0", "mc4", ["xzq", "qwv", "jxq", "vkz"], "qwv")])
+    assert _credit("nearest_centroid", "mc4", tied).tolist() == [0.25]
+
+
+# ---------------------------------------------------------------- learned models
 def test_logistic_regression_finds_a_planted_cue_and_nothing_else():
     g = np.random.default_rng(0)
     rows = []
@@ -89,48 +129,116 @@ def test_logistic_regression_finds_a_planted_cue_and_nothing_else():
         words = [LONG_COMMON[i % 6], *g.choice(SHORT_RARE, 3, replace=False)]
         order = g.permutation(4)
         rows.append((f"c{i // 2}", "mc4", [words[j] for j in order], words[0]))
-    cue = items(rows)
-    assert A.logistic_baseline("mc4", cue, A.option_features(cue, fake_embed), 0).mean() > 0.9
+    assert _credit("logistic", "mc4", items(rows)).mean() > 0.9
     rows = [(f"c{i // 2}", "yesno", LONG_COMMON[i % 6] if i % 2 else SHORT_RARE[i % 9], "yes" if i % 2 else "no")
             for i in range(60)]
-    cue = items(rows)
-    assert A.logistic_baseline("yesno", cue, A.option_features(cue, fake_embed), 0).mean() > 0.9
+    assert _credit("logistic", "yesno", items(rows, template=lambda i: YN_TEMPLATES[i % 6])).mean() > 0.9
     # no cue: the answer is the long word or any short one, at random
     rows = []
     for i in range(120):
         words = [LONG_COMMON[i % 6], *g.choice(SHORT_RARE, 3, replace=False)]
         rows.append((f"c{i // 2}", "mc4", words, words[int(g.integers(4))]))
-    none = items(rows)
-    assert abs(A.logistic_baseline("mc4", none, A.option_features(none, fake_embed), 0).mean() - 0.25) < 0.1
+    assert abs(_credit("logistic", "mc4", items(rows)).mean() - 0.25) < 0.1
 
 
-@pytest.mark.parametrize("stratified", [False, True])
-def test_cross_validation_is_grouped_by_clip(stratified):
-    clips = np.repeat([f"c{i:02d}" for i in range(23)], 3)
-    strata = np.random.default_rng(1).normal(size=(clips.size, 4)) if stratified else None
-    folds = A.group_folds(clips, 5, 0, strata)
-    for clip in set(clips):
-        assert len(set(folds[clips == clip])) == 1  # no clip in two folds
-    per_fold = np.bincount([folds[clips == c][0] for c in sorted(set(clips))], minlength=5)
+def test_boosting_sees_centrality_which_the_linear_model_cannot():
+    """The answer is always the option nearest the options' mean, at a level that varies by item, with
+    distractors below and above it: gradient boosting finds it; the linear model, ranking options
+    on Zipf, picks an edge and does no better than chance."""
+    def wrong(g):
+        d = g.choice([-1, 1]) * g.uniform(1, 3)
+        return np.column_stack([[-d, d, 3 * g.choice([-1, 1])], np.full((3, 3), [5.0, 1, 0])])
+
+    df, f = _planted(300, lambda g: np.array([0.0, 5, 1, 0]), wrong, seed=1)
+    f[:, :, 0] += np.random.default_rng(5).uniform(2, 6, (300, 1))  # at a level of its own per item
+    assert _credit("boosting", "mc4", df, f).mean() > 0.9
+    assert _credit("logistic", "mc4", df, f).mean() <= 0.25
+
+
+def test_boosting_and_bag_of_words_on_yes_no():
+    # boosting: yes iff the candidate's Zipf frequency is in a middle band (no linear rule has it)
+    g = np.random.default_rng(4)
+    zipf = g.uniform(0, 8, 200)
+    yes = np.abs(zipf - 4) < 1.5
+    df = items([(f"c{i}", "yesno", f"w{i}", "yes" if y else "no") for i, y in enumerate(yes)])
+    f = np.column_stack([zipf, np.full((200, 3), [5.0, 1, 0])])[:, None, :]
+    assert _credit("boosting", "yesno", df, f).mean() > 0.85
+    assert _credit("logistic", "yesno", df, f).mean() < 0.7
+    # bag of words: "dog" is always true, whatever the question; other words true or false at random
+    g = np.random.default_rng(2)
+    rows = [(f"c{i}", "yesno", "dog" if i % 3 == 0 else f"w{g.integers(30)}", "yes" if i % 3 == 0 or g.random() < .5 else "no")
+            for i in range(240)]
+    df = items(rows, template=lambda i: YN_TEMPLATES[i % 6])
+    credit = _credit("bag_of_words", "yesno", df)
+    dog = (df["candidate"] == "dog").to_numpy()
+    assert credit[dog].mean() == 1.0 and credit.mean() > 0.6
+
+
+def test_bag_of_words_finds_a_word_that_is_always_right():
+    """"dog" is right wherever it is offered; the other words, right at random: a word's prior shows."""
+    g = np.random.default_rng(3)
+    rows = []
+    for i in range(200):
+        words = [f"w{k}" for k in g.choice(40, 4, replace=False)]
+        if i % 2 == 0:
+            words[int(g.integers(4))] = "dog"
+        rows.append((f"c{i}", "mc4", words, "dog" if "dog" in words else words[int(g.integers(4))]))
+    df = items(rows)
+    alike = np.zeros((200, 4, len(A.FEATURES)))  # every word's features alike: only the word itself tells
+    credit = _credit("bag_of_words", "mc4", df, alike)
+    dog = df["options"].list.contains("dog").to_numpy()
+    assert credit[dog].mean() > 0.9 and credit.mean() > 0.5
+    assert _credit("logistic", "mc4", df, alike).mean() == 0.25
+
+
+# ---------------------------------------------------------------- design groups and folds
+def _design_groups(n_groups=24, seed=0) -> pl.DataFrame:
+    """Counterbalanced design groups, as SHARD's generator builds them: mc4, four clips shown the same
+    question and the same four options in one order, each option right for one of them; yes/no, a pair
+    of clips asked the same question, true for one and false for the other. The words carry cues
+    (long, common, similar), but every text is right as often as its design makes it."""
+    g = np.random.default_rng(seed)
+    vocab = LONG_COMMON + SHORT_RARE + sorted(SIMILAR)
+    mc, yn, mc_rel, yn_rel = [], [], [], []
+    for k in range(n_groups):
+        rel = ["hypernym", "synonym"][k % 2]
+        options = list(g.choice(vocab, 4, replace=False))
+        for j in range(4):
+            mc.append((f"m{k}.{j}", "mc4", options, options[j]))
+            mc_rel.append(rel)
+        for answer in ("yes", "no"):
+            yn.append((f"y{k}.{answer}", "yesno", vocab[k % len(vocab)], answer))
+            yn_rel.append(rel)
+    return pl.concat([items(mc, relation=lambda i: mc_rel[i]),
+                      items(yn, relation=lambda i: yn_rel[i], template=lambda i: YN_TEMPLATES[i // 2 % 6])])
+
+
+def test_every_baseline_scores_exactly_chance_on_counterbalanced_design_groups():
+    """Any function of the text scores chance on a design group, learned or not, when the folds keep a
+    group's items together (folds by clip would fit a model on a scored item's mates, the same text
+    with another answer, and memorising baselines would score below chance)."""
+    numeric = A.artifact_stats(_design_groups(), fake_embed, 50, 0)
+    assert set(numeric["baseline"]) == set(A.BASELINES)
+    for row in numeric.iter_rows(named=True):
+        assert row["overall_acc"] == pytest.approx(A.CHANCE[row["format"]], abs=1e-12), row["baseline"]
+        assert row["hypernym_acc"] == pytest.approx(A.CHANCE[row["format"]], abs=1e-12), row["baseline"]
+
+
+def test_folds_are_grouped_by_text_and_seeded():
+    df = _design_groups(23)
+    groups = A.text_groups(df)
+    texts = (df["format"] + df["question"] + df["options"].list.join("|")).to_numpy()
+    assert all(len(set(groups[texts == t])) == 1 for t in set(texts))  # one group per text
+    assert np.unique(groups).size == len(set(texts)) == 2 * 23
+    folds = A.group_folds(groups, A.FOLDS, 0)
+    for t in set(texts):
+        assert len(set(folds[texts == t])) == 1  # no text in two folds
+    per_fold = np.bincount([folds[groups == g][0] for g in np.unique(groups)], minlength=A.FOLDS)
     assert per_fold.max() - per_fold.min() <= 1
-    assert (A.group_folds(clips, 5, 0, strata) == folds).all() and not (A.group_folds(clips, 5, 1, strata) == folds).all()
+    assert (A.group_folds(groups, A.FOLDS, 0) == folds).all() and not (A.group_folds(groups, A.FOLDS, 1) == folds).all()
 
 
-def test_logistic_regression_scores_each_clip_with_a_model_that_never_saw_it(monkeypatch):
-    """Every item is scored by the fit of the folds that do not hold its clip."""
-    df = _mc(answer_first=True, n=40)
-    fits = []
-    real_fit = A._fit
-    monkeypatch.setattr(A, "_fit", lambda design, target: fits.append(len(design)) or real_fit(design, target))
-    folds = {}
-    real_folds = A.group_folds
-    monkeypatch.setattr(A, "group_folds", lambda *a: folds.setdefault("f", real_folds(*a)))
-    A.logistic_baseline("mc4", df, A.option_features(df, fake_embed), 0)
-    f, clips = folds["f"], df["clip_id"].to_numpy()
-    assert len(fits) == A.FOLDS and fits == [int((f != k).sum()) for k in range(A.FOLDS)]
-    assert all(len(set(f[clips == c])) == 1 for c in set(clips))
-
-
+# ---------------------------------------------------------------- the table
 def _table(tmp_path, df, monkeypatch):
     monkeypatch.setattr(surface, "exact_embedder", lambda: fake_embed)
     tmp_path.mkdir()
@@ -151,30 +259,34 @@ def test_table_rows_chance_and_bytes(tmp_path, monkeypatch):
     got = {(b, f): (acc, inside) for b, f, acc, inside in numeric.select("baseline", "format", "overall_acc", "chance_in_ci").iter_rows()}
     assert got[("always_yes", "yesno")] == (0.5, True)
     assert got[("longest", "mc4")] == (1.0, False) and got[("most_frequent", "yesno")] == (1.0, False)
+    assert got[("farthest_centroid", "mc4")] == (1.0, False) and got[("nearest_centroid", "mc4")] == (0.0, False)
     assert set(numeric.filter(pl.col("format") == "mc4")["chance"]) == {0.25}
     md = first["artifacts.md"].decode()
-    assert "Surface-cue baselines" in md and "| Longest word" in md and "Chance in CI" in md
+    for name, formats in A.BASELINES.values():
+        assert f"| {name}" in md
+    assert "Surface-cue baselines" in md and "Chance in CI" in md and "grouped by question" in md
     prov = json.loads(first["artifacts.provenance.json"])
     assert prov["inputs"] == {"test.parquet": prov["inputs"]["test.parquet"]} and prov["wordnet"]["checksum"] == "abc123"
 
 
-def test_too_few_test_clips_for_the_folds_is_a_row_of_na_with_its_reason(tmp_path, monkeypatch):
-    """A tiny corpus (here 2 test clips) cannot be cross-validated in FOLDS folds by clip: the logistic row says
-    n/a and why, every other baseline is still scored."""
+def test_too_few_texts_for_the_folds_is_a_row_of_na_with_its_reason(tmp_path, monkeypatch):
+    """A tiny corpus (here 4 mc4 texts and 2 yes/no ones) cannot be cross-validated in FOLDS folds by
+    text: every learned row says n/a and why, every rule is still scored."""
     df = pl.concat([_mc(answer_first=True, n=4), items([("c0", "yesno", "international", "yes"),
                                                         ("c1", "yesno", "xzq", "no")])])
-    with pytest.raises(ValueError, match=f"too few test clips for {A.FOLDS} folds \\(2 test clips"):
-        A.logistic_baseline("mc4", df.filter(pl.col("format") == "mc4"), [], 0)
+    with pytest.raises(ValueError, match=f"too few distinct item texts for {A.FOLDS} folds \\(4 texts"):
+        A.learned_baseline("boosting", "mc4", df.filter(pl.col("format") == "mc4"), None, 0)
     out = _table(tmp_path / "a", df, monkeypatch)
     numeric = pl.read_csv(tmp_path / "a" / "out" / "artifacts.csv")
-    logistic = numeric.filter(pl.col("baseline") == "logistic")
-    assert logistic["format"].to_list() == ["yesno", "mc4"] and logistic["overall_n"].to_list() == [2, 4]
-    assert logistic["overall_acc"].is_nan().all() and logistic["chance_in_ci"].is_null().all()
-    assert logistic["not_scored"].str.starts_with(f"too few test clips for {A.FOLDS} folds (2 test clips").all()
-    assert numeric.filter(pl.col("baseline") != "logistic")["not_scored"].is_null().all()
+    learned = numeric.filter(pl.col("baseline").is_in(list(A.LEARNED)))
+    assert learned.height == 6 and learned["overall_acc"].is_nan().all() and learned["chance_in_ci"].is_null().all()
+    assert learned.filter(pl.col("format") == "mc4")["not_scored"].str.starts_with(
+        f"too few distinct item texts for {A.FOLDS} folds (4 texts").all()
+    assert learned.filter(pl.col("format") == "yesno")["overall_n"].to_list() == [2, 2, 2]
+    assert numeric.filter(~pl.col("baseline").is_in(list(A.LEARNED)))["not_scored"].is_null().all()
     assert numeric.filter(pl.col("baseline") == "longest", pl.col("format") == "mc4")["overall_acc"].to_list() == [1.0]
     md = out["artifacts.md"].decode()
     row = next(line for line in md.splitlines() if line.startswith("| Logistic") and "| mc4" in line)
     assert [cell.strip() for cell in row.strip("|").split("|")][2:] == ["n/a", "n/a", "n/a", "4", "25.0", "n/a"]
-    assert f"(5-fold CV by clip), mc4: n/a, too few test clips for {A.FOLDS} folds (2 test clips" in md
+    assert f"(5-fold CV by question), mc4: n/a, too few distinct item texts for {A.FOLDS} folds (4 texts" in md
     assert "clips.test_fraction" in md

@@ -4,14 +4,33 @@ Each baseline sees only what a blind reader sees (the question and the words off
 audio or the label. If any of them beats chance on the test items, the items carry a shortcut and the
 item generator (shard.dataset.items) is what must change, not this table.
 
+Rules (no fitting):
 - always yes (yes/no);
 - most frequent word by wordfreq's Zipf frequency (mc4: the commonest option; yes/no: yes iff the
   candidate is commoner than the median candidate of its relation);
 - longest word in characters (same rules as frequency);
 - the option most similar to the question text by all-MiniLM-L6-v2 (mc4);
-- a logistic regression on each option's Zipf frequency, length (characters, words) and MiniLM
-  similarity to the question, per relation, cross-validated with folds grouped by clip (no clip is
-  in both the fitted and the scored fold).
+- the option nearest to, and the one farthest from, the options' centroid in standardised feature
+  space (mc4): a right word matched to its distractors from above and below sits in their middle.
+
+Learned models, each item scored by a model fitted on the other folds:
+- a logistic regression on each option's FEATURES (Zipf frequency, length in characters and in
+  words, MiniLM similarity to the question), per relation;
+- gradient boosting (non-linear: it sees centrality, which a linear model cannot) on each option's
+  features, the features less the item's options' mean, and those squared (yes/no: the candidate's
+  features and their squares), with the relation;
+- a bag of words (logistic regression on one-hot words): mc4, the option word and the relation;
+  yes/no, the candidate word, the question template and the relation, so a word's prior of being
+  right shows.
+
+Cross-validation folds are grouped by the item's text: items of one format with the same question and
+options (yes/no: the same question, which holds the candidate) are one group, in one fold. A text-only
+model sees no clip; the unit it could memorise is the text. The items come in design groups that share
+their text with another answer each (mc4: four clips, the same question and options, each option right
+once; yes/no: a pair, true for one clip and false for the other), so folds grouped by clip would put one
+member of a group in the scored fold and its mates in the fitted fold, and a model that memorised the
+text would score below chance ("anti-learning"). Grouped by text, any function of the text scores
+exactly chance on a design group, and a real cue, shared across texts, still reaches every fold.
 
 A tie between the options a baseline picks from earns the expected credit of breaking it at random
 (1/k for a k-way tie), so no baseline depends on option order. Accuracy comes with a 95% bootstrap CI
@@ -23,23 +42,29 @@ import math
 
 import numpy as np
 import polars as pl
+from scipy import sparse
 from scipy.optimize import minimize
 
 from shard.dataset import surface
 from shard.prompts import templates
-from shard.common import rng
+from shard.common import rng, seed_for
 from shard.evaluation.stats import bootstrap_ci
 
-FOLDS = 5  # group k-fold by clip for the logistic regression
-SWAPS = 50  # tries per clip at evening out the stratified folds
+FOLDS = 5  # group k-fold by item text for every learned baseline
 L2 = 1e-2  # ridge penalty per item on the (standardised) logistic regression weights
+BOOSTING_ITERATIONS = 100
 FEATURES = ("zipf", "chars", "words", "similarity")
+CV = f"{FOLDS}-fold CV by question"
 BASELINES = {  # name -> (display name, formats it applies to)
     "always_yes": ("Always yes", ("yesno",)),
     "most_frequent": ("Most frequent word (wordfreq)", ("yesno", "mc4")),
     "longest": ("Longest word", ("yesno", "mc4")),
     "most_similar": ("Most similar to the question (MiniLM)", ("mc4",)),
-    "logistic": (f"Logistic regression on {', '.join(FEATURES)} ({FOLDS}-fold CV by clip)", ("yesno", "mc4")),
+    "nearest_centroid": ("Option nearest the options' centroid (standardised features)", ("mc4",)),
+    "farthest_centroid": ("Option farthest from the options' centroid (standardised features)", ("mc4",)),
+    "logistic": (f"Logistic regression on {', '.join(FEATURES)} ({CV})", ("yesno", "mc4")),
+    "boosting": (f"Gradient boosting on centred features and squares ({CV})", ("yesno", "mc4")),
+    "bag_of_words": (f"Bag of words: option and question words ({CV})", ("yesno", "mc4")),
 }
 CHANCE = {"yesno": 0.5, "mc4": 0.25}
 FORMAT_TITLES = {"yesno": "yes/no", "mc4": "mc4"}
@@ -48,24 +73,50 @@ TITLE = "Surface-cue baselines on the SHARD test items (text only)"
 
 
 # ---------------------------------------------------------------- word features
-def _item_words(row: dict) -> list[str]:
-    return list(row["options"]) if row["format"] == "mc4" else [row["candidate"]]
+def _format(items: pl.DataFrame) -> str:
+    (fmt,) = items["format"].unique().to_list()  # every function here takes the items of one format
+    return fmt
 
 
-def option_features(items: pl.DataFrame, embed) -> list[np.ndarray]:
-    """Per item, an (n_words, 4) array: the FEATURES of each option (mc4) or of the candidate (yes/no)."""
-    words = {w for row in items.iter_rows(named=True) for w in _item_words(row)}
-    sim = surface.similarity(words, items["template_id"].unique().to_list(), embed)
-    freq = {w: surface.zipf(w) for w in words}
-    return [np.array([[freq[w], len(w), surface.n_words(w), sim[(w, row["template_id"])]] for w in _item_words(row)], dtype=float)
-            for row in items.iter_rows(named=True)]
+def _item_words(items: pl.DataFrame) -> list[list[str]]:
+    """Per item, the words offered: the options (mc4) or the candidate (yes/no)."""
+    if _format(items) == "mc4":
+        return items["options"].to_list()
+    return [[c] for c in items["candidate"].to_list()]
+
+
+def option_features(items: pl.DataFrame, embed) -> np.ndarray:
+    """(n_items, n_words, FEATURES) for the items of one format: the features of each option (mc4) or
+    of the candidate (yes/no)."""
+    if not items.height:
+        return np.zeros((0, 0, len(FEATURES)))
+    words = _item_words(items)
+    vocab = sorted({w for ws in words for w in ws})
+    sim = surface.similarity(vocab, items["template_id"].unique().to_list(), embed)
+    plain = {w: (surface.zipf(w), len(w), surface.n_words(w)) for w in vocab}
+    return np.array([[(*plain[w], sim[(w, t)]) for w in ws] for ws, t in zip(words, items["template_id"].to_list())],
+                    dtype=float)
+
+
+def _standardised(x: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """`x` less the mean of `fitted`'s rows (over items and options), over their SD (1 where constant)."""
+    flat = fitted.reshape(-1, x.shape[-1])
+    sd = flat.std(axis=0)
+    return (x - flat.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def _options_mean(x: np.ndarray) -> np.ndarray:
+    """Per item, the mean over its options (axis 1), summed in sorted order so that, to the last bit,
+    it does not depend on the options' order."""
+    return np.sort(x, axis=1).mean(axis=1, keepdims=True)
 
 
 # ---------------------------------------------------------------- the rule-based baselines
-def _argmax_credit(values: np.ndarray, answer: int) -> float:
-    """Credit of picking the largest value, ties broken at random: 1/k if the answer is among k maxima."""
-    top = np.flatnonzero(values == values.max())
-    return 1.0 / top.size if answer in top else 0.0
+def _argmax_credit(scores: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """Per item (a row of `scores`), the credit of picking the largest score, ties broken at random:
+    1/k if the answer (a column) is among k maxima."""
+    top = scores == scores.max(axis=1, keepdims=True)
+    return top[np.arange(len(answer)), answer] / top.sum(axis=1)
 
 
 def _median_credit(values: np.ndarray, relation: np.ndarray, yes: np.ndarray) -> np.ndarray:
@@ -79,80 +130,85 @@ def _median_credit(values: np.ndarray, relation: np.ndarray, yes: np.ndarray) ->
     return credit
 
 
-def rule_baseline(name: str, fmt: str, items: pl.DataFrame, features: list[np.ndarray]) -> np.ndarray:
+def centroid_distance(features: np.ndarray) -> np.ndarray:
+    """(n_items, n_options): each option's Euclidean distance to its item's options' mean, on features
+    standardised over every option of the items."""
+    z = _standardised(features, features)
+    return np.linalg.norm(z - _options_mean(z), axis=2)
+
+
+def rule_baseline(name: str, fmt: str, items: pl.DataFrame, features: np.ndarray) -> np.ndarray:
     """Per-item credit (0..1) of one rule-based baseline on items of one format."""
     column = {"most_frequent": 0, "longest": 1, "most_similar": 3}.get(name)
     if fmt == "yesno":
         yes = (items["answer"] == templates.YES).to_numpy()
         if name == "always_yes":
             return yes.astype(float)
-        values = np.array([f[0, column] for f in features])
-        return _median_credit(values, items["relation"].to_numpy(), yes)
+        return _median_credit(features[:, 0, column], items["relation"].to_numpy(), yes)
     answers = items["answer_index"].to_numpy()
-    return np.array([_argmax_credit(f[:, column], a) for f, a in zip(features, answers)])
+    if name in ("nearest_centroid", "farthest_centroid"):
+        distance = centroid_distance(features)
+        return _argmax_credit(-distance if name == "nearest_centroid" else distance, answers)
+    return _argmax_credit(features[:, :, column], answers)
 
 
-# ---------------------------------------------------------------- logistic regression, CV grouped by clip
-def group_folds(groups: np.ndarray, k: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
-    """Fold (0..k-1) of each item; every item of a clip (`groups`) lies in one fold, and the folds hold
-    clips in equal numbers (within one).
-
-    With `strata` (per item, a vector: what the item adds to the signal a model would learn, e.g. the
-    answer's features less its options' mean), the folds are stratified: clips are dealt, largest sum
-    first, each to the open fold whose sum it brings nearest zero. Without it a fold's imbalance is
-    mirrored, with the opposite sign, in the folds it is scored against whenever the whole set is
-    balanced (as SHARD's items are built to be), and cross-validation scores below chance ("anti-learning");
-    a real cue, shared by all clips, still reaches every fold. Ties go in a seeded order."""
-    clips, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    order = rng(seed, "artifacts", "folds").permutation(clips.size)
-    fold_of_clip = np.empty(clips.size, dtype=int)
-    if strata is None:
-        fold_of_clip[order] = np.arange(clips.size) % k
-        return fold_of_clip[inverse]
-    strata = np.asarray(strata, dtype=float).reshape(len(inverse), -1)
-    per_clip = np.zeros((clips.size, strata.shape[1]))
-    np.add.at(per_clip, inverse, strata)
-    order = order[np.argsort(-np.linalg.norm(per_clip[order], axis=1), kind="stable")]
-    sums, sizes, cap = np.zeros((k, strata.shape[1])), np.zeros(k, dtype=int), -(-clips.size // k)
-    for c in order:
-        open_ = np.flatnonzero(sizes < cap)
-        f = open_[np.argmin(np.linalg.norm(sums[open_] + per_clip[c], axis=1))]
-        fold_of_clip[c], sizes[f] = f, sizes[f] + 1
-        sums[f] += per_clip[c]
-    g = rng(seed, "artifacts", "folds", "swaps")
-    for _ in range(SWAPS * clips.size):  # then swap clip pairs between folds while that evens the folds out
-        a, b = g.integers(clips.size, size=2)
-        fa, fb = fold_of_clip[a], fold_of_clip[b]
-        if fa == fb:
-            continue
-        d = per_clip[b] - per_clip[a]
-        if np.sum((sums[fa] + d) ** 2) + np.sum((sums[fb] - d) ** 2) < np.sum(sums[fa] ** 2) + np.sum(sums[fb] ** 2):
-            sums[fa] += d
-            sums[fb] -= d
-            fold_of_clip[a], fold_of_clip[b] = fb, fa
-    return fold_of_clip[inverse]
+# ---------------------------------------------------------------- cross-validation grouped by text
+def text_groups(items: pl.DataFrame) -> np.ndarray:
+    """Per item, its text group (0..): items with the same format, question and options are one."""
+    key = items.select(pl.concat_str([pl.col("format"), pl.col("question"), pl.col("options").list.join("\x1f")],
+                                     separator="\x1e")).to_series().to_numpy()
+    return np.unique(key, return_inverse=True)[1]
 
 
-def _design(features: list[np.ndarray], fmt: str, relation: np.ndarray, relations: list[str],
-            mean: np.ndarray, sd: np.ndarray) -> list[np.ndarray]:
-    """Per item, the options' rows of the design matrix: standardised features in the block of the
-    item's relation (each relation its own weights). Yes/no items are a choice between the candidate
-    (features and a per-relation intercept) and "no" (all zeros): a binary logistic regression."""
-    width = len(relations) * (len(FEATURES) + 1)
-    out = []
-    for f, rel in zip(features, relation):
-        block = relations.index(rel) * (len(FEATURES) + 1)
-        rows = np.zeros((f.shape[0] + (fmt == "yesno"), width))
-        rows[:f.shape[0], block:block + len(FEATURES)] = (f - mean) / sd
-        if fmt == "yesno":
-            rows[0, block + len(FEATURES)] = 1.0
-        out.append(rows)
-    return out
+def group_folds(groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold (0..k-1) of each item: every item of a group lies in one fold, and the folds hold groups
+    in equal numbers (within one), dealt round-robin in a seeded order."""
+    unique, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    fold_of_group = np.empty(unique.size, dtype=int)
+    fold_of_group[rng(seed, "artifacts", "folds").permutation(unique.size)] = np.arange(unique.size) % k
+    return fold_of_group[inverse]
 
 
-def _fit(design: list[np.ndarray], target: np.ndarray) -> np.ndarray:
+def too_few_groups(items: pl.DataFrame) -> str | None:
+    """Why the learned baselines cannot be cross-validated on `items` (of one format), or None: each of
+    the FOLDS folds needs a text of its own."""
+    n = int(np.unique(text_groups(items)).size)
+    if n >= FOLDS:
+        return None
+    return (f"too few distinct item texts for {FOLDS} folds ({n} text{'' if n == 1 else 's'}, question and options, "
+            "among the test items of this format); a corpus with more labels or more test clips "
+            "(e.g. a larger clips.test_fraction) gives more")
+
+
+def _relation_codes(items: pl.DataFrame) -> np.ndarray:
+    return np.unique(items["relation"].to_numpy(), return_inverse=True)[1]
+
+
+def _binary_scores(model, X, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """`model` fitted on the `train` rows of X (target y, bool), its decision values on the `test` rows
+    (>0: true); a fitted fold with one class only gives that class everywhere."""
+    if np.unique(y[train]).size < 2:
+        return np.full(int(test.sum()), 1.0 if y[train][0] else -1.0)
+    return model.fit(X[train], y[train]).decision_function(X[test])
+
+
+# logistic regression (a conditional logit over each item's options)
+def _design(features: np.ndarray, fmt: str, relation: np.ndarray, n_relations: int, fitted: np.ndarray) -> np.ndarray:
+    """(n_items, n_choices, n_relations * (FEATURES + 1)): each option's standardised features in the
+    block of its item's relation (each relation its own weights). Yes/no items are a choice between the
+    candidate (features and a per-relation intercept) and "no" (all zeros): a binary logistic regression."""
+    n, n_words, n_features = features.shape
+    block = n_features + 1
+    X = np.zeros((n, n_words + (fmt == "yesno"), n_relations * block))
+    columns = relation[:, None] * block + np.arange(n_features)  # (n, features)
+    X[np.arange(n)[:, None, None], np.arange(n_words)[None, :, None], columns[:, None, :]] = _standardised(features, fitted)
+    if fmt == "yesno":
+        X[np.arange(n), 0, relation * block + n_features] = 1.0
+    return X
+
+
+def _fit(X: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Weights of a conditional logit (softmax over each item's options), L2-penalised, by L-BFGS."""
-    X = np.stack(design)  # every item of one format has the same number of options
     n = X.shape[0]
 
     def loss(w):
@@ -164,66 +220,88 @@ def _fit(design: list[np.ndarray], target: np.ndarray) -> np.ndarray:
         p[np.arange(n), target] -= 1.0
         return nll, np.einsum("io,iod->d", p, X) + L2 * n * w
 
-    w0 = np.zeros(X.shape[2])
-    return minimize(loss, w0, jac=True, method="L-BFGS-B").x
+    return minimize(loss, np.zeros(X.shape[2]), jac=True, method="L-BFGS-B").x
 
 
-def _word_signal(items: pl.DataFrame, fmt: str) -> np.ndarray:
-    """Per item, over the words offered: +1 for the right one, -1 spread over the wrong ones (yes/no:
-    the candidate, +1 for a yes and -1 for a no)."""
-    rows = [(_item_words(r), r["answer_index"] if fmt == "mc4" else (0 if r["answer"] == templates.YES else None))
-            for r in items.iter_rows(named=True)]
-    vocab = {w: i for i, w in enumerate(sorted({w for words, _ in rows for w in words}))}
-    out = np.zeros((len(rows), len(vocab)))
-    for i, (words, right) in enumerate(rows):
-        for j, w in enumerate(words):
-            out[i, vocab[w]] += 1.0 if j == right else -1.0 / max(len(words) - 1, 1)
-    return out
+def logistic_scores(fmt, items, features, target, train, test, seed) -> np.ndarray:
+    """Per test item, the conditional logit's score of each choice (standardised on the fitted fold)."""
+    relation = _relation_codes(items)
+    X = _design(features, fmt, relation, int(relation.max()) + 1, features[train])
+    return X[test] @ _fit(X[train], target[train])
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    """Columns scaled so the whole block has unit mean squared row norm (blocks weigh alike)."""
-    scale = np.sqrt((x ** 2).sum(axis=1).mean())
-    return x / scale if scale > 0 else x
+def boosting_scores(fmt, items, features, target, train, test, seed) -> np.ndarray:
+    """Per test item, gradient boosting's score of each choice. mc4: a row per option, [f, f less the
+    item's options' mean, that squared] and the relation, target "is the right option"; yes/no: the
+    candidate's [f, f squared] and the relation, target "yes"."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    n, n_words, _ = features.shape
+    if fmt == "mc4":
+        centred = features - _options_mean(features)
+        x = np.concatenate([features, centred, centred ** 2], axis=2)
+    else:
+        x = np.concatenate([features, features ** 2], axis=2)
+    relation = np.repeat(_relation_codes(items), n_words)
+    X = np.column_stack([x.reshape(n * n_words, -1), relation])
+    model = HistGradientBoostingClassifier(max_iter=BOOSTING_ITERATIONS, early_stopping=False,
+                                           categorical_features=[X.shape[1] - 1],
+                                           random_state=seed_for(seed, "artifacts", "boosting") % 2 ** 31)
+    # one OpenMP thread, as the rule has one core: every core's threads, on a machine the workflow's other
+    # jobs share, took 2.5x as long (33,000 items on 2 cores: 16 s against 6 s for the whole table)
+    with threadpool_limits(1, user_api="openmp"):
+        return _choice_scores(fmt, model, X, target, n_words, train, test)
 
 
-def too_few_clips(items: pl.DataFrame) -> str | None:
-    """Why the logistic regression cannot be cross-validated on `items` (of one format), or None: each of the
-    FOLDS folds needs a clip of its own."""
-    n = items["clip_id"].n_unique()
-    if n >= FOLDS:
-        return None
-    return (f"too few test clips for {FOLDS} folds ({n} test clip{'' if n == 1 else 's'} with items of this format); "
-            "a corpus with more recordings per label, or a larger clips.test_fraction, gives more")
+def bag_of_words_scores(fmt, items, features, target, train, test, seed) -> np.ndarray:
+    """Per test item, a logistic regression's score of each choice on one-hot words. mc4: a row per
+    option, the option word and the relation, target "is the right option"; yes/no: the candidate word,
+    the question template and the relation, target "yes"."""
+    from sklearn.linear_model import LogisticRegression
+
+    words = np.array(_item_words(items), dtype=object)  # (n, n_words)
+    n, n_words = words.shape
+    per_row = [words.reshape(-1), np.repeat(items["relation"].to_numpy(), n_words)]
+    if fmt == "yesno":
+        per_row.append(items["template_id"].to_numpy())
+    X = sparse.hstack([_one_hot(column) for column in per_row], format="csr")
+    return _choice_scores(fmt, LogisticRegression(max_iter=1000), X, target, n_words, train, test)
 
 
-def logistic_baseline(fmt: str, items: pl.DataFrame, features: list[np.ndarray], seed: int) -> np.ndarray:
-    """Per-item credit of the logistic regression, each item scored by the model fitted on the other folds."""
+def _one_hot(values: np.ndarray) -> sparse.csr_matrix:
+    codes = np.unique(values.astype(str), return_inverse=True)[1]
+    return sparse.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes)), shape=(codes.size, codes.max() + 1))
+
+
+def _choice_scores(fmt, model, X, target, n_words, train, test) -> np.ndarray:
+    """Fit a binary `model` on rows of X (a row per option for mc4, per item for yes/no) and give each
+    test item's choices their scores: mc4, each option's decision value; yes/no, (the candidate's
+    decision value, 0), so "yes" wins iff the model says yes and a tie (0) earns half."""
+    if fmt == "mc4":
+        right = (np.arange(n_words) == target[:, None]).reshape(-1)
+        scores = _binary_scores(model, X, right, np.repeat(train, n_words), np.repeat(test, n_words))
+        return scores.reshape(-1, n_words)
+    scores = _binary_scores(model, X, target == 0, train, test)
+    return np.column_stack([scores, np.zeros_like(scores)])
+
+
+LEARNED = {"logistic": logistic_scores, "boosting": boosting_scores, "bag_of_words": bag_of_words_scores}
+
+
+def learned_baseline(name: str, fmt: str, items: pl.DataFrame, features: np.ndarray, seed: int) -> np.ndarray:
+    """Per-item credit of a learned baseline, each item scored by the model fitted on the folds that do not
+    hold its text. The right choice: the answer's option (mc4), or 0 for yes and 1 for no (yes/no)."""
     if not items.height:
         return np.zeros(0)
-    if (why := too_few_clips(items)) is not None:
+    if (why := too_few_groups(items)) is not None:
         raise ValueError(why)
-    relation = items["relation"].to_numpy()
-    relations = sorted(set(relation))
     target = (items["answer"] != templates.YES).to_numpy().astype(int) if fmt == "yesno" else items["answer_index"].to_numpy()
-    allf = np.concatenate(features)
-    design = _design(features, fmt, relation, relations, allf.mean(axis=0), np.where(allf.std(axis=0) > 0, allf.std(axis=0), 1.0))
-    # stratify the folds on what each item adds to the gradient at zero weights (the right option's row
-    # less the options' mean) and on which words it offers right and wrong
-    signal = np.stack([d[t] - d.mean(axis=0) for d, t in zip(design, target)])
-    folds = group_folds(items["clip_id"].to_numpy(), FOLDS, seed, np.hstack([_unit(signal), _unit(_word_signal(items, fmt))]))
+    folds = group_folds(text_groups(items), FOLDS, seed)
     credit = np.zeros(items.height)
     for k in range(FOLDS):
-        train, test = folds != k, folds == k
-        if not test.any():
-            continue
-        fitted = np.concatenate([f for f, t in zip(features, train) if t])
-        mean, sd = fitted.mean(axis=0), fitted.std(axis=0)
-        sd[sd == 0] = 1.0
-        design = _design(features, fmt, relation, relations, mean, sd)
-        w = _fit([d for d, t in zip(design, train) if t], target[train]) if train.any() else np.zeros(design[0].shape[1])
-        for i in np.flatnonzero(test):
-            credit[i] = _argmax_credit(design[i] @ w, int(target[i]))
+        test = folds == k
+        credit[test] = _argmax_credit(LEARNED[name](fmt, items, features, target, ~test, test, seed), target[test])
     return credit
 
 
@@ -241,18 +319,19 @@ def artifact_stats(items: pl.DataFrame, embed, n_boot: int, seed: int) -> pl.Dat
         if not part.height:
             continue
         features = option_features(part, embed)
+        too_few = too_few_groups(part)
         for name, (_, formats) in BASELINES.items():
             if fmt not in formats:
                 continue
             row = {"baseline": name, "format": fmt, "chance": CHANCE[fmt]}
-            why_not = too_few_clips(part) if name == "logistic" else None
+            why_not = too_few if name in LEARNED else None
             if why_not is not None:  # a row of n/a that says why, not a failed run
                 for rel in [*relations, "overall"]:
                     at = part.height if rel == "overall" else int((part["relation"] == rel).sum())
                     row.update({f"{rel}_acc": math.nan, f"{rel}_lo": math.nan, f"{rel}_hi": math.nan, f"{rel}_n": at})
                 rows.append({**row, "chance_in_ci": None, "not_scored": why_not})
                 continue
-            credit = (logistic_baseline(fmt, part, features, seed) if name == "logistic"
+            credit = (learned_baseline(name, fmt, part, features, seed) if name in LEARNED
                       else rule_baseline(name, fmt, part, features))
             inside = True
             for rel in [*relations, "overall"]:
@@ -298,6 +377,13 @@ def artifact_notes(numeric: pl.DataFrame) -> list[str]:
 NOTES = ["Accuracy in % with 95% bootstrap CI (clips resampled); text only (question and options, no audio, "
          "no label). Ties count 1/k of a point.",
          "Yes/no frequency and length rules: yes iff the candidate exceeds the median candidate of its relation. "
+         "Centroid: the options' mean over Zipf frequency, characters, words and MiniLM similarity, each "
+         "standardised over all options.",
+         f"Learned models are cross-validated in {FOLDS} folds grouped by question: items with the same question "
+         "and options share a fold, so no model is scored on a text it was fitted on. Gradient boosting: each "
+         "option's features, less the options' mean, and squared (yes/no: the candidate's features and their "
+         "squares), with the relation. Bag of words: the option word and the relation (yes/no: the candidate "
+         "word, the question template and the relation).",
          "Chance in CI: chance lies inside the CI of every relation and overall."]
 
 
