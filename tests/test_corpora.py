@@ -368,9 +368,9 @@ def test_a_two_label_corpus_of_eight_clips_runs_end_to_end(two_models_on_a_tiny_
     assert sorted(pl.read_parquet(results / "clips" / "rejects.parquet")["reason"]) == ["corrupt", "missing"]
     artifacts = pl.read_csv(results / "tables" / "artifacts.csv")
     logistic = artifacts.filter(pl.col("baseline") == "logistic")
-    assert logistic.height and logistic["not_scored"].str.starts_with("too few test clips for 5 folds").all()
+    assert logistic.height and logistic["not_scored"].str.starts_with("too few distinct item texts for 5 folds").all()
     card = (results / "shard" / "card.md").read_text()
-    assert "n/a, too few test clips for 5 folds" in card  # the card includes the audit as it is
+    assert "n/a, too few distinct item texts for 5 folds" in card  # the card includes the audit as it is
     for table in ("semantic", "labelling", "scaling", "perception", "forgetting", "models"):
         assert (results / "tables" / f"{table}.md").stat().st_size > 0, table
     assert (results / "export" / "hf").is_dir() and (results / "shard" / "browser" / "index.html").is_file()

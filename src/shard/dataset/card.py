@@ -11,7 +11,7 @@ import polars as pl
 import yaml
 
 from shard.common import config_hash, rng, write_text
-from shard.dataset.items import MISSING_SCHEMA
+from shard.dataset.items import MISSING_SCHEMA, SLOTS_SCHEMA
 from shard.markdown import markdown_table
 from shard.dataset.vocabulary import WORD_COUNTS_SCHEMA
 
@@ -99,6 +99,12 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
            "A mapped label with no item of a relation, and why.\n",
            markdown_table(missing),
            "## Items per relation and format\n", markdown_table(_counts(both, ["part", "relation", "format"])),
+           "## Counterbalanced groups\n",
+           "Each question text is asked of clips it is right for and of clips it is wrong for in equal measure (a "
+           "yes/no text of one clip each; an mc4 text of four clips of mutually unrelated labels, each option the "
+           "answer once), so the text alone answers no item better than chance. A clip's item slot that no group "
+           "could take (too few unrelated clips of its role) is left over.\n",
+           markdown_table(pl.DataFrame(summary.get("slots_left", []), schema=SLOTS_SCHEMA)),
            "## Items per label\n",
            markdown_table(both.group_by("label", "synset").agg(
                (pl.col("part") == "test").sum().alias("test"), (pl.col("part") == "train_pool").sum().alias("train_pool"))

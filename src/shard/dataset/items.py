@@ -36,6 +36,8 @@ ITEM_SCHEMA = {"item_id": pl.String, "clip_id": pl.String, "label": pl.String, "
                "question": pl.String, "options": pl.List(pl.String), "answer": pl.String,
                "answer_index": pl.Int64, "candidate": pl.String, "source_kind": pl.String}  # source_kind: the role
 MISSING_SCHEMA = {"relation": pl.String, "label": pl.String, "synset": pl.String, "reason": pl.String}
+# summary.json's slots_left: per split, relation and format, the items made and the slots no group took
+SLOTS_SCHEMA = {"split": pl.String, "relation": pl.String, "format": pl.String, "items": pl.Int64, "slots_left": pl.Int64}
 MC_OPTIONS = 4
 BLOCK = 256  # clips whose slots are grouped together (a fixed size, so the items do not depend on any layout key)
 TRIES = 20  # draws of a group's template and option order, so that no clip is asked the same text twice
@@ -179,7 +181,7 @@ def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, 
                 frames.append(items)
                 used |= u
                 made, slots_left = made + items.height, slots_left + lo
-            left.append({"split": split, "relation": relation, "format": fmt, "items": made, "slots_left": slots_left})
+            left.append(dict(zip(SLOTS_SCHEMA, (split, relation, fmt, made, slots_left))))
             log.info("items: %s %s %s: %d items, %d slots left without a group", split, relation, fmt, made, slots_left)
     items = pl.concat(frames).sort("item_id") if frames else pl.DataFrame(schema=ITEM_SCHEMA)
     mc = pl.when(pl.col("format") == "mc4").then(pl.col("options"))
