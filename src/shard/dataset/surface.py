@@ -1,5 +1,6 @@
-"""Surface features of a word offered in a SHARD item, in one place: what the item generator matches
-negatives on (shard.dataset.wordbank) and what the text-only baselines guess from (shard.dataset.artifacts).
+"""Surface features of a word offered in a SHARD item, in one place: what the text-only baselines guess from
+(shard.dataset.artifacts). The item generator needs none of them: its counterbalanced groups make every
+feature of a word right exactly as often as chance (shard.dataset.items).
 
 - Zipf frequency: wordfreq's English estimate (a phrase by wordfreq's own rule for phrases; 0: unknown);
 - length in characters and in words;

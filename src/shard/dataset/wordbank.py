@@ -113,10 +113,10 @@ class WordBank:
         return True
 
     def negatives(self, synsets: tuple[str, ...], relation: str, role: str) -> list[str]:
-        """The pool negatives for a clip's synsets and a relation are matched from: the unrelated
-        vocabulary words of the same relation (so a hypernym distractor is a category too) that name
-        things of the same role as the clip's (no "Is <audio> a kind of animal?" for thunder); of any
-        role, then of any relation, where fewer than the synset's positive words (or MIN_NEGATIVES) remain."""
+        """Unrelated words for a clip's synsets and a relation, that build_words teaches as false facts: the
+        vocabulary words of the same relation (a hypernym negative is a category too) that name things of
+        the same role as the clip's (no "Is <audio> a kind of animal?" for thunder); of any role, then of
+        any relation, where fewer than the synset's positive words (or MIN_NEGATIVES) remain."""
         key = (synsets, relation, role)
         if key not in self._negatives:
             n = max([len(self.all_positives.get((name, relation), [])) for name in synsets] + [MIN_NEGATIVES])
