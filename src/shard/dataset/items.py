@@ -108,9 +108,9 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
     clashes = bank.clashes(words, synsets, relation).astype(np.float32)  # word x synset: not false for it
     same = bank.same_senses(words)
     order = rng(seed, *key, "blocks").permutation(len(members))
-    frames, used, left, asked = [], set(), 0, set()
+    frames, used, left = [], set(), 0
     for b in range(0, len(members), BLOCK):
-        rows = []
+        rows, asked = [], set()  # asked: (clip, text) so far; a clip lies in one block
         block = [members[i] for i in order[b:b + BLOCK]]
         slots = [(c, k) for c in range(len(block)) for k in range(n)]
         yes = [fmt == "mc4" or (k + c) % 2 == 0 for c, k in slots]
