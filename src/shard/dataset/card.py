@@ -24,6 +24,10 @@ PRETRAINING = (
 )
 
 
+# what the card reads of the train pool (its questions and options, most of its bytes, are never shown)
+POOL_COLUMNS = ["clip_id", "label", "synset", "relation", "format", "answer", "answer_index"]
+
+
 def _counts(items: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     return items.group_by(by).len("items").sort(by)
 
@@ -76,7 +80,8 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
     stats, threshold = summary["clips"], summary["words"]
     missing = pl.DataFrame(summary["labels_without_items"], schema=MISSING_SCHEMA)
     word_counts = pl.DataFrame(threshold["per_relation"], schema=WORD_COUNTS_SCHEMA)
-    both = pl.concat([test.with_columns(part=pl.lit("test")), pool.with_columns(part=pl.lit("train_pool"))])
+    both = pl.concat([test.select(POOL_COLUMNS).with_columns(part=pl.lit("test")),
+                      pool.select(POOL_COLUMNS).with_columns(part=pl.lit("train_pool"))])
     mapped = label_synsets.filter(pl.col("synset").is_not_null())
     unmapped = label_synsets.filter(pl.col("synset").is_null())
     skipped = dict(stats.get("unmapped_clips", []))
@@ -134,7 +139,7 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
 def build_card(*, test, train_pool, words, summary, label_synsets, wordnet_source, artifacts, card, config: dict) -> None:
     """Rule `shard_card`: shard/card.md, from the items, the words, the items stage's summary.json, the label
     map, the WordNet source and the surface-cue table (tables/artifacts.md, included as it is)."""
-    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool), words=pl.read_parquet(words),
+    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool, columns=POOL_COLUMNS), words=pl.read_parquet(words),
                            label_synsets=pl.read_parquet(label_synsets), source=json.loads(Path(wordnet_source).read_text()),
                            config=config, summary=json.loads(Path(summary).read_text()),
                            artifacts=Path(artifacts).read_text()), card)
