@@ -189,6 +189,10 @@ def _semantic_templates(candidates: tuple[templates.Template, ...]):
     return ordered, spans
 
 
+# what prompt synthesis reads of the train pool (not the rendered question: the prompt renders its own)
+POOL_COLUMNS = ["clip_id", "relation", "source_kind", "format", "candidate", "options", "answer"]
+
+
 def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
                        multi_clip_fraction: float) -> dict[str, np.ndarray]:
     """All random draws for `n` training prompts, as arrays (no text yet).
@@ -211,12 +215,18 @@ def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed:
     keys = pool_clips["key"].to_numpy()
     key_order = np.argsort(keys, kind="stable")
     uniq, first, count = np.unique(keys[key_order], return_index=True, return_counts=True)
-    key_of_clip = dict(zip(pool_clips["clip_id"], np.searchsorted(uniq, keys)))
-    key_of_item = np.array([key_of_clip[c] for c in pool["clip_id"]], dtype=np.int64)
-
-    spans = semantic_templates()[1]
-    spans_of_item = [spans[k] for k in zip(pool["relation"], pool["source_kind"], pool["format"])]
-    t_off = np.array([o for o, _ in spans_of_item]); t_cnt = np.array([c for _, c in spans_of_item])
+    # per pool item, its clip's label-set key and its template span: joins, not a Python object per item
+    clip_keys = pl.DataFrame({"clip_id": pool_clips["clip_id"], "key": np.searchsorted(uniq, keys).astype(np.int64)})
+    key_of_item = pool.select("clip_id").join(clip_keys, on="clip_id", how="left", maintain_order="left")["key"].to_numpy()
+    spans = pl.DataFrame([(*k, o, c) for k, (o, c) in semantic_templates()[1].items()], orient="row",
+                         schema={"relation": pl.String, "source_kind": pl.String, "format": pl.String,
+                                 "t_off": pl.Int64, "t_cnt": pl.Int64})
+    spans_of_item = pool.select("relation", "source_kind", "format").join(
+        spans, on=["relation", "source_kind", "format"], how="left", maintain_order="left")
+    if spans_of_item["t_off"].null_count():
+        raise ShardError(f"results/shard/train_pool.parquet has items of a (relation, role, format) no template "
+                         f"asks: {spans_of_item.filter(pl.col('t_off').is_null()).row(0)[:3]}; rebuild results/shard/")
+    t_off, t_cnt = spans_of_item["t_off"].to_numpy(), spans_of_item["t_cnt"].to_numpy()
 
     u = g.random(n)
     task = np.where(u < replay_fraction, PromptTask.LABELLING,
@@ -278,7 +288,7 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
 
 def build_train_prompts(*, train_pool, clips_parquet, out, n, seed, replay_fraction, multi_clip_fraction,
                         name) -> None:
-    pool = pl.read_parquet(train_pool)
+    pool = pl.read_parquet(train_pool, columns=POOL_COLUMNS)
     clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "labels"])
     plan = plan_train_prompts(pool, clips, int(n), seed=seed, replay_fraction=replay_fraction,
                               multi_clip_fraction=multi_clip_fraction)
