@@ -5,7 +5,7 @@ questions), so the bootstrap resamples *clips* and carries every item of a drawn
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.stats import binomtest
@@ -13,12 +13,18 @@ from scipy.stats import binomtest
 from shard.common import rng
 
 
-def _clip_draws(groups: np.ndarray, n_boot: int, seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(inverse, draws): item -> clip index, and an (n_boot, n_clips) array of drawn clip indices."""
+DRAW_CELLS = 1 << 22  # drawn clip indices held at once (32 MB): a bootstrap's memory stays flat as the clips grow
+
+
+def _clip_draws(groups: np.ndarray, n_boot: int, seed: int, key: str) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """(inverse, draws): item -> clip index, and the (n_boot, n_clips) drawn clip indices in blocks of
+    replicates (rows), never all at once (1000 x 600,000 test clips would be 4.8 GB). One generator draws
+    the blocks in turn, which gives the very numbers one (n_boot, n_clips) draw gives."""
     _, inverse = np.unique(np.asarray(groups), return_inverse=True)
     n_clips = int(inverse.max()) + 1 if inverse.size else 0
-    draws = rng(seed, "bootstrap", key).integers(0, n_clips, size=(n_boot, n_clips))
-    return inverse, draws
+    g = rng(seed, "bootstrap", key)
+    rows = max(1, DRAW_CELLS // max(n_clips, 1))
+    return inverse, (g.integers(0, n_clips, size=(min(rows, n_boot - i), n_clips)) for i in range(0, n_boot, rows))
 
 
 def bootstrap_ci(correct: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0,
@@ -35,7 +41,7 @@ def bootstrap_ci(correct: np.ndarray, groups: np.ndarray, n_boot: int = 1000, se
     inverse, draws = _clip_draws(groups, n_boot, seed, key)
     hits = np.bincount(inverse, weights=correct)
     sizes = np.bincount(inverse).astype(float)
-    stats = hits[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    stats = np.concatenate([hits[block].sum(axis=1) / sizes[block].sum(axis=1) for block in draws])
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
@@ -50,9 +56,10 @@ def bootstrap_metric(metric: Callable[[np.ndarray], float], groups: np.ndarray, 
         return float("nan"), float("nan")
     inverse, draws = _clip_draws(groups, n_boot, seed, key)
     order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], np.arange(draws.shape[1] + 1))
-    members = [order[starts[c]:starts[c + 1]] for c in range(draws.shape[1])]
-    stats = np.array([metric(np.concatenate([members[c] for c in row])) for row in draws])
+    n_clips = int(inverse.max()) + 1
+    starts = np.searchsorted(inverse[order], np.arange(n_clips + 1))
+    members = [order[starts[c]:starts[c + 1]] for c in range(n_clips)]
+    stats = np.array([metric(np.concatenate([members[c] for c in row])) for block in draws for row in block])
     stats = stats[~np.isnan(stats)]
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
