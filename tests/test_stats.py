@@ -74,3 +74,21 @@ def test_average_precision_known_ranking():
     targets = np.array([[1, 0], [0, 1], [1, 1]], dtype=bool)
     assert mean_average_precision(scores, targets) == pytest.approx(1.0)
     assert map_chance(targets) == pytest.approx(2 / 3)
+
+
+def test_bootstrap_draws_in_blocks_give_the_one_shot_interval(monkeypatch):
+    """The resamples are drawn a block of replicates at a time (memory flat in the clips); any block size
+    gives the interval one (n_boot, n_clips) draw gives, to the bit."""
+    from shard.evaluation import stats
+
+    g = np.random.default_rng(3)
+    groups = g.integers(0, 997, 3000)
+    correct = (g.random(groups.size) < 0.4).astype(float)
+    whole = stats.bootstrap_ci(correct, groups, 1000, 0, "blocks")
+    for cells in (997, 997 * 7, 10**9):  # one replicate per block, seven, all at once
+        monkeypatch.setattr(stats, "DRAW_CELLS", cells)
+        assert stats.bootstrap_ci(correct, groups, 1000, 0, "blocks") == whole
+    monkeypatch.setattr(stats, "DRAW_CELLS", 997 * 7)
+    small = stats.bootstrap_metric(lambda idx: correct[idx].mean(), groups, 50, 0, "m")
+    monkeypatch.setattr(stats, "DRAW_CELLS", 10**9)
+    assert stats.bootstrap_metric(lambda idx: correct[idx].mean(), groups, 50, 0, "m") == small
