@@ -139,7 +139,7 @@ def render_card(*, test: pl.DataFrame, pool: pl.DataFrame, words: pl.DataFrame, 
 def build_card(*, test, train_pool, words, summary, label_synsets, wordnet_source, artifacts, card, config: dict) -> None:
     """Rule `shard_card`: shard/card.md, from the items, the words, the items stage's summary.json, the label
     map, the WordNet source and the surface-cue table (tables/artifacts.md, included as it is)."""
-    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool, columns=POOL_COLUMNS), words=pl.read_parquet(words),
-                           label_synsets=pl.read_parquet(label_synsets), source=json.loads(Path(wordnet_source).read_text()),
+    write_text(render_card(test=pl.read_parquet(test), pool=pl.read_parquet(train_pool, columns=POOL_COLUMNS),
+                           words=pl.read_parquet(words), label_synsets=pl.read_parquet(label_synsets), source=json.loads(Path(wordnet_source).read_text()),
                            config=config, summary=json.loads(Path(summary).read_text()),
                            artifacts=Path(artifacts).read_text()), card)

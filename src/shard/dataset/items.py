@@ -57,10 +57,11 @@ def _groups(compat: np.ndarray, owner: np.ndarray, asked: np.ndarray, size: int,
     linked = compat | compat.T
     free = np.ones(len(compat), dtype=bool)
     degree = linked.sum(1) + g.random(len(compat))  # the noise, below 1, breaks ties only
+    n_slots = int(owner.max()) + 1
     groups = []
 
     def pick(nodes):  # the most constrained slot among the nodes', by its first node among them
-        best = np.full(owner.max() + 1, np.inf)
+        best = np.full(n_slots, np.inf)
         np.minimum.at(best, owner[nodes], -degree[nodes])  # a slot's best node: the most partners
         slot = owner[nodes][np.argmax(best[owner[nodes]])]
         return int(nodes[owner[nodes] == slot][0])
@@ -74,7 +75,7 @@ def _groups(compat: np.ndarray, owner: np.ndarray, asked: np.ndarray, size: int,
         if len(members) == size:
             taken = np.isin(owner, owner[members]) & free
             repeat = free & ~taken & np.isin(asked, asked[members])
-            left = np.bincount(owner[free & ~taken], minlength=owner.max() + 1)
+            left = np.bincount(owner[free & ~taken], minlength=n_slots)
             taken |= repeat & (left[owner] > 1)
         else:
             taken = np.arange(len(free)) == members[0]

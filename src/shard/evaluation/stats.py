@@ -16,15 +16,15 @@ from shard.common import rng
 DRAW_CELLS = 1 << 22  # drawn clip indices held at once (32 MB): a bootstrap's memory stays flat as the clips grow
 
 
-def _clip_draws(groups: np.ndarray, n_boot: int, seed: int, key: str) -> tuple[np.ndarray, Iterator[np.ndarray]]:
-    """(inverse, draws): item -> clip index, and the (n_boot, n_clips) drawn clip indices in blocks of
-    replicates (rows), never all at once (1000 x 600,000 test clips would be 4.8 GB). One generator draws
-    the blocks in turn, which gives the very numbers one (n_boot, n_clips) draw gives."""
+def _clip_draws(groups: np.ndarray, n_boot: int, seed: int, key: str) -> tuple[np.ndarray, int, Iterator[np.ndarray]]:
+    """(inverse, n_clips, draws): item -> clip index, the number of clips, and the (n_boot, n_clips) drawn clip
+    indices in blocks of replicates (rows), never all at once (1000 x 600,000 test clips would be 4.8 GB). One
+    generator draws the blocks in turn, which gives the very numbers one (n_boot, n_clips) draw gives."""
     _, inverse = np.unique(np.asarray(groups), return_inverse=True)
     n_clips = int(inverse.max()) + 1 if inverse.size else 0
     g = rng(seed, "bootstrap", key)
     rows = max(1, DRAW_CELLS // max(n_clips, 1))
-    return inverse, (g.integers(0, n_clips, size=(min(rows, n_boot - i), n_clips)) for i in range(0, n_boot, rows))
+    return inverse, n_clips, (g.integers(0, n_clips, size=(min(rows, n_boot - i), n_clips)) for i in range(0, n_boot, rows))
 
 
 def bootstrap_ci(correct: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0,
@@ -38,7 +38,7 @@ def bootstrap_ci(correct: np.ndarray, groups: np.ndarray, n_boot: int = 1000, se
     correct = np.asarray(correct, dtype=float)
     if correct.size == 0:
         return float("nan"), float("nan")
-    inverse, draws = _clip_draws(groups, n_boot, seed, key)
+    inverse, _, draws = _clip_draws(groups, n_boot, seed, key)
     hits = np.bincount(inverse, weights=correct)
     sizes = np.bincount(inverse).astype(float)
     stats = np.concatenate([hits[block].sum(axis=1) / sizes[block].sum(axis=1) for block in draws])
@@ -54,9 +54,8 @@ def bootstrap_metric(metric: Callable[[np.ndarray], float], groups: np.ndarray, 
     groups = np.asarray(groups)
     if groups.size == 0:
         return float("nan"), float("nan")
-    inverse, draws = _clip_draws(groups, n_boot, seed, key)
+    inverse, n_clips, draws = _clip_draws(groups, n_boot, seed, key)
     order = np.argsort(inverse, kind="stable")
-    n_clips = int(inverse.max()) + 1
     starts = np.searchsorted(inverse[order], np.arange(n_clips + 1))
     members = [order[starts[c]:starts[c + 1]] for c in range(n_clips)]
     stats = np.array([metric(np.concatenate([members[c] for c in row])) for block in draws for row in block])
