@@ -7,6 +7,7 @@ is the issue's target: peak memory at most 1.3x, and no job above 2 GB at 100x).
 
     python bench/scale.py [--factors 1 10 100] [--clips-per-shard 1152] [--workdir /tmp/shard_scale] [--cores 2]
     python bench/scale.py --report-only --factors 1 10      # reread the benchmark files of earlier runs
+    python bench/scale.py --notemp ...                       # keep the decoded shard audio (to rerun one rule)
 
 Each factor runs in WORKDIR/x{factor} (results/ there); a factor already complete is not rerun (Snakemake).
 """
@@ -39,13 +40,14 @@ def factor_config(factor: int, clips_per_shard: int) -> dict:
     return cfg
 
 
-def run_factor(factor: int, workdir: Path, clips_per_shard: int, cores: int) -> float:
-    """Run the data half for one factor; its wall time in seconds (the whole snakemake call)."""
+def run_factor(factor: int, workdir: Path, clips_per_shard: int, cores: int, notemp: bool = False) -> float:
+    """Run the data half for one factor; its wall time in seconds (the whole snakemake call). `notemp` keeps the
+    decoded shard audio, so that a later `--forcerun keep_test_audio` can measure that rule alone."""
     out = workdir / f"x{factor}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.yaml").write_text(yaml.safe_dump(factor_config(factor, clips_per_shard)))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(out),
-           "--configfile", str(out / "scale.yaml"), "--cores", str(cores), *TARGETS]
+           "--configfile", str(out / "scale.yaml"), "--cores", str(cores), *(["--notemp"] if notemp else []), *TARGETS]
     t0 = time.perf_counter()
     with open(out / "snakemake.log", "w") as log:
         done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -129,10 +131,11 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shard_scale"))
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--notemp", action="store_true", help="keep the decoded shard audio (snakemake --notemp)")
     args = ap.parse_args()
     if not args.report_only:
         for factor in args.factors:
-            wall = run_factor(factor, args.workdir, args.clips_per_shard, args.cores)
+            wall = run_factor(factor, args.workdir, args.clips_per_shard, args.cores, args.notemp)
             print(f"{factor}x done in {wall:.0f} s", flush=True)
     print(report(args.workdir, args.factors, args.clips_per_shard))
 
