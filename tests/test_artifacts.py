@@ -9,7 +9,7 @@ from shard.dataset import artifacts as A
 from shard.dataset import surface
 from shard.dataset.items import ITEM_SCHEMA
 
-CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200}}
+CONFIG = {"seed": 0, "evaluate": {"bootstrap": 200}, "shard": {"audit_items": None}}
 MC, YN = "hypernym.source.mc4.0", "hypernym.source.yesno.0"
 YN_TEMPLATES = ["hypernym.source.yesno.0", "hypernym.source.yesno.1", "hypernym.source.yesno.2",
                 "hypernym.event.yesno.0", "hypernym.event.yesno.1", "hypernym.event.yesno.2"]
@@ -238,15 +238,35 @@ def test_folds_are_grouped_by_text_and_seeded():
     assert (A.group_folds(groups, A.FOLDS, 0) == folds).all() and not (A.group_folds(groups, A.FOLDS, 1) == folds).all()
 
 
+def test_audit_sample_keeps_whole_text_groups_seeded_and_bounded(tmp_path):
+    """More test items than shard.audit_items: a seeded sample of whole text groups, read in batches, no larger
+    than asked, and every baseline still exactly at chance on it (each design group stays counterbalanced)."""
+    df = _design_groups(40)
+    df.write_parquet(tmp_path / "test.parquet", row_group_size=50)
+    every, total = A.audit_sample(tmp_path / "test.parquet", None, 0)
+    assert total == df.height == every.height
+    sample, total = A.audit_sample(tmp_path / "test.parquet", 100, 0, batch=37)
+    assert total == df.height and 90 <= sample.height <= 100
+    assert sample.equals(df.filter(pl.col("item_id").is_in(sample["item_id"].implode())))  # file order, whole rows
+    groups, kept = A.text_groups(df), df["item_id"].is_in(sample["item_id"].implode()).to_numpy()
+    assert all(kept[groups == g].all() or not kept[groups == g].any() for g in np.unique(groups))  # whole groups
+    assert set(sample["format"]) == {"mc4", "yesno"}
+    again, _ = A.audit_sample(tmp_path / "test.parquet", 100, 0, batch=1000)
+    other, _ = A.audit_sample(tmp_path / "test.parquet", 100, 1)
+    assert again.equals(sample) and not other.equals(sample)
+    for row in A.artifact_stats(sample, fake_embed, 50, 0).iter_rows(named=True):
+        assert row["overall_acc"] == pytest.approx(A.CHANCE[row["format"]], abs=1e-12), row["baseline"]
+
+
 # ---------------------------------------------------------------- the table
-def _table(tmp_path, df, monkeypatch):
+def _table(tmp_path, df, monkeypatch, config=CONFIG):
     monkeypatch.setattr(surface, "exact_embedder", lambda: fake_embed)
     tmp_path.mkdir()
     monkeypatch.chdir(tmp_path)
     df.write_parquet("test.parquet")
     (tmp_path / "source.json").write_text(json.dumps({"checksum": "abc123", "version": "3.0"}))
     A.artifacts_table(test="test.parquet", csv="out/artifacts.csv", md="out/artifacts.md",
-                      provenance="out/artifacts.provenance.json", config=CONFIG, wordnet_source="source.json")
+                      provenance="out/artifacts.provenance.json", config=config, wordnet_source="source.json")
     return {p.name: p.read_bytes() for p in sorted((tmp_path / "out").iterdir())}
 
 
@@ -267,6 +287,16 @@ def test_table_rows_chance_and_bytes(tmp_path, monkeypatch):
     assert "Surface-cue baselines" in md and "Chance in CI" in md and "grouped by question" in md
     prov = json.loads(first["artifacts.provenance.json"])
     assert prov["inputs"] == {"test.parquet": prov["inputs"]["test.parquet"]} and prov["wordnet"]["checksum"] == "abc123"
+
+
+def test_a_sampled_audit_says_so(tmp_path, monkeypatch):
+    df = _design_groups(40)
+    full = _table(tmp_path / "a", df, monkeypatch)["artifacts.md"].decode()
+    sampled = _table(tmp_path / "b", df, monkeypatch, {**CONFIG, "shard": {"audit_items": 100}})["artifacts.md"].decode()
+    assert "seeded sample" not in full
+    n = A.audit_sample(tmp_path / "b" / "test.parquet", 100, CONFIG["seed"])[0].height
+    assert n < df.height
+    assert f"Scored on a seeded sample of {n:,} of the {df.height:,} test items, in whole text groups" in sampled
 
 
 def test_too_few_texts_for_the_folds_is_a_row_of_na_with_its_reason(tmp_path, monkeypatch):

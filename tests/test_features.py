@@ -134,3 +134,28 @@ def test_bad_frontend_and_stale_inputs(results, tmp_path):
         F.gather_features(clips_parquet=results / "clips" / "clips.parquet", index=tmp_path / "index.parquet",
                           shards=[results / "features" / "logmel" / "0.npy"], meta=tmp_path / "f.json",
                           silence=tmp_path / "s.npy", frontend="logmel", params=LOGMEL, sample_rate=16000, seconds=1.0)
+
+
+def test_shard_store_reads_runs_of_rows_and_names_a_truncated_shard(tmp_path):
+    """Rows asked in any order, with repeats and runs of consecutive rows, come back exactly as stored; a shard cut
+    short is one ShardError naming the file, not garbage rows."""
+    from shard.common import write_parquet
+    from shard.dataset.shards import npy_rows
+
+    data = {k: np.arange(k * 1000, k * 1000 + 20 * 6, dtype=np.float16).reshape(20, 2, 3) for k in (0, 1)}
+    for k, a in data.items():
+        with npy_rows(tmp_path / f"{k}.npy", a.shape, a.dtype) as out:
+            out.write(a)
+    ids = [f"c{k}_{r:02d}" for k in data for r in range(20)]
+    write_parquet(pl.DataFrame({"clip_id": ids, "shard": [int(i[1]) for i in ids], "shard_row": [int(i[3:]) for i in ids]}),
+                  tmp_path / "index.parquet")
+    store = ShardStore(tmp_path / "index.parquet", lambda k: tmp_path / f"{k}.npy", max_open=1)
+    asked = ["c1_05", "c0_03", "c0_04", "c0_05", "c1_19", "c0_03", "c1_06", "c0_19"]
+    want = np.stack([data[int(i[1])][int(i[3:])] for i in asked])
+    assert store.get(asked).tobytes() == want.tobytes()
+    assert store.get([]).shape == (0, 2, 3)
+    size = (tmp_path / "1.npy").stat().st_size
+    with open(tmp_path / "1.npy", "r+b") as fh:
+        fh.truncate(size - 6)  # the last row loses half its bytes
+    with pytest.raises(ShardError, match=r"1\.npy' ends early"):
+        ShardStore(tmp_path / "index.parquet", lambda k: tmp_path / f"{k}.npy").get(["c1_19"])

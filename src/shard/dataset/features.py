@@ -141,7 +141,7 @@ class FeatureStore:
     """Stored features by clip_id: `FeatureStore(features_json, clips_parquet).get(["clip_a", ...])`.
 
     `features_json` is the feature set's meta (features/{set}.json); its shards (features/{set}/{k}.npy) are
-    memory-mapped when first read, a few at a time, and only the rows asked for are read."""
+    opened when first read, a few at a time, and only the rows asked for are read (shard.dataset.shards.ShardStore)."""
 
     def __init__(self, features_json, clips_parquet, max_open: int = MAX_OPEN):
         meta_path = Path(features_json)
@@ -168,7 +168,7 @@ class FeatureStore:
         return tuple(self.meta["shape"])
 
     def get(self, clip_ids: list[str]) -> np.ndarray:
-        """float16 (len(clip_ids), bins, frames), a copy (not a view of the memory map)."""
+        """float16 (len(clip_ids), bins, frames), in the order asked."""
         try:
             return self.store.get(clip_ids)
         except ShardError as err:

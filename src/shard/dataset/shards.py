@@ -8,14 +8,16 @@
     clips/index.parquet          rule clips (the gather): clip_id -> (shard, shard_row) of every kept clip
     features/{set}/{k}.npy       rule features_shard: float16 features of every row of clips/shards/{k}.npy
 
-`ShardStore` reads rows by clip_id from such per-shard arrays, opening them lazily (memory maps) and keeping
-at most `max_open` open at a time. Only the shard files and the index depend on N; every table and array
+`ShardStore` reads rows by clip_id from such per-shard arrays, opening them lazily and keeping at most
+`max_open` open at a time; it reads only the rows asked for, with plain reads (not memory maps), so its resident
+memory is the rows it returns. Only the shard files and the index depend on N; every table and array
 built from them (clips.parquet, the items, the prompts, models, tables) is the same for any N.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,9 +107,44 @@ def read_index(index, columns=None) -> pl.DataFrame:
     return pl.read_parquet(index, columns=columns)
 
 
+class _ShardFile:
+    """One .npy shard open for row reads: its header parsed once, rows read with pread into the caller's
+    memory. Not a memory map: the pages of a map count as the job's resident memory while it is open, so a
+    store of 8 open shards held up to 8 shards' worth (hundreds of MB at AudioSet's shard size)."""
+
+    def __init__(self, path: Path):
+        self.fh = open(path, "rb")
+        header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        version = np.lib.format.read_magic(self.fh)
+        if version not in header:
+            raise ShardError(f"'{path}' is a .npy of format version {version}; rerun the rule that writes it")
+        shape, fortran, self.dtype = header[version](self.fh)
+        if fortran:
+            raise ShardError(f"'{path}' is stored in Fortran order; rerun the rule that writes it")
+        self.shape, self.offset = tuple(shape), self.fh.tell()
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def read(self, rows: np.ndarray, out: np.ndarray) -> None:
+        """Rows `rows` (ascending) into `out` (len(rows), ...): one read per run of consecutive rows."""
+        if len(rows) and (rows[0] < 0 or rows[-1] >= self.shape[0]):
+            raise ShardError(f"'{self.fh.name}' holds {self.shape[0]} rows, not row {int(rows[-1])}; rerun the rule "
+                             "that writes the clip index")
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a run of consecutive rows begins
+        for a, b in zip(starts, [*starts[1:], len(rows)]):
+            n = (b - a) * self.row_bytes
+            got = os.preadv(self.fh.fileno(), [memoryview(out[a:b]).cast("B")], self.offset + int(rows[a]) * self.row_bytes)
+            if got != n:
+                raise ShardError(f"'{self.fh.name}' ends early ({got} of {n} bytes at row {int(rows[a])}); rerun the "
+                                 "rule that writes it")
+
+    def close(self) -> None:
+        self.fh.close()
+
+
 class ShardStore:
     """Rows of per-shard arrays by clip_id: `ShardStore(index, shard_file).get(["clip_a", ...])`, where
-    `shard_file(k)` is shard k's .npy. Arrays are memory-mapped on first use; at most `max_open` stay open."""
+    `shard_file(k)` is shard k's .npy. Shards are opened on first use; at most `max_open` stay open, and only
+    the rows asked for are read."""
 
     def __init__(self, index, shard_file, max_open: int = MAX_OPEN):
         # sorted by clip_id, looked up by binary search: an Arrow string column and two integer arrays take tens
@@ -117,10 +154,10 @@ class ShardStore:
         self._shard, self._row = table["shard"].to_numpy(), table["shard_row"].to_numpy()
         self.shard_file, self.max_open = shard_file, max_open
         self.shards = np.unique(self._shard).tolist()
-        self._open: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._open: OrderedDict[int, _ShardFile] = OrderedDict()
 
-    def array(self, shard: int) -> np.ndarray:
-        """Shard `shard`'s array, memory-mapped (least recently used one closed past `max_open`)."""
+    def _file(self, shard: int) -> _ShardFile:
+        """Shard `shard`, open (the least recently used one closed past `max_open`)."""
         if shard in self._open:
             self._open.move_to_end(shard)
         else:
@@ -128,9 +165,9 @@ class ShardStore:
             if not Path(path).is_file():
                 raise ShardError(f"'{path}' is missing; rerun the rule that writes it (its shard is listed in the "
                                  "clip index)")
-            self._open[shard] = np.load(path, mmap_mode="r")
+            self._open[shard] = _ShardFile(Path(path))
             while len(self._open) > self.max_open:
-                self._open.popitem(last=False)  # dropping the last reference unmaps it and closes its file
+                self._open.popitem(last=False)[1].close()
         return self._open[shard]
 
     @property
@@ -141,26 +178,31 @@ class ShardStore:
         return len(self._ids)
 
     def row_shape(self) -> tuple[tuple[int, ...], np.dtype]:
-        a = self.array(self.shards[0])
-        return tuple(a.shape[1:]), a.dtype
+        f = self._file(self.shards[0])
+        return f.shape[1:], f.dtype
 
     def get(self, clip_ids) -> np.ndarray:
-        """(len(clip_ids), ...) in the order asked, a copy; only the rows asked for are read."""
+        """(len(clip_ids), ...) in the order asked; only the rows asked for are read."""
         asked = pl.Series(list(clip_ids), dtype=pl.String)
         at = np.minimum(self._ids.search_sorted(asked, side="left").to_numpy(), max(len(self._ids) - 1, 0))
         found = self._ids.gather(at) == asked if len(self._ids) else pl.Series([False] * len(asked))
         if not found.all():
             raise ShardError(f"clip {asked.filter(~found)[0]!r} is not in the clip index")
         shards, rows = self._shard[at], self._row[at]
-        out = None
-        for shard in dict.fromkeys(shards.tolist()):
-            array = self.array(shard)
-            if out is None:
-                out = np.empty((len(asked), *array.shape[1:]), dtype=array.dtype)
-            positions = np.flatnonzero(shards == shard)
-            order = np.argsort(rows[positions], kind="stable")  # ascending rows: sequential reads of the memory map
-            out[positions[order]] = array[rows[positions][order]]
-        if out is None:  # nothing asked for: an empty batch of the stored row shape
+        if not len(asked):  # an empty batch of the stored row shape
             shape, dtype = self.row_shape()
-            out = np.empty((0, *shape), dtype=dtype)
+            return np.empty((0, *shape), dtype=dtype)
+        first = self._file(int(shards[0]))
+        shape, dtype = first.shape[1:], first.dtype
+        out = np.empty((len(asked), *shape), dtype=dtype)
+        for shard in dict.fromkeys(shards.tolist()):
+            f = self._file(shard)
+            if (f.shape[1:], f.dtype) != (shape, dtype):
+                raise ShardError(f"'{f.fh.name}' holds rows of {f.shape[1:]} {f.dtype}, other shards {shape} {dtype}; "
+                                 "rerun the rule that writes the shards")
+            positions = np.flatnonzero(shards == shard)
+            order = np.argsort(rows[positions], kind="stable")  # ascending rows: runs read in one call each
+            block = np.empty((len(positions), *shape), dtype=dtype)
+            f.read(rows[positions][order], block)
+            out[positions[order]] = block
         return out
