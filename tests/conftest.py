@@ -20,15 +20,19 @@ def wordnet_reader(tmp_path_factory):
 
 
 def second_clone_config() -> dict:
-    """The tiny config as tiny_runs' second clone (local or Slurm) runs it: with a layout setting that must not
+    """The tiny config as tiny_runs' second clone (local or Slurm) runs it: with layout settings that must not
     change a byte of results/ outside the shard layout, so that the byte-for-byte comparison of the two clones
-    checks it for free (tests/test_workflow.py::test_two_folders_same_bytes): clips.shards: 3 cuts clips and
-    features into 3 jobs. (evaluate.shards is checked by tests/test_evaluate.py: the gather against one job, and
-    the plan; a sharded evaluation here would add about 30 sbatch jobs, 5 minutes, to the Slurm run.)"""
+    checks them for free (tests/test_workflow.py::test_two_folders_same_bytes): clips.shards: 3 cuts clips and
+    features into 3 jobs. evaluate.shards stays 1 unless SHARD_TEST_EVALUATE_SHARDS names more: every evaluation
+    then runs as that many shard jobs and a gather, about 30 more jobs (5 more minutes on Slurm) than CI's time
+    allows; tests/test_evaluate.py checks the gather against one job in CI."""
+    import os
+
     from tests.fixtures import tiny_workflow_config
 
     cfg = tiny_workflow_config()
     cfg["clips"]["shards"] = 3
+    cfg["evaluate"]["shards"] = int(os.environ.get("SHARD_TEST_EVALUATE_SHARDS", "1"))
     return cfg
 
 

@@ -1,5 +1,6 @@
 """The tiny config through a real single-node Slurm (envs/slurm_local.sh) and the snakemake slurm executor
-plugin, one sbatch job per rule (the evaluation shards of conftest.second_clone_config as array jobs), with one
+plugin, one sbatch job per rule (conftest.second_clone_config: clips in 3 shards, and evaluations in shards when
+SHARD_TEST_EVALUATE_SHARDS says so), with one
 fine-tuning job cancelled by `scancel` while it trains (the profile's retry resubmits it and it resumes from its
 checkpoint). conftest's `tiny_runs` makes this the second of its two
 clones wherever Slurm can run, so the cluster path costs no extra run of the tiny config."""

@@ -300,20 +300,20 @@ def build_train_prompts(*, train_pool, clips_parquet, out, n, seed, replay_fract
 
 # ---------------------------------------------------------------- leakage audit
 def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_disjoint) -> None:
-    """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt."""
-    items = pl.read_parquet(test)
-    clips = pl.read_parquet(clips_parquet).select("clip_id", "label", "split")
-    synsets = pl.read_parquet(label_synsets).select("label", "synset")
+    """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt. Every check
+    is a polars join over the few columns it needs: memory grows with the test clips' ids, not with whole tables."""
+    clips = pl.scan_parquet(clips_parquet).select("clip_id", "label", "split")
     # every test-split clip, not only those with SHARD items: the labelling evaluation uses them all
-    test_clips = set(clips.filter(pl.col("split") == "test")["clip_id"])
-    test_synsets = set(items["synset"])
+    test_clips = clips.filter(pl.col("split") == "test").select("clip_id")
+    test_synsets = pl.scan_parquet(test).select("synset").unique()
+    synsets = pl.scan_parquet(label_synsets).select("label", "synset")
     findings = {}
     for path in train:
-        used = pl.read_parquet(path, columns=["clip_ids"]).explode("clip_ids")["clip_ids"].unique()
-        leaked = sorted(test_clips.intersection(used))
-        used_synsets = (clips.filter(pl.col("clip_id").is_in(used.implode()))
-                        .join(synsets, on="label", how="left")["synset"].drop_nulls().unique())
-        leaked_synsets = sorted(test_synsets.intersection(used_synsets)) if synset_disjoint else []
+        used = pl.scan_parquet(path).select(pl.col("clip_ids").explode().alias("clip_id")).unique()
+        leaked = used.join(test_clips, on="clip_id").sort("clip_id").collect()["clip_id"].to_list()
+        leaked_synsets = (used.join(clips, on="clip_id").join(synsets, on="label").select("synset")
+                          .join(test_synsets, on="synset").unique().sort("synset").collect()["synset"].to_list()
+                          if synset_disjoint else [])
         findings[str(path)] = {"test_clips": leaked, "test_synsets": leaked_synsets}
     bad = {p: f for p, f in findings.items() if f["test_clips"] or f["test_synsets"]}
     if bad:
@@ -322,5 +322,6 @@ def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_d
                          f"(e.g. {f['test_clips'][:3]}) and {len(f['test_synsets'])} test synsets "
                          f"(e.g. {f['test_synsets'][:3]}); rebuild results/shard/ and results/prompts/")
     write_json({"ok": True, "checked": sorted(findings), "synset_disjoint": synset_disjoint,
-                "test_clips": len(test_clips), "test_synsets": len(test_synsets)}, report)
+                "test_clips": test_clips.select(pl.len()).collect().item(),
+                "test_synsets": test_synsets.select(pl.len()).collect().item()}, report)
     log.info("leakage audit passed for %d training sets", len(findings))
