@@ -94,13 +94,13 @@ def sorted_parquet(path: str | os.PathLike, *, by: str, cuts: list, schema: dict
 
     def flush() -> None:
         nonlocal buffered, spills
-        frame = pl.concat(buffer)
+        frame = pl.concat(buffer, rechunk=False)
         buffer.clear()
         buffered = 0
-        ranges = frame.with_columns(_range=starts.search_sorted(frame[by], side="right"))  # cuts[i-1] <= key < cuts[i]
-        for (i,), rows in ranges.partition_by("_range", as_dict=True).items():
+        ranges = starts.search_sorted(frame[by], side="right")  # range i: cuts[i-1] <= key < cuts[i]
+        for i in ranges.unique():  # one range's rows copied at a time
             (spill / f"{i:06d}").mkdir(exist_ok=True)
-            rows.drop("_range").write_parquet(spill / f"{i:06d}" / f"{spills:06d}.parquet")
+            frame.filter(ranges == i).write_parquet(spill / f"{i:06d}" / f"{spills:06d}.parquet")
         spills += 1
 
     def add(frame) -> None:

@@ -172,9 +172,11 @@ def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, 
     used, left, have = set(), [], set()
     for relation in shard["relations"]:
         by_role: dict[str, list[tuple]] = {}  # role -> (clip_id, label, synset, synsets)
+        shared: dict[tuple, tuple] = {}  # one copy of each label's string and each synsets tuple, not one per clip
         for clip_id, label, labels in clips.select("clip_id", "label", "labels").iter_rows():
-            synset = mapping[label]["synset"]
+            label, synset = mapping[label]["label"], mapping[label]["synset"]
             synsets = tuple(sorted({mapping[l]["synset"] for l in labels if mapping.get(l, {}).get("synset")} | {synset}))
+            synsets = shared.setdefault(synsets, synsets)
             role = role_of(mapping[label]["lexname"])
             if role in RELATIONS[relation].roles and bank.positives.get((synset, relation)):
                 by_role.setdefault(role, []).append((clip_id, label, synset, synsets))
