@@ -5,8 +5,11 @@ import json
 import re
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
+from shard.common import sorted_parquet
+from shard.dataset import items as items_module
 from shard.prompts import templates
 from shard.dataset.card import build_card
 from shard.dataset.items import build_items
@@ -220,6 +223,62 @@ def test_deterministic_bytes_and_seed_matters(built, wordnet_dir, tmp_path):
     other = _run(wordnet_dir, tmp_path / "other", seed=1)
     assert first["test"].read_bytes() != other["test"].read_bytes()
 
+
+
+def test_items_written_in_ranges_are_the_same(built, wordnet_dir, tmp_path, monkeypatch):
+    """Ranges of a few clips each (many sorted passes per split) give the items of one pass, and the same summary."""
+    first, test, pool = built
+    monkeypatch.setattr(items_module, "RANGE_ITEMS", 50)
+    assert len(items_module.item_ranges(pl.read_parquet(wordnet_dir / "clips.parquet")["clip_id"], SHARD_CFG)) > 5
+    ranged = _run(wordnet_dir, tmp_path)
+    assert pl.read_parquet(ranged["test"]).equals(test) and pl.read_parquet(ranged["train_pool"]).equals(pool)
+    for key in ("words", "summary", "card"):
+        assert first[key].read_bytes() == ranged[key].read_bytes(), key
+
+
+def _shuffled_items(n: int) -> pl.DataFrame:
+    """n item-like rows in no order; clip ids that are prefixes of others ("c1" and "c10") and sort around "."."""
+    rows = [{"item_id": f"c{i % 37}{'-x' if i % 5 == 0 else ''}.rel.fmt.{i}", "n": i, "options": [str(i), "no"]} for i in range(n)]
+    return pl.DataFrame(rows, schema=SORT_SCHEMA).sample(fraction=1.0, shuffle=True, seed=0)
+
+
+SORT_SCHEMA = {"item_id": pl.String, "n": pl.Int64, "options": pl.List(pl.String)}
+
+
+def test_sorted_parquet_matches_a_sort_in_memory(tmp_path):
+    frame = _shuffled_items(3000)
+    cuts = frame["item_id"].sort().gather_every(400).to_list()[1:]  # 8 ranges, each sorted in its own pass
+    with sorted_parquet(tmp_path / "out.parquet", by="item_id", cuts=cuts, schema=SORT_SCHEMA, buffer_rows=500) as add:
+        for start in range(0, frame.height, 170):
+            add(frame.slice(start, 170))
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert out.equals(frame.sort("item_id")) and out.schema == pl.Schema(SORT_SCHEMA)
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == len(cuts) + 1
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]  # the spilled ranges are gone
+    with sorted_parquet(tmp_path / "empty.parquet", by="item_id", cuts=cuts, schema=SORT_SCHEMA):
+        pass
+    assert pl.read_parquet(tmp_path / "empty.parquet").equals(pl.DataFrame(schema=SORT_SCHEMA))
+
+
+def test_sorted_parquet_failure_leaves_no_file(tmp_path, monkeypatch):
+    frame, cuts = _shuffled_items(1000), ["c2", "c5"]
+    with pytest.raises(RuntimeError), sorted_parquet(tmp_path / "out.parquet", by="item_id", cuts=cuts,
+                                                     schema=SORT_SCHEMA, buffer_rows=100) as add:
+        add(frame.head(500))
+        raise RuntimeError("the items failed")
+    assert not list(tmp_path.iterdir())
+    write_table, calls = pq.ParquetWriter.write_table, []
+
+    def fail_second(self, table, *args, **kwargs):  # the write fails after its first range
+        calls.append(table.num_rows)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return write_table(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", fail_second)
+    with pytest.raises(OSError), sorted_parquet(tmp_path / "out.parquet", by="item_id", cuts=cuts, schema=SORT_SCHEMA) as add:
+        add(frame)
+    assert len(calls) == 2 and not list(tmp_path.iterdir())
 
 def test_words_people_know(built, wordnet_dir, tmp_path):
     """Lemmas rarer than min_zipf are never asked about nor offered, unless the only word of their

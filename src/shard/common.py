@@ -71,6 +71,60 @@ def write_parquet(df, path: str | os.PathLike) -> None:
         df.write_parquet(tmp, compression="zstd", compression_level=3, statistics=False)
 
 
+@contextlib.contextmanager
+def sorted_parquet(path: str | os.PathLike, *, by: str, cuts: list, schema: dict,
+                   buffer_rows: int = 200_000) -> Iterator:
+    """Write one parquet sorted by the unique key `by` from frames added in any order, holding a bounded number
+    of rows: yields `add(frame)`. Added rows are buffered and spilled, every `buffer_rows`, to temporary files
+    per key range (`cuts`: the sorted keys that start a new range); when the block ends, each range in turn is
+    read, sorted and appended to `path` (write_parquet's options, atomically; nothing is written if the block
+    or the write fails). So memory holds the buffer or one range: pick cuts that bound a range's rows. The data
+    equal write_parquet(all rows sorted by `by`); the bytes differ (a row group per range)."""
+    import shutil
+
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spill = Path(tempfile.mkdtemp(prefix=f".{path.name}.spill.", dir=path.parent))
+    starts = pl.Series(by, cuts, dtype=schema[by]).sort()
+    buffer: list = []
+    buffered = spills = 0
+
+    def flush() -> None:
+        nonlocal buffered, spills
+        frame = pl.concat(buffer, rechunk=False)
+        buffer.clear()
+        buffered = 0
+        ranges = starts.search_sorted(frame[by], side="right")  # range i: cuts[i-1] <= key < cuts[i]
+        for i in ranges.unique():  # one range's rows copied at a time
+            (spill / f"{i:06d}").mkdir(exist_ok=True)
+            frame.filter(ranges == i).write_parquet(spill / f"{i:06d}" / f"{spills:06d}.parquet")
+        spills += 1
+
+    def add(frame) -> None:
+        nonlocal buffered
+        buffer.append(frame)
+        buffered += frame.height
+        if buffered >= buffer_rows:
+            flush()
+
+    try:
+        yield add
+        if buffer:
+            flush()
+        empty = pl.DataFrame(schema=schema)
+        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, empty.to_arrow().schema, compression="zstd",
+                                                        compression_level=3, write_statistics=False) as writer:
+            for part in sorted(spill.iterdir()):
+                writer.write_table(pl.read_parquet(part / "*.parquet", schema=schema).sort(by).to_arrow())
+            if not spills:
+                writer.write_table(empty.to_arrow())
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

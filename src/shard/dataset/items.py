@@ -16,12 +16,13 @@ card (rule `shard_card`, shard.dataset.card) reads them rather than making them 
 from __future__ import annotations
 
 import logging
+from typing import Callable, Iterator
 
 import numpy as np
 import polars as pl
 
 from shard.prompts import templates
-from shard.common import ShardError, rng, write_json, write_parquet
+from shard.common import ShardError, rng, sorted_parquet, write_json, write_parquet
 from shard.dataset.relations import RELATIONS
 from shard.dataset.senses import role_of
 from shard.dataset.vocabulary import threshold_summary, usable_relations
@@ -42,6 +43,7 @@ MC_OPTIONS = 4
 BLOCK = 256  # clips whose slots are grouped together (a fixed size, so the items do not depend on any layout key)
 TRIES = 20  # draws of a group's template and option order, so that no clip is asked the same text twice
 VARIANTS = 4  # the words a slot may ask: its own, then the next ones of its synset, where no group takes its own
+RANGE_ITEMS = 100_000  # at most this many items of a split are sorted at once on the way to its parquet
 
 
 # ---------------------------------------------------------------- items
@@ -87,9 +89,10 @@ def _groups(compat: np.ndarray, owner: np.ndarray, asked: np.ndarray, size: int,
 
 
 def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: str, fmt: str, n: int,
-                   seed: int, split: str) -> tuple[pl.DataFrame, set[tuple], int]:
-    """(items, the negatives they offer as (label, synset, word, relation), slots left over) for the clips of
-    one split, relation, format and role; `members` holds (clip_id, label, synset, synsets) per clip.
+                   seed: int, split: str) -> Iterator[tuple[pl.DataFrame, set[tuple], int]]:
+    """Per block of clips: (items, the negatives they offer as (label, synset, word, relation), slots left
+    over), for the clips of one split, relation, format and role; `members` holds (clip_id, label, synset,
+    synsets) per clip. The items come unsorted.
 
     Every clip has n slots; slot k asks about its synset's k-th positive word (cycled), the most specific
     first, since they are false for the most other labels, or, where no group can take that word, one of
@@ -109,9 +112,8 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
     clashes = bank.clashes(words, synsets, relation).astype(np.float32)  # word x synset: not false for it
     same = bank.same_senses(words)
     order = rng(seed, *key, "blocks").permutation(len(members))
-    frames, used, left = [], set(), 0
     for b in range(0, len(members), BLOCK):
-        rows, asked = [], set()  # asked: (clip, text) so far; a clip lies in one block
+        rows, asked, used = [], set(), set()  # asked: (clip, text) so far; a clip lies in one block
         block = [members[i] for i in order[b:b + BLOCK]]
         slots = [(c, k) for c in range(len(block)) for k in range(n)]
         yes = [fmt == "mc4" or (k + c) % 2 == 0 for c, k in slots]
@@ -131,7 +133,6 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
             compat = asks[:, None] & ~asks[None, :] & false_for & apart
         g = rng(seed, *key, b // BLOCK)
         groups = _groups(compat, owner, clip * len(words) + word, MC_OPTIONS if fmt == "mc4" else 2, asks, g)
-        left += len(slots) - sum(map(len, groups))
         for group in groups:
             for _ in range(TRIES):  # a template and an option order no clip of the group was asked yet
                 template = choices[int(g.integers(len(choices)))]
@@ -156,37 +157,49 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
                              "synset": synset, "relation": relation, "format": fmt, "template_id": template.id,
                              "question": template.text, "options": options, "answer": answer,
                              "answer_index": options.index(answer), "candidate": candidate, "source_kind": role})
-        frames.append(pl.DataFrame(rows, schema=ITEM_SCHEMA))  # columns, not a dict per item, as the corpus grows
-    return pl.concat(frames) if frames else pl.DataFrame(schema=ITEM_SCHEMA), used, left
+        yield pl.DataFrame(rows, schema=ITEM_SCHEMA), used, len(slots) - sum(map(len, groups))
 
 
-def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, seed: int, split: str):
-    """(items for one split, the (label, synset, word, relation) negatives they offer, slots left over per
-    (relation, format)): every clip whose label's role the relation is asked of and whose synset has a
-    positive word gets up to shard.items_per_clip items per relation and format, in counterbalanced groups
-    (_stratum_items) of clips of the same role."""
+def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, seed: int, split: str,
+               add: Callable[[pl.DataFrame], None]) -> tuple[set[tuple], list[dict], set[tuple]]:
+    """Hands the items of one split to `add`, a block of clips at a time, unsorted; returns (the (label, synset,
+    word, relation) negatives they offer, items made and slots left over per (relation, format), the
+    (relation, label) pairs with items). Every clip whose label's role the relation is asked of and whose
+    synset has a positive word gets up to shard.items_per_clip items per relation and format, in
+    counterbalanced groups (_stratum_items) of clips of the same role."""
     n = shard["items_per_clip"]
-    frames, used, left = [], set(), []
+    mc = pl.when(pl.col("format") == "mc4").then(pl.col("options"))
+    used, left, have = set(), [], set()
     for relation in shard["relations"]:
         by_role: dict[str, list[tuple]] = {}  # role -> (clip_id, label, synset, synsets)
+        shared: dict[tuple, tuple] = {}  # one copy of each label's string and each synsets tuple, not one per clip
         for clip_id, label, labels in clips.select("clip_id", "label", "labels").iter_rows():
-            synset = mapping[label]["synset"]
+            label, synset = mapping[label]["label"], mapping[label]["synset"]
             synsets = tuple(sorted({mapping[l]["synset"] for l in labels if mapping.get(l, {}).get("synset")} | {synset}))
+            synsets = shared.setdefault(synsets, synsets)
             role = role_of(mapping[label]["lexname"])
             if role in RELATIONS[relation].roles and bank.positives.get((synset, relation)):
                 by_role.setdefault(role, []).append((clip_id, label, synset, synsets))
         for fmt in shard["formats"]:
             made, slots_left = 0, 0
             for role, members in sorted(by_role.items()):
-                items, u, lo = _stratum_items(members, bank, relation, role, fmt, n, seed, split)
-                frames.append(items)
-                used |= u
-                made, slots_left = made + items.height, slots_left + lo
+                for items, u, lo in _stratum_items(members, bank, relation, role, fmt, n, seed, split):
+                    add(items.with_columns(question=templates.render(pl.col("question"), mc, word=pl.col("candidate"))))
+                    used |= u
+                    have |= {(relation, label) for label in items["label"].unique()}
+                    made, slots_left = made + items.height, slots_left + lo
             left.append(dict(zip(SLOTS_SCHEMA, (split, relation, fmt, made, slots_left))))
             log.info("items: %s %s %s: %d items, %d slots left without a group", split, relation, fmt, made, slots_left)
-    items = pl.concat(frames).sort("item_id") if frames else pl.DataFrame(schema=ITEM_SCHEMA)
-    mc = pl.when(pl.col("format") == "mc4").then(pl.col("options"))
-    return items.with_columns(question=templates.render(pl.col("question"), mc, word=pl.col("candidate"))), used, left
+    return used, left, have
+
+
+def item_ranges(clip_ids: pl.Series, shard: dict) -> list[str]:
+    """The item_ids that start each range of at most RANGE_ITEMS items of these clips (sorted_parquet's cuts):
+    a clip's items are the item_ids that start with "{clip_id}.", so one range holds whole clips, in item_id
+    order."""
+    per_clip = shard["items_per_clip"] * len(shard["relations"]) * len(shard["formats"])
+    prefixes = (clip_ids + ".").sort()
+    return prefixes.gather_every(max(RANGE_ITEMS // max(per_clip, 1), 1)).to_list()[1:]
 
 
 # ---------------------------------------------------------------- the rule
@@ -221,12 +234,12 @@ def select_clips(clips_parquet, label_synsets, shard: dict, seed: int) -> tuple[
     return table, mapping, clips, stats
 
 
-def labels_without_items(items: pl.DataFrame, label_synsets: pl.DataFrame, clips: pl.DataFrame, kept: pl.DataFrame,
+def labels_without_items(have: set[tuple], label_synsets: pl.DataFrame, clips: pl.DataFrame, kept: pl.DataFrame,
                          relations: list[str]) -> pl.DataFrame:
-    """(relation, label, synset, reason): each mapped label with no item of a configured relation, and why,
-    by make_items' own tests in turn: no clip of it left to ask about, a relation not asked of its role (a
-    sound has no parts), no WordNet row (Relation.no_rows), too few unrelated words to offer as negatives."""
-    have = set(items.select("relation", "label").unique().iter_rows())
+    """(relation, label, synset, reason): each mapped label with no item of a configured relation (`have`: the
+    (relation, label) pairs with items), and why, by make_items' own tests in turn: no clip of it left to ask
+    about, a relation not asked of its role (a sound has no parts), no WordNet row (Relation.no_rows), too few
+    unrelated words to offer as negatives."""
     asked = set(clips["label"])
     has_rows = set(kept.select("synset", "relation").unique().iter_rows())
     rows = []
@@ -259,21 +272,21 @@ def build_items(*, clips_parquet, label_synsets, relations, wordnet_source, test
     table, mapping, clips, stats = select_clips(clips_parquet, label_synsets, shard, seed)
     kept, removed = usable_relations(wn, relations, shard)
     bank = WordBank(wn, kept)
-    parts, used, left = {}, set(), []
-    for split in ("test", "train"):
-        parts[split], u, lo = make_items(clips.filter(pl.col("split") == split), bank, mapping, shard, seed, split)
-        used |= u
-        left += lo
+    used, left, have = set(), [], set()
+    for split, path in (("test", test), ("train", train_pool)):  # each written sorted by item_id, a range at a time
+        of_split = clips.filter(pl.col("split") == split)
+        with sorted_parquet(path, by="item_id", cuts=item_ranges(of_split["clip_id"], shard), schema=ITEM_SCHEMA) as add:
+            u, lo, h = make_items(of_split, bank, mapping, shard, seed, split, add)
+        used, left, have = used | u, left + lo, have | h
+    made = {split: sum(r["items"] for r in left if r["split"] == split) for split in ("test", "train")}
     for relation in shard["relations"]:
-        if not any((parts[split]["relation"] == relation).any() for split in parts):
+        if not any(r["items"] for r in left if r["relation"] == relation):
             log.warning("shard.relations lists %s, but no label has an item of it; the card "
                         "(section 'Labels without items, per relation') says why for each label", relation)
     facts = build_words(bank, mapping, used, shard["relations"], seed)
-    missing = labels_without_items(pl.concat([parts["test"], parts["train"]]), table, clips, kept, shard["relations"])
-    write_parquet(parts["test"], test)
-    write_parquet(parts["train"], train_pool)
+    missing = labels_without_items(have, table, clips, kept, shard["relations"])
     write_parquet(facts, words)
     write_json({"clips": stats, "words": threshold_summary(kept, removed, shard["min_zipf"]),
                 "labels_without_items": missing.to_dicts(), "slots_left": left}, summary)
     log.info("SHARD: %d test items, %d pool items, %d word facts; %d relation words rarer than Zipf %s left out",
-             parts["test"].height, parts["train"].height, facts.height, removed.height, shard["min_zipf"])
+             made["test"], made["train"], facts.height, removed.height, shard["min_zipf"])
