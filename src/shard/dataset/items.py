@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import polars as pl
+from tqdm import tqdm
 
 from shard.prompts import templates
 from shard.common import ShardError, rng, sorted_parquet, write_json, write_parquet
@@ -112,7 +113,8 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
     clashes = bank.clashes(words, synsets, relation).astype(np.float32)  # word x synset: not false for it
     same = bank.same_senses(words)
     order = rng(seed, *key, "blocks").permutation(len(members))
-    for b in range(0, len(members), BLOCK):
+    for b in tqdm(range(0, len(members), BLOCK), desc=f"items {split} {relation} {fmt} {role}", unit="block",
+                  mininterval=5, disable=len(members) <= BLOCK):  # a progress line in the rule's log at scale
         rows, asked, used = [], set(), set()  # asked: (clip, text) so far; a clip lies in one block
         block = [members[i] for i in order[b:b + BLOCK]]
         slots = [(c, k) for c in range(len(block)) for k in range(n)]
