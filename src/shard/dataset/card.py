@@ -24,7 +24,7 @@ PRETRAINING = (
 )
 
 
-# what the card counts of the items (their questions and options, most of their bytes, are counted never)
+# what the card counts of the items (never their questions and options, most of their bytes)
 POOL_COLUMNS = ["clip_id", "label", "synset", "relation", "format", "answer", "answer_index"]
 # what the examples show
 EXAMPLE_COLUMNS = ["relation", "format", "label", "question", "answer"]
