@@ -71,6 +71,12 @@ def write_parquet(df, path: str | os.PathLike) -> None:
         df.write_parquet(tmp, compression="zstd", compression_level=3, statistics=False)
 
 
+def collect_streaming(query):
+    """Run a polars LazyFrame with the streaming engine: a scan's rows pass through in batches, so a count or a
+    filter over a large parquet file never holds the whole table."""
+    return query.collect(engine="streaming")
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

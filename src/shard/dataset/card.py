@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from shard.common import config_hash, rng, write_text
+from shard.common import collect_streaming as _collect, config_hash, rng, write_text
 from shard.dataset.items import MISSING_SCHEMA, SLOTS_SCHEMA
 from shard.markdown import markdown_table
 from shard.dataset.vocabulary import WORD_COUNTS_SCHEMA
@@ -30,17 +30,12 @@ POOL_COLUMNS = ["clip_id", "label", "synset", "relation", "format", "answer", "a
 EXAMPLE_COLUMNS = ["relation", "format", "label", "question", "answer"]
 
 
-def _collect(query: pl.LazyFrame) -> pl.DataFrame:
-    """Run a lazy count with the streaming engine: the items pass through in batches, never a whole table."""
-    return query.collect(engine="streaming")
-
-
 def _count(items: pl.LazyFrame) -> int:
     return _collect(items.select(pl.len())).item()
 
 
 def _clip_count(items: pl.LazyFrame) -> int:
-    # a hash set of the distinct clip ids: a few bytes per clip, not per item
+    # a hash set of the distinct clip ids: memory per clip, not per item
     return _collect(items.select(pl.col("clip_id").n_unique())).item()
 
 
@@ -101,9 +96,9 @@ def render_card(*, test: Items, pool: Items, words: Items, label_synsets: pl.Dat
                 source: dict, config: dict, summary: dict, artifacts: str) -> str:
     """The card's Markdown; `summary` is the items stage's summary.json (shard.dataset.items.build_items).
 
-    The items and words may be lazy scans: every table of them is a streaming count, so memory stays flat as
-    the item pool grows (a few bytes per clip for the clip counts, one (relation, format)'s item ids for the
-    examples)."""
+    The items and words may be lazy scans (rule `shard_card` scans the parquet files): every table of them is a
+    streaming count, so memory does not grow with the items, only with the distinct clips (the clip counts)
+    and one (relation, format)'s test item ids (the examples)."""
     test, pool = test.lazy(), pool.lazy()
     seed = int(config["seed"])
     min_zipf = config["shard"]["min_zipf"]

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from shard.prompts import templates
-from shard.common import ShardError, rng, write_json, write_parquet
+from shard.common import ShardError, collect_streaming as _collect, rng, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -198,18 +198,14 @@ ITEM_COLUMNS = ["relation", "format", "candidate", "options", "answer"]
 Pool = pl.DataFrame | pl.LazyFrame
 
 
-def _collect(query: pl.LazyFrame) -> pl.DataFrame:
-    return query.collect(engine="streaming")
-
-
 def pool_rows(pool: Pool, rows: np.ndarray, columns: list[str]) -> pl.DataFrame:
     """The pool's rows at positions `rows` (any order, repeats allowed), in that order, with `columns`.
 
     A streaming pass keeps only the distinct rows asked for, so memory grows with len(rows), not with the pool.
     """
     wanted = pl.Series(np.unique(rows), dtype=pl.Int64)
-    # the row index straight after the scan, so that it is counted in the reader (after a select it holds
-    # the pool's rows, measured)
+    # the row index straight after the scan, so that the reader counts it (after a select, the streaming
+    # engine held the whole projection: measured)
     kept = _collect(pool.lazy().with_row_index("_row").select("_row", *columns)
                     .filter(pl.col("_row").cast(pl.Int64).is_in(wanted.implode()))).sort("_row")
     return kept[np.searchsorted(kept["_row"].to_numpy(), rows)].drop("_row")
@@ -225,14 +221,13 @@ def _pool_clips(pool: pl.LazyFrame, clips: pl.DataFrame | pl.LazyFrame) -> pl.Da
     if found.height < ids.height:
         raise ShardError("results/shard/train_pool.parquet names clips missing from results/clips/clips.parquet; "
                          "rebuild results/shard/")
-    del ids
     label_sets = found["key"].unique().sort()
     found = found.sort("clip_id")
     return found.with_columns(key=label_sets.search_sorted(found["key"]).cast(pl.Int64))
 
 
 def plan_train_prompts(pool: Pool, clips: pl.DataFrame | pl.LazyFrame, n: int, *, seed: int,
-                       replay_fraction: float, multi_clip_fraction: float) -> dict[str, np.ndarray]:
+                       replay_fraction: float, multi_clip_fraction: float) -> dict[str, np.ndarray | pl.Series]:
     """All random draws for `n` training prompts, as arrays (no text yet): indices into the pool's items
     (`item`) and into its distinct clips (`clip`, `clip2`), whose ids and labels come along as polars Series
     (`clip_ids`, `clip_labels`).
@@ -286,7 +281,7 @@ def plan_train_prompts(pool: Pool, clips: pl.DataFrame | pl.LazyFrame, n: int, *
             "clip2": clip2, "same": same, "clip_ids": pool_clips["clip_id"], "clip_labels": pool_clips["label"]}
 
 
-def assemble_train_prompts(pool: Pool, plan: dict[str, np.ndarray], prefix: str) -> pl.DataFrame:
+def assemble_train_prompts(pool: Pool, plan: dict[str, np.ndarray | pl.Series], prefix: str) -> pl.DataFrame:
     """Turn a plan into prompt rows, column-wise (reading only the drawn items of the pool)."""
     n = len(plan["item"])
     items = pool_rows(pool, plan["item"], ITEM_COLUMNS)
