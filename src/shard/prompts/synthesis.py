@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from shard.prompts import templates
-from shard.common import ShardError, collect_streaming as _collect, rng, write_json, write_parquet
+from shard.common import (SLICE_ROWS, ShardError, collect_streaming as _collect, rng, scan_slices, write_json,
+                          write_parquet)
 
 log = logging.getLogger(__name__)
 
@@ -201,29 +202,39 @@ Pool = pl.DataFrame | pl.LazyFrame
 def pool_rows(pool: Pool, rows: np.ndarray, columns: list[str]) -> pl.DataFrame:
     """The pool's rows at positions `rows` (any order, repeats allowed), in that order, with `columns`.
 
-    A streaming pass keeps only the distinct rows asked for, so memory grows with len(rows), not with the pool.
+    Read a slice of SLICE_ROWS rows at a time, keeping only the distinct rows asked for, so memory grows with
+    len(rows), not with the pool.
     """
-    wanted = pl.Series(np.unique(rows), dtype=pl.Int64)
-    # the row index straight after the scan, so that the reader counts it (after a select, the streaming
-    # engine held the whole projection: measured)
-    kept = _collect(pool.lazy().with_row_index("_row").select("_row", *columns)
-                    .filter(pl.col("_row").cast(pl.Int64).is_in(wanted.implode()))).sort("_row")
-    return kept[np.searchsorted(kept["_row"].to_numpy(), rows)].drop("_row")
+    pool, wanted = pool.lazy(), np.unique(rows)
+    kept = [pool.select(columns).head(0).collect()]
+    for start in np.unique(wanted // SLICE_ROWS) * SLICE_ROWS:
+        in_slice = wanted[(wanted >= start) & (wanted < start + SLICE_ROWS)]
+        kept.append(_collect(pool.slice(start, SLICE_ROWS).select(columns))[in_slice - start])
+    return pl.concat(kept)[np.searchsorted(wanted, rows)]
 
 
 def _pool_clips(pool: pl.LazyFrame, clips: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """The pool's distinct clips, sorted: clip_id, label and `key`, the rank of its sorted label set among the
-    pool's label sets (clips with the same labels share a key). Strings stay in polars (no Python object per
-    clip); clips.parquet streams through a semi-join on the pool's clip ids, so its other clips are never held."""
-    ids = _collect(pool.select("clip_id").unique())
-    found = _collect(clips.lazy().join(ids.lazy(), on="clip_id", how="semi").select(
-        "clip_id", "label", pl.col("labels").list.sort().list.join("\x1f").alias("key")))
-    if found.height < ids.height:
+    """The pool's distinct clips in clip_id order: clip_id, label and `key`, the rank of its sorted label set
+    among the pool's label sets (clips with the same labels share a key).
+
+    Sorted, not hashed, and read a slice at a time: a hash table over millions of clip ids took several times
+    their bytes (measured), so the pool's distinct ids are sorted once and each slice of clips.parquet finds
+    its clips among them by binary search. Strings stay in polars (no Python object per clip).
+    """
+    ids = pl.concat([_collect(part.select("clip_id").unique()) for part in scan_slices(pool)])["clip_id"].sort()
+    ids = ids.filter(ids.ne_missing(ids.shift(1)))  # sorted: each id once, where it changes
+    found = []
+    for part in scan_slices(clips.lazy()):
+        rows = _collect(part.select("clip_id", "label", pl.col("labels").list.sort().list.join("\x1f").alias("key")))
+        pos = ids.search_sorted(rows["clip_id"]).clip(0, ids.len() - 1)
+        found.append(rows.select(pl.lit(pos).alias("pos"), "label", "key").filter(ids.gather(pos) == rows["clip_id"]))
+    found = pl.concat(found).sort("pos")
+    if found.height < ids.len():
         raise ShardError("results/shard/train_pool.parquet names clips missing from results/clips/clips.parquet; "
                          "rebuild results/shard/")
     label_sets = found["key"].unique().sort()
-    found = found.sort("clip_id")
-    return found.with_columns(key=label_sets.search_sorted(found["key"]).cast(pl.Int64))
+    return pl.DataFrame({"clip_id": ids, "label": found["label"],
+                         "key": label_sets.search_sorted(found["key"]).cast(pl.Int64)})
 
 
 def plan_train_prompts(pool: Pool, clips: pl.DataFrame | pl.LazyFrame, n: int, *, seed: int,
@@ -255,7 +266,8 @@ def plan_train_prompts(pool: Pool, clips: pl.DataFrame | pl.LazyFrame, n: int, *
     spans = pl.DataFrame([(*k, o, c) for k, (o, c) in semantic_templates()[1].items()], orient="row",
                          schema={"relation": pl.String, "source_kind": pl.String, "format": pl.String,
                                  "t_off": pl.Int64, "t_cnt": pl.Int64})
-    unasked = _collect(pool.select("relation", "source_kind", "format").unique()).join(
+    unasked = pl.concat([_collect(part.select("relation", "source_kind", "format").unique())
+                         for part in scan_slices(pool)]).unique().join(
         spans, on=["relation", "source_kind", "format"], how="anti").sort(pl.all())
     if unasked.height:
         raise ShardError(f"results/shard/train_pool.parquet has items of a (relation, role, format) no template "
