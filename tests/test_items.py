@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from shard.prompts import templates
-from shard.common import rng
-from shard.dataset.card import EXAMPLE_COLUMNS, build_card
+from shard.common import ShardError, rng
+from shard.dataset.card import EXAMPLE_COLUMNS, _examples, build_card
 from shard.dataset.items import build_items
 from shard.dataset.mining import build_wordnet
 from shard.dataset.relations import MERONYM_DEPTH
@@ -169,6 +169,9 @@ def test_card_counts_and_examples_match_the_items_in_memory(built):
     examples = test.filter(pl.col("item_id").is_in(picks)).sort("relation", "format", "item_id").select(EXAMPLE_COLUMNS)
     assert examples.height == 3 * test.select("relation", "format").n_unique()
     assert "## Examples (test)\n\n" + markdown_table(examples) in card
+    # the examples are found in one pass that relies on the items' item_id order, so out of order is an error
+    with pytest.raises(ShardError, match="not sorted by item_id"):
+        _examples(test.reverse().lazy(), seed=0)
 
 
 def test_parts_asked_of_sources_and_the_card_says_why_labels_have_none(built):

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import yaml
 
-from shard.common import collect_streaming as _collect, config_hash, rng, write_text
+from shard.common import ShardError, collect_streaming as _collect, config_hash, rng, scan_slices, write_text
 from shard.dataset.items import MISSING_SCHEMA, SLOTS_SCHEMA
 from shard.markdown import markdown_table
 from shard.dataset.vocabulary import WORD_COUNTS_SCHEMA
@@ -60,20 +61,27 @@ def _position_balance(items: pl.LazyFrame) -> pl.DataFrame:
                     .sort("relation"))
 
 
-def _example_ids(items: pl.LazyFrame, relation: str, fmt: str, seed: int) -> list[str]:
-    """The item ids of up to three seeded picks among the (relation, format) items, in item_id order; only
-    that group's ids are held, one (relation, format) at a time."""
-    ids = _collect(items.filter((pl.col("relation") == relation) & (pl.col("format") == fmt))
-                   .select("item_id"))["item_id"].sort()
-    return ids.gather(sorted(rng(seed, "card", relation, fmt).permutation(ids.len())[:3].tolist())).to_list()
-
-
 def _examples(items: pl.LazyFrame, seed: int) -> pl.DataFrame:
-    """Three items per (relation, format), picked by seed among the group's items in item_id order."""
-    groups = _collect(items.select("relation", "format").unique()).sort("relation", "format").rows()
-    picked = [i for relation, fmt in groups for i in _example_ids(items, relation, fmt, seed)]
-    return _collect(items.filter(pl.col("item_id").is_in(picked)).select("item_id", *EXAMPLE_COLUMNS)).sort(
-        "relation", "format", "item_id").select(EXAMPLE_COLUMNS)
+    """Three items per (relation, format), picked by seed among the group's items in item_id order.
+
+    The items are sorted by item_id (build_items writes them so; checked here), so a group's k-th item in
+    item_id order is its k-th in the file: one pass, a slice at a time, finds the picks without holding a
+    group's ids."""
+    sizes = _counts(items, ["relation", "format"]).rows()
+    wanted = {(r, f): sorted(rng(seed, "card", r, f).permutation(n)[:3].tolist()) for r, f, n in sizes}
+    seen = dict.fromkeys(wanted, 0)
+    picked, last = [items.select("item_id", *EXAMPLE_COLUMNS).head(0).collect()], None
+    for part in scan_slices(items.select("item_id", *EXAMPLE_COLUMNS)):
+        rows = _collect(part)
+        if not rows["item_id"].is_sorted() or (last is not None and rows.height and rows["item_id"][0] < last):
+            raise ShardError("the items are not sorted by item_id; rebuild results/shard/")
+        last = rows["item_id"][-1] if rows.height else last
+        for (relation, fmt), picks in wanted.items():
+            group = rows.filter((pl.col("relation") == relation) & (pl.col("format") == fmt))
+            start, seen[relation, fmt] = seen[relation, fmt], seen[relation, fmt] + group.height
+            in_slice = [k - start for k in picks if start <= k < start + group.height]
+            picked.append(group[np.array(in_slice, dtype=np.int64)])
+    return pl.concat(picked).sort("relation", "format", "item_id").select(EXAMPLE_COLUMNS)
 
 
 def _per_relation(both: pl.LazyFrame, missing: pl.DataFrame, relations: list[str]) -> pl.DataFrame:
@@ -97,8 +105,8 @@ def render_card(*, test: Items, pool: Items, words: Items, label_synsets: pl.Dat
     """The card's Markdown; `summary` is the items stage's summary.json (shard.dataset.items.build_items).
 
     The items and words may be lazy scans (rule `shard_card` scans the parquet files): every table of them is a
-    streaming count, so memory does not grow with the items, only with the distinct clips (the clip counts)
-    and one (relation, format)'s test item ids (the examples)."""
+    streaming count and the examples are found a slice at a time, so memory does not grow with the items,
+    only with the distinct clips (the clip counts)."""
     test, pool = test.lazy(), pool.lazy()
     seed = int(config["seed"])
     min_zipf = config["shard"]["min_zipf"]
