@@ -248,8 +248,8 @@ def plan_train_prompts(pool: Pool, clips: pl.DataFrame | pl.LazyFrame, n: int, *
     multi-label corpora too), the template among the paraphrases of its (relation, role, format),
     and the order of mc4 options. `clips` gives each clip's labels (clips.parquet).
 
-    Memory: the pool's distinct clips (each clip's id, label and label set: the clip redraw needs them) and
-    the `n` drawn items; the pool's items are counted and checked in streaming passes, never held.
+    Memory: the pool's distinct clips (each clip's id, label and label-set rank: the clip redraw needs them)
+    and the `n` drawn items; the pool's items are counted and checked a slice at a time, never held.
     """
     pool = pool.lazy()
     height = _collect(pool.select(pl.len())).item()
