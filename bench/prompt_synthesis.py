@@ -26,8 +26,8 @@ from shard.prompts.synthesis import (PERMUTATIONS4, PromptTask, assemble_train_p
 
 def vectorised(pool_path: str, clips_path: str, n: int, out: str) -> dict:
     t0 = time.perf_counter()
-    pool = pl.read_parquet(pool_path)
-    plan = plan_train_prompts(pool, pl.read_parquet(clips_path), n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
+    pool = pl.scan_parquet(pool_path)  # as rule train_prompts reads it
+    plan = plan_train_prompts(pool, pl.scan_parquet(clips_path), n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
     df = assemble_train_prompts(pool, plan, prefix="bench")
     wall = time.perf_counter() - t0
     df.write_parquet(out)
@@ -39,10 +39,11 @@ def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
     plan = plan_train_prompts(pool, clips, n, seed=0, replay_fraction=0.1, multi_clip_fraction=0.1)
     items = pool.select("relation", "format", "candidate", "options", "answer", "label").to_dicts()
     questions = semantic_templates()[0]
+    clip_ids, clip_labels = plan["clip_ids"].to_list(), plan["clip_labels"].to_list()
     rows = []
     for i in range(n):
         task, it = plan["task"][i], items[plan["item"][i]]
-        clip, clip2 = plan["clip_ids"][plan["clip"][i]], plan["clip_ids"][plan["clip2"][i]]
+        clip, clip2 = clip_ids[plan["clip"][i]], clip_ids[plan["clip2"][i]]
         row = {"prompt_id": f"bench-{i:07d}", "clip_ids": [clip], "format": "interleaved"}
         if task == PromptTask.SEMANTIC:
             text = questions[plan["template"][i]].text.replace("{word}", it["candidate"])
@@ -53,7 +54,7 @@ def per_row(pool: pl.DataFrame, clips: pl.DataFrame, n: int) -> pl.DataFrame:
                        question_format=it["format"])
         elif task == PromptTask.LABELLING:
             row.update(text=templates.CAPTION.text,
-                       answer=templates.caption_answer(plan["clip_labels"][plan["clip"][i]]),
+                       answer=templates.caption_answer(clip_labels[plan["clip"][i]]),
                        task="labelling", relation=None, question_format="caption")
         else:
             row.update(clip_ids=[clip, clip2], text=templates.COMPARE.text,

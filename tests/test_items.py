@@ -11,7 +11,8 @@ import pytest
 from shard.common import sorted_parquet
 from shard.dataset import items as items_module
 from shard.prompts import templates
-from shard.dataset.card import build_card
+from shard.common import ShardError, rng
+from shard.dataset.card import EXAMPLE_COLUMNS, _examples, build_card
 from shard.dataset.items import build_items
 from shard.dataset.mining import build_wordnet
 from shard.dataset.relations import MERONYM_DEPTH
@@ -20,6 +21,7 @@ from shard.dataset.taxonomy import part_closure
 from shard.dataset.vocabulary import common_words
 from shard.dataset.wordbank import WordBank
 from shard.dataset.wordnet import reader
+from shard.markdown import markdown_table
 
 LABELS = ["Dog", "Cat", "Car", "Thunder", "Bird", "Drum", "Siren", "Piano", "Rain", "Bass", "Xyzzy blorp"]
 CLIPS_PER_LABEL = 8  # 5 test, 3 train
@@ -154,6 +156,25 @@ def test_candidates_are_true_and_negatives_never_related(built, wordnet_dir):
     check_against_wordnet(pl.concat([test, pool]))
     mapping = dict(pl.read_parquet(wordnet_dir / "label_synsets.parquet").select("label", "synset").iter_rows())
     assert mapping["Bass"] == "bass.n.07"
+
+
+def test_card_counts_and_examples_match_the_items_in_memory(built):
+    """The card counts the items in streaming passes over the parquet files and finds its examples holding one
+    (relation, format)'s item ids at a time; what it prints is what the whole tables in memory give."""
+    paths, test, pool = built
+    card = paths["card"].read_text()
+    assert (f"- items: {test.height} test ({test['clip_id'].n_unique()} clips), {pool.height} train pool "
+            f"({pool['clip_id'].n_unique()} clips); word facts: {pl.read_parquet(paths['words']).height}") in card
+    picks = []
+    for (relation, fmt), group in test.group_by(["relation", "format"]):
+        group = group.sort("item_id")
+        picks += group[sorted(rng(0, "card", relation, fmt).permutation(group.height)[:3].tolist())]["item_id"].to_list()
+    examples = test.filter(pl.col("item_id").is_in(picks)).sort("relation", "format", "item_id").select(EXAMPLE_COLUMNS)
+    assert examples.height == 3 * test.select("relation", "format").n_unique()
+    assert "## Examples (test)\n\n" + markdown_table(examples) in card
+    # the examples are found in one pass that relies on the items' item_id order, so out of order is an error
+    with pytest.raises(ShardError, match="not sorted by item_id"):
+        _examples(test.reverse().lazy(), seed=0)
 
 
 def test_parts_asked_of_sources_and_the_card_says_why_labels_have_none(built):

@@ -7,11 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shard.prompts import templates
+from shard import common
+from shard.prompts import synthesis, templates
 from shard.common import ShardError
 from shard.dataset.relations import RELATIONS
 from shard.prompts.synthesis import (assemble_train_prompts, build_eval_prompts, build_train_prompts,
-                           leakage_audit, plan_train_prompts)
+                           leakage_audit, plan_train_prompts, pool_rows)
 
 LABELS = {"Dog": ("dog.n.01", "canine"), "Piano": ("piano.n.01", "keyboard instrument"),
           "Thunder": ("thunder.n.01", "sound")}
@@ -127,6 +128,41 @@ def test_train_prompts_deterministic(tmp_path):
     build_train_prompts(train_pool=tmp_path / "pool.parquet", clips_parquet=tmp_path / "clips.parquet", out=tmp_path / "other.parquet", n=500, seed=1,
                         replay_fraction=0.0, multi_clip_fraction=0.0, name="500")
     assert hashlib.sha1((tmp_path / "other.parquet").read_bytes()).hexdigest() != digests[0]
+
+
+def small_slices(monkeypatch):
+    """Scan in slices of 9 rows, so that a small pool spans several."""
+    monkeypatch.setattr(common, "SLICE_ROWS", 9)
+    monkeypatch.setattr(synthesis, "SLICE_ROWS", 9)
+
+
+def test_pool_rows_from_a_scan_are_an_in_memory_take(tmp_path, monkeypatch):
+    """The drawn-rows reader keeps only the rows asked for, a slice of the scan at a time; they are the rows an
+    in-memory take gives, in the order asked (repeats too), whichever slice and row group they sit in."""
+    pool = pl.concat([make_pool(5).with_columns(pl.col("clip_id") + f"_{k}") for k in range(4)])
+    pool.write_parquet(tmp_path / "pool.parquet", row_group_size=7)
+    rows = np.array([pool.height - 1, 0, 13, 13, 7, 40, 0, 25])
+    columns = ["clip_id", "relation", "options", "answer"]
+    expected = pool.select(columns)[rows]
+    small_slices(monkeypatch)
+    assert pool_rows(pl.scan_parquet(tmp_path / "pool.parquet"), rows, columns).equals(expected)
+    assert pool_rows(pool, rows, columns).equals(expected)
+
+
+def test_train_prompts_from_the_scanned_pool_match_the_in_memory_pool(tmp_path, monkeypatch):
+    """build_train_prompts scans train_pool.parquet and clips.parquet a slice at a time (bounded memory); the
+    prompts are those of the pool in memory, read in one slice."""
+    pool = make_pool(5)
+    clips = make_clips(pool, pool.head(0))
+    pool.write_parquet(tmp_path / "pool.parquet", row_group_size=9)
+    clips.write_parquet(tmp_path / "clips.parquet")
+    plan = plan_train_prompts(pool, clips, 700, seed=2, replay_fraction=0.1, multi_clip_fraction=0.2)
+    whole = assemble_train_prompts(pool, plan, prefix="700")
+    small_slices(monkeypatch)
+    build_train_prompts(train_pool=tmp_path / "pool.parquet", clips_parquet=tmp_path / "clips.parquet",
+                        out=tmp_path / "train.parquet", n=700, seed=2, replay_fraction=0.1, multi_clip_fraction=0.2,
+                        name="700")
+    assert pl.read_parquet(tmp_path / "train.parquet").equals(whole)
 
 
 def test_empty_pool_is_a_clear_error():

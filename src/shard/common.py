@@ -125,6 +125,29 @@ def sorted_parquet(path: str | os.PathLike, *, by: str, cuts: list, schema: dict
         shutil.rmtree(spill, ignore_errors=True)
 
 
+def collect_streaming(query):
+    """Run a polars LazyFrame with the streaming engine: a scan's rows pass through in batches, so a count or a
+    filter over a large parquet file does not hold the whole table (its memory still grows with the rows:
+    `scan_slices` bounds it)."""
+    return query.collect(engine="streaming")
+
+
+# rows per slice of `scan_slices`: one streaming pass over a whole file still grew with its rows (measured on
+# copies of the default's train pool: the distinct (relation, role, format) took 26 MB more at 430,000 rows and
+# 120 MB more at 7.8 million; slices stayed flat); smaller slices cost more passes
+SLICE_ROWS = 50_000
+
+
+def scan_slices(query):
+    """A polars LazyFrame as consecutive lazy slices of SLICE_ROWS rows (a parquet scan reads only a slice's row
+    groups), for passes whose memory must not grow with the table."""
+    import polars as pl
+
+    height = collect_streaming(query.select(pl.len())).item()
+    for start in range(0, height, SLICE_ROWS):
+        yield query.slice(start, SLICE_ROWS)
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

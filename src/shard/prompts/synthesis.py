@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from shard.prompts import templates
-from shard.common import ShardError, rng, write_json, write_parquet
+from shard.common import (SLICE_ROWS, ShardError, collect_streaming as _collect, rng, scan_slices, write_json,
+                          write_parquet)
 
 log = logging.getLogger(__name__)
 
@@ -189,67 +190,113 @@ def _semantic_templates(candidates: tuple[templates.Template, ...]):
     return ordered, spans
 
 
-# what prompt synthesis reads of the train pool (not the rendered question: the prompt renders its own)
-POOL_COLUMNS = ["clip_id", "relation", "source_kind", "format", "candidate", "options", "answer"]
+# what the plan reads of the items it draws, and what the prompts take from them (not the rendered question:
+# the prompt renders its own)
+PLAN_COLUMNS = ["clip_id", "relation", "source_kind", "format"]
+ITEM_COLUMNS = ["relation", "format", "candidate", "options", "answer"]
+
+# the train pool: in memory, or a lazy scan of train_pool.parquet (then only the drawn items are ever read whole)
+Pool = pl.DataFrame | pl.LazyFrame
 
 
-def plan_train_prompts(pool: pl.DataFrame, clips: pl.DataFrame, n: int, *, seed: int, replay_fraction: float,
-                       multi_clip_fraction: float) -> dict[str, np.ndarray]:
-    """All random draws for `n` training prompts, as arrays (no text yet).
+def pool_rows(pool: Pool, rows: np.ndarray, columns: list[str]) -> pl.DataFrame:
+    """The pool's rows at positions `rows` (any order, repeats allowed), in that order, with `columns`.
+
+    Read a slice of SLICE_ROWS rows at a time, keeping only the distinct rows asked for, so memory grows with
+    len(rows), not with the pool.
+    """
+    pool, wanted = pool.lazy(), np.unique(rows)
+    kept = [pool.select(columns).head(0).collect()]
+    for start in np.unique(wanted // SLICE_ROWS) * SLICE_ROWS:
+        in_slice = wanted[(wanted >= start) & (wanted < start + SLICE_ROWS)]
+        kept.append(_collect(pool.slice(start, SLICE_ROWS).select(columns))[in_slice - start])
+    return pl.concat(kept)[np.searchsorted(wanted, rows)]
+
+
+def _pool_clips(pool: pl.LazyFrame, clips: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The pool's distinct clips in clip_id order: clip_id, label and `key`, the rank of its sorted label set
+    among the pool's label sets (clips with the same labels share a key).
+
+    Sorted, not hashed, and read a slice at a time: a hash table over millions of clip ids took several times
+    their bytes (measured), so the pool's distinct ids are sorted once and each slice of clips.parquet finds
+    its clips among them by binary search. Strings stay in polars (no Python object per clip).
+    """
+    ids = pl.concat([_collect(part.select("clip_id").unique()) for part in scan_slices(pool)])["clip_id"].sort()
+    ids = ids.filter(ids.ne_missing(ids.shift(1)))  # sorted: each id once, where it changes
+    found = []
+    for part in scan_slices(clips.lazy()):
+        rows = _collect(part.select("clip_id", "label", pl.col("labels").list.sort().list.join("\x1f").alias("key")))
+        pos = ids.search_sorted(rows["clip_id"]).clip(0, ids.len() - 1)
+        found.append(rows.select(pl.lit(pos).alias("pos"), "label", "key").filter(ids.gather(pos) == rows["clip_id"]))
+    found = pl.concat(found).sort("pos")
+    if found.height < ids.len():
+        raise ShardError("results/shard/train_pool.parquet names clips missing from results/clips/clips.parquet; "
+                         "rebuild results/shard/")
+    label_sets = found["key"].unique().sort()
+    return pl.DataFrame({"clip_id": ids, "label": found["label"],
+                         "key": label_sets.search_sorted(found["key"]).cast(pl.Int64)})
+
+
+def plan_train_prompts(pool: Pool, clips: pl.DataFrame | pl.LazyFrame, n: int, *, seed: int,
+                       replay_fraction: float, multi_clip_fraction: float) -> dict[str, np.ndarray | pl.Series]:
+    """All random draws for `n` training prompts, as arrays (no text yet): indices into the pool's items
+    (`item`) and into its distinct clips (`clip`, `clip2`), whose ids and labels come along as polars Series
+    (`clip_ids`, `clip_labels`).
 
     Each SHARD prompt takes a pool item (its candidate word and answer stay together), then redraws
     the clip among the pool's clips with the same *set* of labels (so the answer stays right on
     multi-label corpora too), the template among the paraphrases of its (relation, role, format),
     and the order of mc4 options. `clips` gives each clip's labels (clips.parquet).
+
+    Memory: the pool's distinct clips (each clip's id, label and label-set rank: the clip redraw needs them)
+    and the `n` drawn items; the pool's items are counted and checked a slice at a time, never held.
     """
-    if pool.is_empty():
+    pool = pool.lazy()
+    height = _collect(pool.select(pl.len())).item()
+    if not height:
         raise ShardError("results/shard/train_pool.parquet is empty: no training prompts can be drawn; "
                          "lower clips.test_fraction or use a larger corpus")
     g = rng(seed, "train_prompts", n)
-    pool_clips = (pool.select("clip_id").unique()
-                  .join(clips.select("clip_id", "label", pl.col("labels").list.sort().list.join("\x1f").alias("key")),
-                        on="clip_id", how="left").sort("clip_id"))
-    if pool_clips["key"].null_count():
-        raise ShardError("results/shard/train_pool.parquet names clips missing from results/clips/clips.parquet; "
-                         "rebuild results/shard/")
+    pool_clips = _pool_clips(pool, clips)
     keys = pool_clips["key"].to_numpy()
     key_order = np.argsort(keys, kind="stable")
-    uniq, first, count = np.unique(keys[key_order], return_index=True, return_counts=True)
-    # per pool item, its clip's label-set key and its template span: joins, not a Python object per item
-    clip_keys = pl.DataFrame({"clip_id": pool_clips["clip_id"], "key": np.searchsorted(uniq, keys).astype(np.int64)})
-    key_of_item = pool.select("clip_id").join(clip_keys, on="clip_id", how="left", maintain_order="left")["key"].to_numpy()
+    first, count = np.unique(keys[key_order], return_index=True, return_counts=True)[1:]
+    n_keys = len(count)
+    clip_keys = pool_clips.select("clip_id", "key")
     spans = pl.DataFrame([(*k, o, c) for k, (o, c) in semantic_templates()[1].items()], orient="row",
                          schema={"relation": pl.String, "source_kind": pl.String, "format": pl.String,
                                  "t_off": pl.Int64, "t_cnt": pl.Int64})
-    spans_of_item = pool.select("relation", "source_kind", "format").join(
-        spans, on=["relation", "source_kind", "format"], how="left", maintain_order="left")
-    if spans_of_item["t_off"].null_count():
+    unasked = pl.concat([_collect(part.select("relation", "source_kind", "format").unique())
+                         for part in scan_slices(pool)]).unique().join(
+        spans, on=["relation", "source_kind", "format"], how="anti").sort(pl.all())
+    if unasked.height:
         raise ShardError(f"results/shard/train_pool.parquet has items of a (relation, role, format) no template "
-                         f"asks: {spans_of_item.filter(pl.col('t_off').is_null()).row(0)[:3]}; rebuild results/shard/")
-    t_off, t_cnt = spans_of_item["t_off"].to_numpy(), spans_of_item["t_cnt"].to_numpy()
+                         f"asks: {unasked.row(0)}; rebuild results/shard/")
 
     u = g.random(n)
     task = np.where(u < replay_fraction, PromptTask.LABELLING,
                     np.where(u < replay_fraction + multi_clip_fraction, PromptTask.COMPARE, PromptTask.SEMANTIC))
-    item = g.integers(0, pool.height, n)
-    key = key_of_item[item]
+    item = g.integers(0, height, n)
+    # per drawn item, its clip's label-set key and its template span: joins, not a Python object per item
+    drawn = pool_rows(pool, item, PLAN_COLUMNS).join(clip_keys, on="clip_id", how="left", maintain_order="left").join(
+        spans, on=["relation", "source_kind", "format"], how="left", maintain_order="left")
+    key, t_off, t_cnt = (drawn[c].to_numpy() for c in ("key", "t_off", "t_cnt"))
     clip = key_order[first[key] + (g.random(n) * count[key]).astype(np.int64)]
-    template = t_off[item] + (g.random(n) * t_cnt[item]).astype(np.int64)
+    template = t_off + (g.random(n) * t_cnt).astype(np.int64)
     perm = g.integers(0, len(PERMUTATIONS4), n)
     # a second clip for two-clip prompts: one with the same labels half of the time
     same = g.random(n) < 0.5
-    other = np.where(same, key, (key + 1 + (g.random(n) * max(len(uniq) - 1, 1)).astype(np.int64)) % len(uniq))
+    other = np.where(same, key, (key + 1 + (g.random(n) * max(n_keys - 1, 1)).astype(np.int64)) % n_keys)
     clip2 = key_order[first[other] + (g.random(n) * count[other]).astype(np.int64)]
     same = same | (other == key)
     return {"task": task, "item": item, "clip": clip, "template": template, "perm": perm,
-            "clip2": clip2, "same": same, "clip_ids": pool_clips["clip_id"].to_numpy(),
-            "clip_labels": pool_clips["label"].to_numpy()}
+            "clip2": clip2, "same": same, "clip_ids": pool_clips["clip_id"], "clip_labels": pool_clips["label"]}
 
 
-def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], prefix: str) -> pl.DataFrame:
-    """Turn a plan into prompt rows, column-wise."""
+def assemble_train_prompts(pool: Pool, plan: dict[str, np.ndarray | pl.Series], prefix: str) -> pl.DataFrame:
+    """Turn a plan into prompt rows, column-wise (reading only the drawn items of the pool)."""
     n = len(plan["item"])
-    items = pool.select("relation", "format", "candidate", "options", "answer")[plan["item"]]
+    items = pool_rows(pool, plan["item"], ITEM_COLUMNS)
     perm_rows = pl.Series("perm", PERMUTATIONS4[plan["perm"]]).cast(pl.List(pl.Int64))
     df = items.with_columns(
         pl.Series("template", [t.text for t in semantic_templates()[0]]).gather(plan["template"]),
@@ -260,7 +307,7 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
         pl.Series("same", plan["same"]),
         pl.Series("label", plan["clip_labels"][plan["clip"]]),
     )
-    captions = {l: templates.caption_answer(l) for l in np.unique(plan["clip_labels"])}
+    captions = {l: templates.caption_answer(l) for l in plan["clip_labels"].unique()}
     is_mc = pl.col("format") == "mc4"
     options = pl.when(is_mc).then(pl.col("options").list.gather(pl.col("perm"))).otherwise(pl.col("options"))
     shard_text = templates.render(pl.col("template"), pl.when(is_mc).then(options), word=pl.col("candidate"))
@@ -288,8 +335,10 @@ def assemble_train_prompts(pool: pl.DataFrame, plan: dict[str, np.ndarray], pref
 
 def build_train_prompts(*, train_pool, clips_parquet, out, n, seed, replay_fraction, multi_clip_fraction,
                         name) -> None:
-    pool = pl.read_parquet(train_pool, columns=POOL_COLUMNS)
-    clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "labels"])
+    """Rule `train_prompts`: `n` training prompts drawn from the train pool. The pool is scanned, never read
+    whole: memory grows with `n` and the pool's clips, not with its items."""
+    pool = pl.scan_parquet(train_pool)
+    clips = pl.scan_parquet(clips_parquet)
     plan = plan_train_prompts(pool, clips, int(n), seed=seed, replay_fraction=replay_fraction,
                               multi_clip_fraction=multi_clip_fraction)
     df = assemble_train_prompts(pool, plan, prefix=name)
