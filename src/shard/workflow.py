@@ -44,7 +44,8 @@ def _redirect_std(log_file: str):
 
 def run(smk, fn: Callable) -> None:
     """Call `fn` with the job's named inputs, outputs and params (and `threads` where it takes them), its
-    stdout and stderr in the rule's log; a ShardError ends the job with its one-line message."""
+    stdout and stderr in the rule's log, which ends with the job's peak memory; a ShardError ends the job with
+    its one-line message."""
     kwargs = {**_named(smk.input), **_named(smk.output), **_named(smk.params)}
     if "threads" in inspect.signature(fn).parameters:
         kwargs["threads"] = smk.threads
@@ -57,3 +58,12 @@ def run(smk, fn: Callable) -> None:
         except ShardError as err:
             log.error("%s", err)
             raise SystemExit(f"shard: {err}") from None
+        log.info("peak memory %.0f MB", peak_rss_mb())  # what to ask a cluster for (profiles/slurm: mem_mb)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, the kernel's own high-water mark (Snakemake's `benchmark:`
+    samples it, and misses the peak of a job that ends within a few seconds)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
