@@ -50,8 +50,8 @@ def run_factor(factor: int, workdir: Path, clips_per_shard: int, cores: int, not
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.yaml").write_text(yaml.safe_dump(factor_config(factor, clips_per_shard)))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(out),
-           "--configfile", str(out / "scale.yaml"), "--cores", str(cores), *(["--notemp"] if notemp else []),
-           *(["--forcerun", *forcerun] if forcerun else []), *TARGETS]
+           "--configfile", str(out / "scale.yaml"), *(["--forcerun", *forcerun] if forcerun else []),
+           "--cores", str(cores), *(["--notemp"] if notemp else []), *TARGETS]  # --forcerun takes every word up to a flag
     t0 = time.perf_counter()
     with open(out / "snakemake.log", "w") as log:
         done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
