@@ -62,8 +62,16 @@ def run(smk, fn: Callable) -> None:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB, the kernel's own high-water mark (Snakemake's `benchmark:`
-    samples it, and misses the peak of a job that ends within a few seconds)."""
-    import resource
+    """This job's peak resident memory in MB: the kernel's high-water mark of its address space (VmHWM), which
+    Snakemake's `benchmark:` samples and misses for a job that ends within seconds. Not getrusage's ru_maxrss:
+    Linux carries that across fork and exec, so every script job would report at least Snakemake's own memory."""
+    from pathlib import Path
+
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource  # not Linux: the closest there is
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
