@@ -97,7 +97,21 @@ def run(project: Path, log_path: Path) -> SlurmRun:
             if proc.returncode != 0 and ids:
                 subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
     log = log_path.read_text()
-    ids = re.findall(r"SLURM jobid (\d+)", log)
-    states = dict(line.split() for line in squeue("-j", ",".join(ids), "--states=all", "-o", "%i %T").splitlines()) \
-        if ids else {}
-    return SlurmRun(project, proc.returncode, log, cancelled, states)
+    return SlurmRun(project, proc.returncode, log, cancelled, final_states(re.findall(r"SLURM jobid (\d+)", log)))
+
+
+# states a job ends in; snakemake may see a job's end before slurmctld does (a loaded machine left the last job
+# COMPLETING when its states were read, and the test failed on it)
+FINAL = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+         "DEADLINE"}
+
+
+def final_states(ids: list[str], wait_s: float = 120) -> dict[str, str]:
+    """Slurm job id -> state, once every job is in a final state (or after `wait_s`: what squeue says then)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        states = dict(line.split() for line in squeue("-j", ",".join(ids), "--states=all", "-o", "%i %T").splitlines()) \
+            if ids else {}
+        if all(states.get(i) in FINAL for i in ids) or time.monotonic() > deadline:
+            return states
+        time.sleep(2)
