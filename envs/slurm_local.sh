@@ -81,8 +81,9 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# finished jobs stay in squeue this long: the snakemake plugin reads their final state there
-MinJobAge=600
+# finished jobs stay in squeue this long (an hour: longer than a whole tiny run on a loaded machine): the snakemake
+# plugin and tests/test_slurm.py read their final states there
+MinJobAge=3600
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=local Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
