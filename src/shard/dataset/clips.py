@@ -90,7 +90,8 @@ def assign_splits(clips: pl.DataFrame, test_fraction: float, seed: int) -> pl.Se
         k = min(max(int(round(test_fraction * len(ids))), 1), len(ids) - 1)
         order = rng(seed, "split", label[0]).permutation(len(ids))
         test.update(ids[i] for i in order[:k])
-    return pl.Series("split", ["test" if r in test else "train" for r in clips["recording_id"]])
+    is_test = clips["recording_id"].is_in(pl.Series(sorted(test), dtype=pl.String).implode())
+    return pl.select(pl.when(is_test).then(pl.lit("test")).otherwise(pl.lit("train")).alias("split")).to_series()
 
 
 def cap_per_label(clips: pl.DataFrame, max_per_label: int | None, seed: int) -> pl.DataFrame:
@@ -188,19 +189,27 @@ def _first_of_each_id(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
     return candidates.filter(first), dupes.cast(REJECT_SCHEMA)
 
 
+# what the whole-corpus decisions of the gather read of every candidate clip; the other columns are streamed
+DECISION_COLUMNS = ["clip_id", "recording_id", "label", "path", "shard_row"]
+RANGE_CLIPS = 100_000  # clips.parquet is written sorted this many clips at a time (shard.common.sorted_parquet)
+
+
 def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, rejects, index, corpus: dict,
-                 clips: dict, seed: int, min_test_clips: int = 1) -> pl.DataFrame:
+                 clips: dict, seed: int, min_test_clips: int = 1) -> None:
     """Rule `clips` (metadata only): the shards' candidate clips and rejects -> clips.parquet, rejects.parquet
     (the corpus rule's rejects and the clips that could not be cut) and index.parquet (clip_id -> shard,
     shard_row). Everything that needs the whole corpus happens here (duplicate ids, per-label caps, the
-    recording-level split, the row order), so clips.parquet is the same for any number of shards.
+    recording-level split, the row order), so clips.parquet is the same for any number of shards. Those
+    decisions read five columns of every clip; the rest of each clip's row goes from its shard's table to
+    clips.parquet a range of clip ids at a time, so memory is the decisions' few columns, not whole rows.
     Fewer than `min_test_clips` test clips stop the workflow here: its items and evaluation are made of them
     (tests that only need clips and features pass 0)."""
+    from shard.common import sorted_parquet
     from shard.dataset.shards import INDEX_SCHEMA
 
     cfg, kind = clips, corpus["kind"]
     # shards in plan order, rows in file order: the order one job decoding every file would see
-    candidates = pl.concat([pl.read_parquet(p).with_columns(shard=pl.lit(k, pl.Int64))
+    candidates = pl.concat([pl.read_parquet(p, columns=DECISION_COLUMNS).with_columns(shard=pl.lit(k, pl.Int64))
                             for k, p in enumerate(shard_clips)], how="vertical")
     candidates, dupes = _first_of_each_id(candidates)
     cut_rejects = pl.concat([pl.read_parquet(p) for p in shard_rejects]).cast(REJECT_SCHEMA)
@@ -221,14 +230,19 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
                          f"({count} of {all_rejects.height}), e.g. {example['path']}: {example['detail']}")
 
     table = cap_per_label(candidates, cfg["max_per_label"], seed).sort("clip_id")
+    del candidates
     table = table.with_columns(assign_splits(table, cfg["test_fraction"], seed),
                                pl.int_range(pl.len(), dtype=pl.Int64).alias("row"))
     check_test_clips(table, kind, min_test_clips)
-    write_parquet(table.select(list(CLIP_SCHEMA)), clips_parquet)
     write_parquet(table.select(list(INDEX_SCHEMA)), index)
+    kept = table.select("shard", "shard_row", "split", "row")
+    cuts = table["clip_id"].gather_every(RANGE_CLIPS).to_list()[1:]
+    with sorted_parquet(clips_parquet, by="clip_id", cuts=cuts, schema=CLIP_SCHEMA, buffer_rows=RANGE_CLIPS // 4) as add:
+        for k, path in enumerate(shard_clips):
+            rows = pl.read_parquet(path).join(kept.filter(pl.col("shard") == k).drop("shard"), on="shard_row")
+            add(rows.select(list(CLIP_SCHEMA)))
     log.info("clips: %d train, %d test clips, %d labels, %d shards", (table["split"] == "train").sum(),
              (table["split"] == "test").sum(), table["label"].n_unique(), len(shard_clips))
-    return table.select(list(CLIP_SCHEMA))
 
 
 def build_test_audio(*, clips_parquet, index, shard_audio, test_audio, batch: int = 1024) -> None:
