@@ -70,6 +70,21 @@ def test_audioset_label_map_and_files_override(tmp_path):
         load("audioset", root, tmp_path)  # the default file name no longer exists
 
 
+def test_segments_gathered_in_chunks_are_the_same_table(tmp_path, monkeypatch):
+    """finish turns every CHUNK segments into a frame (memory at AudioSet's size): chunks of one or two rows give
+    the same segments and rejects, in the same order, as one chunk."""
+    from shard.dataset.corpora import on_disk
+
+    root = make_audioset(tmp_path / "as", segments=[
+        ("dogAAAAAAA1", ["/m/0bt9lr"]), ("mixAAAAAAA1", ["/m/0bt9lr", "/m/09x0r"]), ("dogAAAAAAA1", ["/m/0bt9lr"]),
+        ("dogAAAAAAA2", ["/m/0bt9lr"]), ("unkAAAAAAA1", ["/m/nonexistent"]), ("catAAAAAAA1", ["/m/09x0r"])])
+    whole = load("audioset", root, tmp_path / "a")
+    for chunk in (1, 2):
+        monkeypatch.setattr(on_disk, "CHUNK", chunk)
+        seg, rej = load("audioset", root, tmp_path / f"c{chunk}")
+        assert seg.equals(whole[0]) and rej.equals(whole[1]) and seg.height == 4
+
+
 def test_audioset_strong_mids_names_multilabel_and_duplicates(tmp_path):
     rows = [("segA_30000", 0.5, 1.5, "/m/0bt9lr"), ("segA_30000", 2.0, 3.0, "Cat"),
             ("segA_30000", 2.0, 3.0, "Cat"),                                   # exact repeat

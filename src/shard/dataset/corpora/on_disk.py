@@ -46,15 +46,16 @@ def table_file(root: Path, name: str, key: str) -> Path:
     return path
 
 
-def audio_index(folder: Path) -> dict[str, Path]:
-    """file stem -> path of every audio file under `folder` (first in sorted order wins)."""
-    index: dict[str, Path] = {}
+def audio_index(folder: Path) -> dict[str, str]:
+    """file stem -> path (a string: a Path object per file would take hundreds of MB at AudioSet's 2 million files)
+    of every audio file under `folder` (first in sorted order wins)."""
+    index: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         for name in sorted(filenames):
-            p = Path(dirpath) / name
-            if p.suffix.lower() in AUDIO_EXTENSIONS:
-                index.setdefault(p.stem, p)
+            stem, ext = os.path.splitext(name)
+            if ext.lower() in AUDIO_EXTENSIONS:
+                index.setdefault(stem, os.path.join(dirpath, name))
     return index
 
 
@@ -132,6 +133,9 @@ def _seconds(value) -> float | None:
     return seconds
 
 
+CHUNK = 50_000  # segments gathered as dicts before they become a (compact) polars frame
+
+
 def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None],
             source: str, licence: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shared reader path: candidate rows -> (segments, rejects).
@@ -142,8 +146,11 @@ def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None
     missing path, outside_root, bad_time, duplicate_id, unknown_label, missing file, so an escaping
     path is never even looked at.
     """
-    segments, rejects, seen = [], [], set()
+    segments, frames, rejects, seen = [], [], [], set()
     for row in rows:
+        if len(segments) >= CHUNK:  # a frame per chunk: a dict per segment would take gigabytes at AudioSet's size
+            frames.append(segments_frame(segments))
+            segments.clear()
         where = row.get("where") or "corpus table"
         if row["path"] is None or not str(row["path"]).strip():
             rejects.append(_reject({**row, "path": None}, "missing",
@@ -182,12 +189,12 @@ def finish(rows: Iterable[dict], root: Path, resolve: Callable[[str], str | None
                          "labels": list(dict.fromkeys(labels)), "onset": onset,
                          "offset": offset, "source": row.get("source") or source,
                          "licence": row.get("licence") or licence})
-    return segments_frame(segments), rejects_frame(rejects)
+    return pl.concat([*frames, segments_frame(segments)]), rejects_frame(rejects)
 
 
-def _by_id(index: dict[str, Path], folder: Path, rid: str | None) -> Path | None:
+def _by_id(index: dict[str, str], folder: Path, rid: str | None) -> Path | None:
     # A missing id still gets a path, so the `missing` reject names where we looked.
-    return index.get(rid, folder / rid) if rid else None
+    return (Path(index[rid]) if rid in index else folder / rid) if rid else None
 
 
 # ---------------------------------------------------------------- AudioSet strong (and synth)
@@ -201,11 +208,9 @@ def read_strong(root: Path, tsv: Path, audio_dir: Path, resolve: Callable[[str],
     need = ["segment_id", "start_time_seconds", "end_time_seconds", "label"]
     table = read_table(tsv, need, "a tab-separated header " + "\\t".join(need), separator="\t")
     index = audio_index(audio_dir)
-    rows = []
-    for i, (sid, start, end, label) in enumerate(table.select(need).iter_rows()):
-        rows.append({"recording_id": sid, "path": _by_id(index, audio_dir, sid), "raw_labels": [label or ""],
-                     "onset": start, "offset": end, "key": (sid, start, end, label),
-                     "where": _where(tsv, root, i)})
+    rows = ({"recording_id": sid, "path": _by_id(index, audio_dir, sid), "raw_labels": [label or ""],
+             "onset": start, "offset": end, "key": (sid, start, end, label), "where": _where(tsv, root, i)}
+            for i, (sid, start, end, label) in enumerate(table.select(need).iter_rows()))  # one at a time
     segments, rejects = finish(rows, root, resolve, source, licence)
     segments = (segments.group_by("recording_id", "path", "onset", "offset", maintain_order=True)
                 .agg(pl.col("labels").list.explode(keep_nulls=False, empty_as_null=False).unique(maintain_order=True), pl.first("source", "licence")))
@@ -229,19 +234,22 @@ def audioset(corpus_cfg: dict, seed: int, workdir: Path):
     root, f, kind = corpus_root(corpus_cfg), corpus_files(corpus_cfg), corpus_kind(corpus_cfg)
     names = class_names(table_file(root, f["labels"], "labels"))
     seg_path, audio_dir = table_file(root, f["segments"], "segments"), root / f["audio"]
-    index, rows = audio_index(audio_dir), []
-    with open(seg_path, newline="") as fh:
-        for rec in csv.reader(fh, skipinitialspace=True):
-            if not rec or rec[0].startswith("#"):
-                continue
-            if len(rec) < 4:
-                raise ShardError(f"segments file '{seg_path}': line {rec} should be YTID, start_seconds, "
-                                 "end_seconds, \"positive_labels\"")
-            ytid = rec[0]
-            rows.append({"recording_id": ytid, "path": _by_id(index, audio_dir, ytid),
-                         "raw_labels": [m for m in rec[3].split(",") if m.strip()],
-                         "onset": None, "offset": None, "key": ytid})
-    return finish(rows, root, label_resolver(corpus_cfg, names, closed=True), kind.name, kind.licence)
+    index = audio_index(audio_dir)
+
+    def rows():  # one segment at a time, as the list is read (2 million at AudioSet's size)
+        with open(seg_path, newline="") as fh:
+            for rec in csv.reader(fh, skipinitialspace=True):
+                if not rec or rec[0].startswith("#"):
+                    continue
+                if len(rec) < 4:
+                    raise ShardError(f"segments file '{seg_path}': line {rec} should be YTID, start_seconds, "
+                                     "end_seconds, \"positive_labels\"")
+                ytid = rec[0]
+                yield {"recording_id": ytid, "path": _by_id(index, audio_dir, ytid),
+                       "raw_labels": [m for m in rec[3].split(",") if m.strip()],
+                       "onset": None, "offset": None, "key": ytid}
+
+    return finish(rows(), root, label_resolver(corpus_cfg, names, closed=True), kind.name, kind.licence)
 
 
 # ---------------------------------------------------------------- ESC-50
