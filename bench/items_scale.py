@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.scale import job_peak_mb  # noqa: E402  (the one reader of a job's logged peak)
 
 RUN = """
 import sys, yaml
@@ -35,6 +35,8 @@ build_items(clips_parquet=f"{root}/clips.parquet", label_synsets=f"{root}/wordne
             relations=f"{root}/wordnet/relations.parquet", wordnet_source=f"{root}/wordnet/source.json",
             test=f"{out}/test.parquet", train_pool=f"{out}/train_pool.parquet", words=f"{out}/words.parquet",
             summary=f"{out}/summary.json", shard=cfg["shard"], seed=cfg["seed"])
+from shard.workflow import peak_rss_mb
+print(f"peak memory {peak_rss_mb():.0f} MB")  # this process's own peak, as every rule's log ends
 """
 
 
@@ -46,7 +48,6 @@ def run_factor(factor: int, workdir: Path) -> dict:
         audioset_balanced_list(root, copies=factor)
     out = root / "shard"
     out.mkdir(exist_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     with open(root / "shard_items.log", "w") as log:
         done = subprocess.run([sys.executable, "-c", RUN, str(root), str(out), str(ROOT / "config.yaml")],
@@ -54,13 +55,13 @@ def run_factor(factor: int, workdir: Path) -> dict:
     wall = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(f"factor {factor}: build_items failed; see {root / 'shard_items.log'}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, the largest child so far
+    peak = job_peak_mb(root / "shard_items.log")  # not ru_maxrss: it carries this parent's memory into the child
     left = json.loads((out / "summary.json").read_text())["slots_left"]
     return {"factor": factor, "clips": pl.scan_parquet(root / "clips.parquet").select(pl.len()).collect().item(),
             "test items": pl.scan_parquet(out / "test.parquet").select(pl.len()).collect().item(),
             "pool items": pl.scan_parquet(out / "train_pool.parquet").select(pl.len()).collect().item(),
             "slots left": sum(r["slots_left"] for r in left),
-            "seconds": round(wall, 1), "peak MB": round(peak / 1024) if peak > before else None}
+            "seconds": round(wall, 1), "peak MB": round(peak)}
 
 
 def main() -> None:
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/shard_items_scale"))
     args = parser.parse_args()
-    rows = [run_factor(f, args.workdir) for f in sorted(args.factors)]  # ascending: ru_maxrss only grows
+    rows = [run_factor(f, args.workdir) for f in sorted(args.factors)]
     table = pl.DataFrame(rows)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True):
         print(table)

@@ -2,7 +2,8 @@
 features (corpus, clips, features, WordNet, items, prompts; no training) on the synth corpus at 1x, 10x, 100x the default's clips,
 with clips.shards proportional (one shard per 1,152 clips by default). For each stage (rule) it prints the jobs,
 the peak resident memory of the largest job (as each job's log states it: shard.workflow.run ends every log with
-the kernel's high-water mark), and the longest job and summed job time (from the rules' `benchmark:` files); then the growth of each stage's peak memory and time from one factor to the next (10x -> 100x
+the kernel's high-water mark), and the longest job and summed job time (from the rules' `benchmark:` files);
+then the growth of each stage's peak memory and time from one factor to the next (10x -> 100x
 is the issue's target: peak memory at most 1.3x, and no job above 2 GB at 100x).
 
     python bench/scale.py [--factors 1 10 100] [--clips-per-shard 1152] [--workdir /tmp/shard_scale] [--cores 2]
