@@ -75,33 +75,39 @@ def write_parquet(df, path: str | os.PathLike) -> None:
 def sorted_parquet(path: str | os.PathLike, *, by: str, cuts: list, schema: dict,
                    buffer_rows: int = 200_000) -> Iterator:
     """Write one parquet sorted by the unique key `by` from frames added in any order, holding a bounded number
-    of rows: yields `add(frame)`. Added rows are buffered and spilled, every `buffer_rows`, to temporary files
-    per key range (`cuts`: the sorted keys that start a new range); when the block ends, each range in turn is
-    read, sorted and appended to `path` (write_parquet's options, atomically; nothing is written if the block
-    or the write fails). So memory holds the buffer or one range: pick cuts that bound a range's rows. The data
+    of rows: yields `add(frame)`. Added rows are buffered and spilled, every `buffer_rows`, to one temporary
+    file with a row group per key range (`cuts`: the sorted keys that start a new range); when the block ends,
+    each range in turn is read from its row groups, sorted and appended to `path` (write_parquet's options,
+    atomically; nothing is written if the block or the write fails). So memory holds the buffer or one range:
+    pick cuts that bound a range's rows; the temporary files number the spills, not spills x ranges. The data
     equal write_parquet(all rows sorted by `by`); the bytes differ (a row group per range)."""
     import shutil
 
     import polars as pl
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix=f".{path.name}.spill.", dir=path.parent))
     starts = pl.Series(by, cuts, dtype=schema[by]).sort()
+    arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
     buffer: list = []
-    buffered = spills = 0
+    buffered = 0
+    parts: dict[int, list[tuple[Path, int]]] = {}  # range -> its (spill file, row group), in spill order
 
     def flush() -> None:
-        nonlocal buffered, spills
+        nonlocal buffered
         frame = pl.concat(buffer, rechunk=False)
         buffer.clear()
         buffered = 0
         ranges = starts.search_sorted(frame[by], side="right")  # range i: cuts[i-1] <= key < cuts[i]
-        for i in ranges.unique():  # one range's rows copied at a time
-            (spill / f"{i:06d}").mkdir(exist_ok=True)
-            frame.filter(ranges == i).write_parquet(spill / f"{i:06d}" / f"{spills:06d}.parquet")
-        spills += 1
+        file = spill / f"{len(list(spill.iterdir())):06d}.parquet"
+        with pq.ParquetWriter(file, arrow_schema, compression="lz4") as writer:
+            for group, i in enumerate(ranges.unique().sort()):  # one range's rows copied at a time
+                part = frame.filter(ranges == i)
+                writer.write_table(part.to_arrow(), row_group_size=part.height)  # exactly one row group
+                parts.setdefault(i, []).append((file, group))
 
     def add(frame) -> None:
         nonlocal buffered
@@ -114,13 +120,13 @@ def sorted_parquet(path: str | os.PathLike, *, by: str, cuts: list, schema: dict
         yield add
         if buffer:
             flush()
-        empty = pl.DataFrame(schema=schema)
-        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, empty.to_arrow().schema, compression="zstd",
+        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, arrow_schema, compression="zstd",
                                                         compression_level=3, write_statistics=False) as writer:
-            for part in sorted(spill.iterdir()):
-                writer.write_table(pl.read_parquet(part / "*.parquet", schema=schema).sort(by).to_arrow())
-            if not spills:
-                writer.write_table(empty.to_arrow())
+            for i in sorted(parts):
+                groups = pa.concat_tables(pq.ParquetFile(f).read_row_group(g) for f, g in parts[i])
+                writer.write_table(pl.from_arrow(groups).cast(schema).sort(by).to_arrow())
+            if not parts:
+                writer.write_table(arrow_schema.empty_table())
     finally:
         shutil.rmtree(spill, ignore_errors=True)
 

@@ -180,18 +180,23 @@ def cut_shard(*, segments, files, plan, audio, shard_clips, shard_rejects, shard
              mine.height, len(rows), len(bad))
 
 
-def _first_of_each_id(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _first_of_each_id(candidates: pl.DataFrame, shard_clips: list) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the first clip of each clip_id in file order, the later ones as `duplicate_id` rejects)."""
     first = candidates["clip_id"].is_first_distinct()
-    dupes = candidates.filter(~first).select(
-        "path", "recording_id", "clip_id", reason=pl.lit("duplicate_id"),
-        detail=pl.lit("same recording and times listed twice"))
+    # duplicates are few: their paths are read back from their shards' tables, not held for every clip
+    located = [pl.read_parquet(shard_clips[k], columns=["shard_row", "path"]).join(group, on="shard_row")
+               for (k,), group in candidates.filter(~first).group_by("shard", maintain_order=True)]
+    dupes = pl.concat(located) if located else pl.DataFrame(schema=REJECT_SCHEMA)
+    dupes = dupes.select("path", "recording_id", "clip_id", reason=pl.lit("duplicate_id"),
+                         detail=pl.lit("same recording and times listed twice"))
     return candidates.filter(first), dupes.cast(REJECT_SCHEMA)
 
 
 # what the whole-corpus decisions of the gather read of every candidate clip; the other columns are streamed
-DECISION_COLUMNS = ["clip_id", "recording_id", "label", "path", "shard_row"]
-RANGE_CLIPS = 100_000  # clips.parquet is written sorted this many clips at a time (shard.common.sorted_parquet)
+DECISION_COLUMNS = ["clip_id", "recording_id", "label", "shard_row"]
+# clips.parquet is written sorted this many clips at a time (shard.common.sorted_parquet): a range's full rows are
+# what the write holds, so it bounds the gather's memory beside the decisions' columns
+RANGE_CLIPS = 10_000
 
 
 def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, rejects, index, corpus: dict,
@@ -200,7 +205,7 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
     (the corpus rule's rejects and the clips that could not be cut) and index.parquet (clip_id -> shard,
     shard_row). Everything that needs the whole corpus happens here (duplicate ids, per-label caps, the
     recording-level split, the row order), so clips.parquet is the same for any number of shards. Those
-    decisions read five columns of every clip; the rest of each clip's row goes from its shard's table to
+    decisions read four columns of every clip; the rest of each clip's row goes from its shard's table to
     clips.parquet a range of clip ids at a time, so memory is the decisions' few columns, not whole rows.
     Fewer than `min_test_clips` test clips stop the workflow here: its items and evaluation are made of them
     (tests that only need clips and features pass 0)."""
@@ -211,7 +216,7 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
     # shards in plan order, rows in file order: the order one job decoding every file would see
     candidates = pl.concat([pl.read_parquet(p, columns=DECISION_COLUMNS).with_columns(shard=pl.lit(k, pl.Int64))
                             for k, p in enumerate(shard_clips)], how="vertical")
-    candidates, dupes = _first_of_each_id(candidates)
+    candidates, dupes = _first_of_each_id(candidates, shard_clips)
     cut_rejects = pl.concat([pl.read_parquet(p) for p in shard_rejects]).cast(REJECT_SCHEMA)
     # one job used to write rejects in file order with a duplicate right after its file's other rejects;
     # the sort below makes the order of this concatenation irrelevant
@@ -237,7 +242,7 @@ def gather_clips(*, corpus_rejects, shard_clips, shard_rejects, clips_parquet, r
     write_parquet(table.select(list(INDEX_SCHEMA)), index)
     kept = table.select("shard", "shard_row", "split", "row")
     cuts = table["clip_id"].gather_every(RANGE_CLIPS).to_list()[1:]
-    with sorted_parquet(clips_parquet, by="clip_id", cuts=cuts, schema=CLIP_SCHEMA, buffer_rows=RANGE_CLIPS // 4) as add:
+    with sorted_parquet(clips_parquet, by="clip_id", cuts=cuts, schema=CLIP_SCHEMA, buffer_rows=RANGE_CLIPS // 2) as add:
         for k, path in enumerate(shard_clips):
             rows = pl.read_parquet(path).join(kept.filter(pl.col("shard") == k).drop("shard"), on="shard_row")
             add(rows.select(list(CLIP_SCHEMA)))

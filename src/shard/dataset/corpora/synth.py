@@ -27,8 +27,9 @@ import librosa
 import numpy as np
 import soundfile as sf
 from scipy import signal
+from tqdm import tqdm
 
-from shard.common import ShardError, rng, write_text
+from shard.common import ShardError, atomic_path, rng
 from shard.dataset.corpora import on_disk
 from shard.dataset.corpora.kinds import corpus_kind
 
@@ -566,21 +567,22 @@ def render_corpus(workdir: Path, seed: int, synth_cfg: dict) -> Path:
     if audio_dir.exists():
         shutil.rmtree(audio_dir)  # stale scenes of another config must not be picked up
     audio_dir.mkdir(parents=True)
-    rows = []
-    for label in class_list(synth_cfg["classes"]):
-        for s in range(scenes):
-            rid = f"synth_{_slug(label)}_{s:02d}"
-            scene, spans = render_scene(label, rng(seed, "synth", label, s), events, seconds)
-            pcm = np.round(np.clip(scene, -1, 1) * 32767).astype(np.int16)
-            sf.write(audio_dir / f"{rid}.wav", pcm, SR, subtype="PCM_16")
-            rows += [(rid, f"{on:.4f}", f"{off:.4f}", label) for on, off in spans]
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(["segment_id", "start_time_seconds", "end_time_seconds", "label"])
-    writer.writerows(rows)
-    write_text(buf.getvalue(), workdir / "strong_labels.tsv")
-    log.info("synth: %d scenes, %d events, %d classes -> %s", len(rows) // events, len(rows),
-             len(rows) // (events * scenes), workdir)
+    scene_count = event_count = 0
+    # the table is written as the scenes are rendered: memory holds one scene, not the corpus' rows
+    with atomic_path(workdir / "strong_labels.tsv") as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(["segment_id", "start_time_seconds", "end_time_seconds", "label"])
+        for label in tqdm(class_list(synth_cfg["classes"]), desc="render synth classes", unit="class",
+                          mininterval=5):
+            for s in range(scenes):
+                rid = f"synth_{_slug(label)}_{s:02d}"
+                scene, spans = render_scene(label, rng(seed, "synth", label, s), events, seconds)
+                pcm = np.round(np.clip(scene, -1, 1) * 32767).astype(np.int16)
+                sf.write(audio_dir / f"{rid}.wav", pcm, SR, subtype="PCM_16")
+                writer.writerows((rid, f"{on:.4f}", f"{off:.4f}", label) for on, off in spans)
+                scene_count, event_count = scene_count + 1, event_count + len(spans)
+    log.info("synth: %d scenes, %d events, %d classes -> %s", scene_count, event_count,
+             scene_count // scenes, workdir)
     return workdir / "strong_labels.tsv"
 
 
