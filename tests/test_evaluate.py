@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from shard.prompts import templates
-from shard.common import read_jsonl, write_jsonl
+from shard.common import ShardError, read_jsonl, write_jsonl
 from shard.evaluation.evaluate import (PARSE_FAILURES, LabelMatcher, extract_answer, labelling_labels, labelling_metrics,
                             multi_label, pick_options, score_labelling, score_semantic, semantic_metrics,
                             sentence_embedder)
@@ -180,13 +180,14 @@ def test_labelling_embedding_is_real_minilm(embed):
 
 
 def _labelling(clip_labels, captions):
+    """(the corpus' labels, clips, the labelling prompts eval_prompts writes of them: no per-row label list)."""
+    from shard.prompts.synthesis import labelling_prompts
+
     labels = sorted({templates.caption_answer(l) for ls in clip_labels.values() for l in ls})
     clips = pl.DataFrame({"clip_id": list(clip_labels), "labels": list(clip_labels.values()),
-                          "label": [ls[0] for ls in clip_labels.values()]})
-    prompts = _prompts([{"prompt_id": f"{c}.labelling", "item_id": f"{c}.labelling", "clip_ids": [c],
-                         "text": templates.CAPTION.text, "options": labels, "answer": templates.caption_answer(ls[0]),
-                         "answer_index": labels.index(templates.caption_answer(ls[0])), "relation": None,
-                         "question_format": "caption", "task": "labelling"} for c, ls in clip_labels.items()])
+                          "label": [ls[0] for ls in clip_labels.values()], "split": ["test"] * len(clip_labels)})
+    prompts = labelling_prompts(clips)
+    assert prompts["options"].is_null().all() and prompts["clip_ids"].list.first().to_list() == sorted(clip_labels)
     return labels, clips, prompts
 
 
@@ -199,7 +200,7 @@ def test_labelling_protocol_single_label(embed):
     feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
     model = ListeningModel(captions=("a dog barking", "piano music"))
     records = score_labelling(model, prompts, clips, feats, "interleaved", {**EVAL, "batch_size": 4}, embed)
-    m = labelling_metrics(records, labelling_labels(prompts), multi_label(clips))
+    m = labelling_metrics(records, labelling_labels(prompts, clips), multi_label(clips))
     assert [r["prediction"] for r in records] == ["dog", "piano", "dog", "dog", "dog", "dog"]
     assert m["acc_caption"] == pytest.approx(3 / 6) and m["acc"] == m["acc_caption"]
     # constrained variant: prefers label index = feature value (0 -> "bell", 1 -> "dog")
@@ -209,6 +210,19 @@ def test_labelling_protocol_single_label(embed):
     assert not m["multi_label"] and "map_caption" not in m
 
 
+def test_labelling_labels_come_from_the_clips_and_must_match_the_prompts():
+    clip_labels = {"a": ["Dog"], "b": ["Piano"], "c": ["Siren"]}
+    labels, clips, prompts = _labelling(clip_labels, None)
+    assert labelling_labels(prompts, clips) == labels == ["dog", "piano", "siren"]
+    assert labelling_labels(prompts.head(0), clips) == labels  # the corpus' labels, even with no prompt
+    # prompts built from other clips: "bell" shifts every index, so the answers no longer match
+    other = clips.with_columns(labels=pl.Series([["Dog", "Bell"], ["Piano"], ["Siren"]]))
+    with pytest.raises(ShardError, match=r"labelling prompt a.labelling: its answer 'dog' is not label 0 of the 4 "
+                                         r"labels of clips.parquet \(3 prompts disagree\).*rebuild "
+                                         r"results/prompts/labelling_\*.parquet \(rule eval_prompts\)"):
+        labelling_labels(prompts, other)
+
+
 def test_labelling_protocol_multi_label_map(embed):
     clip_labels = {"a": ["Dog", "Bark"], "b": ["Piano"], "c": ["Siren"], "d": ["Bell"], "e": ["Thunder"]}
     labels, clips, prompts = _labelling(clip_labels, None)
@@ -216,7 +230,7 @@ def test_labelling_protocol_multi_label_map(embed):
     value = {c: i for i, c in enumerate(clip_labels)}
     feats = lambda ids: [np.full((2, 3), value[c], np.float32) for c in ids]
     records = score_labelling(ListeningModel(captions), prompts, clips, feats, "original", EVAL, embed)
-    m = labelling_metrics(records, labelling_labels(prompts), multi_label(clips))
+    m = labelling_metrics(records, labelling_labels(prompts, clips), multi_label(clips))
     assert m["multi_label"] and m["metric"] == "map"
     assert records[0]["gold_index"] == [labels.index("bark"), labels.index("dog")]
     assert 0.8 < m["map_caption"] <= 1.0  # captions name the right sound: near-perfect ranking

@@ -382,7 +382,7 @@ def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
     from shard.common import read_jsonl, write_parquet
     from shard.evaluation.conditions import study_conditions
     from shard.evaluation.decoding import Decoding, embedded_caption
-    from shard.evaluation.evaluate import LabelMatcher, evaluate, sentence_embedder
+    from shard.evaluation.evaluate import LabelMatcher, evaluate, labelling_labels, sentence_embedder
     from shard.prompts.synthesis import labelling_prompts
 
     clips = pl.DataFrame({"clip_id": ["c0", "c1", "c2"], "row": [0, 1, 2], "split": ["test"] * 3,
@@ -402,7 +402,7 @@ def test_evaluate_labels_audio_as_ltu_does(paths, llm, tmp_path):
              model=model, evaluate=settings, condition=condition, task="labelling", threads=1)
     records = read_jsonl(tmp_path / "out.jsonl").to_dicts()
     assert json.loads((tmp_path / "out.json").read_text())["n"] == 3
-    labels = list(prompts["options"][0])
+    labels = labelling_labels(prompts, clips)
     ltu_text, stock_text = templates.AUDIO + LTU_INSTRUCTION, prompts["text"][0]
     fs = [[f] for f in feats(3, 5)]
     asked = [s for s, _ in sum(llm.option_logprobs([ltu_text] * 3, fs, "original", [labels] * 3), [])]

@@ -63,9 +63,22 @@ def test_eval_prompts_both_formats(tmp_path):
     assert inter["text"].to_list() == test["question"].to_list()
     lab = pl.read_parquet(out["labelling_interleaved"])
     assert lab.height == clips.filter(pl.col("split") == "test").height
-    assert lab["options"][0].to_list() == ["dog", "piano", "thunder"]
-    assert all(opts[i] == a for opts, i, a in zip(lab["options"], lab["answer_index"], lab["answer"]))
+    # the label list is kept once, in clips.parquet, not in every row: answer_index points into it
+    assert lab["options"].is_null().all()
+    labels = synthesis.corpus_captions(pl.scan_parquet(tmp_path / "clips.parquet"))
+    assert labels == ["dog", "piano", "thunder"]
+    assert all(labels[i] == a for i, a in zip(lab["answer_index"], lab["answer"]))
+    assert lab["answer"].to_list() == [templates.caption_answer(l) for l in
+                                       clips.filter(pl.col("split") == "test").sort("clip_id")["label"]]
     assert set(pl.read_parquet(out["labelling_original"])["text"]) == {"<audio>Write an audio caption describing the sound."}
+
+
+def test_corpus_captions_are_every_label_once_or_every_primary_label():
+    clips = pl.DataFrame({"clip_id": ["a", "b", "c"], "label": ["Dog", "Piano", "Dog"],
+                          "labels": [["Dog", "Bark"], ["Piano"], ["Dog", "Church bell"]]})
+    assert synthesis.corpus_captions(clips) == ["bark", "church bell", "dog", "piano"]
+    assert synthesis.corpus_captions(clips.lazy(), "label") == ["dog", "piano"]
+    assert synthesis.caption_options(["Dog", "dog", "Bell"]) == ["bell", "dog"]
 
 
 def test_train_prompts_keep_answers_right_and_balanced():

@@ -20,7 +20,8 @@ from shard.models import load_model
 from shard.evaluation.evaluate import base_metrics
 from shard.models.finetune import finetune, lora_config
 from shard.models.pretrain import pretrain_base
-from shard.prompts.synthesis import audio_pretrain_prompts, build_pretrain_prompts, fact_pretrain_prompts
+from shard.prompts.synthesis import (audio_pretrain_prompts, build_pretrain_prompts, corpus_captions,
+                                      fact_pretrain_prompts)
 
 from tests.fixtures import write_feature_set
 from tests.interrupt import interrupt_env
@@ -101,6 +102,10 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
     qa = audio.filter(pl.col("task") == "label_qa")["answer"].to_list()
     assert qa.count("yes") == qa.count("no") == train.height // 2
     assert set(audio.filter(pl.col("task") == "labelling")["text"]) == {templates.to_original(templates.CAPTION.text)}
+    # a caption prompt offers every primary label, kept once (clips.parquet), not in each row
+    captions, labels = audio.filter(pl.col("task") == "labelling"), corpus_captions(clips, "label")
+    assert captions["options"].is_null().all() and len(labels) == clips["label"].n_unique()
+    assert all(labels[i] == a for i, a in zip(captions["answer_index"], captions["answer"]))
     facts = fact_pretrain_prompts(pl.read_parquet(data["words"]), seed=0)
     assert not any(templates.AUDIO in t for t in facts["text"]) and (facts["clip_ids"].list.len() == 0).all()
     kinds = facts["question_format"].to_list()

@@ -35,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from shard.prompts import templates
+from shard.prompts.synthesis import corpus_captions
 from shard.evaluation.conditions import TASKS
 from shard.evaluation.decoding import Decoding, caption_instruction, embedded_caption
 from shard.common import ShardError, seed_for, write_json, write_jsonl
@@ -153,25 +154,27 @@ def _features(batch: pl.DataFrame, features_for: FeaturesFor) -> list[list[np.nd
     return [features_for(list(ids)) for ids in batch["clip_ids"]]
 
 
-def _base_record(row: dict) -> dict:
+def _base_record(row: dict, options: Sequence[str]) -> dict:
+    """What every record of a prompt holds; `options`: those the prompt offers."""
     return {"prompt_id": row["prompt_id"], "item_id": row["item_id"], "clip_id": row["clip_ids"][0] if len(row["clip_ids"]) else None,
             "relation": row["relation"], "question_format": row["question_format"],
-            "n_options": len(row["options"])}
+            "n_options": len(options)}
 
 
 def score_choices(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: str, batch_size: int,
-                  desc: str) -> list[dict]:
+                  desc: str, shared_options: list[str] | None = None) -> list[dict]:
     """Log-likelihood multiple choice (lm-evaluation-harness): per prompt, the summed log-prob of each
     option given the prompt (its cache shared by the options); `correct` by the summed score,
-    `correct_norm` by the score per character (lm-eval's acc_norm)."""
+    `correct_norm` by the score per character (lm-eval's acc_norm). `shared_options`: the one list every prompt
+    offers (caption prompts, whose rows hold none: corpus_captions), else each row's own `options`."""
     records: list[dict] = []
     for batch in _batches(prompts, batch_size, desc):
         rows = batch.to_dicts()
-        options = [list(r["options"]) for r in rows]
+        options = [shared_options if shared_options is not None else list(r["options"]) for r in rows]
         scored = llm.option_logprobs(batch["text"].to_list(), _features(batch, features_for), fmt, options)
         for r, opts, sc in zip(rows, options, scored):
             best, best_norm = pick_options(sc, opts)
-            records.append({**_base_record(r), "prediction": opts[best],
+            records.append({**_base_record(r, opts), "prediction": opts[best],
                             "option_scores": [float(s) for s, _ in sc],
                             "option_tokens": [int(n) for _, n in sc],
                             "correct": best == r["answer_index"],
@@ -196,7 +199,7 @@ def score_semantic(llm, prompts: pl.DataFrame, features_for: FeaturesFor, fmt: s
             for r, text in zip(rows, answers):
                 opts = list(r["options"])
                 idx, failure = extract_answer(text, opts, r["question_format"])
-                records.append({**_base_record(r), "generation": text,
+                records.append({**_base_record(r, opts), "generation": text,
                                 "prediction": None if idx is None else opts[idx], "option_scores": None,
                                 "correct": idx == r["answer_index"], "parse_ok": failure is None,
                                 "parse_failure": failure})
@@ -226,9 +229,9 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
     (labelling_metrics summarises them). `caption_split`: the backend's (embedded_caption); `decoding` as in
     score_semantic."""
     decoding = decoding or Decoding(None, cfg)
-    labels = labelling_labels(prompts)
+    labels = labelling_labels(prompts, clips)
     index = {label: i for i, label in enumerate(labels)}
-    clip_labels = dict(zip(clips["clip_id"], clips["labels"]))
+    prompts = prompts.with_columns(gold=_clip_labels(prompts, clips))
     matcher = LabelMatcher(labels, embed) if labels else None
 
     records: list[dict] = []
@@ -239,15 +242,11 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
         sims = matcher.similarities([embedded_caption(c, caption_split) for c in captions])
         scored = llm.option_logprobs(batch["text"].to_list(), feats, fmt, [labels] * len(rows))
         for r, caption, sim, sc in zip(rows, captions, sims, scored):
-            clip = r["clip_ids"][0]
-            if clip not in clip_labels:
-                raise ShardError(f"labelling prompt {r['prompt_id']}: clip '{clip}' is not in clips.parquet; "
-                                 "rebuild the prompts from the same clips")
-            answers = {templates.caption_answer(label) for label in clip_labels[clip]}
+            answers = {templates.caption_answer(label) for label in r["gold"]}
             gold = sorted(index[answer] for answer in answers if answer in index)
             best_sim = int(np.argmax(sim))
             best, best_norm = pick_options(sc, labels)
-            records.append({**_base_record(r), "generation": caption, "gold_index": gold,
+            records.append({**_base_record(r, labels), "generation": caption, "gold_index": gold,
                             "prediction": labels[best_sim], "option_scores": [float(s) for s in sim],
                             "correct": best_sim in gold,
                             "prediction_loglik": labels[best], "loglik_scores": [float(s) for s, _ in sc],
@@ -255,13 +254,35 @@ def score_labelling(llm, prompts: pl.DataFrame, clips: pl.DataFrame, features_fo
     return records
 
 
-def labelling_labels(prompts: pl.DataFrame) -> list[str]:
-    """The labels every labelling prompt offers (one shared list: every label of the corpus)."""
-    labels = list(prompts["options"][0]) if prompts.height else []
-    if any(list(o) != labels for o in prompts["options"]):
-        raise ShardError("labelling prompts must share one option list (every label of the corpus); "
-                         "rebuild prompts/labelling_*.parquet")
+def labelling_labels(prompts: pl.DataFrame, clips: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """The labels every labelling prompt offers: every label of the corpus, read from `clips` (clips.parquet:
+    corpus_captions; the prompts' rows do not repeat it), checked against the prompts (`prompt_id`, `answer`,
+    `answer_index`): each prompt's answer must be the label its answer_index points at."""
+    labels = corpus_captions(clips)
+    offered = pl.DataFrame({"answer_index": range(len(labels)), "offered": labels},
+                           schema={"answer_index": pl.Int64, "offered": pl.String})
+    wrong = prompts.select("prompt_id", "answer", pl.col("answer_index").cast(pl.Int64)).join(
+        offered, on="answer_index", how="left", maintain_order="left"
+    ).filter(pl.col("offered").ne_missing(pl.col("answer")))
+    if wrong.height:
+        prompt_id, answer, answer_index, _ = wrong.row(0)
+        raise ShardError(f"labelling prompt {prompt_id}: its answer '{answer}' is not label {answer_index} of the "
+                         f"{len(labels)} labels of clips.parquet ({wrong.height} prompts disagree): the prompts were "
+                         "built from other clips; rebuild results/prompts/labelling_*.parquet (rule eval_prompts)")
     return labels
+
+
+def _clip_labels(prompts: pl.DataFrame, clips: pl.DataFrame) -> pl.Series:
+    """Each labelling prompt's clip's labels (clips.parquet), in the prompts' order: a join, not a dict over the
+    corpus' clips."""
+    joined = prompts.select("prompt_id", pl.col("clip_ids").list.first().alias("clip_id")).join(
+        clips.select("clip_id", "labels"), on="clip_id", how="left", maintain_order="left")
+    missing = joined.filter(pl.col("labels").is_null())
+    if missing.height:
+        prompt_id, clip, _ = missing.row(0)
+        raise ShardError(f"labelling prompt {prompt_id}: clip '{clip}' is not in clips.parquet; "
+                         "rebuild the prompts from the same clips")
+    return joined["labels"].alias("gold")
 
 
 def multi_label(clips: pl.DataFrame) -> bool:
@@ -331,7 +352,7 @@ def score_items(*, prompts, clips_parquet, features, silence, base_dir, adapter_
         df = df.slice(rows[0], rows[1] - rows[0])
         if not df.height:  # a shard past the last batch: nothing to load a model for
             return []
-    clip_table = pl.read_parquet(clips_parquet)
+    clip_table = pl.read_parquet(clips_parquet, columns=["clip_id", "labels"])
     record = backend(model["backend"])
     if task == "labelling" and (instruction := caption_instruction(record, fmt)) is not None:
         df = df.with_columns(text=pl.lit(instruction))  # every labelling prompt asks the one caption instruction
@@ -366,8 +387,10 @@ def write_results(records: list[dict], predictions, summary, *, prompts, clips_p
     if task == "semantic":
         metrics = semantic_metrics(records, evaluate["mode"])
     else:
-        metrics = labelling_metrics(records, labelling_labels(pl.read_parquet(prompts, columns=["options"])),
-                                    multi_label(pl.read_parquet(clips_parquet, columns=["labels"])))
+        clip_labels = pl.read_parquet(clips_parquet, columns=["labels"])
+        metrics = labelling_metrics(
+            records, labelling_labels(pl.read_parquet(prompts, columns=["prompt_id", "answer", "answer_index"]),
+                                      clip_labels), multi_label(clip_labels))
     write_jsonl(records, predictions)
     out: dict[str, Any] = {"condition": condition["name"], "task": task, "format": condition["prompt_format"],
                            "mode": evaluate["mode"] if task == "semantic" else "caption+loglik",
@@ -394,12 +417,15 @@ def base_metrics(*, prompts, clips_parquet, features, base_dir, metrics, model: 
     captions = df.filter(pl.col("task") == "labelling")
     captions = captions.sample(n=min(captions.height, 300), seed=seed_for(seed, "base_metrics") % 2**32).sort("prompt_id")
     out: dict[str, Any] = {}
-    for name, part in [("labelling_train", captions), ("label_qa", df.filter(pl.col("task") == "label_qa")),
-                       ("facts_yesno", df.filter((pl.col("task") == "fact") & (pl.col("question_format") == "yesno"))),
-                       ("facts_mc4", df.filter((pl.col("task") == "fact") & (pl.col("question_format") == "mc4")))]:
-        records = score_choices(llm, part, features_for, "original", size, f"base/{name}")
+    # the caption prompts offer every primary label of the corpus, which their rows do not hold
+    for name, part, shared in [
+            ("labelling_train", captions, corpus_captions(pl.scan_parquet(clips_parquet), "label")),
+            ("label_qa", df.filter(pl.col("task") == "label_qa"), None),
+            ("facts_yesno", df.filter((pl.col("task") == "fact") & (pl.col("question_format") == "yesno")), None),
+            ("facts_mc4", df.filter((pl.col("task") == "fact") & (pl.col("question_format") == "mc4")), None)]:
+        records = score_choices(llm, part, features_for, "original", size, f"base/{name}", shared)
         out[name] = {"acc": _mean(r["correct"] for r in records), "n": len(records),
-                     "chance": chance([len(o) for o in part["options"]]) if part.height else None}
+                     "chance": chance([r["n_options"] for r in records]) if part.height else None}
     generated, decoding = [], Decoding(model, evaluate)
     for batch in _batches(captions, size, "base/caption_exact"):
         generated += decoding(llm, batch, _features(batch, features_for), "original")

@@ -16,6 +16,7 @@ import polars as pl
 import torch
 
 from shard.prompts import templates
+from shard.prompts.synthesis import corpus_captions
 from shard.common import atomic_path, seed_for, write_json
 from shard.dataset.features import FeatureStore
 from shard.models.interface import AudioLLM, resolve_device
@@ -33,9 +34,11 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     df = pl.read_parquet(prompts)
     audio = df.filter(pl.col("clip_ids").list.len() > 0)
     facts = df.filter(pl.col("clip_ids").list.len() == 0)
-    # every option and benchmark word must be a whole token, whatever vocab_size cuts
+    # every option and benchmark word must be a whole token, whatever vocab_size cuts: the rows' own options and
+    # the caption prompts' (every primary label, which their rows do not hold)
     facts_table = pl.read_parquet(words)
-    required = sorted(set(df["options"].explode().to_list()) | set(facts_table["word"]))
+    captions = corpus_captions(pl.scan_parquet(clips_parquet), "label")
+    required = sorted(set(df["options"].explode().drop_nulls()) | set(captions) | set(facts_table["word"]))
     texts = [templates.LTU_PROMPT, *templates.tokenizer_texts(facts_table["relation"].unique()), *df["text"], *df["answer"]]
     tokenizer = build_tokenizer(texts, pretrain["vocab_size"], required=required)
 

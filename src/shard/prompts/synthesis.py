@@ -48,31 +48,48 @@ def semantic_prompts(test: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def labelling_prompts(clips: pl.DataFrame) -> pl.DataFrame:
-    """One caption prompt per test clip; options are every label of the corpus (constrained variant)."""
-    test = clips.filter(pl.col("split") == "test").sort("clip_id")
-    options = sorted({templates.caption_answer(l) for ls in clips["labels"] for l in ls})
-    answers = [templates.caption_answer(l) for l in test["label"]]
-    return pl.DataFrame({
-        "prompt_id": [f"{c}.labelling" for c in test["clip_id"]],
-        "item_id": [f"{c}.labelling" for c in test["clip_id"]],
-        "clip_ids": [[c] for c in test["clip_id"]],
-        "text": [templates.CAPTION.text] * test.height,
-        "options": [options] * test.height,
-        "answer": answers,
-        "answer_index": [options.index(a) for a in answers],
-        "task": ["labelling"] * test.height,
-        "relation": pl.Series([None] * test.height, dtype=pl.String),
-        "format": ["interleaved"] * test.height,
-        "question_format": ["caption"] * test.height,
-    }, schema_overrides={"clip_ids": pl.List(pl.String), "options": pl.List(pl.String)})
+def caption_options(labels) -> list[str]:
+    """The options of a caption prompt: each of `labels` as the caption that answers it (templates.caption_answer),
+    once, sorted. Every caption prompt of a file offers the same list, so the files keep it in no row (their
+    `options` is null): the labelling prompts offer every label of the corpus and the pretraining caption prompts
+    every primary label, which `corpus_captions` reads back from clips.parquet."""
+    return sorted({templates.caption_answer(label) for label in labels})
+
+
+def corpus_captions(clips: pl.DataFrame | pl.LazyFrame, column: str = "labels") -> list[str]:
+    """caption_options of every label of `clips` (clips.parquet, scanned or read): of its `labels` (what a
+    labelling prompt offers) or of its primary `label` (what a pretraining caption prompt offers). Reads the one
+    column's distinct values, so memory grows with the labels, not with the clips."""
+    clips = clips.lazy()
+    name = pl.col(column)
+    distinct = name.explode() if isinstance(clips.collect_schema()[column], pl.List) else name
+    return caption_options(_collect(clips.select(distinct.unique()))[column].drop_nulls())
+
+
+def labelling_prompts(clips: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """One caption prompt per test clip, column-wise. Its options are every label of the corpus
+    (corpus_captions, the constrained variant's list): `answer_index` points into that list, and `options` is
+    null, so the list is not repeated in every row (527 labels x 600,000 clips at AudioSet's size)."""
+    clips = clips.lazy()
+    options = corpus_captions(clips)
+    index = {answer: i for i, answer in enumerate(options)}
+    test = _collect(clips.filter(pl.col("split") == "test").select("clip_id", "label")).sort("clip_id")
+    answers = {label: templates.caption_answer(label) for label in test["label"].unique()}
+    prompt_id = (pl.col("clip_id") + pl.lit(".labelling")).alias("prompt_id")
+    return test.select(
+        prompt_id, prompt_id.alias("item_id"), pl.concat_list("clip_id").alias("clip_ids"),
+        pl.lit(templates.CAPTION.text).alias("text"), pl.lit(None, pl.List(pl.String)).alias("options"),
+        answer=pl.col("label").replace_strict(answers, return_dtype=pl.String),
+    ).with_columns(
+        answer_index=pl.col("answer").replace_strict(index, return_dtype=pl.Int64),
+        task=pl.lit("labelling"), relation=pl.lit(None, pl.String), format=pl.lit("interleaved"),
+        question_format=pl.lit("caption"))
 
 
 def build_eval_prompts(*, test, clips_parquet, semantic_original, semantic_interleaved,
                        labelling_original, labelling_interleaved) -> None:
     items = pl.read_parquet(test)
-    clips = pl.read_parquet(clips_parquet)
-    semantic, labelling = semantic_prompts(items), labelling_prompts(clips)
+    semantic, labelling = semantic_prompts(items), labelling_prompts(pl.scan_parquet(clips_parquet))
     for df, fmt, path in [(semantic, "original", semantic_original), (semantic, "interleaved", semantic_interleaved),
                           (labelling, "original", labelling_original),
                           (labelling, "interleaved", labelling_interleaved)]:
@@ -88,10 +105,12 @@ def _original(text: pl.Expr) -> pl.Expr:
 
 def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
     """LTU's audio tasks on the train clips, in the original format: a caption prompt per clip, and a label
-    question per clip (yes and no alternating over the sorted clips, the wrong label drawn at random)."""
+    question per clip (yes and no alternating over the sorted clips, the wrong label drawn at random). A caption
+    prompt's options are every primary label (corpus_captions(clips, "label")): `options` null, `answer_index`
+    into that list."""
     train = clips.filter(pl.col("split") == "train").sort("clip_id")
     labels = sorted(set(clips["label"]))
-    captions = sorted({templates.caption_answer(l) for l in labels})
+    captions = {caption: i for i, caption in enumerate(caption_options(labels))}
     asked = []
     for i, (cid, label) in enumerate(train.select("clip_id", "label").iter_rows()):
         others = [l for l in labels if l != label]
@@ -101,15 +120,18 @@ def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
     n = train.height
     caption = pl.DataFrame({
         "prompt_id": [f"{c}.caption" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
-        "text": [templates.to_original(templates.CAPTION.text)] * n, "options": [captions] * n,
+        "text": [templates.to_original(templates.CAPTION.text)] * n,
+        "options": pl.Series([None] * n, dtype=pl.List(pl.String)),
         "answer": [templates.caption_answer(l) for l in train["label"]], "task": ["labelling"] * n,
-        "relation": [None] * n, "question_format": ["caption"] * n})
+        "relation": [None] * n, "question_format": ["caption"] * n,
+    }).with_columns(answer_index=pl.col("answer").replace_strict(captions, return_dtype=pl.Int64))
     qa = pl.DataFrame({
         "prompt_id": [f"{c}.label_qa" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
         "text": [templates.LABEL_QA.text] * n, "label": [templates.caption_answer(a) for a, _ in asked],
         "options": [[templates.YES, templates.NO]] * n, "answer": [y for _, y in asked], "task": ["label_qa"] * n,
         "relation": [None] * n, "question_format": ["yesno"] * n,
-    }).with_columns(text=_original(templates.render(pl.col("text"), label=pl.col("label")))).drop("label")
+    }).with_columns(text=_original(templates.render(pl.col("text"), label=pl.col("label"))),
+                    answer_index=_index_in_options()).drop("label")
     return pl.concat([caption, qa], how="vertical_relaxed")
 
 
@@ -145,8 +167,13 @@ def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
     return df.select(
         (pl.lit("fact.") + pl.col("id")).alias("prompt_id"), pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"),
         templates.render(pl.col("template"), pl.col("mc"), a=pl.col("a"), b=pl.col("b")).alias("text"),
-        "options", "answer",
-        pl.lit("fact").alias("task"), "relation", "question_format")
+        "options", "answer", pl.lit("fact").alias("task"), "relation", "question_format", _index_in_options())
+
+
+def _index_in_options() -> pl.Expr:
+    """`answer_index`: where each row's answer is in its own `options`."""
+    return pl.struct("options", "answer").map_elements(lambda r: r["options"].index(r["answer"]),
+                                                      return_dtype=pl.Int64).alias("answer_index")
 
 
 def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
@@ -156,10 +183,8 @@ def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
         raise ShardError(f"'{clips_parquet}' has no train-split clips: lower clips.test_fraction or use a larger corpus")
     df = pl.concat([audio_pretrain_prompts(clips, seed), fact_pretrain_prompts(pl.read_parquet(words), seed)],
                    how="vertical_relaxed")
-    df = df.with_columns(
-        answer_index=pl.struct("options", "answer").map_elements(lambda r: r["options"].index(r["answer"]),
-                                                                 return_dtype=pl.Int64),
-        format=pl.lit("original"), relation=pl.col("relation").cast(pl.String), item_id=pl.col("prompt_id"))
+    df = df.with_columns(format=pl.lit("original"), relation=pl.col("relation").cast(pl.String),
+                         item_id=pl.col("prompt_id"))
     write_parquet(df.select(PROMPT_COLUMNS), out)
     log.info("wrote %d pretraining prompts to %s (by task: %s)", df.height, out,
              df.group_by("task").len().sort("task").rows())
