@@ -212,6 +212,22 @@ def test_perception_table_locates_the_failure(preds, tmp_path):
     assert "Integration gap" in md and "3/5 (60.0%)" in md
 
 
+def test_provenance_names_the_model_of_every_seed(preds, tmp_path):
+    """With several seeds the provenance keeps each (model, seed, condition)'s model identity, not the last seed's."""
+    files, summaries = {}, {}
+    for seed in (0, 1):
+        for cond in NAMES:
+            path = tmp_path / f"seed{seed}" / cond / "semantic.summary.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps({"condition": cond, "model": {"backend": "mini_ltu", "weights": f"w{seed}{cond}"}}))
+            files[MODEL, seed, cond], summaries[MODEL, seed, cond] = preds["semantic"][MODEL, 0, cond], str(path)
+    semantic_table(predictions={"semantic": files}, conditions=CONDITIONS, csv=tmp_path / "s.csv", md=tmp_path / "s.md",
+                   provenance=tmp_path / "s.json", config=CONFIG, wordnet_source=preds["wordnet"],
+                   summaries={"semantic": summaries})
+    models = json.loads((tmp_path / "s.json").read_text())["models"]
+    assert {m["weights"] for m in models.values()} == {f"w{seed}{cond}" for seed in (0, 1) for cond in NAMES}
+
+
 def test_seeds_pool_answers_and_report_their_spread(preds, tmp_path):
     """Several replicates per condition: accuracy over every seed's answers, ± the sd of per-seed accuracies,
     McNemar on (seed, item) pairs; one replicate gives no sd."""
