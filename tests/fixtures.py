@@ -337,6 +337,9 @@ def tiny_workflow_config() -> dict:
     cfg["finetune"].update(batch_size=8, checkpoint_every=20)
     cfg["prompts"]["train_scales"] = [20, 500]
     cfg["evaluate"].update(bootstrap=100, batch_size=16)
+    # one torch thread per job: models this small gain nothing from two, and two jobs then run side by side
+    # (locally and on the test's 2-CPU Slurm node) instead of one at a time
+    cfg["threads"] = 1
     return cfg
 
 

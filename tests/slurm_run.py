@@ -78,7 +78,11 @@ def run(project: Path, log_path: Path) -> SlurmRun:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"), "--directory", str(project),
            "--configfile", str(project / "tiny.yaml"), "--profile", str(project / "profiles" / "slurm"),
            "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-           "--slurm-keep-successful-logs"]
+           "--slurm-keep-successful-logs",
+           # the profile asks 16 GB for each model job: on this one-node Slurm (one machine's memory) they would
+           # run one at a time; the tiny models need little, so two run side by side (tiny.yaml's threads: 1)
+           "--set-resources", *(f"{rule}:mem_mb=3000" for rule in ("pretrain_base", "finetune", "evaluate",
+                                                                     "evaluate_shard"))]
     cancelled = None
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True)
