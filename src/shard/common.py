@@ -93,16 +93,17 @@ def sorted_parquet(path: str | os.PathLike, *, by: str, cuts: list, schema: dict
     starts = pl.Series(by, cuts, dtype=schema[by]).sort()
     arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
     buffer: list = []
-    buffered = 0
+    buffered = spills = 0
     parts: dict[int, list[tuple[Path, int]]] = {}  # range -> its (spill file, row group), in spill order
 
     def flush() -> None:
-        nonlocal buffered
+        nonlocal buffered, spills
         frame = pl.concat(buffer, rechunk=False)
         buffer.clear()
         buffered = 0
         ranges = starts.search_sorted(frame[by], side="right")  # range i: cuts[i-1] <= key < cuts[i]
-        file = spill / f"{len(list(spill.iterdir())):06d}.parquet"
+        file = spill / f"{spills:06d}.parquet"
+        spills += 1
         with pq.ParquetWriter(file, arrow_schema, compression="lz4") as writer:
             for group, i in enumerate(ranges.unique().sort()):  # one range's rows copied at a time
                 part = frame.filter(ranges == i)
