@@ -11,6 +11,10 @@ SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
+from shard.kernels import pin_cpu_kernels
+
+pin_cpu_kernels()  # every job (local or cluster) computes with the AVX2 kernels: the same bytes on any x86 CPU
+
 from shard.common import ShardError
 from shard.evaluation.conditions import TASKS, display_name, study_conditions, training_runs, with_task
 from shard.config import external_models, outcome_config, scale_name, study_models, validate_config

@@ -1,6 +1,10 @@
 """Fixtures shared by several test files."""
 from __future__ import annotations
 
+from shard.kernels import pin_cpu_kernels
+
+pin_cpu_kernels()  # before numpy and torch load: the tests compute with the kernels the workflow's jobs use
+
 import nltk
 import pytest
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import re
 
 import polars as pl
 import pytest
 import yaml
 
+from shard.kernels import pin_cpu_kernels
 from tests.fixtures import results_files, snakemake, tiny_workflow_config
 
 TARGETS = ["shard/card.md", "prompts/leakage_audit.json", "eval/mini_ltu/seed0/base_model.json", "tables/perception.csv",
@@ -45,6 +47,10 @@ def test_builds_every_target(tiny_runs):
     assert set(metrics) >= {"labelling_train", "label_qa", "facts_yesno", "facts_mc4"}
     logs = {str(p.relative_to(results / "logs")) for p in (results / "logs").rglob("*.log")}
     assert {"clips.log", "mini_ltu/seed0/pretrain_base.log", "mini_ltu/seed0/finetune_500.log", "semantic_table.log"} <= logs
+    # the jobs ran with the portable CPU kernels (shard.kernels.pin_cpu_kernels), and the provenance says so
+    provenance = json.loads((results / "tables/semantic.provenance.json").read_text())
+    if pin_cpu_kernels({}):  # x86
+        assert provenance["cpu_kernels"] == pin_cpu_kernels(dict(os.environ))
 
 
 @pytest.mark.slow

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from shard.common import config_hash, package_versions, sha1_file, write_json
+from shard.kernels import PORTABLE_CPU_KERNELS
 from shard.reporting.evaluations import Evaluations, every_file
 from shard.reporting.render import write_table
 
@@ -13,11 +15,13 @@ from shard.reporting.render import write_table
 def write_provenance(path, *, config: dict, inputs: Iterable[str], wordnet_source,
                      summaries: Iterable[str]) -> None:
     """Config hash (of the config the rules pass: shard.config.outcome_config's, the same for any layout), package
-    versions, WordNet checksum, the identity of the model behind every evaluation
-    (keyed by its summary's path: model, seed and condition), and the sha1 of every input file."""
+    versions, the CPU kernels in force (shard.kernels.pin_cpu_kernels), WordNet checksum, the identity of the model
+    behind every evaluation (keyed by its summary's path: model, seed and condition), and the sha1 of every input."""
     wordnet = json.loads(Path(wordnet_source).read_text())
     models = {str(s): json.loads(Path(s).read_text())["model"] for s in summaries}
-    write_json({"config_hash": config_hash(config), "packages": package_versions(), "wordnet": wordnet,
+    cpu_kernels = {key: os.environ.get(key) for key in PORTABLE_CPU_KERNELS}
+    write_json({"config_hash": config_hash(config), "packages": package_versions(), "cpu_kernels": cpu_kernels,
+                "wordnet": wordnet,
                 "models": models, "seed": config["seed"],
                 "bootstrap": config["evaluate"]["bootstrap"],
                 "inputs": {str(p): sha1_file(p) for p in inputs}}, path)
