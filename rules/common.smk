@@ -13,7 +13,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 
 from shard.kernels import pin_cpu_kernels
 
-pin_cpu_kernels()  # every job (local or cluster) computes with the AVX2 kernels: the same bytes on any x86 CPU
+pin_cpu_kernels()  # every job (local or cluster) gets shard.kernels' pinned kernels: the same bytes on any x86 CPU
 
 from shard.common import ShardError
 from shard.evaluation.conditions import TASKS, display_name, study_conditions, training_runs, with_task
