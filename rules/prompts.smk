@@ -1,5 +1,5 @@
 # SHARD items -> evaluation prompts (semantic and labelling, original + interleaved), mini_ltu's
-# pretraining prompts, and interleaved training prompts per scale and replay fraction (audited for leaks).
+# pretraining prompts, and interleaved training prompts per scale and replay fraction (all audited for leaks).
 
 
 rule eval_prompts:
@@ -22,10 +22,13 @@ rule pretrain_prompts:
     input:
         clips_parquet=rules.clips.output.clips_parquet,
         words=rules.shard_items.output.words,
+        label_synsets=rules.wordnet.output.label_synsets,
     output:
         out=f"{RESULTS}/prompts/pretrain.parquet",
+        labels=f"{RESULTS}/prompts/pretrain_labels.parquet",
     params:
         seed=config["seed"],
+        unknown_label_fraction=config["shard"]["unknown_label_fraction"],
     log:
         f"{RESULTS}/logs/pretrain_prompts.log",
     benchmark:
@@ -64,6 +67,7 @@ rule leakage_audit:
         clips_parquet=rules.clips.output.clips_parquet,
         label_synsets=rules.wordnet.output.label_synsets,
         train=expand(f"{RESULTS}/prompts/train_{{p}}.parquet", p=PROMPT_SETS),
+        pretrain=rules.pretrain_prompts.output.out,
     output:
         report=f"{RESULTS}/prompts/leakage_audit.json",
     params:

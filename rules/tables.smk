@@ -21,6 +21,10 @@ def report_output(table, fmt, path):
     return report(path, category="Provenance") if fmt == "provenance" else path
 
 
+# the workflow's own files a table may read besides the evaluations (registry.Table.data), by name
+DATA_FILES = {"test_items": rules.shard_items.output.test, "pretrain_labels": rules.pretrain_prompts.output.labels}
+
+
 for table in TABLES.values():
     conditions = [c for c in condition_records() if table.reads(c["tasks"])]
     scored = {task: [c["name"] for c in with_task(conditions, task)] for task in table.tasks}
@@ -37,6 +41,7 @@ for table in TABLES.values():
         input:
             evaluated=[path for files in keyed.values() for by_key in files.values() for path in by_key.values()],
             **({"wordnet_source": rules.wordnet.output.source} if table.provenance else {}),
+            **{name: DATA_FILES[name] for name in table.data},
         output:
             **{fmt: report_output(table, fmt, path) for fmt, path in table.outputs(RESULTS).items()},
         params:

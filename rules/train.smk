@@ -9,6 +9,7 @@ rule pretrain_base:
         clips_parquet=rules.clips.output.clips_parquet,
         features=features,
         words=rules.shard_items.output.words,
+        leakage_audit=rules.leakage_audit.output.report,  # never pretrain on a leaking set
     output:
         base_dir=directory(f"{models()}/base"),
     params:

@@ -400,7 +400,7 @@ def build_tiny_shard(tmp_path: Path, **kwargs) -> Path:
     build_wordnet(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
                   source=wn / "source.json", wordnet=wordnet, curated_map="builtin")
     shard = {"relations": ["synonym", "hypernym"], "formats": ["yesno", "mc4"], "items_per_clip": 2,
-             "synset_disjoint": False, "min_zipf": 2.0, "audit_items": 50000}
+             "synset_disjoint": False, "min_zipf": 2.0, "audit_items": 50000, "unknown_label_fraction": 0.0}
     build_items(clips_parquet=clips, label_synsets=wn / "label_synsets.parquet", relations=wn / "relations.parquet",
                 wordnet_source=wn / "source.json", test=out / "test.parquet", train_pool=out / "train_pool.parquet",
                 words=out / "words.parquet", summary=out / "summary.json", shard=shard, seed=0)

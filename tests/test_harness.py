@@ -289,7 +289,11 @@ def test_log_samples_import_into_the_tables(tasks, dataset, tiny_export, tmp_pat
     assert vs["delta_vs_first"] == pytest.approx(np.mean(a) - np.mean(ours), abs=1e-6)
     assert "qwen2_audio SHARD" in (tmp_path / "m.md").read_text()
 
-    perception_table(predictions=preds, conditions=conditions, csv=tmp_path / "q.csv", md=tmp_path / "q.md", **files)
+    test_items = tiny_export / "shard" / "test.parquet"
+    pl.read_parquet(test_items).select("label", "synset").unique().with_columns(known=True).write_parquet(
+        tmp_path / "pretrain_labels.parquet")  # every label taught: one row per condition, its labels "all"
+    perception_table(predictions=preds, conditions=conditions, csv=tmp_path / "q.csv", md=tmp_path / "q.md",
+                     test_items=test_items, pretrain_labels=tmp_path / "pretrain_labels.parquet", **files)
     q = pl.read_csv(tmp_path / "q.csv")
     external = q.filter(pl.col("model") == "qwen2_audio").row(0, named=True)
     assert external["condition"] == "original" and external["clips"] is None

@@ -13,7 +13,7 @@ from shard.dataset import items as items_module
 from shard.prompts import templates
 from shard.common import ShardError, rng
 from shard.dataset.card import EXAMPLE_COLUMNS, _examples, build_card
-from shard.dataset.items import build_items
+from shard.dataset.items import build_items, unknown_synsets
 from shard.dataset.mining import build_wordnet
 from shard.dataset.relations import MERONYM_DEPTH
 from shard.dataset.surface import zipf
@@ -29,7 +29,7 @@ WORDNET_CFG = {"overrides": {"Bass": "bass.n.07"}, "max_hypernym_depth": 6,
                "skip_hypernyms": ["entity.n.01", "physical_entity.n.01", "abstraction.n.06", "object.n.01",
                                   "whole.n.02", "matter.n.03", "psychological_feature.n.01"]}
 SHARD_CFG = {"relations": ["synonym", "hypernym", "hyponym", "cohyponym", "meronym", "hypernym2"], "formats": ["yesno", "mc4"],
-             "items_per_clip": 2, "synset_disjoint": False, "min_zipf": 2.0}
+             "items_per_clip": 2, "synset_disjoint": False, "min_zipf": 2.0, "unknown_label_fraction": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,25 @@ def test_every_question_text_is_right_as_often_as_chance(built):
         for relation, group in items.filter(pl.col("format") == "mc4").group_by("relation"):
             counts = group["answer_index"].value_counts()["count"]
             assert len(counts) == 4 and counts.max() == counts.min(), (relation, counts)
+
+
+def test_unknown_labels_are_grouped_apart(wordnet_dir, tmp_path):
+    """With a share of labels left unknown (the text oracle's negative control), the groups form on each side
+    apart, so each side is counterbalanced on its own: per side, every yes/no question text is a yes as often as a
+    no, and every mc4 text has each option its answer equally often (mixed groups would break both)."""
+    paths = _run(wordnet_dir, tmp_path, unknown_label_fraction=0.5)
+    synsets = pl.read_parquet(wordnet_dir / "label_synsets.parquet")["synset"]
+    unknown = unknown_synsets(synsets, 0.5, 0)
+    assert len(unknown) == round(0.5 * synsets.drop_nulls().n_unique())
+    for items in (pl.read_parquet(paths["test"]), pl.read_parquet(paths["train_pool"])):
+        items = items.with_columns(unknown=pl.col("synset").is_in(sorted(unknown)))
+        assert set(items.filter(pl.col("format") == "yesno")["unknown"]) == {True, False}
+        yesno = items.filter(pl.col("format") == "yesno").group_by("unknown", "question").agg(
+            yes=(pl.col("answer") == "yes").sum(), no=(pl.col("answer") == "no").sum())
+        assert (yesno["yes"] == yesno["no"]).all()
+        mc = items.filter(pl.col("format") == "mc4").group_by("unknown", "question", "answer_index").len().group_by(
+            "unknown", "question").agg(positions=pl.len(), lo=pl.col("len").min(), hi=pl.col("len").max())
+        assert mc.height and (mc["positions"] == 4).all() and (mc["lo"] == mc["hi"]).all()
 
 
 def check_against_wordnet(items: pl.DataFrame) -> None:

@@ -192,18 +192,27 @@ def test_leakage_audit(tmp_path):
     pool.write_parquet(tmp_path / "pool.parquet")
     build_train_prompts(train_pool=tmp_path / "pool.parquet", clips_parquet=tmp_path / "clips.parquet", out=tmp_path / "train.parquet", n=200, seed=0,
                         replay_fraction=0.2, multi_clip_fraction=0.2, name="200")
+    synthesis.audio_pretrain_prompts(make_clips(pool, test), seed=0).write_parquet(tmp_path / "pretrain.parquet")
     kw = dict(test=tmp_path / "test.parquet", clips_parquet=tmp_path / "clips.parquet",
               label_synsets=tmp_path / "ls.parquet", report=tmp_path / "audit.json")
-    leakage_audit(train=[tmp_path / "train.parquet"], synset_disjoint=False, **kw)
+    leakage_audit(train=[tmp_path / "train.parquet"], pretrain=tmp_path / "pretrain.parquet", synset_disjoint=False, **kw)
     assert (tmp_path / "audit.json").exists()
     # pool and test share synsets: fine when clip-disjoint only, a failure when synset-disjoint is promised
     with pytest.raises(ShardError, match="test synsets"):
-        leakage_audit(train=[tmp_path / "train.parquet"], synset_disjoint=True, **kw)
-    leaky = pl.read_parquet(tmp_path / "train.parquet").with_columns(
-        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(["test_dog_0"])).otherwise(pl.col("clip_ids")).alias("clip_ids"))
-    leaky.write_parquet(tmp_path / "leaky.parquet")
-    with pytest.raises(ShardError, match="1 test clips"):
-        leakage_audit(train=[tmp_path / "leaky.parquet"], synset_disjoint=False, **kw)
+        leakage_audit(train=[tmp_path / "train.parquet"], pretrain=tmp_path / "pretrain.parquet", synset_disjoint=True, **kw)
+    # pretraining labels every train clip, of test synsets too: never a synset failure
+    leakage_audit(train=[], pretrain=tmp_path / "pretrain.parquet", synset_disjoint=True, **kw)
+
+    def leaky(name):  # the prompts of `name` with one test clip in the first prompt
+        pl.read_parquet(tmp_path / f"{name}.parquet").with_columns(
+            pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(["test_dog_0"])).otherwise(pl.col("clip_ids")).alias("clip_ids")
+        ).write_parquet(tmp_path / f"leaky_{name}.parquet")
+        return tmp_path / f"leaky_{name}.parquet"
+
+    with pytest.raises(ShardError, match="leaky_train.parquet use 1 test clips"):
+        leakage_audit(train=[leaky("train")], pretrain=tmp_path / "pretrain.parquet", synset_disjoint=False, **kw)
+    with pytest.raises(ShardError, match="leaky_pretrain.parquet use 1 test clips"):
+        leakage_audit(train=[tmp_path / "train.parquet"], pretrain=leaky("pretrain"), synset_disjoint=False, **kw)
 
 
 def test_tokenizer_learns_a_new_relation_only_where_it_is_asked():

@@ -20,6 +20,7 @@ from shard.dataset.items import build_items
 from shard.dataset.mining import build_wordnet
 from shard.prompts.synthesis import assemble_train_prompts, build_eval_prompts, fact_pretrain_prompts, plan_train_prompts
 from shard.dataset.relations import EVENT, RELATIONS, SOURCE, Relation, Target, ordered_relations, register, relation_title
+from shard.dataset.senses import role_of
 from shard.dataset.taxonomy import by_depth, parents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +136,10 @@ def test_prompts_render_it(built, tmp_path):
     assert original.height == pl.read_parquet(built / "test.parquet").filter(pl.col("relation") == "holonym").height
     assert original["text"].str.starts_with("<audio>Is the thing making the sound a part or a member of ").any()
     assert original["text"].str.starts_with("<audio>The thing making the sound is a part or a member of which").any()
-    facts = fact_pretrain_prompts(pl.read_parquet(built / "words.parquet"), seed=0).filter(pl.col("relation") == "holonym")
+    words = pl.read_parquet(built / "words.parquet")
+    roles = {label: role_of(lexname) for label, lexname in
+             pl.read_parquet(built / "label_synsets.parquet").select("label", "lexname").iter_rows() if lexname}
+    facts = fact_pretrain_prompts(words, roles, set(words["label"]), seed=0).filter(pl.col("relation") == "holonym")
     assert facts.filter(pl.col("question_format") == "yesno")["text"].str.contains("^Is dog a part or a member of ").any()
     assert facts.filter(pl.col("question_format") == "mc4")["text"].str.contains(
         r"^dog is a part or a member of which of these\? Options: ").any()

@@ -184,6 +184,18 @@ def test_semantic_table_has_a_column_per_relation_in_the_data(preds, tmp_path):
     assert {"meronym_acc", "hypernym2_acc", "cohyponym_acc"} <= set(pl.read_csv(tmp_path / "t" / "semantic.csv").columns)
 
 
+def write_items(root):
+    """The items of _semantic (i0-i11) with their label and wording, and which labels pretraining taught."""
+    labels = ["Dog", "Dog", "Cat", "Bird", "Cow", "Cow"]  # per clip c0-c5
+    pl.DataFrame({
+        "item_id": [f"i{i}" for i in range(12)], "label": [labels[i // 2] for i in range(12)],
+        "template_id": [f"{'synonym' if i < 6 else 'hypernym'}.source."
+                        + (f"yesno.{(i // 2) % 3}" if i % 2 else f"mc4.{(i // 2) % 2}") for i in range(12)],
+    }).write_parquet(root / "items.parquet")
+    pl.DataFrame({"label": ["Bird", "Cat", "Cow", "Dog"], "synset": ["bird.n.01", "cat.n.01", "cow.n.01", "dog.n.01"],
+                  "known": [True, True, False, True]}).write_parquet(root / "pretrain_labels.parquet")
+
+
 def test_perception_table_locates_the_failure(preds, tmp_path):
     """Reasoning given perception, the same model's blind and text-oracle controls, and the paired gap."""
     everything = {c.name: c.as_dict() for c in study_conditions({"400": 400}, False)}
@@ -192,14 +204,30 @@ def test_perception_table_locates_the_failure(preds, tmp_path):
     for cond in names:
         write_jsonl(_semantic(cond), tmp_path / "p" / cond / "semantic.jsonl")
         semantic[MODEL, 0, cond] = str(tmp_path / "p" / cond / "semantic.jsonl")
+    # clips c0-c3 of labels pretraining taught facts about, c4 and c5 (items 8-11) of one it did not
+    write_items(tmp_path)
     perception_table(predictions={"semantic": semantic, "labelling": preds["labelling"]},
                      conditions=[everything[n] for n in names], csv=tmp_path / "x.csv", md=tmp_path / "x.md",
                      provenance=tmp_path / "x.json", config=CONFIG, wordnet_source=preds["wordnet"],
-                     summaries={"semantic": preds["summaries"]})
+                     summaries={"semantic": preds["summaries"]}, test_items=tmp_path / "items.parquet",
+                     pretrain_labels=tmp_path / "pretrain_labels.parquet")
     df = pl.read_csv(tmp_path / "x.csv")
-    # the controls are columns, not rows; every condition that hears the clips is a row
-    assert df["condition"].to_list() == ["original", "zeroshot_interleaved", "ft_400"]
+    # the controls are columns, not rows; every condition that hears the clips is a row per group of labels
+    assert df.select("condition", "labels").rows() == [(c, g) for c in ("original", "zeroshot_interleaved", "ft_400")
+                                                       for g in ("all", "known", "unknown")]
+    assert df["chance"].to_list()[:3] == pytest.approx([6 / 12 * 0.5 + 6 / 12 * 0.25, 0.375, 0.375])
+    zi_known, zi_unknown = (df.filter((pl.col("condition") == "zeroshot_interleaved") & (pl.col("labels") == g))
+                            .row(0, named=True) for g in ("known", "unknown"))
+    # zeroshot_interleaved answers items 0, 1 and 6 right: all of clips with known labels
+    assert (zi_known["all_n"], zi_known["all_acc"]) == (8, pytest.approx(3 / 8))
+    assert (zi_unknown["all_n"], zi_unknown["all_acc"]) == (4, 0.0)
+    assert zi_unknown["clips"] == 1 and zi_known["clips"] == 4  # of the 5 clips labelled (c0-c4), those of each group's items
+    assert zi_unknown["oracle_acc"] == 1.0 and zi_unknown["oracle_n"] == 4
+    df = df.filter(pl.col("labels") == "all")
     zi, ft = df.row(1, named=True), df.row(2, named=True)
+    # wordings: items 2, 5, 6, 10 and 11 are asked in a held-out paraphrase; ft_400's oracle gets items 0, 1, 2, 6
+    assert (ft["oracle_held_out_n"], ft["oracle_held_out_acc"]) == (5, pytest.approx(2 / 5))
+    assert (ft["oracle_seen_n"], ft["oracle_seen_acc"]) == (7, pytest.approx(2 / 7))
     # zeroshot_interleaved labels clips c0-c2 right: items 0-5, of which it answers 0 and 1 right
     assert zi["clips_perceived"] == 3 and zi["perceived_n"] == 6 and zi["perceived_acc"] == pytest.approx(2 / 6)
     assert (zi["blind_condition"], zi["oracle_condition"]) == ("blind", "text_oracle")

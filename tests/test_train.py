@@ -20,7 +20,8 @@ from shard.models import load_model
 from shard.evaluation.evaluate import base_metrics
 from shard.models.finetune import finetune, lora_config
 from shard.models.pretrain import pretrain_base
-from shard.prompts.synthesis import (audio_pretrain_prompts, build_pretrain_prompts, corpus_captions,
+from shard.dataset.items import unknown_synsets
+from shard.prompts.synthesis import (OPEN, audio_pretrain_prompts, build_pretrain_prompts, corpus_captions,
                                       fact_pretrain_prompts)
 
 from tests.fixtures import write_feature_set
@@ -28,6 +29,7 @@ from tests.interrupt import interrupt_env
 from tests.test_models import N_FRAMES, N_MELS, PROMPTS, feats, tiny_llm
 
 LABELS = ["Dog", "Church bell", "Siren"]
+ROLES = {label: "source" for label in LABELS}  # dogs, bells and sirens make sounds
 PRETRAIN = {"hidden_size": 32, "layers": 2, "heads": 2, "audio_tokens": 3, "vocab_size": 100,
             "projector_epochs": 1, "epochs": 6, "batch_size": 8, "lr": 3e-3, "fact_repeats": 2}
 MODEL = {"backend": "mini_ltu", "base": None, "frontend": "logmel", "device": "cpu"}
@@ -57,6 +59,9 @@ def write_tiny_data(root: Path) -> dict[str, str]:
     words = [{"label": l, "synset": f"{l.lower().replace(' ', '_')}.n.01", "word": w, "relation": "hypernym",
               "related": ok} for l, (yes, no) in facts.items() for ok, ws in ((True, yes), (False, no)) for w in ws]
     pl.DataFrame(words).write_parquet(paths["words"])
+    paths["label_synsets"] = str(root / "label_synsets.parquet")
+    pl.DataFrame({"label": LABELS, "synset": [f"{l.lower().replace(' ', '_')}.n.01" for l in LABELS],
+                  "lexname": ["noun.animal", "noun.artifact", "noun.artifact"]}).write_parquet(paths["label_synsets"])
     train = clips.filter(pl.col("split") == "train")
     prompts = []
     for i in range(24):
@@ -80,8 +85,9 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base(data, tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    build_pretrain_prompts(clips_parquet=data["clips_parquet"], words=data["words"], out=str(root / "pretrain.parquet"),
-                           seed=0)
+    build_pretrain_prompts(clips_parquet=data["clips_parquet"], words=data["words"], label_synsets=data["label_synsets"],
+                           out=str(root / "pretrain.parquet"), labels=str(root / "pretrain_labels.parquet"), seed=0,
+                           unknown_label_fraction=0.0)
     pretrain_base(prompts=str(root / "pretrain.parquet"), clips_parquet=data["clips_parquet"], features=data["features"],
                   words=data["words"], base_dir=str(root / "base"), pretrain=PRETRAIN, model=MODEL, seed=0, threads=1)
     return str(root / "base")
@@ -106,18 +112,69 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
     captions, labels = audio.filter(pl.col("task") == "labelling"), corpus_captions(clips, "label")
     assert captions["options"].is_null().all() and len(labels) == clips["label"].n_unique()
     assert all(labels[i] == a for i, a in zip(captions["answer_index"], captions["answer"]))
-    facts = fact_pretrain_prompts(pl.read_parquet(data["words"]), seed=0)
+    facts = fact_pretrain_prompts(pl.read_parquet(data["words"]), ROLES, set(LABELS), seed=0)
     assert not any(templates.AUDIO in t for t in facts["text"]) and (facts["clip_ids"].list.len() == 0).all()
-    kinds = facts["question_format"].to_list()
-    assert kinds.count("yesno") == 8 and kinds.count("mc4") == 5
+    worded = facts.filter(pl.col("template_id").str.starts_with("fact."))["question_format"].to_list()
+    assert worded.count("yesno") == 8 and worded.count("mc4") == 5 and worded.count(OPEN) == 5
     assert "Is dog a kind of canine?" in facts["text"].to_list()  # one renderer fills {a} and {b}
+    # each fact also in the SHARD wordings but the held-out one: 2 of 3 yes/no paraphrases, 1 of 2 mc4 (and open)
+    assert facts.height == 8 * 3 + 5 * 2 * 2
+    assert "Is the thing making the sound of dog a kind of canine?" in facts["text"].to_list()
     for t, a, f, o in facts.select("text", "answer", "question_format", "options").iter_rows():
         if f == "mc4":
             listed = t.split(" Options: ")[1].rstrip(".").split(", ")
             assert len(listed) == 4 and a in listed
             assert o == listed  # the options carried as data are the ones the question lists
+        elif f == OPEN:  # the 4-way question without its options
+            assert o is None and "Options:" not in t
         else:
-            assert o == [templates.YES, templates.NO]
+            assert o == [templates.YES, templates.NO] and "Options:" not in t
+    # the open form of each 4-way fact asks exactly its question, options left out
+    mc, open_ = (facts.filter(pl.col("question_format") == f).sort("prompt_id") for f in ("mc4", OPEN))
+    assert [t.split(" Options: ")[0] for t in mc["text"]] == open_["text"].to_list()
+    assert mc["answer"].to_list() == open_["answer"].to_list()
+
+
+def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):
+    """A fact in a SHARD wording is the text the text_oracle condition scores for that question (the label in place
+    of <audio>); the held-out paraphrase of each question type is never written."""
+    words = pl.read_parquet(data["words"])
+    facts = fact_pretrain_prompts(words, ROLES, set(LABELS), seed=0)
+    held_out = {templates.held_out_template("hypernym", ROLES[l], fmt).id for l in LABELS for fmt in ("yesno", "mc4")}
+    assert held_out == {"hypernym.source.yesno.2", "hypernym.source.mc4.1"}
+    assert not set(facts["template_id"]) & held_out
+    texts = set(facts["text"])
+    for label, word, fmt, options in facts.select(pl.col("prompt_id").str.split(".").list.get(1).alias("label"),
+                                                  pl.col("prompt_id").str.split(".").list.get(2).alias("word"),
+                                                  "question_format", "options").iter_rows():
+        mc = options if fmt == "mc4" else None
+        asked = "" if fmt == "mc4" else word
+        for t in templates.semantic_templates("hypernym", ROLES[label], fmt):
+            oracle = templates.labels_in_place(templates.render_one(t.text, mc, word=asked), [[label]])
+            assert (oracle in texts) == (t.id not in held_out), (t.id, oracle)
+
+
+def test_unknown_labels_get_no_fact_and_their_choice_is_seeded(data, tmp_path):
+    out = dict(out=tmp_path / "p.parquet", labels=tmp_path / "l.parquet")
+    build_pretrain_prompts(clips_parquet=data["clips_parquet"], words=data["words"], label_synsets=data["label_synsets"],
+                           seed=0, unknown_label_fraction=0.34, **out)
+    known = pl.read_parquet(out["labels"])
+    assert known["label"].to_list() == sorted(LABELS) and known.filter(~pl.col("known")).height == 1  # round(0.34 * 3)
+    unknown = known.filter(~pl.col("known"))["label"][0]
+    prompts = pl.read_parquet(out["out"])
+    facts = prompts.filter(pl.col("task") == "fact")
+    assert facts.height and not facts["prompt_id"].str.starts_with(f"fact.{unknown}.").any()
+    assert not facts["text"].str.contains(templates.label_as_text([unknown])).any()
+    assert not facts["text"].str.contains(f"^(Is )?{templates.caption_answer(unknown)} ").any()
+    # its clips are still labelled in pretraining: perception is taught, its facts are not
+    assert (prompts.filter(pl.col("task") == "labelling")["answer"] == templates.caption_answer(unknown)).any()
+    # by synset, fixed by the seed, whatever the order; 0 and 1 take none and all
+    synsets = pl.read_parquet(data["label_synsets"])["synset"]
+    draw = lambda s, f=0.34, seed=0: unknown_synsets(s, f, seed)  # noqa: E731
+    assert draw(synsets) == draw(synsets.reverse()) == draw(synsets.sample(fraction=1.0, shuffle=True, seed=3))
+    assert draw([*synsets, *synsets, None]) == draw(synsets)
+    assert {frozenset(draw(synsets, seed=s)) for s in range(8)} != {frozenset(draw(synsets))}
+    assert draw(synsets, 0.0) == set() and draw(synsets, 1.0) == set(synsets)
 
 
 def test_pretraining_writes_a_loadable_base_that_learned(data, base, tmp_path):

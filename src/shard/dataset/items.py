@@ -7,7 +7,9 @@ same word is asked of a clip it is true for and of one it is false for (checked 
 shard.dataset.wordbank), and the same four options are offered to four clips, each right for one of them.
 So the text alone answers no item better than chance, on any label set: which word, its frequency, its
 length, its place among the options or its likeness to the question are each right exactly as often as
-chance, by construction rather than by matching (tables/artifacts checks it).
+chance, by construction rather than by matching (tables/artifacts checks it). The labels of the negative
+control (unknown_synsets: those mini_ltu is taught no fact about) are grouped apart from the others, so that
+the same holds on each side: a word prior learnt from the known labels' facts cannot move either side's score.
 
 The rule also writes what the dataset card reports of its choices (summary.json: the clips it kept,
 the words the Zipf threshold left out, each label left without items of a relation and why), so the
@@ -90,10 +92,10 @@ def _groups(compat: np.ndarray, owner: np.ndarray, asked: np.ndarray, size: int,
 
 
 def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: str, fmt: str, n: int,
-                   seed: int, split: str) -> Iterator[tuple[pl.DataFrame, set[tuple], int]]:
+                   seed: int, split: str, unknown: bool) -> Iterator[tuple[pl.DataFrame, set[tuple], int]]:
     """Per block of clips: (items, the negatives they offer as (label, synset, word, relation), slots left
-    over), for the clips of one split, relation, format and role; `members` holds (clip_id, label, synset,
-    synsets) per clip. The items come unsorted.
+    over), for the clips of one split, relation, format and role, of the unknown labels or of the others;
+    `members` holds (clip_id, label, synset, synsets) per clip. The items come unsorted.
 
     Every clip has n slots; slot k asks about its synset's k-th positive word (cycled), the most specific
     first, since they are false for the most other labels, or, where no group can take that word, one of
@@ -105,7 +107,7 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
     question text is right exactly once per group: each option, position, word and surface feature of it
     is the answer exactly as often as chance says. Groups are formed within blocks of BLOCK clips in a
     seeded order, so time and memory grow linearly with the corpus."""
-    key = ("items", split, relation, fmt, role)
+    key = ("items", split, relation, fmt, role, *(["unknown"] if unknown else []))
     choices = templates.semantic_templates(relation, role, fmt)
     words = sorted({w for *_, synset, _ in members for w in bank.positives[(synset, relation)]})
     synsets = sorted({s for *_, ss in members for s in ss})
@@ -113,7 +115,7 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
     clashes = bank.clashes(words, synsets, relation).astype(np.float32)  # word x synset: not false for it
     same = bank.same_senses(words)
     order = rng(seed, *key, "blocks").permutation(len(members))
-    for b in tqdm(range(0, len(members), BLOCK), desc=f"items {split} {relation} {fmt} {role}", unit="block",
+    for b in tqdm(range(0, len(members), BLOCK), desc=" ".join(("items",) + key[1:]), unit="block",
                   mininterval=5, disable=len(members) <= BLOCK):  # a progress line in the rule's log at scale
         rows, asked, used = [], set(), set()  # asked: (clip, text) so far; a clip lies in one block
         block = [members[i] for i in order[b:b + BLOCK]]
@@ -163,17 +165,17 @@ def _stratum_items(members: list[tuple], bank: WordBank, relation: str, role: st
 
 
 def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, seed: int, split: str,
-               add: Callable[[pl.DataFrame], None]) -> tuple[set[tuple], list[dict], set[tuple]]:
+               add: Callable[[pl.DataFrame], None], unknown: set[str] = frozenset()) -> tuple[set[tuple], list[dict], set[tuple]]:
     """Hands the items of one split to `add`, a block of clips at a time, unsorted; returns (the (label, synset,
     word, relation) negatives they offer, items made and slots left over per (relation, format), the
     (relation, label) pairs with items). Every clip whose label's role the relation is asked of and whose
     synset has a positive word gets up to shard.items_per_clip items per relation and format, in
-    counterbalanced groups (_stratum_items) of clips of the same role."""
+    counterbalanced groups (_stratum_items) of clips of the same role and the same side of `unknown` (synsets)."""
     n = shard["items_per_clip"]
     mc = pl.when(pl.col("format") == "mc4").then(pl.col("options"))
     used, left, have = set(), [], set()
     for relation in shard["relations"]:
-        by_role: dict[str, list[tuple]] = {}  # role -> (clip_id, label, synset, synsets)
+        by_role: dict[tuple, list[tuple]] = {}  # (role, unknown) -> (clip_id, label, synset, synsets)
         shared: dict[tuple, tuple] = {}  # one copy of each label's string and each synsets tuple, not one per clip
         for clip_id, label, labels in clips.select("clip_id", "label", "labels").iter_rows():
             label, synset = mapping[label]["label"], mapping[label]["synset"]
@@ -181,11 +183,11 @@ def make_items(clips: pl.DataFrame, bank: WordBank, mapping: dict, shard: dict, 
             synsets = shared.setdefault(synsets, synsets)
             role = role_of(mapping[label]["lexname"])
             if role in RELATIONS[relation].roles and bank.positives.get((synset, relation)):
-                by_role.setdefault(role, []).append((clip_id, label, synset, synsets))
+                by_role.setdefault((role, synset in unknown), []).append((clip_id, label, synset, synsets))
         for fmt in shard["formats"]:
             made, slots_left = 0, 0
-            for role, members in sorted(by_role.items()):
-                for items, u, lo in _stratum_items(members, bank, relation, role, fmt, n, seed, split):
+            for (role, part), members in sorted(by_role.items()):
+                for items, u, lo in _stratum_items(members, bank, relation, role, fmt, n, seed, split, part):
                     add(items.with_columns(question=templates.render(pl.col("question"), mc, word=pl.col("candidate"))))
                     used |= u
                     have |= {(relation, label) for label in items["label"].unique()}
@@ -212,6 +214,15 @@ def _assign_synsets(clips: pl.DataFrame, seed: int) -> dict:
     n_test = min(max(round(len(synsets) * test_share), 1), len(synsets) - 1) if len(synsets) > 1 else len(synsets)
     order = rng(seed, "items", "synset_disjoint").permutation(len(synsets))
     return {synsets[i]: "test" if j < n_test else "train" for j, i in enumerate(order)}
+
+
+def unknown_synsets(synsets, fraction: float, seed: int) -> set[str]:
+    """The negative control's synsets: a seeded share `fraction` (rounded) of the distinct `synsets` (the labels'),
+    drawn by synset so that labels of one concept fall together; fixed by the benchmark's `seed`, whatever their
+    order. Items group them apart (make_items); mini_ltu's pretraining teaches no fact about them, in any wording."""
+    synsets = sorted({s for s in synsets if s is not None})
+    order = rng(seed, "pretrain", "unknown_labels").permutation(len(synsets))
+    return {synsets[i] for i in order[:round(fraction * len(synsets))]}
 
 
 def select_clips(clips_parquet, label_synsets, shard: dict, seed: int) -> tuple[pl.DataFrame, dict, pl.DataFrame, dict]:
@@ -274,11 +285,12 @@ def build_items(*, clips_parquet, label_synsets, relations, wordnet_source, test
     table, mapping, clips, stats = select_clips(clips_parquet, label_synsets, shard, seed)
     kept, removed = usable_relations(wn, relations, shard)
     bank = WordBank(wn, kept)
+    unknown = unknown_synsets(table["synset"], shard["unknown_label_fraction"], seed)
     used, left, have = set(), [], set()
     for split, path in (("test", test), ("train", train_pool)):  # each written sorted by item_id, a range at a time
         of_split = clips.filter(pl.col("split") == split)
         with sorted_parquet(path, by="item_id", cuts=item_ranges(of_split["clip_id"], shard), schema=ITEM_SCHEMA) as add:
-            u, lo, h = make_items(of_split, bank, mapping, shard, seed, split, add)
+            u, lo, h = make_items(of_split, bank, mapping, shard, seed, split, add, unknown)
         used, left, have = used | u, left + lo, have | h
     made = {split: sum(r["items"] for r in left if r["split"] == split) for split in ("test", "train")}
     for relation in shard["relations"]:

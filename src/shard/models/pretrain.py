@@ -1,8 +1,10 @@
 """mini_ltu pretraining (rule `pretrain_base`): LTU's curriculum at toy scale, from prompts/pretrain.parquet.
 
 Stage 1 trains the audio encoder + projector on the audio prompts (labelling, label QA; language model
-frozen); stage 2 trains everything on those plus the text-only WordNet facts, each fact `fact_repeats`
-times per epoch. The prompts come from the prompts stage (train clips only, never a SHARD question);
+frozen); stage 2 trains everything on those plus the text-only WordNet facts, each prompt `fact_repeats` times
+per epoch: every fact in its fact template and in the SHARD question forms with the label written as text (one
+paraphrase of each question type held out; none about the labels of shard.unknown_label_fraction). The
+prompts come from the prompts stage (train clips only, never a SHARD question with audio);
 how well the result learned them is scored by the evaluation stage (rule `base_metrics`).
 """
 from __future__ import annotations
@@ -27,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain: dict, model: dict, seed: int,
-                  threads: int) -> None:
+                  threads: int, leakage_audit=None) -> None:
+    """`leakage_audit`: the rule's proof that no test clip is in `prompts` (shard.prompts.synthesis.leakage_audit),
+    an input so that the rule waits for it; not read here."""
     from shard.models.mini_ltu import build_mini_ltu
 
     set_threads(threads)

@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 
 from shard.prompts import templates
+from shard.dataset.items import unknown_synsets
+from shard.dataset.senses import role_of
 from shard.common import (SLICE_ROWS, ShardError, collect_streaming as _collect, rng, scan_slices, write_json,
                           write_parquet)
 
@@ -25,9 +27,13 @@ log = logging.getLogger(__name__)
 
 PROMPT_COLUMNS = ["prompt_id", "item_id", "clip_ids", "text", "options", "answer", "answer_index",
                   "task", "relation", "format", "question_format"]
+PRETRAIN_COLUMNS = [*PROMPT_COLUMNS, "template_id"]  # which template each pretraining prompt is worded by
 TRAIN_COLUMNS = ["prompt_id", "clip_ids", "text", "answer", "task", "relation", "format", "question_format"]
 # the 24 orders of four mc4 options; drawing one uniformly puts the answer at a uniform position
 PERMUTATIONS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int64)
+
+
+OPEN = "open"  # the question_format of a pretraining fact asked without options
 
 
 # ---------------------------------------------------------------- evaluation prompts
@@ -121,35 +127,52 @@ def audio_pretrain_prompts(clips: pl.DataFrame, seed: int) -> pl.DataFrame:
     caption = pl.DataFrame({
         "prompt_id": [f"{c}.caption" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
         "text": [templates.to_original(templates.CAPTION.text)] * n,
-        "options": pl.Series([None] * n, dtype=pl.List(pl.String)),
+        "options": pl.Series([None] * n, dtype=pl.List(pl.String)), "template_id": [templates.CAPTION.id] * n,
         "answer": [templates.caption_answer(l) for l in train["label"]], "task": ["labelling"] * n,
         "relation": [None] * n, "question_format": ["caption"] * n,
     }).with_columns(answer_index=pl.col("answer").replace_strict(captions, return_dtype=pl.Int64))
     qa = pl.DataFrame({
         "prompt_id": [f"{c}.label_qa" for c in train["clip_id"]], "clip_ids": [[c] for c in train["clip_id"]],
-        "text": [templates.LABEL_QA.text] * n, "label": [templates.caption_answer(a) for a, _ in asked],
+        "text": [templates.LABEL_QA.text] * n, "template_id": [templates.LABEL_QA.id] * n, "label": [templates.caption_answer(a) for a, _ in asked],
         "options": [[templates.YES, templates.NO]] * n, "answer": [y for _, y in asked], "task": ["label_qa"] * n,
         "relation": [None] * n, "question_format": ["yesno"] * n,
     }).with_columns(text=_original(templates.render(pl.col("text"), label=pl.col("label"))),
                     answer_index=_index_in_options()).drop("label")
-    return pl.concat([caption, qa], how="vertical_relaxed")
+    return pl.concat([caption, qa], how="diagonal_relaxed")
 
 
-def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """Text-only WordNet facts about each label (words.parquet): a yes/no question per (label, word) and a
-    4-option question per related word (three unrelated words as distractors)."""
+def pretrain_labels(label_synsets: pl.DataFrame, fraction: float, seed: int) -> pl.DataFrame:
+    """prompts/pretrain_labels.parquet: each label with a synset, its synset, and `known`: whether pretraining
+    teaches its facts (the items' unknown_synsets, drawn over the same synsets). The perception table splits its
+    rows by it."""
+    labels = label_synsets.filter(pl.col("synset").is_not_null()).select("label", "synset").unique().sort("label")
+    unknown = sorted(unknown_synsets(labels["synset"], fraction, seed))
+    return labels.with_columns(known=~pl.col("synset").is_in(unknown))
+
+
+def fact_wordings(relation: str, role: str, fmt: str) -> list[templates.Template]:
+    """The wordings pretraining gives a fact in: its fact template ("Is dog a kind of canine?"), then each
+    paraphrase of the SHARD question of its type but the held-out one (templates.held_out_template), the label
+    written as the text oracle writes it ("Is the thing making the sound of dog a kind of canine?")."""
+    fact = templates.fact_template(relation, fmt)
+    shard = templates.semantic_templates(relation, role, fmt)
+    held_out = templates.held_out_template(relation, role, fmt).id if shard else None
+    return [*([fact] if fact else []), *(t for t in shard if t.id != held_out)]
+
+
+def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set[str], seed: int) -> pl.DataFrame:
+    """Text-only WordNet facts about each label of `known` (words.parquet; `roles`: label -> the role of its
+    synset): a yes/no question per (label, word), and per related word a 4-option question (three unrelated words
+    as distractors) and the same question open, without options ("dog is a kind of what?" -> canine), which
+    teaches the label -> word map whatever the distractors (a model that only meets the 4-way form learns option
+    sets: its 4-way facts at 100% in their own options, the same facts in the SHARD items' options near chance);
+    each in every wording of fact_wordings. The options and answers do not depend on `known`."""
     words = words.sort("label", "relation", "word")
-    rows = []
-    for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows():
-        if t := templates.fact_template(relation, "yesno"):
-            rows.append({"id": f"{label}.{relation}.{word}.yesno", "template": t.text,
-                         "a": templates.caption_answer(label), "b": word, "options": [templates.YES, templates.NO],
-                         "mc": None, "answer": templates.YES if related else templates.NO,
-                         "relation": relation, "question_format": "yesno"})
+    rows = [{"label": label, "word": word, "options": [templates.YES, templates.NO],
+             "answer": templates.YES if related else templates.NO, "relation": relation, "question_format": "yesno"}
+            for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows()]
     all_words = sorted(set(words["word"]))
     for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
-        if not (t := templates.fact_template(relation, "mc4")):
-            continue
         related_any = set(words.filter((pl.col("label") == label) & pl.col("related"))["word"])
         wrong = [w for w in group.filter(~pl.col("related"))["word"].to_list() if w not in related_any]
         wrong += [w for w in all_words if w not in related_any and w not in wrong]
@@ -157,37 +180,60 @@ def fact_pretrain_prompts(words: pl.DataFrame, seed: int) -> pl.DataFrame:
             g = rng(seed, "pretrain", "fact_mc", label, relation, word)
             options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
             options = [options[i] for i in g.permutation(len(options))]
-            rows.append({"id": f"{label}.{relation}.{word}.mc4", "template": t.text,
-                         "a": templates.caption_answer(label),
-                         "b": "", "options": options, "mc": options, "answer": word, "relation": relation,
-                         "question_format": "mc4"})
-    df = pl.DataFrame(rows, schema={"id": pl.String, "template": pl.String, "a": pl.String, "b": pl.String,
-                                    "options": pl.List(pl.String), "mc": pl.List(pl.String), "answer": pl.String,
-                                    "relation": pl.String, "question_format": pl.String})
+            for shown, fmt in ((options, "mc4"), (None, OPEN)):
+                rows.append({"label": label, "word": word, "options": shown, "answer": word, "relation": relation,
+                             "question_format": fmt})
+    wordings = [{"label": label, "relation": relation, "question_format": fmt, "template_id": t.id,
+                 "template": t.text, "shard_wording": t.task == "semantic"}
+                for label, relation, fmt in sorted({(r["label"], r["relation"], r["question_format"]) for r in rows})
+                if label in known for t in fact_wordings(relation, roles[label], "mc4" if fmt == OPEN else fmt)]
+    schema = {"label": pl.String, "relation": pl.String, "question_format": pl.String, "template_id": pl.String,
+              "template": pl.String, "shard_wording": pl.Boolean}
+    df = pl.DataFrame(rows, schema={"label": pl.String, "word": pl.String, "options": pl.List(pl.String),
+                                    "answer": pl.String, "relation": pl.String, "question_format": pl.String}).join(
+        pl.DataFrame(wordings, schema=schema), on=["label", "relation", "question_format"], how="inner",
+        maintain_order="left")
+    asked = pl.when(pl.col("question_format") == "yesno").then(pl.col("word")).otherwise(pl.lit(""))  # mc4 lists options
+    captions = {label: templates.caption_answer(label) for label in df["label"].unique()}
+    listed = pl.when(pl.col("question_format") == "mc4").then(pl.col("options"))
+    df = df.with_columns(text=templates.render(pl.col("template"), listed, a=pl.col("label").replace_strict(captions),
+                                               b=asked, word=asked))
+    # a SHARD wording gets the label exactly as the text_oracle condition writes it in place of the audio
+    text = [templates.labels_in_place(t, [[label]]) if shard_wording else t
+            for t, label, shard_wording in df.select("text", "label", "shard_wording").iter_rows()]
     return df.select(
-        (pl.lit("fact.") + pl.col("id")).alias("prompt_id"), pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"),
-        templates.render(pl.col("template"), pl.col("mc"), a=pl.col("a"), b=pl.col("b")).alias("text"),
-        "options", "answer", pl.lit("fact").alias("task"), "relation", "question_format", _index_in_options())
+        (pl.lit("fact.") + pl.col("label") + "." + pl.col("word") + "." + pl.col("template_id")
+         + pl.when(pl.col("question_format") == OPEN).then(pl.lit(".open")).otherwise(pl.lit(""))).alias("prompt_id"),
+        pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"), pl.Series("text", text, dtype=pl.String),
+        "options", "answer", pl.lit("fact").alias("task"), "relation", "question_format", "template_id",
+        _index_in_options())
 
 
 def _index_in_options() -> pl.Expr:
     """`answer_index`: where each row's answer is in its own `options`."""
-    return pl.struct("options", "answer").map_elements(lambda r: r["options"].index(r["answer"]),
-                                                      return_dtype=pl.Int64).alias("answer_index")
+    return pl.struct("options", "answer").map_elements(
+        lambda r: None if r["options"] is None else r["options"].index(r["answer"]),
+        return_dtype=pl.Int64).alias("answer_index")
 
 
-def build_pretrain_prompts(*, clips_parquet, words, out, seed: int) -> None:
-    """Rule `pretrain_prompts`: everything mini_ltu's pretraining sees (train clips only; never a SHARD question)."""
+def build_pretrain_prompts(*, clips_parquet, words, label_synsets, out, labels, seed: int,
+                           unknown_label_fraction: float) -> None:
+    """Rule `pretrain_prompts`: everything mini_ltu's pretraining sees (train clips only; never a SHARD question
+    with audio), and which labels it teaches no fact about (`labels`: prompts/pretrain_labels.parquet)."""
     clips = pl.read_parquet(clips_parquet, columns=["clip_id", "label", "split"])
     if clips.filter(pl.col("split") == "train").is_empty():
         raise ShardError(f"'{clips_parquet}' has no train-split clips: lower clips.test_fraction or use a larger corpus")
-    df = pl.concat([audio_pretrain_prompts(clips, seed), fact_pretrain_prompts(pl.read_parquet(words), seed)],
-                   how="vertical_relaxed")
+    facts, table = pl.read_parquet(words), pl.read_parquet(label_synsets)
+    known = pretrain_labels(table, unknown_label_fraction, seed)
+    roles = {label: role_of(lexname) for label, lexname in table.select("label", "lexname").iter_rows() if lexname}
+    fact_prompts = fact_pretrain_prompts(facts, roles, set(known.filter("known")["label"]), seed)
+    df = pl.concat([audio_pretrain_prompts(clips, seed), fact_prompts], how="diagonal_relaxed")
     df = df.with_columns(format=pl.lit("original"), relation=pl.col("relation").cast(pl.String),
                          item_id=pl.col("prompt_id"))
-    write_parquet(df.select(PROMPT_COLUMNS), out)
-    log.info("wrote %d pretraining prompts to %s (by task: %s)", df.height, out,
-             df.group_by("task").len().sort("task").rows())
+    write_parquet(df.select(PRETRAIN_COLUMNS), out)
+    write_parquet(known, labels)
+    log.info("wrote %d pretraining prompts to %s (by task: %s); %d of %d labels get no fact", df.height, out,
+             df.group_by("task").len().sort("task").rows(), known.filter(~pl.col("known")).height, known.height)
 
 
 # ---------------------------------------------------------------- training prompts
@@ -373,21 +419,27 @@ def build_train_prompts(*, train_pool, clips_parquet, out, n, seed, replay_fract
 
 
 # ---------------------------------------------------------------- leakage audit
-def leakage_audit(*, test, clips_parquet, label_synsets, train, report, synset_disjoint) -> None:
-    """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt. Every check
-    is a polars join over the few columns it needs: memory grows with the test clips' ids, not with whole tables."""
+def _clips_used(path) -> pl.LazyFrame:
+    return pl.scan_parquet(path).select(pl.col("clip_ids").explode().alias("clip_id")).unique()
+
+
+def leakage_audit(*, test, clips_parquet, label_synsets, train, pretrain, report, synset_disjoint) -> None:
+    """Fail if a test clip (or, when synset-disjoint, a test synset) appears in any training prompt, or a test clip
+    in mini_ltu's pretraining prompts (`pretrain`: its facts are text and name no clip; its audio prompts label
+    every train clip, of any synset, as LTU's pretraining does). Every check is a polars join over the few columns
+    it needs: memory grows with the test clips' ids, not with whole tables."""
     clips = pl.scan_parquet(clips_parquet).select("clip_id", "label", "split")
     # every test-split clip, not only those with SHARD items: the labelling evaluation uses them all
     test_clips = clips.filter(pl.col("split") == "test").select("clip_id")
     test_synsets = pl.scan_parquet(test).select("synset").unique()
     synsets = pl.scan_parquet(label_synsets).select("label", "synset")
     findings = {}
-    for path in train:
-        used = pl.scan_parquet(path).select(pl.col("clip_ids").explode().alias("clip_id")).unique()
+    for path, check_synsets in [*((p, synset_disjoint) for p in train), (pretrain, False)]:
+        used = _clips_used(path)
         leaked = used.join(test_clips, on="clip_id").sort("clip_id").collect()["clip_id"].to_list()
         leaked_synsets = (used.join(clips, on="clip_id").join(synsets, on="label").select("synset")
                           .join(test_synsets, on="synset").unique().sort("synset").collect()["synset"].to_list()
-                          if synset_disjoint else [])
+                          if check_synsets else [])
         findings[str(path)] = {"test_clips": leaked, "test_synsets": leaked_synsets}
     bad = {p: f for p, f in findings.items() if f["test_clips"] or f["test_synsets"]}
     if bad:

@@ -74,6 +74,19 @@ def semantic_templates(relation: str, role: str, fmt: str) -> list[Template]:
     return [t for t in all_templates() if t.task == "semantic" and (t.relation, t.role, t.question_format) == (relation, role, fmt)]
 
 
+def held_out_template(relation: str, role: str, fmt: str) -> Template:
+    """The paraphrase of a SHARD question type that mini_ltu's pretraining never writes a fact in: the last one,
+    a fixed index (not a draw), so every seed, corpus and model holds out the same wording and each is the
+    paraphrase worded furthest from the fact template (the first mirrors it). The text oracle is scored on
+    it apart (tables/perception): whether the knowledge transfers to a wording it never saw."""
+    return semantic_templates(relation, role, fmt)[-1]
+
+
+def is_held_out(template_id: str) -> bool:
+    t = by_id(template_id)
+    return t.task == "semantic" and held_out_template(t.relation, t.role, t.question_format).id == template_id
+
+
 def fact_template(relation: str, fmt: str) -> Template | None:
     return _by_id(all_templates()).get(f"fact.{relation}.{fmt}")
 

@@ -29,9 +29,11 @@ def write_provenance(path, *, config: dict, inputs: Iterable[str], wordnet_sourc
 
 def publish_table(numeric, display, title: str, notes: Sequence[str], *, predictions: Mapping[str, Evaluations],
                   summaries: Mapping[str, Evaluations], config: dict, wordnet_source, csv, md, provenance,
-                  tex=None) -> None:
-    """Write a table built from `predictions` ({task: {(model, seed, condition): file}}): its numbers and cells
-    (shard.reporting.render.write_table), and its provenance from every file it read."""
+                  tex=None, data: Sequence[str] = ()) -> None:
+    """Write a table built from `predictions` ({task: {(model, seed, condition): file}}) and the workflow's `data`
+    files (registry.Table.data): its numbers and cells (shard.reporting.render.write_table), and its provenance
+    from every file it read."""
     write_table(numeric, display, csv=csv, md=md, tex=tex, title=title, notes=notes)
-    write_provenance(provenance, config=config, inputs=every_file(predictions), wordnet_source=wordnet_source,
+    write_provenance(provenance, config=config, inputs=[*every_file(predictions), *map(str, data)],
+                     wordnet_source=wordnet_source,
                      summaries=every_file(summaries))

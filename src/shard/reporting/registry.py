@@ -29,6 +29,9 @@ class Table:
     # rows for the models of config `external_models` too (shard.harness.importer: SHARD items only, the
     # conditions they were imported in), where the builder takes a model without every condition
     external_models: bool = False
+    # the workflow's own files it reads besides the evaluations, each a keyword argument of the builder named as
+    # rules/tables.smk's DATA_FILES names it (test_items: shard/test.parquet; pretrain_labels: prompts/pretrain_labels.parquet)
+    data: tuple[str, ...] = ()
 
     @property
     def rule(self) -> str:
@@ -56,7 +59,7 @@ TABLES = {t.name: t for t in (
     Table("tradeoff", "shard.reporting.figures:tradeoff_figure", ("semantic", "labelling"), ("png",),
           "report/tradeoff.rst", every_task=True, provenance=False),
     Table("perception", "shard.reporting.perception:perception_table", ("semantic", "labelling"), ("csv", "md"),
-          "report/perception.rst", external_models=True),
+          "report/perception.rst", external_models=True, data=("test_items", "pretrain_labels")),
     Table("models", "shard.reporting.model_comparison:models_table", ("semantic", "labelling"), ("csv", "md"),
           "report/models.rst", external_models=True),
     Table("forgetting", "shard.reporting.forgetting:forgetting_table", ("semantic", "labelling"), ("csv", "md", "png"),
