@@ -27,7 +27,8 @@ def test_audioset_balanced_list_items_hold_chance(tmp_path, wordnet_reader):
     test = pl.read_parquet(out["test"])
     assert test.height > 25_000 and test["label"].n_unique() > 250, (test.height, test["label"].n_unique())
     left = json.loads(out["summary"].read_text())["slots_left"]
-    assert sum(r["slots_left"] for r in left) < 0.15 * sum(r["items"] for r in left)  # most of Music's, see the card
+    # most of Music's, see the card; grouping the unknown labels apart leaves a few more (15.6% of the items)
+    assert sum(r["slots_left"] for r in left) < 0.17 * sum(r["items"] for r in left)
     check_against_wordnet(test.sample(2_000, seed=0))
     numeric = artifacts.artifact_stats(test, surface.exact_embedder(), 200, cfg["seed"])
     shown = artifacts.artifact_display(numeric)

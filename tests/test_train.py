@@ -20,6 +20,7 @@ from shard.models import load_model
 from shard.evaluation.evaluate import base_metrics
 from shard.models.finetune import finetune, lora_config
 from shard.models.pretrain import pretrain_base
+from shard.dataset import items
 from shard.dataset.items import unknown_synsets
 from shard.prompts.synthesis import (OPEN, audio_pretrain_prompts, build_pretrain_prompts, corpus_captions,
                                       fact_pretrain_prompts)
@@ -154,7 +155,11 @@ def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):
             assert (oracle in texts) == (t.id not in held_out), (t.id, oracle)
 
 
-def test_unknown_labels_get_no_fact_and_their_choice_is_seeded(data, tmp_path):
+def test_unknown_labels_get_no_fact_and_their_choice_is_seeded(data, tmp_path, monkeypatch, caplog):
+    synsets = pl.read_parquet(data["label_synsets"])["synset"]
+    # 3 labels: a side of 1 or 2 could form no 4-way group, so no label is left unknown, with a warning
+    assert unknown_synsets(synsets, 0.34, 0) == set() and "negative control is off" in caplog.text
+    monkeypatch.setattr(items, "MIN_SIDE", 1)  # the draw itself, on these 3 labels
     out = dict(out=tmp_path / "p.parquet", labels=tmp_path / "l.parquet")
     build_pretrain_prompts(clips_parquet=data["clips_parquet"], words=data["words"], label_synsets=data["label_synsets"],
                            seed=0, unknown_label_fraction=0.34, **out)
@@ -169,7 +174,6 @@ def test_unknown_labels_get_no_fact_and_their_choice_is_seeded(data, tmp_path):
     # its clips are still labelled in pretraining: perception is taught, its facts are not
     assert (prompts.filter(pl.col("task") == "labelling")["answer"] == templates.caption_answer(unknown)).any()
     # by synset, fixed by the seed, whatever the order; 0 and 1 take none and all
-    synsets = pl.read_parquet(data["label_synsets"])["synset"]
     draw = lambda s, f=0.34, seed=0: unknown_synsets(s, f, seed)  # noqa: E731
     assert draw(synsets) == draw(synsets.reverse()) == draw(synsets.sample(fraction=1.0, shuffle=True, seed=3))
     assert draw([*synsets, *synsets, None]) == draw(synsets)

@@ -43,6 +43,7 @@ MISSING_SCHEMA = {"relation": pl.String, "label": pl.String, "synset": pl.String
 # summary.json's slots_left: per split, relation and format, the items made and the slots no group took
 SLOTS_SCHEMA = {"split": pl.String, "relation": pl.String, "format": pl.String, "items": pl.Int64, "slots_left": pl.Int64}
 MC_OPTIONS = 4
+MIN_SIDE = MC_OPTIONS  # labels each side of the unknown-label split needs (unknown_synsets)
 BLOCK = 256  # clips whose slots are grouped together (a fixed size, so the items do not depend on any layout key)
 TRIES = 20  # draws of a group's template and option order, so that no clip is asked the same text twice
 VARIANTS = 4  # the words a slot may ask: its own, then the next ones of its synset, where no group takes its own
@@ -219,10 +220,18 @@ def _assign_synsets(clips: pl.DataFrame, seed: int) -> dict:
 def unknown_synsets(synsets, fraction: float, seed: int) -> set[str]:
     """The negative control's synsets: a seeded share `fraction` (rounded) of the distinct `synsets` (the labels'),
     drawn by synset so that labels of one concept fall together; fixed by the benchmark's `seed`, whatever their
-    order. Items group them apart (make_items); mini_ltu's pretraining teaches no fact about them, in any wording."""
+    order. Items group them apart (make_items); mini_ltu's pretraining teaches no fact about them, in any wording.
+    None where that would leave either side with fewer labels than a 4-way group needs (a corpus of a few
+    labels): a side that small forms few groups or none, and the split would empty the items instead."""
     synsets = sorted({s for s in synsets if s is not None})
+    n = round(fraction * len(synsets))
+    if 0 < n < len(synsets) and min(n, len(synsets) - n) < MIN_SIDE:
+        log.warning("shard.unknown_label_fraction %s of %d labels leaves fewer than %d on a side: no label is left "
+                    "unknown (the text oracle's negative control is off); set it to 0 to silence this, or use more "
+                    "labels", fraction, len(synsets), MIN_SIDE)
+        return set()
     order = rng(seed, "pretrain", "unknown_labels").permutation(len(synsets))
-    return {synsets[i] for i in order[:round(fraction * len(synsets))]}
+    return {synsets[i] for i in order[:n]}
 
 
 def select_clips(clips_parquet, label_synsets, shard: dict, seed: int) -> tuple[pl.DataFrame, dict, pl.DataFrame, dict]:
