@@ -136,6 +136,31 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
     assert mc["answer"].to_list() == open_["answer"].to_list()
 
 
+def test_no_fact_answer_can_be_guessed_without_its_label(data):
+    """As in the counterbalanced SHARD items: each word is as often a yes as a no over the yes/no facts (the rarer
+    answer's facts repeated), and a 4-way fact's distractors are other labels' related words, never its own."""
+    words = pl.read_parquet(data["words"])
+    # canine: a yes for Dog, a no for Church bell and (added here) Siren
+    words = pl.concat([words, words.filter(pl.col("label") == "Siren").head(1).with_columns(
+        word=pl.lit("canine"), related=pl.lit(False))])
+    facts = fact_pretrain_prompts(words, ROLES, set(LABELS), seed=0).with_columns(
+        label=pl.col("prompt_id").str.split(".").list.get(1), word=pl.col("prompt_id").str.split(".").list.get(2))
+    assert (facts.filter(pl.col("question_format") != "yesno")["repeats"] == 1).all()
+    yesno = facts.filter(pl.col("question_format") == "yesno")
+    assert set(yesno.filter(pl.col("repeats") > 1)["prompt_id"].str.split(".").list.get(2)) == {"canine"}
+    totals = yesno.group_by("word", "template_id").agg(
+        yes=pl.col("repeats").filter(pl.col("answer") == templates.YES).sum(),
+        no=pl.col("repeats").filter(pl.col("answer") == templates.NO).sum())
+    both = totals.filter((pl.col("yes") > 0) & (pl.col("no") > 0))
+    assert both.height and \
+        (both.select(pl.max_horizontal("yes", "no") / pl.min_horizontal("yes", "no"))[:, 0] <= 1.5).all()
+    related = {label: set(g["word"]) for (label,), g in words.filter("related").group_by("label")}
+    for label, answer, options in facts.filter(pl.col("question_format") == "mc4").select(
+            "label", "answer", "options").iter_rows():
+        for option in set(options) - {answer}:
+            assert option not in related[label] and any(option in related[other] for other in related if other != label)
+
+
 def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):
     """A fact in a SHARD wording is the text the text_oracle condition scores for that question (the label in place
     of <audio>); the held-out paraphrase of each question type is never written."""
@@ -342,3 +367,31 @@ def test_curriculum_orders_each_epoch_by_phase():
     mixed = epoch_order(8, rng(0, "finetune", "epoch", 0))
     assert list(order[:3]) == [i for i in mixed if phases[i] == 0]  # the same shuffle, grouped by phase
     assert list(epoch_order(8, rng(0, "finetune", "epoch", 0), phases)) == list(order)
+
+
+def test_length_bucketing_pads_less_and_keeps_the_epoch_a_permutation():
+    """Length bucketing (epoch_order with `lengths`): every example once per epoch, the same order for the same
+    seed, micro-batches of like length (far less padding than the plain shuffle), a curriculum's phases in order."""
+    import numpy as np
+
+    from shard.common import rng
+    from shard.models import train
+    from shard.models.train import epoch_order
+
+    n, size = 1000, 8
+    lengths = np.asarray(rng(0, "lengths").integers(10, 60, n))
+
+    def padded(order):
+        return sum(len(b) * lengths[b].max() for b in (order[i:i + size] for i in range(0, n, size)))
+
+    bucketed = epoch_order(n, rng(0, "pretrain", "epoch", 0), lengths=lengths, batch_size=size)
+    plain = epoch_order(n, rng(0, "pretrain", "epoch", 0))
+    assert sorted(bucketed) == list(range(n))
+    assert list(epoch_order(n, rng(0, "pretrain", "epoch", 0), lengths=lengths, batch_size=size)) == list(bucketed)
+    assert padded(bucketed) < 1.1 * lengths.sum() < 1.3 * lengths.sum() < padded(plain)
+    # the micro-batches are shuffled: not every window runs from short to long
+    firsts = lengths[bucketed[:train.BUCKET_WINDOW * size:size]]
+    assert not np.all(np.diff(firsts) >= 0)
+    phases = (np.arange(n) % 3 == 0).astype(np.int8)
+    curriculum = epoch_order(n, rng(0, "finetune", "epoch", 0), phases, lengths, size)
+    assert sorted(curriculum) == list(range(n)) and np.all(np.diff(phases[curriculum]) >= 0)

@@ -58,12 +58,17 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     llm = AudioLLM(net, AudioProcessor(tokenizer, pretrain["audio_tokens"]), resolve_device(model["device"]), "mini_ltu")
 
     feats = store.per_clip
-    reps = pretrain["fact_repeats"]  # facts are few and must be memorised
+    # each prompt `repeats` times per epoch (balancing the facts' answers), each fact `fact_repeats` times more:
+    # facts are few and must be memorised
+    facts = facts.with_columns(pl.col("repeats") * pretrain["fact_repeats"])
+    epoch = pl.concat([audio, facts])
+    epoch = epoch[np.repeat(np.arange(epoch.height), epoch["repeats"].to_numpy())]
     audio_only = Examples(audio["text"].to_list(), audio["clip_ids"].to_list(), audio["answer"].to_list(),
                           "original", feats)
-    everything = Examples(audio["text"].to_list() + facts["text"].to_list() * reps,
-                          audio["clip_ids"].to_list() + facts["clip_ids"].to_list() * reps,
-                          audio["answer"].to_list() + facts["answer"].to_list() * reps, "original", feats)
+    everything = Examples(epoch["text"].to_list(), epoch["clip_ids"].to_list(), epoch["answer"].to_list(),
+                          "original", feats)
+    # batches of like-length prompts (`lengths`): the facts and the audio prompts differ in length, and padding
+    # cost about 1.5x the tokens
     schedule = dict(batch_size=pretrain["batch_size"], grad_accum=1, lr=pretrain["lr"], max_steps=None,
                     grad_clip=1.0, seed=seed)
 
@@ -71,11 +76,13 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     if pretrain["projector_epochs"]:
         net.language_model.requires_grad_(False)  # LTU stage 1: only what maps audio into the LM
         rows += train_loop(llm, audio_only, [p for p in net.parameters() if p.requires_grad],
-                           epochs=pretrain["projector_epochs"], warmup_steps=10, stage="pretrain_projector", **schedule)
+                           epochs=pretrain["projector_epochs"], warmup_steps=10, stage="pretrain_projector",
+                           lengths=audio_only.lengths(llm.processor), **schedule)
         net.language_model.requires_grad_(True)
     steps = pretrain["epochs"] * math.ceil(len(everything) / pretrain["batch_size"])
     rows += train_loop(llm, everything, list(net.parameters()), epochs=pretrain["epochs"],
-                       warmup_steps=max(1, steps // 20), stage="pretrain_all", **schedule)
+                       warmup_steps=max(1, steps // 20), stage="pretrain_all", lengths=everything.lengths(llm.processor),
+                       **schedule)
     log.info("pretraining took %.0f s (%d steps, %s parameters, vocabulary %d); final loss %.4f",
              time.perf_counter() - t0, len(rows), f"{sum(p.numel() for p in net.parameters()):,}", len(tokenizer),
              rows[-1]["loss"])

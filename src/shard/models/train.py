@@ -50,6 +50,11 @@ class Examples:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def lengths(self, processor: AudioProcessor) -> np.ndarray:
+        """Tokens per example (prompt with its audio expanded, answer): what length bucketing sorts by."""
+        return np.array([len(processor.encode_prompt(t, len(c), self.fmt)) + len(processor.encode_answer(a))
+                         for t, c, a in zip(self.texts, self.clip_ids, self.answers)])
+
     def batch(self, processor: AudioProcessor, idx: Sequence[int]) -> dict:
         return processor([self.texts[i] for i in idx], [self.features(self.clip_ids[i]) for i in idx], self.fmt,
                          [self.answers[i] for i in idx],
@@ -113,18 +118,39 @@ def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
     return done[-1].parent if done else None
 
 
-def epoch_order(n: int, generator: np.random.Generator, phases: np.ndarray | None = None) -> np.ndarray:
+BUCKET_WINDOW = 64  # micro-batches whose examples are sorted by length together (length bucketing)
+
+
+def epoch_order(n: int, generator: np.random.Generator, phases: np.ndarray | None = None,
+                lengths: np.ndarray | None = None, batch_size: int = 1) -> np.ndarray:
     """A seeded permutation of range(n); with `phases`, sorted by phase (stable), so each phase keeps its own
-    shuffled order and comes after the lower ones."""
+    shuffled order and comes after the lower ones. With `lengths` (tokens per example), length bucketing: each
+    window of BUCKET_WINDOW micro-batches of the permutation is sorted by (phase, length), so a micro-batch
+    (`batch_size` consecutive examples) pads little, and without phases the window's micro-batches are then
+    shuffled. Micro-batches stay `batch_size` consecutive examples (the last may be short), so a step's data is
+    still a function of the step number alone."""
     order = generator.permutation(n)
-    return order if phases is None else order[np.argsort(np.asarray(phases)[order], kind="stable")]
+    phase = np.zeros(n, dtype=np.int64) if phases is None else np.asarray(phases)
+    order = order[np.argsort(phase[order], kind="stable")]
+    if lengths is None:
+        return order
+    window = BUCKET_WINDOW * batch_size
+    out = []
+    for start in range(0, n, window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.lexsort((np.asarray(lengths)[chunk], phase[chunk]))]
+        batches = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        if phases is None:  # a curriculum keeps its phases in order
+            batches = [batches[i] for i in generator.permutation(len(batches))]
+        out += batches
+    return np.concatenate(out)
 
 
 def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], *, epochs: int,
                max_steps: int | None, batch_size: int, grad_accum: int, lr: float, warmup_steps: int,
                grad_clip: float | None, seed: int, stage: str, ckpt_dir: str | Path | None = None,
                checkpoint_every: int | None = None, fingerprint: str = "",
-               phases: np.ndarray | None = None) -> list[dict]:
+               phases: np.ndarray | None = None, lengths: np.ndarray | None = None) -> list[dict]:
     """Train `params` of `llm.model` on `data`; return one log row per optimizer step.
 
     One step = `grad_accum` micro-batches of `batch_size` examples. The order of each epoch is a
@@ -132,6 +158,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     that, the checkpointed optimizer / scheduler / RNG states and trainable weights make a resumed run
     bit-identical to an uninterrupted one. `phases` (one int per example) makes a curriculum: each epoch
     visits phase 0's examples first, then phase 1's, ..., each phase in its own seeded order.
+    `lengths` (Examples.lengths) batches examples of like length together (epoch_order).
     """
     from transformers import get_cosine_schedule_with_warmup
 
@@ -179,7 +206,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
     for step in range(start, total):
         epoch, k = divmod(step, steps_per_epoch)
         if epoch not in orders:
-            orders = {epoch: epoch_order(len(data), rng(seed, stage, "epoch", epoch), phases)}
+            orders = {epoch: epoch_order(len(data), rng(seed, stage, "epoch", epoch), phases, lengths, batch_size)}
         order = orders[epoch]
         micro = [order[j * batch_size:(j + 1) * batch_size] for j in range(k * grad_accum, min((k + 1) * grad_accum, n_micro))]
         t0, tokens, loss_sum = time.perf_counter(), 0, 0.0

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 PROMPT_COLUMNS = ["prompt_id", "item_id", "clip_ids", "text", "options", "answer", "answer_index",
                   "task", "relation", "format", "question_format"]
-PRETRAIN_COLUMNS = [*PROMPT_COLUMNS, "template_id"]  # which template each pretraining prompt is worded by
+PRETRAIN_COLUMNS = [*PROMPT_COLUMNS, "template_id", "repeats"]  # the template each is worded by; times per epoch
 TRAIN_COLUMNS = ["prompt_id", "clip_ids", "text", "answer", "task", "relation", "format", "question_format"]
 # the 24 orders of four mc4 options; drawing one uniformly puts the answer at a uniform position
 PERMUTATIONS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int64)
@@ -162,23 +162,30 @@ def fact_wordings(relation: str, role: str, fmt: str) -> list[templates.Template
 
 def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set[str], seed: int) -> pl.DataFrame:
     """Text-only WordNet facts about each label of `known` (words.parquet; `roles`: label -> the role of its
-    synset): a yes/no question per (label, word), and per related word a 4-option question (three unrelated words
-    as distractors) and the same question open, without options ("dog is a kind of what?" -> canine), which
-    teaches the label -> word map whatever the distractors (a model that only meets the 4-way form learns option
-    sets: its 4-way facts at 100% in their own options, the same facts in the SHARD items' options near chance);
-    each in every wording of fact_wordings. The options and answers do not depend on `known`."""
+    synset): a yes/no question per (label, word), and per related word a 4-option question and the same question
+    open, without options ("dog is a kind of what?" -> canine), which teaches the label -> word map whatever the
+    options; each in every wording of fact_wordings. The options and answers do not depend on `known`.
+
+    No word's answer can be guessed without the label, as in the SHARD items, whose counterbalanced groups ask
+    each word of one clip as a yes and of another as a no, and offer each option as the answer of one clip:
+    - `repeats` (times per epoch) makes each word as often a yes as a no over the known labels' yes/no facts: the
+      rarer answer's facts are repeated (words.parquet has "Is bird a kind of vertebrate?" once and vertebrate as
+      a no for ten other labels; a model that learns the word's marginal answers the yes item wrong);
+    - a 4-way fact's three distractors are drawn from the other labels' related words, each as likely as it is
+      an answer, so no option is more often right than another (distractors drawn uniformly from the vocabulary
+      make a frequent answer ("device") a good guess)."""
     words = words.sort("label", "relation", "word")
     rows = [{"label": label, "word": word, "options": [templates.YES, templates.NO],
              "answer": templates.YES if related else templates.NO, "relation": relation, "question_format": "yesno"}
             for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows()]
-    all_words = sorted(set(words["word"]))
-    for (label, relation), group in words.group_by(["label", "relation"], maintain_order=True):
-        related_any = set(words.filter((pl.col("label") == label) & pl.col("related"))["word"])
-        wrong = [w for w in group.filter(~pl.col("related"))["word"].to_list() if w not in related_any]
-        wrong += [w for w in all_words if w not in related_any and w not in wrong]
-        for word in group.filter(pl.col("related"))["word"].to_list():
+    related_to = {label: set(g["word"]) for (label,), g in words.filter("related").group_by("label")}
+    for (label, relation), group in words.filter("related").group_by(["label", "relation"], maintain_order=True):
+        answers = words.filter(pl.col("related") & (pl.col("relation") == relation))["word"]  # one entry per fact
+        pool, counts = np.unique([w for w in answers if w not in related_to[label]], return_counts=True)
+        for word in group["word"].to_list():
             g = rng(seed, "pretrain", "fact_mc", label, relation, word)
-            options = [word] + [wrong[i] for i in g.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
+            k = min(3, len(pool))
+            options = [word] + [str(pool[i]) for i in g.choice(len(pool), size=k, replace=False, p=counts / counts.sum())]
             options = [options[i] for i in g.permutation(len(options))]
             for shown, fmt in ((options, "mc4"), (None, OPEN)):
                 rows.append({"label": label, "word": word, "options": shown, "answer": word, "relation": relation,
@@ -193,7 +200,14 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
                                     "answer": pl.String, "relation": pl.String, "question_format": pl.String}).join(
         pl.DataFrame(wordings, schema=schema), on=["label", "relation", "question_format"], how="inner",
         maintain_order="left")
-    asked = pl.when(pl.col("question_format") == "yesno").then(pl.col("word")).otherwise(pl.lit(""))  # mc4 lists options
+    yesno = pl.col("question_format") == "yesno"
+    n_yes = (pl.col("answer") == templates.YES).cast(pl.Int64).sum().over("relation", "word", "template_id")
+    n_all = pl.len().over("relation", "word", "template_id").cast(pl.Int64)
+    n_same = pl.when(pl.col("answer") == templates.YES).then(n_yes).otherwise(n_all - n_yes)
+    # each yes/no fact of the rarer answer of its word is repeated to match the other answer (at least once)
+    df = df.with_columns(repeats=pl.when(yesno).then(
+        pl.max_horizontal(pl.lit(1), ((n_all - n_same) / n_same).round().cast(pl.Int64))).otherwise(pl.lit(1)))
+    asked = pl.when(yesno).then(pl.col("word")).otherwise(pl.lit(""))  # mc4 lists options
     captions = {label: templates.caption_answer(label) for label in df["label"].unique()}
     listed = pl.when(pl.col("question_format") == "mc4").then(pl.col("options"))
     df = df.with_columns(text=templates.render(pl.col("template"), listed, a=pl.col("label").replace_strict(captions),
@@ -206,7 +220,7 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
          + pl.when(pl.col("question_format") == OPEN).then(pl.lit(".open")).otherwise(pl.lit(""))).alias("prompt_id"),
         pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"), pl.Series("text", text, dtype=pl.String),
         "options", "answer", pl.lit("fact").alias("task"), "relation", "question_format", "template_id",
-        _index_in_options())
+        _index_in_options(), "repeats")
 
 
 def _index_in_options() -> pl.Expr:
@@ -229,7 +243,7 @@ def build_pretrain_prompts(*, clips_parquet, words, label_synsets, out, labels, 
     fact_prompts = fact_pretrain_prompts(facts, roles, set(known.filter("known")["label"]), seed)
     df = pl.concat([audio_pretrain_prompts(clips, seed), fact_prompts], how="diagonal_relaxed")
     df = df.with_columns(format=pl.lit("original"), relation=pl.col("relation").cast(pl.String),
-                         item_id=pl.col("prompt_id"))
+                         item_id=pl.col("prompt_id"), repeats=pl.col("repeats").fill_null(1))
     write_parquet(df.select(PRETRAIN_COLUMNS), out)
     write_parquet(known, labels)
     log.info("wrote %d pretraining prompts to %s (by task: %s); %d of %d labels get no fact", df.height, out,
