@@ -159,6 +159,9 @@ def test_no_fact_answer_can_be_guessed_without_its_label(data):
             "label", "answer", "options").iter_rows():
         for option in set(options) - {answer}:
             assert option not in related[label] and any(option in related[other] for other in related if other != label)
+    # one label: no other label's words to offer, so its 4-way facts list the answer alone
+    alone = fact_pretrain_prompts(words.filter(pl.col("label") == "Dog"), ROLES, {"Dog"}, seed=0)
+    assert sorted(alone.filter(pl.col("question_format") == "mc4")["options"].to_list()) == [["canine"]] * 2 + [["hound"]] * 2
 
 
 def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):

@@ -184,8 +184,8 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
         pool, counts = np.unique([w for w in answers if w not in related_to[label]], return_counts=True)
         for word in group["word"].to_list():
             g = rng(seed, "pretrain", "fact_mc", label, relation, word)
-            k = min(3, len(pool))
-            options = [word] + [str(pool[i]) for i in g.choice(len(pool), size=k, replace=False, p=counts / counts.sum())]
+            picks = g.choice(len(pool), size=min(3, len(pool)), replace=False, p=counts / counts.sum()) if len(pool) else []
+            options = [word] + [str(pool[i]) for i in picks]  # fewer than 4 where the corpus has too few labels
             options = [options[i] for i in g.permutation(len(options))]
             for shown, fmt in ((options, "mc4"), (None, OPEN)):
                 rows.append({"label": label, "word": word, "options": shown, "answer": word, "relation": relation,
