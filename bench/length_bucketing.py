@@ -56,8 +56,7 @@ def make_data() -> Examples:
     return Examples(texts, clip_ids, answers, "original", lambda ids: [clips[c] for c in ids])
 
 
-def padded_per_example(data: Examples, processor: AudioProcessor, order: np.ndarray, batch: int) -> float:
-    lengths = data.lengths(processor)
+def padded_per_example(lengths: np.ndarray, order: np.ndarray, batch: int) -> float:
     batches = [order[i:i + batch] for i in range(0, len(order), batch)]
     return sum(len(b) * lengths[b].max() for b in batches) / len(order)
 
@@ -75,7 +74,7 @@ def main() -> None:
     lengths = data.lengths(processor)
     for name, lens in (("plain", None), ("bucketed", lengths)):
         order = epoch_order(len(data), rng(0, "bench", "epoch", 0), lengths=lens, batch_size=args.batch)
-        print(f"{name:9s}: {padded_per_example(data, processor, order, args.batch):5.1f} tokens per example after "
+        print(f"{name:9s}: {padded_per_example(lengths, order, args.batch):5.1f} tokens per example after "
               f"padding ({lengths.mean():.1f} without)")
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     results = {}

@@ -178,10 +178,11 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
     rows = [{"label": label, "word": word, "options": [templates.YES, templates.NO],
              "answer": templates.YES if related else templates.NO, "relation": relation, "question_format": "yesno"}
             for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows()]
-    related_to = {label: set(g["word"]) for (label,), g in words.filter("related").group_by("label")}
-    for (label, relation), group in words.filter("related").group_by(["label", "relation"], maintain_order=True):
-        answers = words.filter(pl.col("related") & (pl.col("relation") == relation))["word"]  # one entry per fact
-        pool, counts = np.unique([w for w in answers if w not in related_to[label]], return_counts=True)
+    related = words.filter("related")
+    related_to = {label: set(g["word"]) for (label,), g in related.group_by("label")}
+    answers_of = {relation: g["word"] for (relation,), g in related.group_by("relation")}  # one entry per fact
+    for (label, relation), group in related.group_by(["label", "relation"], maintain_order=True):
+        pool, counts = np.unique([w for w in answers_of[relation] if w not in related_to[label]], return_counts=True)
         for word in group["word"].to_list():
             g = rng(seed, "pretrain", "fact_mc", label, relation, word)
             picks = g.choice(len(pool), size=min(3, len(pool)), replace=False, p=counts / counts.sum()) if len(pool) else []
