@@ -112,6 +112,18 @@ def test_right_padding_gives_the_same_loss(llm):
     assert abs(left.item() - right.item()) < 1e-5
 
 
+
+def test_a_prompts_weight_counts_it_that_many_times(llm):
+    """Pretraining weighs its facts (synthesis.fact_pretrain_prompts' `weight`): a prompt of weight 3 moves the loss
+    as three copies of it would; weights of 1 are the model's own loss."""
+    texts, fs, answers = ["Is <audio> a dog ?", "Which of these is <audio> ?"], [feats(1), feats(1, 1)], ["yes", "siren"]
+    once = llm.processor(texts, fs, "interleaved", answers)
+    thrice = llm.processor([texts[0], texts[1], texts[1], texts[1]], [fs[0], fs[1], fs[1], fs[1]], "interleaved",
+                           [answers[0], *[answers[1]] * 3])
+    weighted = llm.loss(once, torch.tensor([1.0, 3.0]))
+    assert abs(weighted.item() - llm.loss(thrice).item()) < 1e-5
+    assert abs(llm.loss(once, torch.ones(2)).item() - llm.loss(once).item()) < 1e-5
+    assert abs(weighted.item() - llm.loss(once).item()) > 1e-3  # the weight moved it
 # ---------------------------------------------------------------- model
 def test_audio_embeddings_land_exactly_at_audio_positions(llm):
     model, p = llm.model, llm.processor

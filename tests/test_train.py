@@ -118,9 +118,11 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
     worded = facts.filter(pl.col("template_id").str.starts_with("fact."))["question_format"].to_list()
     assert worded.count("yesno") == 8 and worded.count("mc4") == 5 and worded.count(OPEN) == 5
     assert "Is dog a kind of canine?" in facts["text"].to_list()  # one renderer fills {a} and {b}
-    # each fact also in the SHARD wordings but the held-out one: 2 of 3 yes/no paraphrases, 1 of 2 mc4 (and open)
-    assert facts.height == 8 * 3 + 5 * 2 * 2
+    # each fact also in the SHARD wordings but the held-out one: 2 of 3 yes/no paraphrases, 1 of 2 mc4 (and open);
+    # a 4-way fact (and its open form) in the 3 pretraining-only paraphrases of its question type too
+    assert facts.height == 8 * 3 + 5 * 2 * (2 + 3)
     assert "Is the thing making the sound of dog a kind of canine?" in facts["text"].to_list()
+    assert "What kind of thing is making the sound of dog?" in facts["text"].to_list()
     for t, a, f, o in facts.select("text", "answer", "question_format", "options").iter_rows():
         if f == "mc4":
             listed = t.split(" Options: ")[1].rstrip(".").split(", ")
@@ -138,22 +140,21 @@ def test_pretraining_prompts_are_train_clips_original_format_and_text_facts(data
 
 def test_no_fact_answer_can_be_guessed_without_its_label(data):
     """As in the counterbalanced SHARD items: each word is as often a yes as a no over the yes/no facts (the rarer
-    answer's facts repeated), and a 4-way fact's distractors are other labels' related words, never its own."""
+    answer's facts weigh more), and a 4-way fact's distractors are other labels' related words, never its own."""
     words = pl.read_parquet(data["words"])
     # canine: a yes for Dog, a no for Church bell and (added here) Siren
     words = pl.concat([words, words.filter(pl.col("label") == "Siren").head(1).with_columns(
         word=pl.lit("canine"), related=pl.lit(False))])
     facts = fact_pretrain_prompts(words, ROLES, set(LABELS), seed=0).with_columns(
         label=pl.col("prompt_id").str.split(".").list.get(1), word=pl.col("prompt_id").str.split(".").list.get(2))
-    assert (facts.filter(pl.col("question_format") != "yesno")["repeats"] == 1).all()
+    assert (facts.filter(pl.col("question_format") != "yesno")["weight"] == 1).all()
     yesno = facts.filter(pl.col("question_format") == "yesno")
-    assert set(yesno.filter(pl.col("repeats") > 1)["prompt_id"].str.split(".").list.get(2)) == {"canine"}
+    assert set(yesno.filter(pl.col("weight") > 1)["prompt_id"].str.split(".").list.get(2)) == {"canine"}
     totals = yesno.group_by("word", "template_id").agg(
-        yes=pl.col("repeats").filter(pl.col("answer") == templates.YES).sum(),
-        no=pl.col("repeats").filter(pl.col("answer") == templates.NO).sum())
+        yes=pl.col("weight").filter(pl.col("answer") == templates.YES).sum(),
+        no=pl.col("weight").filter(pl.col("answer") == templates.NO).sum())
     both = totals.filter((pl.col("yes") > 0) & (pl.col("no") > 0))
-    assert both.height and \
-        (both.select(pl.max_horizontal("yes", "no") / pl.min_horizontal("yes", "no"))[:, 0] <= 1.5).all()
+    assert both.height and (both["yes"] - both["no"]).abs().max() < 1e-9
     related = {label: set(g["word"]) for (label,), g in words.filter("related").group_by("label")}
     for label, answer, options in facts.filter(pl.col("question_format") == "mc4").select(
             "label", "answer", "options").iter_rows():
@@ -161,7 +162,7 @@ def test_no_fact_answer_can_be_guessed_without_its_label(data):
             assert option not in related[label] and any(option in related[other] for other in related if other != label)
     # one label: no other label's words to offer, so its 4-way facts list the answer alone
     alone = fact_pretrain_prompts(words.filter(pl.col("label") == "Dog"), ROLES, {"Dog"}, seed=0)
-    assert sorted(alone.filter(pl.col("question_format") == "mc4")["options"].to_list()) == [["canine"]] * 2 + [["hound"]] * 2
+    assert sorted(alone.filter(pl.col("question_format") == "mc4")["options"].to_list()) == [["canine"]] * 5 + [["hound"]] * 5
 
 
 def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):
@@ -172,6 +173,10 @@ def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):
     held_out = {templates.held_out_template("hypernym", ROLES[l], fmt).id for l in LABELS for fmt in ("yesno", "mc4")}
     assert held_out == {"hypernym.source.yesno.2", "hypernym.source.mc4.1"}
     assert not set(facts["template_id"]) & held_out
+    # the pretraining-only paraphrases are other wordings than every SHARD question's, held out or not
+    shard_texts = {t.text for t in templates.all_templates() if t.task == "semantic"}
+    paraphrases = [t for t in templates.all_templates() if t.id.startswith("paraphrase.")]
+    assert paraphrases and not {t.text for t in paraphrases} & shard_texts
     texts = set(facts["text"])
     for label, word, fmt, options in facts.select(pl.col("prompt_id").str.split(".").list.get(1).alias("label"),
                                                   pl.col("prompt_id").str.split(".").list.get(2).alias("word"),

@@ -48,6 +48,9 @@ class Relation:
     questions: Mapping[tuple[str, str], tuple[str, ...]] = field(hash=False)
     # question format -> its text-only statement for base-model pretraining, {a} the label, {b} the word
     facts: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # (role, question format) -> more wordings of its question, for base-model pretraining only, never a held-out
+    # paraphrase's frame: a fact met in many frames is a fact the model can be asked in a new one
+    pretrain_questions: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, hash=False)
     # every mini_ltu tokenizer learns its texts, asked or not (the published default's relations); one
     # added since joins the tokenizer only in runs that ask it, so the default's weights stay as they were
     in_tokenizer: bool = False
@@ -151,6 +154,14 @@ register(Relation(
                          "What else is <audio> called?"),
     },
     facts={"yesno": "Is {a} also called {b}?", "mc4": "Which word is another name for {a}?"},
+    pretrain_questions={
+        (SOURCE, "mc4"): ("What is another word for the thing making <audio>?",
+                          "The source of <audio> is also known as what?",
+                          "Name another word for what makes <audio>."),
+        (EVENT, "mc4"): ("What is another word for <audio>?",
+                         "<audio> is also known as what?",
+                         "Name another word for <audio>."),
+    },
     in_tokenizer=True, skip_label_names=True,
 ))
 register(Relation(
@@ -169,6 +180,14 @@ register(Relation(
                          "Which of these is <audio> a type of?"),
     },
     facts={"yesno": "Is {a} a kind of {b}?", "mc4": "{a} is a kind of what?"},
+    pretrain_questions={
+        (SOURCE, "mc4"): ("What kind of thing is making <audio>?",
+                          "The source of <audio> belongs to which kind?",
+                          "Name the kind of thing that makes <audio>."),
+        (EVENT, "mc4"): ("What kind of thing is <audio>?",
+                         "<audio> belongs to which kind?",
+                         "Name the kind that <audio> belongs to."),
+    },
     in_tokenizer=True, preferred_depth=3,
 ))
 register(Relation(

@@ -75,10 +75,19 @@ class AudioLLM:
         return self.to_device(self.processor(texts, features, fmt, answers, **kw))
 
     # ------------------------------------------------------------------ training
-    def loss(self, batch: dict) -> torch.Tensor:
-        """Mean token cross-entropy over the batch's labels (a processor batch made with answers)."""
+    def loss(self, batch: dict, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean token cross-entropy over the batch's labels (a processor batch made with answers). `weights` (one
+        per prompt) weighs each prompt's tokens: a prompt of weight 2 counts as if it were in the batch twice."""
         with self.autocast():
-            return self.model(**self.to_device(batch)).loss
+            if weights is None:
+                return self.model(**self.to_device(batch)).loss
+            batch = self.to_device(batch)
+            labels = batch.pop("labels")[:, 1:]  # the causal shift the model's own loss makes
+            logits = self.model(**batch).logits[:, :-1].float()
+        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none",
+                                                       ignore_index=-100)
+        token_weight = (labels != -100) * weights.to(self.device, torch.float32)[:, None]
+        return (token_loss * token_weight).sum() / token_weight.sum()
 
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()

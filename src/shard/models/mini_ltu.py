@@ -153,7 +153,7 @@ def build_mini_ltu(pretrain: dict, *, vocab_size: int, audio_token_id: int, pad_
                    feature_std: float = 1.0) -> MiniLTUForConditionalGeneration:
     """A fresh mini_ltu sized by the config's `pretrain` section."""
     hidden = pretrain["hidden_size"]
-    text = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=4 * hidden,
+    text = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=pretrain.get("mlp_ratio", 4) * hidden,
                        num_hidden_layers=pretrain["layers"], num_attention_heads=pretrain["heads"],
                        num_key_value_heads=pretrain["heads"], max_position_embeddings=512,
                        pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id,

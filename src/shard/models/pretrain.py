@@ -58,15 +58,13 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     llm = AudioLLM(net, AudioProcessor(tokenizer, pretrain["audio_tokens"]), resolve_device(model["device"]), "mini_ltu")
 
     feats = store.per_clip
-    # each prompt `repeats` times per epoch (balancing the facts' answers), each fact `fact_repeats` times more:
-    # facts are few and must be memorised
-    facts = facts.with_columns(pl.col("repeats") * pretrain["fact_repeats"])
-    epoch = pl.concat([audio, facts])
-    epoch = epoch[np.repeat(np.arange(epoch.height), epoch["repeats"].to_numpy())]
+    # each fact `fact_repeats` times per epoch (facts are few and must be memorised), each prompt weighed by its
+    # `weight` (the facts' answers balanced)
+    epoch = pl.concat([audio, *[facts] * pretrain["fact_repeats"]])
     audio_only = Examples(audio["text"].to_list(), audio["clip_ids"].to_list(), audio["answer"].to_list(),
                           "original", feats)
     everything = Examples(epoch["text"].to_list(), epoch["clip_ids"].to_list(), epoch["answer"].to_list(),
-                          "original", feats)
+                          "original", feats, weights=epoch["weight"].to_numpy())
     # batches of like-length prompts (`lengths`): the facts and the audio prompts differ in length, and a plain
     # shuffle of the default's mix computes 1.44 tokens per real token (bench/length_bucketing.py)
     schedule = dict(batch_size=pretrain["batch_size"], grad_accum=1, lr=pretrain["lr"], max_steps=None,

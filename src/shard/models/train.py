@@ -40,12 +40,15 @@ LOG_FIELDS = ["stage", "step", "loss", "lr", "tokens"]
 
 # ---------------------------------------------------------------- data
 class Examples:
-    """Instruction examples (text with <audio> placeholders, their clips, answer) in one prompt format."""
+    """Instruction examples (text with <audio> placeholders, their clips, answer) in one prompt format;
+    `weights` (one per example, None: all 1) weigh each example's tokens in the loss (AudioLLM.loss)."""
 
     def __init__(self, texts: list[str], clip_ids: list[list[str]], answers: list[str], fmt: str,
-                 features: Callable[[Sequence[str]], list[np.ndarray]], names: list[str] | None = None):
+                 features: Callable[[Sequence[str]], list[np.ndarray]], names: list[str] | None = None,
+                 weights: np.ndarray | None = None):
         self.texts, self.clip_ids, self.answers, self.fmt = texts, clip_ids, answers, fmt
         self.features, self.names = features, names
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -220,7 +223,8 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
             # all-reduce the gradients only once per step, on the last micro-batch
             sync = world == 1 or j == len(micro) - 1
             with contextlib.nullcontext() if sync else llm.model.no_sync():
-                loss = llm.loss(batch) / len(micro)
+                loss = llm.loss(batch, None if data.weights is None else torch.from_numpy(data.weights[share]))
+                loss = loss / len(micro)
                 if world > 1:
                     loss = loss * weight
                 loss.backward()
@@ -239,7 +243,7 @@ def train_loop(llm: AudioLLM, data: Examples, params: list[torch.nn.Parameter], 
         rows.append({"stage": stage, "step": step + 1, "loss": round(loss_sum, 6), "lr": current_lr, "tokens": tokens})
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{current_lr:.2e}",
-                        tok_s=f"{tokens / max(time.perf_counter() - t0, 1e-9):.0f}")
+                        tok_s=f"{tokens / max(time.perf_counter() - t0, 1e-9):.0f}", refresh=False)  # bar.update draws it, every mininterval
 
         if ckpt_dir and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
             rng_states = _rng_states()

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 PROMPT_COLUMNS = ["prompt_id", "item_id", "clip_ids", "text", "options", "answer", "answer_index",
                   "task", "relation", "format", "question_format"]
-PRETRAIN_COLUMNS = [*PROMPT_COLUMNS, "template_id", "repeats"]  # the template each is worded by; times per epoch
+PRETRAIN_COLUMNS = [*PROMPT_COLUMNS, "template_id", "weight"]  # the template each is worded by; its weight in the loss
 TRAIN_COLUMNS = ["prompt_id", "clip_ids", "text", "answer", "task", "relation", "format", "question_format"]
 # the 24 orders of four mc4 options; drawing one uniformly puts the answer at a uniform position
 PERMUTATIONS4 = np.array(list(itertools.permutations(range(4))), dtype=np.int64)
@@ -151,13 +151,16 @@ def pretrain_labels(label_synsets: pl.DataFrame, fraction: float, seed: int) -> 
 
 
 def fact_wordings(relation: str, role: str, fmt: str) -> list[templates.Template]:
-    """The wordings pretraining gives a fact in: its fact template ("Is dog a kind of canine?"), then each
-    paraphrase of the SHARD question of its type but the held-out one (templates.held_out_template), the label
-    written as the text oracle writes it ("Is the thing making the sound of dog a kind of canine?")."""
+    """The wordings pretraining gives a fact in: its fact template ("Is dog a kind of canine?"), the
+    pretraining-only paraphrases of its question type (templates.pretrain_paraphrases: "What kind of thing is
+    making the sound of dog?"), then each paraphrase of the SHARD question of its type but the held-out one
+    (templates.held_out_template); a wording with `<audio>` gets the label written as the text oracle writes it
+    ("Is the thing making the sound of dog a kind of canine?")."""
     fact = templates.fact_template(relation, fmt)
     shard = templates.semantic_templates(relation, role, fmt)
     held_out = templates.held_out_template(relation, role, fmt).id if shard else None
-    return [*([fact] if fact else []), *(t for t in shard if t.id != held_out)]
+    return [*([fact] if fact else []), *templates.pretrain_paraphrases(relation, role, fmt),
+            *(t for t in shard if t.id != held_out)]
 
 
 def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set[str], seed: int) -> pl.DataFrame:
@@ -168,9 +171,10 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
 
     No word's answer can be guessed without the label, as in the SHARD items, whose counterbalanced groups ask
     each word of one clip as a yes and of another as a no, and offer each option as the answer of one clip:
-    - `repeats` (times per epoch) makes each word as often a yes as a no over the known labels' yes/no facts: the
-      rarer answer's facts are repeated (words.parquet has "Is bird a kind of vertebrate?" once and vertebrate as
-      a no for ten other labels; a model that learns the word's marginal answers the yes item wrong);
+    - `weight` (of the prompt's tokens in the loss) makes each word weigh as much as a yes as a no over the known
+      labels' yes/no facts of a wording: the rarer answer's facts weigh more (words.parquet has "Is bird a kind of
+      vertebrate?" once and vertebrate as a no for ten other labels; a model that learns the word's marginal
+      answers the yes item wrong). A weight, not repeated prompts: the same balance without a longer epoch;
     - a 4-way fact's three distractors are drawn from the other labels' related words, each as likely as it is
       an answer, so no option is more often right than another (distractors drawn uniformly from the vocabulary
       make a frequent answer ("device") a good guess)."""
@@ -192,7 +196,7 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
                 rows.append({"label": label, "word": word, "options": shown, "answer": word, "relation": relation,
                              "question_format": fmt})
     wordings = [{"label": label, "relation": relation, "question_format": fmt, "template_id": t.id,
-                 "template": t.text, "shard_wording": t.task == "semantic"}
+                 "template": t.text, "shard_wording": templates.AUDIO in t.text}
                 for label, relation, fmt in sorted({(r["label"], r["relation"], r["question_format"]) for r in rows})
                 if label in known for t in fact_wordings(relation, roles[label], "mc4" if fmt == OPEN else fmt)]
     schema = {"label": pl.String, "relation": pl.String, "question_format": pl.String, "template_id": pl.String,
@@ -205,9 +209,9 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
     n_yes = (pl.col("answer") == templates.YES).cast(pl.Int64).sum().over("relation", "word", "template_id")
     n_all = pl.len().over("relation", "word", "template_id").cast(pl.Int64)
     n_same = pl.when(pl.col("answer") == templates.YES).then(n_yes).otherwise(n_all - n_yes)
-    # each yes/no fact of the rarer answer of its word is repeated to match the other answer (at least once)
-    df = df.with_columns(repeats=pl.when(yesno).then(
-        pl.max_horizontal(pl.lit(1), ((n_all - n_same) / n_same).round().cast(pl.Int64))).otherwise(pl.lit(1)))
+    # each yes/no fact of the rarer answer of its word weighs as much as the other answer's facts together
+    df = df.with_columns(weight=pl.when(yesno).then(
+        pl.max_horizontal(pl.lit(1.0), (n_all - n_same) / n_same)).otherwise(pl.lit(1.0)))
     asked = pl.when(yesno).then(pl.col("word")).otherwise(pl.lit(""))  # mc4 lists options
     captions = {label: templates.caption_answer(label) for label in df["label"].unique()}
     listed = pl.when(pl.col("question_format") == "mc4").then(pl.col("options"))
@@ -221,7 +225,7 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
          + pl.when(pl.col("question_format") == OPEN).then(pl.lit(".open")).otherwise(pl.lit(""))).alias("prompt_id"),
         pl.lit([], dtype=pl.List(pl.String)).alias("clip_ids"), pl.Series("text", text, dtype=pl.String),
         "options", "answer", pl.lit("fact").alias("task"), "relation", "question_format", "template_id",
-        _index_in_options(), "repeats")
+        _index_in_options(), "weight")
 
 
 def _index_in_options() -> pl.Expr:
@@ -244,7 +248,7 @@ def build_pretrain_prompts(*, clips_parquet, words, label_synsets, out, labels, 
     fact_prompts = fact_pretrain_prompts(facts, roles, set(known.filter("known")["label"]), seed)
     df = pl.concat([audio_pretrain_prompts(clips, seed), fact_prompts], how="diagonal_relaxed")
     df = df.with_columns(format=pl.lit("original"), relation=pl.col("relation").cast(pl.String),
-                         item_id=pl.col("prompt_id"), repeats=pl.col("repeats").fill_null(1))
+                         item_id=pl.col("prompt_id"), weight=pl.col("weight").fill_null(1.0))
     write_parquet(df.select(PRETRAIN_COLUMNS), out)
     write_parquet(known, labels)
     log.info("wrote %d pretraining prompts to %s (by task: %s); %d of %d labels get no fact", df.height, out,

@@ -44,7 +44,8 @@ COMPARE = Template("compare", "compare", "Are <audio> and <audio> sounds of the 
 def all_templates() -> tuple[Template, ...]:
     """Every template, of the relations registered now: each relation's questions (id
     f"{relation}.{role}.{format}.{i}"), then caption, label QA and compare, then each relation's facts
-    (id f"fact.{relation}.{format}"); question format first, then registration order."""
+    (id f"fact.{relation}.{format}") and its pretraining-only wordings (task "fact", id
+    f"paraphrase.{relation}.{role}.{format}.{i}"); question format first, then registration order."""
     return _templates(tuple(RELATIONS.values()))
 
 
@@ -57,6 +58,10 @@ def _templates(relations: tuple[Relation, ...]) -> tuple[Template, ...]:
         CAPTION, LABEL_QA, COMPARE,
         *(Template(f"fact.{r.name}.{fmt}", "fact", r.facts[fmt], r.name, None, fmt)
           for fmt in QUESTION_FORMATS for r in relations if fmt in r.facts),
+        *(Template(f"paraphrase.{r.name}.{role}.{fmt}.{i}", "fact", text, r.name, role, fmt)
+          for fmt in QUESTION_FORMATS for r in relations
+          for (role, question_format), texts in r.pretrain_questions.items()
+          if question_format == fmt for i, text in enumerate(texts)),
     )
 
 
@@ -89,6 +94,12 @@ def is_held_out(template_id: str) -> bool:
 
 def fact_template(relation: str, fmt: str) -> Template | None:
     return _by_id(all_templates()).get(f"fact.{relation}.{fmt}")
+
+
+def pretrain_paraphrases(relation: str, role: str, fmt: str) -> list[Template]:
+    """The pretraining-only wordings of a SHARD question type (Relation.pretrain_questions), in id order."""
+    return [t for t in all_templates() if t.id.startswith("paraphrase.")
+            and (t.relation, t.role, t.question_format) == (relation, role, fmt)]
 
 
 def tokenizer_texts(relations=()) -> list[str]:
