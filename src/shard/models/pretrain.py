@@ -66,7 +66,7 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     everything = Examples(epoch["text"].to_list(), epoch["clip_ids"].to_list(), epoch["answer"].to_list(),
                           "original", feats, weights=epoch["weight"].to_numpy())
     # batches of like-length prompts (`lengths`): the facts and the audio prompts differ in length, and a plain
-    # shuffle of the default's mix computes 1.44 tokens per real token (bench/length_bucketing.py)
+    # shuffle of the default's mix computes 1.47 tokens per real token (bench/length_bucketing.py)
     schedule = dict(batch_size=pretrain["batch_size"], grad_accum=1, lr=pretrain["lr"], max_steps=None,
                     grad_clip=1.0, seed=seed)
 
