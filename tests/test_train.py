@@ -160,6 +160,15 @@ def test_no_fact_answer_can_be_guessed_without_its_label(data):
             "label", "answer", "options").iter_rows():
         for option in set(options) - {answer}:
             assert option not in related[label] and any(option in related[other] for other in related if other != label)
+    # each wording of a 4-way fact draws its own distractors, so a fact is met with several option sets (a fixed
+    # set is learnt as that set's answer): with Bird's words in the pool, Dog's facts get more than one set
+    bird = pl.DataFrame({"label": ["Bird"] * 2, "synset": ["bird.n.01"] * 2, "word": ["animal", "vertebrate"],
+                         "relation": ["hypernym"] * 2, "related": [True, True]})
+    mc = fact_pretrain_prompts(pl.concat([words, bird], how="diagonal_relaxed"), ROLES, set(LABELS), seed=0).filter(
+        pl.col("question_format") == "mc4")
+    option_sets = mc.group_by(fact=pl.col("prompt_id").str.split(".").list.slice(1, 2).list.join(".")).agg(
+        sets=pl.col("options").list.sort().list.join(",").n_unique(), wordings=pl.len())
+    assert option_sets.filter(pl.col("fact") == "Dog.canine").select("sets", "wordings").row(0) == (5, 5)
     # one label: no other label's words to offer, so its 4-way facts list the answer alone
     alone = fact_pretrain_prompts(words.filter(pl.col("label") == "Dog"), ROLES, {"Dog"}, seed=0)
     assert sorted(alone.filter(pl.col("question_format") == "mc4")["options"].to_list()) == [["canine"]] * 5 + [["hound"]] * 5
@@ -178,13 +187,19 @@ def test_shard_wordings_are_the_text_oracles_and_leave_one_paraphrase_out(data):
     paraphrases = [t for t in templates.all_templates() if t.id.startswith("paraphrase.")]
     assert paraphrases and not {t.text for t in paraphrases} & shard_texts
     texts = set(facts["text"])
-    for label, word, fmt, options in facts.select(pl.col("prompt_id").str.split(".").list.get(1).alias("label"),
-                                                  pl.col("prompt_id").str.split(".").list.get(2).alias("word"),
-                                                  "question_format", "options").iter_rows():
-        mc = options if fmt == "mc4" else None
+    written = {(t, f) for t, f in facts.select("template_id", "question_format").iter_rows()}
+    for label, word, fmt, options, template_id in facts.select(
+            pl.col("prompt_id").str.split(".").list.get(1).alias("label"),
+            pl.col("prompt_id").str.split(".").list.get(2).alias("word"),
+            "question_format", "options", "template_id").iter_rows():
         asked = "" if fmt == "mc4" else word
         for t in templates.semantic_templates("hypernym", ROLES[label], fmt):
-            oracle = templates.labels_in_place(templates.render_one(t.text, mc, word=asked), [[label]])
+            # a 4-way fact's options are drawn per wording: its own wording's row is the oracle's text
+            if fmt == "mc4" and t.id != template_id:
+                assert (t.id, fmt) in written or t.id in held_out
+                continue
+            oracle = templates.labels_in_place(templates.render_one(t.text, options if fmt == "mc4" else None,
+                                                                    word=asked), [[label]])
             assert (oracle in texts) == (t.id not in held_out), (t.id, oracle)
 
 

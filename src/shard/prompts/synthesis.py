@@ -165,9 +165,9 @@ def fact_wordings(relation: str, role: str, fmt: str) -> list[templates.Template
 
 def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set[str], seed: int) -> pl.DataFrame:
     """Text-only WordNet facts about each label of `known` (words.parquet; `roles`: label -> the role of its
-    synset): a yes/no question per (label, word), and per related word a 4-option question and the same question
-    open, without options ("dog is a kind of what?" -> canine), which teaches the label -> word map whatever the
-    options; each in every wording of fact_wordings. The options and answers do not depend on `known`.
+    synset): a yes/no question per (label, word), and per related word a 4-option question (its distractors drawn
+    afresh in each wording) and the same question open, without options ("dog is a kind of what?" -> canine),
+    both of which teach the label -> word map whatever the options; each in every wording of fact_wordings. The options and answers do not depend on `known`.
 
     No word's answer can be guessed without the label, as in the SHARD items, whose counterbalanced groups ask
     each word of one clip as a yes and of another as a no, and offer each option as the answer of one clip:
@@ -185,16 +185,23 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
     related = words.filter("related")
     related_to = {label: set(g["word"]) for (label,), g in related.group_by("label")}
     answers_of = {relation: g["word"] for (relation,), g in related.group_by("relation")}  # one entry per fact
+    pools = {}  # (label, relation) -> the words its 4-way facts' distractors are drawn from, and how often each
     for (label, relation), group in related.group_by(["label", "relation"], maintain_order=True):
-        pool, counts = np.unique([w for w in answers_of[relation] if w not in related_to[label]], return_counts=True)
+        pools[label, relation] = np.unique([w for w in answers_of[relation] if w not in related_to[label]],
+                                           return_counts=True)
         for word in group["word"].to_list():
-            g = rng(seed, "pretrain", "fact_mc", label, relation, word)
-            picks = g.choice(len(pool), size=min(3, len(pool)), replace=False, p=counts / counts.sum()) if len(pool) else []
-            options = [word] + [str(pool[i]) for i in picks]  # fewer than 4 where the corpus has too few labels
-            options = [options[i] for i in g.permutation(len(options))]
-            for shown, fmt in ((options, "mc4"), (None, OPEN)):
-                rows.append({"label": label, "word": word, "options": shown, "answer": word, "relation": relation,
+            for fmt in ("mc4", OPEN):  # a 4-way fact's options are drawn per wording, below
+                rows.append({"label": label, "word": word, "options": None, "answer": word, "relation": relation,
                              "question_format": fmt})
+
+    def draw_options(label: str, relation: str, word: str, template_id: str) -> list[str]:
+        # each wording lists its own distractors: a fact met with one fixed option set was learnt as that set's
+        # answer (100% on its own sets) and not as the label's word (48-67% on the items' sets)
+        pool, counts = pools[label, relation]
+        g = rng(seed, "pretrain", "fact_mc", label, relation, word, template_id)
+        picks = g.choice(len(pool), size=min(3, len(pool)), replace=False, p=counts / counts.sum()) if len(pool) else []
+        options = [word] + [str(pool[i]) for i in picks]  # fewer than 4 where the corpus has too few labels
+        return [options[i] for i in g.permutation(len(options))]
     wordings = [{"label": label, "relation": relation, "question_format": fmt, "template_id": t.id,
                  "template": t.text, "shard_wording": templates.AUDIO in t.text}
                 for label, relation, fmt in sorted({(r["label"], r["relation"], r["question_format"]) for r in rows})
@@ -205,6 +212,11 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
                                     "answer": pl.String, "relation": pl.String, "question_format": pl.String}).join(
         pl.DataFrame(wordings, schema=schema), on=["label", "relation", "question_format"], how="inner",
         maintain_order="left")
+    df = df.with_columns(options=pl.Series([
+        draw_options(label, relation, word, template_id) if fmt == "mc4" else options
+        for label, relation, word, template_id, fmt, options in df.select(
+            "label", "relation", "word", "template_id", "question_format", "options").iter_rows()],
+        dtype=pl.List(pl.String)))
     yesno = pl.col("question_format") == "yesno"
     n_yes = (pl.col("answer") == templates.YES).cast(pl.Int64).sum().over("relation", "word", "template_id")
     n_all = pl.len().over("relation", "word", "template_id").cast(pl.Int64)
