@@ -167,7 +167,8 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
     """Text-only WordNet facts about each label of `known` (words.parquet; `roles`: label -> the role of its
     synset): a yes/no question per (label, word), and per related word a 4-option question (its distractors drawn
     afresh in each wording) and the same question open, without options ("dog is a kind of what?" -> canine),
-    both of which teach the label -> word map whatever the options; each in every wording of fact_wordings. The options and answers do not depend on `known`.
+    both of which teach the label -> word map whatever the options; each in every wording of fact_wordings. The
+    options and answers do not depend on `known`.
 
     No word's answer can be guessed without the label, as in the SHARD items, whose counterbalanced groups ask
     each word of one clip as a yes and of another as a no, and offer each option as the answer of one clip:

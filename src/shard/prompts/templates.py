@@ -49,19 +49,22 @@ def all_templates() -> tuple[Template, ...]:
     return _templates(tuple(RELATIONS.values()))
 
 
+def _question_templates(relations: tuple[Relation, ...], field: str, prefix: str, task: str):
+    """The templates of each relation's (role, format) -> paraphrases record `field` (questions or
+    pretrain_questions), id f"{prefix}{relation}.{role}.{format}.{i}"; question format first."""
+    return (Template(f"{prefix}{r.name}.{role}.{fmt}.{i}", task, text, r.name, role, fmt)
+            for fmt in QUESTION_FORMATS for r in relations for (role, question_format), texts in getattr(r, field).items()
+            if question_format == fmt for i, text in enumerate(texts))
+
+
 @functools.cache
 def _templates(relations: tuple[Relation, ...]) -> tuple[Template, ...]:
     return (
-        *(Template(f"{r.name}.{role}.{fmt}.{i}", "semantic", text, r.name, role, fmt)
-          for fmt in QUESTION_FORMATS for r in relations for (role, question_format), texts in r.questions.items()
-          if question_format == fmt for i, text in enumerate(texts)),
+        *_question_templates(relations, "questions", "", "semantic"),
         CAPTION, LABEL_QA, COMPARE,
         *(Template(f"fact.{r.name}.{fmt}", "fact", r.facts[fmt], r.name, None, fmt)
           for fmt in QUESTION_FORMATS for r in relations if fmt in r.facts),
-        *(Template(f"paraphrase.{r.name}.{role}.{fmt}.{i}", "fact", text, r.name, role, fmt)
-          for fmt in QUESTION_FORMATS for r in relations
-          for (role, question_format), texts in r.pretrain_questions.items()
-          if question_format == fmt for i, text in enumerate(texts)),
+        *_question_templates(relations, "pretrain_questions", "paraphrase.", "fact"),
     )
 
 
@@ -74,9 +77,14 @@ def _by_id(templates: tuple[Template, ...]) -> dict[str, Template]:
     return {t.id: t for t in templates}
 
 
+def _of_type(prefix: str, task: str, relation: str, role: str, fmt: str) -> list[Template]:
+    return [t for t in all_templates() if t.task == task and t.id.startswith(prefix)
+            and (t.relation, t.role, t.question_format) == (relation, role, fmt)]
+
+
 def semantic_templates(relation: str, role: str, fmt: str) -> list[Template]:
     """The paraphrases of one SHARD question type, in id order."""
-    return [t for t in all_templates() if t.task == "semantic" and (t.relation, t.role, t.question_format) == (relation, role, fmt)]
+    return _of_type("", "semantic", relation, role, fmt)
 
 
 def held_out_template(relation: str, role: str, fmt: str) -> Template:
@@ -98,8 +106,7 @@ def fact_template(relation: str, fmt: str) -> Template | None:
 
 def pretrain_paraphrases(relation: str, role: str, fmt: str) -> list[Template]:
     """The pretraining-only wordings of a SHARD question type (Relation.pretrain_questions), in id order."""
-    return [t for t in all_templates() if t.id.startswith("paraphrase.")
-            and (t.relation, t.role, t.question_format) == (relation, role, fmt)]
+    return _of_type("paraphrase.", "fact", relation, role, fmt)
 
 
 def tokenizer_texts(relations=()) -> list[str]:
