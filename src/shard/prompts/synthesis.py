@@ -180,14 +180,16 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
       an answer, so no option is more often right than another (distractors drawn uniformly from the vocabulary
       make a frequent answer ("device") a good guess)."""
     words = words.sort("label", "relation", "word")
+    taught = words.filter(pl.col("label").is_in(sorted(known)))
     rows = [{"label": label, "word": word, "options": [templates.YES, templates.NO],
              "answer": templates.YES if related else templates.NO, "relation": relation, "question_format": "yesno"}
-            for label, relation, word, related in words.select("label", "relation", "word", "related").iter_rows()]
+            for label, relation, word, related in taught.select("label", "relation", "word", "related").iter_rows()]
+    # distractors come from every label's related words, the unknown labels' too: options do not depend on `known`
     related = words.filter("related")
     related_to = {label: set(g["word"]) for (label,), g in related.group_by("label")}
     answers_of = {relation: g["word"] for (relation,), g in related.group_by("relation")}  # one entry per fact
     pools = {}  # (label, relation) -> the words its 4-way facts' distractors are drawn from, and how often each
-    for (label, relation), group in related.group_by(["label", "relation"], maintain_order=True):
+    for (label, relation), group in taught.filter("related").group_by(["label", "relation"], maintain_order=True):
         pools[label, relation] = np.unique([w for w in answers_of[relation] if w not in related_to[label]],
                                            return_counts=True)
         for word in group["word"].to_list():
@@ -206,7 +208,7 @@ def fact_pretrain_prompts(words: pl.DataFrame, roles: dict[str, str], known: set
     wordings = [{"label": label, "relation": relation, "question_format": fmt, "template_id": t.id,
                  "template": t.text, "shard_wording": templates.AUDIO in t.text}
                 for label, relation, fmt in sorted({(r["label"], r["relation"], r["question_format"]) for r in rows})
-                if label in known for t in fact_wordings(relation, roles[label], "mc4" if fmt == OPEN else fmt)]
+                for t in fact_wordings(relation, roles[label], "mc4" if fmt == OPEN else fmt)]
     schema = {"label": pl.String, "relation": pl.String, "question_format": pl.String, "template_id": pl.String,
               "template": pl.String, "shard_wording": pl.Boolean}
     df = pl.DataFrame(rows, schema={"label": pl.String, "word": pl.String, "options": pl.List(pl.String),
