@@ -66,7 +66,9 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
     everything = Examples(epoch["text"].to_list(), epoch["clip_ids"].to_list(), epoch["answer"].to_list(),
                           "original", feats, weights=epoch["weight"].to_numpy())
     # batches of like-length prompts (`lengths`): the facts and the audio prompts differ in length, and a plain
-    # shuffle of the default's mix computes 1.47 tokens per real token (bench/length_bucketing.py)
+    # shuffle of the default's mix computes 1.47 tokens per real token (bench/length_bucketing.py). The epoch
+    # starts with the audio prompts, so audio_only's lengths are the head of everything's.
+    lengths = everything.lengths(llm.processor)
     schedule = dict(batch_size=pretrain["batch_size"], grad_accum=1, lr=pretrain["lr"], max_steps=None,
                     grad_clip=1.0, seed=seed)
 
@@ -75,11 +77,11 @@ def pretrain_base(*, prompts, clips_parquet, features, words, base_dir, pretrain
         net.language_model.requires_grad_(False)  # LTU stage 1: only what maps audio into the LM
         rows += train_loop(llm, audio_only, [p for p in net.parameters() if p.requires_grad],
                            epochs=pretrain["projector_epochs"], warmup_steps=10, stage="pretrain_projector",
-                           lengths=audio_only.lengths(llm.processor), **schedule)
+                           lengths=lengths[:len(audio_only)], **schedule)
         net.language_model.requires_grad_(True)
     steps = pretrain["epochs"] * math.ceil(len(everything) / pretrain["batch_size"])
     rows += train_loop(llm, everything, list(net.parameters()), epochs=pretrain["epochs"],
-                       warmup_steps=max(1, steps // 20), stage="pretrain_all", lengths=everything.lengths(llm.processor),
+                       warmup_steps=max(1, steps // 20), stage="pretrain_all", lengths=lengths,
                        **schedule)
     log.info("pretraining took %.0f s (%d steps, %s parameters, vocabulary %d); final loss %.4f",
              time.perf_counter() - t0, len(rows), f"{sum(p.numel() for p in net.parameters()):,}", len(tokenizer),
