@@ -4,7 +4,8 @@ vendor-neutral branch (MKL_CBWR=COMPATIBLE, what every job uses) against MKL's o
     HF_HUB_OFFLINE=1 python bench/pinned_kernels.py [--steps 60] [--batch 32]
 
 Each setting runs in its own process (MKL reads MKL_CBWR once, when it loads), on the same synthetic prompts
-of the default's length (about 24 tokens), the same model shape (config.yaml's `pretrain` section) and 2 threads.
+(bench/train_throughput.py's: a clip each, about the default's length), the same model shape (config.yaml's
+`pretrain` section) and 2 threads.
 Prints both throughputs and their ratio: what the same bytes on any x86 CPU cost on this one.
 """
 from __future__ import annotations
@@ -21,22 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(steps: int, batch: int) -> dict:
-    import numpy as np
     import torch
     import yaml
 
     from shard.models import AudioLLM, AudioProcessor
     from shard.models.mini_ltu import random_mini_ltu
     from shard.prompts import templates
+    from train_throughput import WORDS, make_data  # bench/ is on sys.path: this script's folder
 
     torch.set_num_threads(2)
     pretrain = yaml.safe_load((ROOT / "config.yaml").read_text())["pretrain"]
-    words = ["dog", "canine", "bell", "siren", "alarm", "device", "animal", "instrument", "signal", "engine"]
-    texts = [templates.labels_in_place(templates.render_one(t.text, word=words[i % len(words)]), [[words[i % 3]]])
-             for i, t in enumerate(templates.semantic_templates("hypernym", "source", "yesno") * (batch // 3 + 1))][:batch]
-    model, tok = random_mini_ltu([templates.LTU_PROMPT, *texts], pretrain, required=words + ["yes", "no"])
+    data, texts = make_data(batch)
+    model, tok = random_mini_ltu([templates.LTU_PROMPT, *texts], pretrain, required=WORDS + [templates.YES, templates.NO])
     llm = AudioLLM(model.train(), AudioProcessor(tok, pretrain["audio_tokens"]), torch.device("cpu"), "mini_ltu")
-    batch_ = llm.processor(texts, [[] for _ in texts], "interleaved", ["yes" if i % 2 else "no" for i in range(batch)])
+    batch_ = data.batch(llm.processor, range(batch))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     for warm in (True, False):
         t0 = time.perf_counter()
